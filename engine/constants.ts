@@ -1,0 +1,44 @@
+// Every limit of the storage engine, in one place, units last.
+
+/** A log segment is closed and a new one started once it holds this many bytes. */
+export const segmentBytesMax = 64 * 1024 * 1024;
+/** Group commit: the most bytes of records framed into one batch (one write, one fsync). */
+export const batchBytesMax = 64 * 1024 * 1024;
+/** Group commit: the most transactions gathered into one batch. */
+export const batchTransactionsMax = 4096;
+/** Largest message the engine stores; front ends advertise this (APPENDLIMIT, SIZE). */
+export const messageBytesMax = 48 * 1024 * 1024;
+/** Content smaller than this is stored as it is: compressing it does not pay. */
+export const compressBytesMin = 512;
+/** Compressed content is kept only if it is at most this share of the original. */
+export const compressRatioMax = 0.9;
+/** Transactions waiting for the next batch; beyond it, commit answers LIMIT (backpressure). */
+export const commitQueueTransactionsMax = 65536;
+/** Operations in one transaction. */
+export const transactionOpsMax = 10000;
+/** Folder name length in bytes (UTF-8). */
+export const folderNameBytesMax = 1024;
+/** Folder hierarchy depth. */
+export const folderDepthMax = 32;
+/** Folders per mailbox. */
+export const foldersPerMailboxMax = 10000;
+/** Keywords (user flags) on one message, and their length. */
+export const flagsPerMessageMax = 128;
+export const flagBytesMax = 256;
+/** Checkpoint depth: the active copy writes state to RocksDB after at most this much log. */
+export const checkpointDepthBytesActive = 0;
+/** Passive copies keep a deeper checkpoint, as Exchange 2013 did (fewer state writes). */
+export const checkpointDepthBytesPassive = 8 * 1024 * 1024;
+/** Change-feed listeners per mailbox. */
+export const watchersPerMailboxMax = 1024;
+/** The hierarchy separator of folder names. */
+export const folderSeparator = '/';
+/** Folders created with every new mailbox, with their special-use attribute (RFC 6154). */
+export const defaultFolders: ReadonlyArray<readonly [string, string | null]> = [
+  ['INBOX', null],
+  ['Drafts', '\\Drafts'],
+  ['Sent', '\\Sent'],
+  ['Trash', '\\Trash'],
+  ['Junk', '\\Junk'],
+  ['Archive', '\\Archive'],
+];

@@ -1,0 +1,119 @@
+// The typed events of a mailbox database: everything a mailbox store does, as facts in the log.
+// Each event is stamped once, when appended (times, UIDs, modseqs, ids), so replay never reads
+// a clock or a random source. Destructive events carry what they destroy (an expunge names the
+// email ids, a folder deletion its name and message count) and the replayer checks it.
+
+export const EventType = {
+  MailboxCreated: 1,
+  MailboxDeleted: 2,
+  QuotaSet: 3,
+  FolderCreated: 10,
+  FolderRenamed: 11,
+  FolderDeleted: 12,
+  SubscriptionSet: 13,
+  ContentStored: 20,
+  MessageAppended: 21,
+  FlagsSet: 22,
+  MessagesExpunged: 23,
+} as const;
+export type EventTypeCode = (typeof EventType)[keyof typeof EventType];
+
+export interface MailboxCreated {
+  readonly type: typeof EventType.MailboxCreated;
+  readonly mailboxId: string;
+  readonly address: string;
+  readonly quotaBytes: number | null;
+  readonly createdAtMs: number;
+}
+export interface MailboxDeleted {
+  readonly type: typeof EventType.MailboxDeleted;
+  readonly mailboxId: string;
+  readonly address: string;
+}
+export interface QuotaSet {
+  readonly type: typeof EventType.QuotaSet;
+  readonly mailboxId: string;
+  readonly quotaBytes: number | null;
+}
+export interface FolderCreated {
+  readonly type: typeof EventType.FolderCreated;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly name: string;
+  readonly uidValidity: number;
+  readonly specialUse: string | null;
+  readonly modseq: number;
+}
+export interface FolderRenamed {
+  readonly type: typeof EventType.FolderRenamed;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly from: string;
+  readonly to: string;
+  /** RFC 9051: renaming gives the folder a new UIDVALIDITY only for INBOX's special move; kept for the record. */
+  readonly uidValidity: number;
+  readonly modseq: number;
+}
+export interface FolderDeleted {
+  readonly type: typeof EventType.FolderDeleted;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly name: string;
+  readonly messages: number;
+  readonly modseq: number;
+}
+export interface SubscriptionSet {
+  readonly type: typeof EventType.SubscriptionSet;
+  readonly mailboxId: string;
+  readonly name: string;
+  readonly subscribed: boolean;
+}
+/** Message content, stored once per database by its SHA-256; `data` is compressed when that pays. */
+export interface ContentStored {
+  readonly type: typeof EventType.ContentStored;
+  readonly hash: string;
+  readonly sizeBytes: number;
+  readonly compression: 'none' | 'deflate';
+  readonly data: Uint8Array;
+}
+export interface MessageAppended {
+  readonly type: typeof EventType.MessageAppended;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly uid: number;
+  readonly modseq: number;
+  readonly emailId: string;
+  readonly threadId: string;
+  readonly hash: string;
+  readonly sizeBytes: number;
+  readonly internalDateMs: number;
+  readonly flags: readonly string[];
+}
+export interface FlagsSet {
+  readonly type: typeof EventType.FlagsSet;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly modseq: number;
+  /** Each changed message with its whole new flag set. */
+  readonly items: ReadonlyArray<{ readonly uid: number; readonly emailId: string; readonly flags: readonly string[] }>;
+}
+export interface MessagesExpunged {
+  readonly type: typeof EventType.MessagesExpunged;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly modseq: number;
+  readonly items: ReadonlyArray<{ readonly uid: number; readonly emailId: string }>;
+}
+
+export type MailEvent =
+  | MailboxCreated
+  | MailboxDeleted
+  | QuotaSet
+  | FolderCreated
+  | FolderRenamed
+  | FolderDeleted
+  | SubscriptionSet
+  | ContentStored
+  | MessageAppended
+  | FlagsSet
+  | MessagesExpunged;

@@ -1,0 +1,345 @@
+// The materialized state of one mailbox database and the one pure function that moves it
+// forward: apply(state, event). The live database, recovery, passive-copy replay and the
+// simulator's replay-from-zero checker all use this same function, so "replaying the log gives
+// exactly the live state" is a property of one piece of code.
+//
+// apply() asserts every invariant the event relies on (UIDs and modseqs only grow, a destroyed
+// message is the one the event names). A failed assert during replay means the log and the
+// state disagree: the database must stop, not guess.
+
+import { assert } from '../assert.js';
+import { EventType, type MailEvent } from '../events/types.js';
+
+export interface MessageMeta {
+  uid: number;
+  modseq: number;
+  readonly emailId: string;
+  readonly threadId: string;
+  readonly hash: string;
+  readonly sizeBytes: number;
+  readonly internalDateMs: number;
+  flags: string[];
+}
+
+export interface FolderState {
+  readonly folderId: number;
+  name: string;
+  readonly uidValidity: number;
+  uidNext: number;
+  modseqHighest: number;
+  readonly specialUse: string | null;
+  /** Messages in UID order (ascending); sequence number = index + 1. */
+  messages: MessageMeta[];
+  unseenCount: number;
+  sizeBytes: number;
+  /** Expunged UIDs with the modseq of their expunge, ascending by modseq (QRESYNC VANISHED, JMAP changes). */
+  expunged: Array<{ modseq: number; uid: number }>;
+}
+
+export interface MailboxState {
+  readonly mailboxId: string;
+  readonly address: string;
+  quotaBytes: number | null;
+  usedBytes: number;
+  modseqHighest: number;
+  folderIdNext: number;
+  uidValidityLast: number;
+  folders: Map<number, FolderState>;
+  folderIdsByName: Map<string, number>;
+  subscriptions: Set<string>;
+}
+
+export interface ContentRef {
+  refs: number;
+  readonly sizeBytes: number;
+}
+
+export interface DatabaseState {
+  mailboxes: Map<string, MailboxState>;
+  contents: Map<string, ContentRef>;
+  /** The log position up to which events have been applied (the end of the last applied batch). */
+  position: number;
+}
+
+/** What an event changed, so the materializer writes only those records. */
+export interface Touched {
+  mailboxes: Set<string>;
+  /** `${mailboxId}/${folderId}` */
+  folders: Set<string>;
+  /** `${mailboxId}/${folderId}/${uid}` → whether the message now exists. */
+  messages: Map<string, boolean>;
+  contents: Set<string>;
+  /** Content data to write (new) or delete (null) by hash. */
+  contentData: Map<string, Uint8Array | null>;
+  /** Folders removed entirely (with all their messages). */
+  foldersRemoved: Array<{ mailboxId: string; folderId: number; uids: number[] }>;
+  mailboxesRemoved: string[];
+}
+
+export function emptyState(): DatabaseState {
+  return { mailboxes: new Map(), contents: new Map(), position: 0 };
+}
+
+export function emptyTouched(): Touched {
+  return {
+    mailboxes: new Set(),
+    folders: new Set(),
+    messages: new Map(),
+    contents: new Set(),
+    contentData: new Map(),
+    foldersRemoved: [],
+    mailboxesRemoved: [],
+  };
+}
+
+export const seenFlag = '\\Seen';
+
+export function findMessageIndex(folder: FolderState, uid: number): number {
+  const list = folder.messages;
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.uid < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < list.length && list[lo]!.uid === uid ? lo : -1;
+}
+
+function mailboxOf(state: DatabaseState, mailboxId: string): MailboxState {
+  const mailbox = state.mailboxes.get(mailboxId);
+  assert(mailbox !== undefined, `event names unknown mailbox ${mailboxId}`);
+  return mailbox;
+}
+
+function folderOf(mailbox: MailboxState, folderId: number): FolderState {
+  const folder = mailbox.folders.get(folderId);
+  assert(folder !== undefined, `event names unknown folder ${folderId} of ${mailbox.mailboxId}`);
+  return folder;
+}
+
+function bumpModseq(mailbox: MailboxState, folder: FolderState | null, modseq: number): void {
+  assert(modseq > mailbox.modseqHighest, `modseq ${modseq} does not grow past ${mailbox.modseqHighest}`);
+  mailbox.modseqHighest = modseq;
+  if (folder !== null) folder.modseqHighest = modseq;
+}
+
+function releaseContent(state: DatabaseState, hash: string, touched: Touched): void {
+  const content = state.contents.get(hash);
+  assert(content !== undefined && content.refs > 0, `content ${hash} released more often than referenced`);
+  content.refs -= 1;
+  touched.contents.add(hash);
+  if (content.refs === 0) {
+    state.contents.delete(hash);
+    touched.contentData.set(hash, null);
+  }
+}
+
+export function apply(state: DatabaseState, event: MailEvent, touched: Touched): void {
+  switch (event.type) {
+    case EventType.MailboxCreated: {
+      assert(!state.mailboxes.has(event.mailboxId), `mailbox ${event.mailboxId} created twice`);
+      state.mailboxes.set(event.mailboxId, {
+        mailboxId: event.mailboxId,
+        address: event.address,
+        quotaBytes: event.quotaBytes,
+        usedBytes: 0,
+        modseqHighest: 0,
+        folderIdNext: 1,
+        uidValidityLast: 0,
+        folders: new Map(),
+        folderIdsByName: new Map(),
+        subscriptions: new Set(),
+      });
+      touched.mailboxes.add(event.mailboxId);
+      return;
+    }
+    case EventType.MailboxDeleted: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      assert(mailbox.address === event.address, 'mailbox deletion names another address');
+      for (const folder of mailbox.folders.values()) {
+        for (const message of folder.messages) releaseContent(state, message.hash, touched);
+        touched.foldersRemoved.push({ mailboxId: mailbox.mailboxId, folderId: folder.folderId, uids: folder.messages.map((m) => m.uid) });
+      }
+      state.mailboxes.delete(event.mailboxId);
+      touched.mailboxesRemoved.push(event.mailboxId);
+      return;
+    }
+    case EventType.QuotaSet: {
+      mailboxOf(state, event.mailboxId).quotaBytes = event.quotaBytes;
+      touched.mailboxes.add(event.mailboxId);
+      return;
+    }
+    case EventType.FolderCreated: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      assert(!mailbox.folders.has(event.folderId), `folder id ${event.folderId} reused`);
+      assert(event.folderId >= mailbox.folderIdNext, 'folder ids only grow');
+      assert(!mailbox.folderIdsByName.has(event.name), `folder ${event.name} created twice`);
+      assert(event.uidValidity > mailbox.uidValidityLast, 'UIDVALIDITY only grows within a mailbox');
+      const folder: FolderState = {
+        folderId: event.folderId,
+        name: event.name,
+        uidValidity: event.uidValidity,
+        uidNext: 1,
+        modseqHighest: 0,
+        specialUse: event.specialUse,
+        messages: [],
+        unseenCount: 0,
+        sizeBytes: 0,
+        expunged: [],
+      };
+      bumpModseq(mailbox, folder, event.modseq);
+      mailbox.folders.set(event.folderId, folder);
+      mailbox.folderIdsByName.set(event.name, event.folderId);
+      mailbox.folderIdNext = event.folderId + 1;
+      mailbox.uidValidityLast = event.uidValidity;
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
+      return;
+    }
+    case EventType.FolderRenamed: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const folder = folderOf(mailbox, event.folderId);
+      assert(folder.name === event.from, `rename names ${event.from} but the folder is ${folder.name}`);
+      assert(!mailbox.folderIdsByName.has(event.to), `rename target ${event.to} exists`);
+      mailbox.folderIdsByName.delete(folder.name);
+      folder.name = event.to;
+      mailbox.folderIdsByName.set(event.to, folder.folderId);
+      bumpModseq(mailbox, folder, event.modseq);
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
+      return;
+    }
+    case EventType.FolderDeleted: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const folder = folderOf(mailbox, event.folderId);
+      assert(folder.name === event.name, `deletion names ${event.name} but the folder is ${folder.name}`);
+      assert(folder.messages.length === event.messages, 'deletion counts other messages than the folder holds');
+      for (const message of folder.messages) {
+        releaseContent(state, message.hash, touched);
+        mailbox.usedBytes -= message.sizeBytes;
+      }
+      bumpModseq(mailbox, null, event.modseq);
+      mailbox.folders.delete(folder.folderId);
+      mailbox.folderIdsByName.delete(folder.name);
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.foldersRemoved.push({ mailboxId: mailbox.mailboxId, folderId: folder.folderId, uids: folder.messages.map((m) => m.uid) });
+      return;
+    }
+    case EventType.SubscriptionSet: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      if (event.subscribed) mailbox.subscriptions.add(event.name);
+      else mailbox.subscriptions.delete(event.name);
+      touched.mailboxes.add(mailbox.mailboxId);
+      return;
+    }
+    case EventType.ContentStored: {
+      assert(!state.contents.has(event.hash), `content ${event.hash} stored twice`);
+      state.contents.set(event.hash, { refs: 0, sizeBytes: event.sizeBytes });
+      touched.contents.add(event.hash);
+      touched.contentData.set(event.hash, encodeContentRecord(event.compression, event.data));
+      return;
+    }
+    case EventType.MessageAppended: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const folder = folderOf(mailbox, event.folderId);
+      assert(event.uid >= folder.uidNext, `UID ${event.uid} does not grow past UIDNEXT ${folder.uidNext}`);
+      const content = state.contents.get(event.hash);
+      assert(content !== undefined, `message refers to content ${event.hash} never stored`);
+      assert(content.sizeBytes === event.sizeBytes, 'message size differs from its content');
+      content.refs += 1;
+      bumpModseq(mailbox, folder, event.modseq);
+      const message: MessageMeta = {
+        uid: event.uid,
+        modseq: event.modseq,
+        emailId: event.emailId,
+        threadId: event.threadId,
+        hash: event.hash,
+        sizeBytes: event.sizeBytes,
+        internalDateMs: event.internalDateMs,
+        flags: [...event.flags],
+      };
+      folder.messages.push(message);
+      folder.uidNext = event.uid + 1;
+      folder.sizeBytes += event.sizeBytes;
+      if (!message.flags.includes(seenFlag)) folder.unseenCount += 1;
+      mailbox.usedBytes += event.sizeBytes;
+      touched.contents.add(event.hash);
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
+      touched.messages.set(`${mailbox.mailboxId}/${folder.folderId}/${event.uid}`, true);
+      return;
+    }
+    case EventType.FlagsSet: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const folder = folderOf(mailbox, event.folderId);
+      bumpModseq(mailbox, folder, event.modseq);
+      for (const item of event.items) {
+        const index = findMessageIndex(folder, item.uid);
+        assert(index >= 0, `flags set on missing UID ${item.uid}`);
+        const message = folder.messages[index]!;
+        assert(message.emailId === item.emailId, `flags set names email ${item.emailId} but UID ${item.uid} is ${message.emailId}`);
+        const wasSeen = message.flags.includes(seenFlag);
+        message.flags = [...item.flags];
+        message.modseq = event.modseq;
+        const isSeen = message.flags.includes(seenFlag);
+        if (wasSeen !== isSeen) folder.unseenCount += isSeen ? -1 : 1;
+        touched.messages.set(`${mailbox.mailboxId}/${folder.folderId}/${item.uid}`, true);
+      }
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
+      return;
+    }
+    case EventType.MessagesExpunged: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const folder = folderOf(mailbox, event.folderId);
+      bumpModseq(mailbox, folder, event.modseq);
+      const gone = new Set<number>();
+      for (const item of event.items) {
+        const index = findMessageIndex(folder, item.uid);
+        assert(index >= 0, `expunge of missing UID ${item.uid}`);
+        const message = folder.messages[index]!;
+        assert(message.emailId === item.emailId, `expunge names email ${item.emailId} but UID ${item.uid} is ${message.emailId}`);
+        assert(!gone.has(item.uid), `UID ${item.uid} expunged twice in one event`);
+        gone.add(item.uid);
+        folder.sizeBytes -= message.sizeBytes;
+        mailbox.usedBytes -= message.sizeBytes;
+        if (!message.flags.includes(seenFlag)) folder.unseenCount -= 1;
+        releaseContent(state, message.hash, touched);
+        folder.expunged.push({ modseq: event.modseq, uid: item.uid });
+        touched.messages.set(`${mailbox.mailboxId}/${folder.folderId}/${item.uid}`, false);
+      }
+      folder.messages = folder.messages.filter((m) => !gone.has(m.uid));
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
+      return;
+    }
+  }
+}
+
+// Content record as kept in the state store: one byte of compression, then the bytes.
+export function encodeContentRecord(compression: 'none' | 'deflate', data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + data.length);
+  out[0] = compression === 'deflate' ? 1 : 0;
+  out.set(data, 1);
+  return out;
+}
+
+export function decodeContentRecord(record: Uint8Array): { compression: 'none' | 'deflate'; data: Uint8Array } {
+  assert(record.length >= 1 && (record[0] === 0 || record[0] === 1), 'bad content record');
+  return { compression: record[0] === 1 ? 'deflate' : 'none', data: record.subarray(1) };
+}
+
+/** A canonical, order-independent dump of the state, for comparing live state with a replay. */
+export function canonicalState(state: DatabaseState): string {
+  const mailboxes = [...state.mailboxes.values()]
+    .sort((a, b) => (a.mailboxId < b.mailboxId ? -1 : 1))
+    .map((m) => ({
+      ...m,
+      folders: [...m.folders.values()].sort((a, b) => a.folderId - b.folderId),
+      folderIdsByName: [...m.folderIdsByName.entries()].sort(),
+      subscriptions: [...m.subscriptions].sort(),
+    }));
+  const contents = [...state.contents.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return JSON.stringify({ mailboxes, contents, position: state.position });
+}
