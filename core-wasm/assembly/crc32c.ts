@@ -4,22 +4,23 @@
 // Slicing-by-16: sixteen 256-entry tables, built once at instantiation, let one loop step fold
 // 16 input bytes with 16 independent lookups instead of a serial chain of 16.
 //
-//   tablesPtr + k * 1024          (k = 0..15, u32 entries, little-endian)
+//   tablesPtr + k * 1024          (k = 0..15, u32 entries; static data at a compile-time address,
+//                                  so each lookup is one load with an immediate offset)
 //   +----------+----------+-- ... --+-----------+
 //   | T0[256]  | T1[256]  |         | T15[256]  |   T0 = the classic byte table,
 //   +----------+----------+-- ... --+-----------+   Tk[i] = (Tk-1[i] >> 8) ^ T0[Tk-1[i] & 0xff]
 
-import { reserve, assertInMemory } from "./memory";
+import { assertInMemory } from "./memory";
 
 const polyReflected: u32 = 0x82f63b78;
 const tableCount: u32 = 16;
 const tableBytes: usize = 256 * 4;
 
-const tablesPtr: usize = buildTables();
+const tablesPtr: usize = memory.data(<i32>(256 * 4 * 16), 64);
 
-function buildTables(): usize {
-  const ptr = reserve(<u32>(tableBytes * tableCount));
-  assert(ptr != 0, "no memory for crc32c tables");
+buildTables(tablesPtr);
+
+function buildTables(ptr: usize): void {
   for (let i: u32 = 0; i < 256; i++) {
     let c = i;
     for (let bit = 0; bit < 8; bit++) c = (c >>> 1) ^ (polyReflected & (0 - (c & 1)));
@@ -32,7 +33,6 @@ function buildTables(): usize {
       store<u32>(ptr + (<usize>k) * tableBytes + ((<usize>i) << 2), next);
     }
   }
-  return ptr;
 }
 
 // @ts-ignore: decorator

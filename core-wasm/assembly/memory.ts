@@ -7,7 +7,7 @@
 //   | static data| reserved regions (8-aligned, forever)            | free (grown on demand)
 //   +------------+--------------------------+------------------------+
 
-import { align8Size } from "./constants";
+import { align8Size, DEBUG } from "./constants";
 
 const pageBytes: usize = 65536;
 
@@ -19,14 +19,16 @@ let heapTop: usize = align8Size(__heap_base);
  */
 export function reserve(bytes: u32): usize {
   const ptr = heapTop;
-  const end = ptr + align8Size(<usize>bytes);
-  if (end < ptr) return 0; // wrapped the 32-bit address space
-  const haveBytes = (<usize>memory.size()) * pageBytes;
+  // In u64: near 4 GiB, align8 and the end address would wrap a 32-bit usize.
+  const end: u64 = <u64>ptr + ((<u64>bytes + 7) & ~(<u64>7));
+  if (end >= (<u64>1 << 32)) return 0; // heapTop must stay a valid 32-bit address
+  const haveBytes: u64 = (<u64>memory.size()) * <u64>pageBytes;
   if (end > haveBytes) {
-    const pages = <i32>((end - haveBytes + pageBytes - 1) / pageBytes);
-    if (memory.grow(pages) < 0) return 0;
+    const pages = (end - haveBytes + <u64>pageBytes - 1) / <u64>pageBytes;
+    if (memory.grow(<i32>pages) < 0) return 0;
   }
-  heapTop = end;
+  heapTop = <usize>end;
+  if (DEBUG) assert((ptr & 7) == 0, "regions are 8-aligned");
   return ptr;
 }
 
