@@ -5,6 +5,7 @@
 // and `proxyAddresses`-like attributes), and groups expand to users.
 
 import { fail, ok, type Result } from '../errors.js';
+import type { Clock as EngineClock } from '../io.js';
 import {
   addressBytesMax,
   databaseNameBytesMax,
@@ -81,10 +82,8 @@ export interface Directory {
   close(): Promise<void>;
 }
 
-/** Injected time, so that tests and replay never read the wall clock. */
-export interface Clock {
-  nowMs(): number;
-}
+/** Injected time (the engine's Clock, of which the directory needs only the wall clock). */
+export type Clock = Pick<EngineClock, 'nowMs'>;
 
 /** Injected randomness: n random bytes. */
 export type RandomBytes = (n: number) => Uint8Array;

@@ -9,11 +9,10 @@
 // Opening replays the log; a torn last line (a crash mid-append) is cut off, anything
 // else that does not read back is a hard error naming the file and the line.
 
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { fail, ok, type Failure, type Result } from '../errors.js';
+import { nodeStorage, systemClock, systemPrng, type Storage, type StorageFile } from '../io.js';
 import {
   aliasesPerUserMax,
   compactionRecordsMin,
@@ -62,6 +61,8 @@ export const lockFileName = 'lock';
 export interface EmbeddedDirectoryOptions {
   readonly clock: Clock;
   readonly randomBytes: RandomBytes;
+  /** The log goes through this (the simulator's faulty disk in tests); the lock file does not: it is about processes. */
+  readonly storage: Storage;
   /** The pid written into the lock file. */
   readonly pid: number;
   readonly isProcessAlive: (pid: number) => boolean;
@@ -73,9 +74,11 @@ export interface EmbeddedDirectoryOptions {
 
 /** Real time, real randomness, this process: what the server and the CLI pass. */
 export function nodeDirectoryOptions(): EmbeddedDirectoryOptions {
+  const prng = systemPrng();
   return {
-    clock: { nowMs: () => Date.now() },
-    randomBytes: (n) => nodeRandomBytes(n),
+    clock: systemClock(),
+    randomBytes: (n) => prng.bytes(n),
+    storage: nodeStorage(),
     pid: process.pid,
     isProcessAlive: nodeIsProcessAlive,
   };
@@ -92,7 +95,7 @@ export async function openEmbeddedDirectory(
 ): Promise<Result<EmbeddedDirectory>> {
   const folder = path.join(dataDir, directoryFolderName);
   try {
-    await fs.mkdir(folder, { recursive: true });
+    await options.storage.mkdirp(folder);
   } catch (error) {
     return fail('DIRECTORY_UNAVAILABLE', `cannot create ${folder}: ${(error as Error).message}`);
   }
@@ -111,38 +114,15 @@ export async function openEmbeddedDirectory(
     return ok(new EmbeddedDirectory(folder, lock.value, opened.value, options));
   } catch (error) {
     await lock.value.release();
-    throw error;
+    return fail('DIRECTORY_UNAVAILABLE', `cannot open the directory in ${folder}: ${(error as Error).message}`);
   }
 }
 
 interface OpenedLog {
   state: DirectoryState;
-  handle: fs.FileHandle;
+  handle: StorageFile;
   logBytes: number;
   seqNext: number;
-}
-
-async function fsyncDirectory(folder: string): Promise<void> {
-  const handle = await fs.open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Writes `text` to `file` atomically: temp file, fsync, rename, fsync of the folder. */
-async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp`;
-  const handle = await fs.open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(temp, file);
-  await fsyncDirectory(path.dirname(file));
 }
 
 function corrupt(file: string, lineNumber: number, why: string): Failure {
@@ -151,62 +131,67 @@ function corrupt(file: string, lineNumber: number, why: string): Failure {
 
 async function openLog(folder: string, options: EmbeddedDirectoryOptions): Promise<Result<OpenedLog>> {
   const file = path.join(folder, logFileName);
-  let text: string;
+  const { storage } = options;
+  let bytes: Uint8Array | null;
   try {
-    text = await fs.readFile(file, 'utf8');
+    bytes = await storage.readAll(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      return fail('DIRECTORY_UNAVAILABLE', `cannot read ${file}: ${(error as Error).message}`);
-    }
-    text = '';
+    return fail('DIRECTORY_UNAVAILABLE', `cannot read ${file}: ${(error as Error).message}`);
   }
   // A last line without its LF was being appended when the process died. It was never
   // acknowledged, so cutting it off loses nothing that anyone was told is durable.
-  const torn = text.slice(text.lastIndexOf('\n') + 1);
-  if (torn.length > 0) {
-    text = text.slice(0, text.length - torn.length);
-    await fs.truncate(file, Buffer.byteLength(text, 'utf8'));
-  }
-  if (text.length === 0) {
+  let keptBytes = bytes === null ? 0 : bytes.lastIndexOf(0x0a) + 1;
+  const torn = bytes !== null && keptBytes < bytes.length;
+  if (keptBytes === 0) {
     // A new directory, or a crash before the header reached the disk: start a log.
     const header = encodeLine({ seq: 0, format: logFormat, formatVersion: logFormatVersion, version: 0, atMs: options.clock.nowMs() });
-    await writeFileAtomic(file, header);
-    text = header;
+    await storage.writeAtomic(file, Buffer.from(header, 'utf8'));
+    bytes = Buffer.from(header, 'utf8');
+    keptBytes = bytes.length;
   }
+  assert(bytes !== null, 'log bytes read or written');
+  const handle = await storage.open(file, { create: false });
+  if (torn && keptBytes < (await handle.size())) {
+    await handle.truncate(keptBytes);
+    await handle.sync();
+  }
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, keptBytes).toString('utf8');
   const lines = text.split('\n');
   assert(lines.pop() === '', 'log text ends with LF here');
 
   const state = emptyState();
   let snapshotAllowed = true;
+  const refuse = async (lineNumber: number, why: string): Promise<Failure> => {
+    await handle.close();
+    return corrupt(file, lineNumber, why);
+  };
   for (let index = 0; index < lines.length; index++) {
     const lineNumber = index + 1;
     const decoded = decodeLine(lines[index]!);
-    if ('error' in decoded) return corrupt(file, lineNumber, decoded.error);
+    if ('error' in decoded) return refuse(lineNumber, decoded.error);
     if (index === 0) {
       const header = asHeader(decoded.value);
-      if (typeof header === 'string') return corrupt(file, lineNumber, header);
+      if (typeof header === 'string') return refuse(lineNumber, header);
       state.version = header.version;
       continue;
     }
     const record = asRecord(decoded.value);
-    if (typeof record === 'string') return corrupt(file, lineNumber, record);
-    if (record.seq !== index) return corrupt(file, lineNumber, `seq ${record.seq} where ${index} was expected`);
-    if (record.snapshot === true && !snapshotAllowed) return corrupt(file, lineNumber, 'snapshot record after a change record');
+    if (typeof record === 'string') return refuse(lineNumber, record);
+    if (record.seq !== index) return refuse(lineNumber, `seq ${record.seq} where ${index} was expected`);
+    if (record.snapshot === true && !snapshotAllowed) return refuse(lineNumber, 'snapshot record after a change record');
     if (record.snapshot !== true) snapshotAllowed = false;
     const why = checkEvent(state, record.event);
-    if (why !== null) return corrupt(file, lineNumber, `${record.event.type} does not apply: ${why}`);
+    if (why !== null) return refuse(lineNumber, `${record.event.type} does not apply: ${why}`);
     applyEvent(state, record.event);
     if (record.snapshot !== true) state.version++;
   }
 
-  const handle = await fs.open(file, 'a');
-  if (torn.length > 0) await handle.datasync();
-  return ok({ state, handle, logBytes: Buffer.byteLength(text, 'utf8'), seqNext: lines.length });
+  return ok({ state, handle, logBytes: keptBytes, seqNext: lines.length });
 }
 
 export class EmbeddedDirectory implements Directory {
   private state: DirectoryState;
-  private handle: fs.FileHandle | null;
+  private handle: StorageFile | null;
   private logBytes: number;
   private seqNext: number;
   /** Changes run one at a time, in call order: each is checked against the state the previous one left. */
@@ -502,10 +487,11 @@ export class EmbeddedDirectory implements Directory {
     const handle = this.handle;
     assert(handle !== null, 'append on a closed directory');
     const before = this.logBytes;
+    const bytes = Buffer.from(line, 'utf8');
     try {
-      await handle.write(line);
-      await handle.datasync();
-      this.logBytes += Buffer.byteLength(line, 'utf8');
+      await handle.write(before, bytes);
+      await handle.sync();
+      this.logBytes += bytes.length;
       return ok(undefined);
     } catch (error) {
       const failure = fail((error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'DISK_FULL' : 'DIRECTORY_UNAVAILABLE',
@@ -513,7 +499,7 @@ export class EmbeddedDirectory implements Directory {
       // Take the partial line back out, or the next append would bury it mid-log.
       try {
         await handle.truncate(before);
-        await handle.datasync();
+        await handle.sync();
       } catch {
         this.broken = `${this.file} has an unknown tail after a failed append; reopen the directory`;
       }
@@ -535,15 +521,15 @@ export class EmbeddedDirectory implements Directory {
     for (let i = 0; i < events.length; i++) lines.push(encodeLine({ seq: i + 1, atMs, snapshot: true, event: events[i]! }));
     const text = lines.join('');
     // The rename is the commit point: before it the old log is whole and stays in use.
+    const bytes = Buffer.from(text, 'utf8');
     try {
-      await writeFileAtomic(this.file, text);
+      await this.options.storage.writeAtomic(this.file, bytes);
     } catch (error) {
-      await fs.rm(`${this.file}.tmp`, { force: true }).catch(() => undefined);
       return fail('DIRECTORY_UNAVAILABLE', `compaction of ${this.file} failed: ${(error as Error).message}`);
     }
     // After it, appends must go to the new file: the old handle now points at an unlinked one.
     try {
-      this.handle = await fs.open(this.file, 'a');
+      this.handle = await this.options.storage.open(this.file, { create: false });
     } catch (error) {
       this.broken = `cannot reopen ${this.file} after compaction: ${(error as Error).message}`;
       this.handle = null;
@@ -551,7 +537,7 @@ export class EmbeddedDirectory implements Directory {
       return fail('DIRECTORY_UNAVAILABLE', this.broken);
     }
     await handle.close();
-    this.logBytes = Buffer.byteLength(text, 'utf8');
+    this.logBytes = bytes.length;
     this.seqNext = lines.length;
     return ok(undefined);
   }

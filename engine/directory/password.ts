@@ -55,7 +55,8 @@ function parseHash(encoded: string): ParsedHash | null {
   if (!checkParams(params)) return null;
   const salt = Buffer.from(match[4]!, 'base64');
   const key = Buffer.from(match[5]!, 'base64');
-  if (salt.length < 8 || key.length < 16) return null;
+  // Exact sizes: a truncated key would otherwise verify as a prefix of the real one.
+  if (salt.length !== saltBytes || key.length !== keyBytes) return null;
   return { params, salt, key };
 }
 
@@ -124,7 +125,6 @@ export class PasswordHasher {
     const parsed = parseHash(encoded);
     if (parsed === null) return true;
     const { ln, r, p } = parsed.params;
-    return ln !== this.params.ln || r !== this.params.r || p !== this.params.p ||
-      parsed.salt.length !== saltBytes || parsed.key.length !== keyBytes;
+    return ln !== this.params.ln || r !== this.params.r || p !== this.params.p;
   }
 }
