@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Result } from '../errors.js';
+import { nodeStorage, type Storage } from '../io.js';
 import { groupDepthMax } from './constants.js';
 import { EmbeddedDirectory, directoryFolderName, lockFileName, logFileName, openEmbeddedDirectory } from './embedded.js';
 import { tempDataDir, testOptions } from './testing.js';
@@ -308,3 +309,52 @@ test('changes run in call order even when issued together', () =>
     ]);
     assert.deepEqual(results.map(code), ['ok', 'USER_EXISTS', 'ok']);
   }));
+
+/** Node storage whose next `write` puts half its bytes down and then fails with ENOSPC. */
+function storageFailingOnce(): { storage: Storage; arm: () => void } {
+  const inner = nodeStorage();
+  let armed = false;
+  const storage: Storage = {
+    ...inner,
+    async open(file, options) {
+      const opened = await inner.open(file, options);
+      return {
+        path: opened.path,
+        size: () => opened.size(),
+        read: (offset, length) => opened.read(offset, length),
+        async write(offset, data) {
+          if (!armed) return opened.write(offset, data);
+          armed = false;
+          await opened.write(offset, data.subarray(0, data.length >> 1));
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        },
+        sync: () => opened.sync(),
+        truncate: (size) => opened.truncate(size),
+        close: () => opened.close(),
+      };
+    },
+  };
+  return { storage, arm: () => (armed = true) };
+}
+
+test('a failed append is taken back out: DISK_FULL, nothing applied, the log stays readable', async () => {
+  const { dir, cleanup } = tempDataDir();
+  try {
+    const faulty = storageFailingOnce();
+    const first = value(await openEmbeddedDirectory(dir, testOptions(1, { storage: faulty.storage })));
+    await populate(first);
+    const before = await snapshot(first);
+    const sizeBefore = statSync(logPath(dir)).size;
+    faulty.arm();
+    assert.equal(code(await first.setQuota('bob@example.org', 5)), 'DISK_FULL');
+    assert.deepEqual(await snapshot(first), before);
+    assert.equal(statSync(logPath(dir)).size, sizeBefore);
+    value(await first.setQuota('bob@example.org', 6));
+    await first.close();
+    const second = value(await openEmbeddedDirectory(dir, testOptions(2)));
+    assert.equal((await second.findUser('bob@example.org'))?.quotaBytes, 6);
+    await second.close();
+  } finally {
+    cleanup();
+  }
+});

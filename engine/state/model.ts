@@ -341,5 +341,16 @@ export function canonicalState(state: DatabaseState): string {
       subscriptions: [...m.subscriptions].sort(),
     }));
   const contents = [...state.contents.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  return JSON.stringify({ mailboxes, contents, position: state.position });
+  return stableStringify({ mailboxes, contents, position: state.position });
+}
+
+/** JSON with object keys sorted, so two equal states print the same whatever order built them. */
+export function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
 }

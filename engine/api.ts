@@ -1,0 +1,160 @@
+// The mailbox API: the one way front ends touch storage. Narrow and transactional: a caller
+// begins a transaction on one user mailbox, adds operations, and commits; the commit is one
+// atomic, durable log append and answers with what changed (UIDVALIDITY, saved UIDs, the new
+// highest modseq). Reads see only durable state. Expected failures are Result values with a
+// code from engine/errors.ts.
+//
+// Front ends import this file and engine/errors.ts only: never the log, the state store, the
+// WASM core or the shipper (test/boundary.test.ts checks the imports).
+
+import type { Result } from './errors.js';
+
+export type FlagMode = 'set' | 'add' | 'remove';
+
+export type TxOp =
+  | { readonly op: 'createMailbox'; readonly address: string; readonly quotaBytes: number | null }
+  | { readonly op: 'deleteMailbox'; readonly address: string }
+  | { readonly op: 'setQuota'; readonly quotaBytes: number | null }
+  | { readonly op: 'createFolder'; readonly name: string; readonly specialUse?: string | null }
+  | { readonly op: 'renameFolder'; readonly from: string; readonly to: string }
+  | { readonly op: 'deleteFolder'; readonly name: string }
+  | { readonly op: 'subscribe'; readonly name: string; readonly subscribed: boolean }
+  | {
+      readonly op: 'append';
+      readonly folder: string;
+      readonly content: Uint8Array;
+      readonly flags?: readonly string[];
+      readonly internalDateMs?: number;
+    }
+  | {
+      readonly op: 'store';
+      readonly folder: string;
+      readonly uids: readonly number[];
+      readonly mode: FlagMode;
+      readonly flags: readonly string[];
+      /** CONDSTORE: only change messages whose modseq is at most this. */
+      readonly unchangedSince?: number;
+    }
+  | { readonly op: 'expunge'; readonly folder: string; readonly uids: readonly number[] }
+  | { readonly op: 'copy'; readonly folder: string; readonly uids: readonly number[]; readonly to: string }
+  | { readonly op: 'move'; readonly folder: string; readonly uids: readonly number[]; readonly to: string };
+
+export type OpResult =
+  | { readonly op: 'append'; readonly uidValidity: number; readonly uid: number; readonly emailId: string }
+  | { readonly op: 'copy' | 'move'; readonly uidValidity: number; readonly sourceUids: number[]; readonly uids: number[] }
+  | { readonly op: 'store'; readonly changed: number[]; readonly modified: number[] }
+  | { readonly op: 'expunge'; readonly uids: number[] }
+  | { readonly op: 'createFolder'; readonly uidValidity: number }
+  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' };
+
+export interface TxRequest {
+  readonly mailboxId: string;
+  readonly ops: readonly TxOp[];
+  /** Fail with UIDVALIDITY_CHANGED if a named folder's UIDVALIDITY is no longer this. */
+  readonly expectUidValidity?: Readonly<Record<string, number>>;
+}
+
+export interface CommitResult {
+  readonly results: OpResult[];
+  /** The mailbox's highest modseq after the commit (the JMAP state, IMAP HIGHESTMODSEQ source). */
+  readonly modseqHighest: number;
+  /** Log position the commit became durable in. */
+  readonly position: number;
+}
+
+export interface FolderInfo {
+  readonly folderId: number;
+  readonly name: string;
+  readonly uidValidity: number;
+  readonly uidNext: number;
+  readonly modseqHighest: number;
+  readonly messages: number;
+  readonly unseen: number;
+  readonly sizeBytes: number;
+  readonly specialUse: string | null;
+  readonly subscribed: boolean;
+}
+
+export interface MailboxInfo {
+  readonly mailboxId: string;
+  readonly address: string;
+  readonly quotaBytes: number | null;
+  readonly usedBytes: number;
+  readonly modseqHighest: number;
+  readonly folders: number;
+}
+
+export interface MessageInfo {
+  readonly uid: number;
+  readonly modseq: number;
+  readonly flags: readonly string[];
+  readonly sizeBytes: number;
+  readonly internalDateMs: number;
+  readonly emailId: string;
+  readonly threadId: string;
+}
+
+export interface FolderListing {
+  readonly folder: FolderInfo;
+  readonly messages: MessageInfo[];
+  /** With `changedSince`: UIDs expunged after it (QRESYNC VANISHED, JMAP destroyed). */
+  readonly vanished: number[];
+}
+
+/** What the change feed says after a commit is durable (IDLE, JMAP push). */
+export interface MailboxChange {
+  readonly mailboxId: string;
+  readonly modseqHighest: number;
+  readonly folders: ReadonlyArray<{ readonly name: string; readonly folderId: number; readonly appended: number[]; readonly expunged: number[]; readonly flagged: number[] }>;
+  /** A folder was created, renamed or deleted. */
+  readonly hierarchyChanged: boolean;
+}
+
+export interface MailboxApi {
+  commit(request: TxRequest): Promise<Result<CommitResult>>;
+  mailbox(mailboxId: string): Promise<Result<MailboxInfo>>;
+  folders(mailboxId: string): Promise<Result<FolderInfo[]>>;
+  /** A folder's messages (all, or only those changed after `changedSince`), plus vanished UIDs. */
+  listMessages(mailboxId: string, folder: string, options?: { changedSince?: number }): Promise<Result<FolderListing>>;
+  /** The message's bytes exactly as appended. */
+  readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>>;
+  /** Subscribes to durable changes of one mailbox; returns the unsubscribe function. */
+  watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void;
+}
+
+/** Builds a transaction step by step, then commits it through any MailboxApi. */
+export class Transaction {
+  private readonly ops: TxOp[] = [];
+  private readonly expect: Record<string, number> = {};
+  constructor(private readonly api: MailboxApi, private readonly mailboxId: string) {}
+  expectUidValidity(folder: string, uidValidity: number): this {
+    this.expect[folder] = uidValidity;
+    return this;
+  }
+  add(op: TxOp): this {
+    this.ops.push(op);
+    return this;
+  }
+  append(folder: string, content: Uint8Array, flags: readonly string[] = [], internalDateMs?: number): this {
+    return this.add({ op: 'append', folder, content, flags, ...(internalDateMs === undefined ? {} : { internalDateMs }) });
+  }
+  store(folder: string, uids: readonly number[], mode: FlagMode, flags: readonly string[], unchangedSince?: number): this {
+    return this.add({ op: 'store', folder, uids, mode, flags, ...(unchangedSince === undefined ? {} : { unchangedSince }) });
+  }
+  expunge(folder: string, uids: readonly number[]): this {
+    return this.add({ op: 'expunge', folder, uids });
+  }
+  copy(folder: string, uids: readonly number[], to: string): this {
+    return this.add({ op: 'copy', folder, uids, to });
+  }
+  move(folder: string, uids: readonly number[], to: string): this {
+    return this.add({ op: 'move', folder, uids, to });
+  }
+  commit(): Promise<Result<CommitResult>> {
+    return this.api.commit({ mailboxId: this.mailboxId, ops: this.ops, expectUidValidity: this.expect });
+  }
+}
+
+export function begin(api: MailboxApi, mailboxId: string): Transaction {
+  return new Transaction(api, mailboxId);
+}

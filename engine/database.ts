@@ -1,0 +1,373 @@
+// One mailbox database: its transaction log, its materialized state, and the mailbox API on
+// top. The writer path is: plan against the head state (expected failures out first), append
+// the events to the log (group commit), and once the batch is durable apply it to the durable
+// state, write it to the state store with the checkpoint, notify watchers, and answer.
+//
+// Layout of a database directory:
+//   header.json   {format, database, shutdown: "clean" | "dirty", crc32c}
+//   log/          segment files, named by their first position
+//   state/        RocksDB (the materialized state and the checkpoint)
+
+import { join } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
+import type {
+  CommitResult,
+  FolderInfo,
+  FolderListing,
+  MailboxApi,
+  MailboxChange,
+  MailboxInfo,
+  MessageInfo,
+  TxRequest,
+} from './api.js';
+import { assert } from './assert.js';
+import { crc32c } from './checksum.js';
+import { commitQueueTransactionsMax, watchersPerMailboxMax } from './constants.js';
+import { type Result, fail, ok } from './errors.js';
+import { EventType, type MailEvent } from './events/types.js';
+import { decodeEvent, encodeEvent, codecVersion } from './events/v1.js';
+import type { Clock, Prng, Storage } from './io.js';
+import { type DurableBatch, TransactionLog } from './log/log.js';
+import type { KvStore } from './state/kv.js';
+import { type DatabaseState, type FolderState, apply, decodeContentRecord, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
+import { normalizeFolderName, planTransaction } from './state/plan.js';
+import { contentKey, loadState, materialize } from './state/store.js';
+
+export type Shutdown = 'clean' | 'dirty';
+export type Role = 'active' | 'passive';
+
+export interface DatabaseOptions {
+  readonly name: string;
+  readonly dir: string;
+  readonly storage: Storage;
+  readonly clock: Clock;
+  readonly prng: Prng;
+  /** Opens the state store; the simulator passes an in-memory one. */
+  readonly openKv: (dir: string) => Promise<KvStore>;
+  readonly role?: Role;
+  /** Runs after each batch is durable and applied, before its commits answer (shipping). */
+  readonly onBatch?: (batch: { start: number; end: number; bytes: Uint8Array }) => Promise<void> | void;
+}
+
+export interface DatabaseStatus {
+  readonly name: string;
+  readonly role: Role;
+  readonly lastLogPosition: number;
+  readonly checkpointPosition: number;
+  readonly logStartPosition: number;
+  readonly openedShutdown: Shutdown;
+  readonly replayedBatches: number;
+  readonly commitQueueLength: number;
+  readonly mailboxes: number;
+  readonly batches: number;
+  readonly logBytes: number;
+  readonly syncMsTotal: number;
+}
+
+interface HeaderRecord {
+  format: 1;
+  database: string;
+  shutdown: Shutdown;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class DatabaseCorruptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatabaseCorruptError';
+  }
+}
+
+async function readHeader(storage: Storage, path: string): Promise<HeaderRecord | null> {
+  const bytes = await storage.readAll(path);
+  if (bytes === null) return null;
+  const parsed = JSON.parse(dec.decode(bytes)) as HeaderRecord & { crc32c: number };
+  const { crc32c: stored, ...header } = parsed;
+  if (crc32c(enc.encode(JSON.stringify(header))) !== stored) throw new DatabaseCorruptError(`database header ${path} fails its checksum`);
+  return header;
+}
+
+async function writeHeader(storage: Storage, path: string, header: HeaderRecord): Promise<void> {
+  const body = JSON.stringify(header);
+  await storage.writeAtomic(path, enc.encode(JSON.stringify({ ...header, crc32c: crc32c(enc.encode(body)) })));
+}
+
+export class MailboxDatabase implements MailboxApi {
+  private head: DatabaseState;
+  private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
+  private failure: unknown = null;
+  private closing = false;
+
+  private constructor(
+    private readonly options: DatabaseOptions,
+    private readonly log: TransactionLog,
+    private readonly kv: KvStore,
+    private durable: DatabaseState,
+    readonly openedShutdown: Shutdown,
+    readonly replayedBatches: number,
+  ) {
+    this.head = structuredClone(durable);
+  }
+
+  static async open(options: DatabaseOptions): Promise<MailboxDatabase> {
+    const { storage, dir } = options;
+    await storage.mkdirp(dir);
+    const headerPath = join(dir, 'header.json');
+    const header = await readHeader(storage, headerPath);
+    const openedShutdown: Shutdown = header === null ? 'clean' : header.shutdown;
+    await writeHeader(storage, headerPath, { format: 1, database: options.name, shutdown: 'dirty' });
+    const kv = await options.openKv(join(dir, 'state'));
+    let durable: DatabaseState;
+    try {
+      durable = await loadState(kv);
+    } catch (error) {
+      await kv.close();
+      throw new DatabaseCorruptError(`state store unreadable (${(error as Error).message}): rebuild it from the log`);
+    }
+    // eslint-disable-next-line prefer-const
+    let database: MailboxDatabase;
+    const log = await TransactionLog.open({
+      dir: join(dir, 'log'),
+      storage,
+      clock: options.clock,
+      onDurable: (batch) => database.onDurable(batch),
+    });
+    if (durable.position > log.end) {
+      await log.close();
+      await kv.close();
+      throw new DatabaseCorruptError(`state checkpoint ${durable.position} is past the end of the log ${log.end}: log lost`);
+    }
+    if (openedShutdown === 'clean' && durable.position !== log.end && header !== null) {
+      // A clean shutdown leaves state and log equal; anything else is worth knowing about.
+      // Replaying below makes it right either way.
+    }
+    const replayedBatches = await replay(log, kv, durable, log.end);
+    database = new MailboxDatabase(options, log, kv, durable, openedShutdown, replayedBatches);
+    return database;
+  }
+
+  /** Rebuilds a state from the whole log, from position 0 (the simulator's checker, `quire db rebuild`). */
+  static async rebuildFromLog(log: TransactionLog, kv: KvStore): Promise<DatabaseState> {
+    const state: DatabaseState = { mailboxes: new Map(), contents: new Map(), position: 0 };
+    await replay(log, kv, state, log.end);
+    return state;
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  /** The state as of the last durable batch (tests and the simulator compare it with a replay). */
+  durableState(): DatabaseState {
+    return this.durable;
+  }
+
+  transactionLog(): TransactionLog {
+    return this.log;
+  }
+
+  status(): DatabaseStatus {
+    return {
+      name: this.options.name,
+      role: this.options.role ?? 'active',
+      lastLogPosition: this.log.end,
+      checkpointPosition: this.durable.position,
+      logStartPosition: this.log.start,
+      openedShutdown: this.openedShutdown,
+      replayedBatches: this.replayedBatches,
+      commitQueueLength: this.log.queuedAppends,
+      mailboxes: this.durable.mailboxes.size,
+      batches: this.log.stats.batches,
+      logBytes: this.log.stats.bytes,
+      syncMsTotal: this.log.stats.syncMsTotal,
+    };
+  }
+
+  async commit(request: TxRequest): Promise<Result<CommitResult>> {
+    if (this.failure !== null) return fail('DATABASE_UNAVAILABLE', `database ${this.name} failed: ${String(this.failure)}`);
+    if (this.closing) return fail('DATABASE_UNAVAILABLE', `database ${this.name} is shutting down`);
+    if ((this.options.role ?? 'active') !== 'active') return fail('NOT_ACTIVE', `this copy of ${this.name} is passive`);
+    // Backpressure before planning: once planned, the head holds the change, so the append must not be refused.
+    if (this.log.queuedAppends >= commitQueueTransactionsMax) return fail('LIMIT', 'commit queue full, try again');
+    const planned = planTransaction(this.head, request, { clock: this.options.clock, prng: this.options.prng });
+    if (!planned.ok) return planned;
+    const { events, results, modseqHighest } = planned.value;
+    if (events.length === 0) return ok({ results, modseqHighest, position: this.log.end });
+    const records = events.map((event) => ({ type: event.type, version: codecVersion, payload: encodeEvent(event) }));
+    try {
+      const { end } = await this.log.append(records, events);
+      return ok({ results, modseqHighest, position: end });
+    } catch (error) {
+      // The head holds a change the log did not take: the writer view is wrong from here on,
+      // so this database refuses writes until it is reopened (the supervisor restarts it).
+      this.failure = error;
+      return fail('DATABASE_UNAVAILABLE', `log write failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async onDurable(batch: DurableBatch): Promise<void> {
+    const touched = emptyTouched();
+    const changes = new Map<string, ChangeBuilder>();
+    for (const append of batch.appends) {
+      for (const event of append.tag as MailEvent[]) {
+        apply(this.durable, event, touched);
+        noteChange(changes, this.durable, event);
+      }
+    }
+    this.durable.position = batch.end;
+    await this.kv.write(materialize(this.durable, touched));
+    await this.options.onBatch?.({ start: batch.start, end: batch.end, bytes: batch.bytes });
+    this.notify(changes);
+  }
+
+  /** A passive copy: verify, append and replay a batch shipped from the active copy. */
+  async receiveBatch(bytes: Uint8Array, start: number): Promise<void> {
+    assert(this.options.role === 'passive', 'only a passive copy receives batches');
+    await this.log.appendFramed(bytes, start);
+    await replay(this.log, this.kv, this.durable, this.log.end);
+    this.head = this.durable;
+  }
+
+  private notify(changes: Map<string, ChangeBuilder>): void {
+    for (const [mailboxId, change] of changes) {
+      const listeners = this.watchers.get(mailboxId);
+      if (listeners === undefined) continue;
+      const message: MailboxChange = {
+        mailboxId,
+        modseqHighest: this.durable.mailboxes.get(mailboxId)?.modseqHighest ?? 0,
+        hierarchyChanged: change.hierarchyChanged,
+        folders: [...change.folders.values()],
+      };
+      for (const listener of listeners) {
+        try {
+          listener(message);
+        } catch {
+          // A watcher's bug must not stop the writer.
+        }
+      }
+    }
+  }
+
+  watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void {
+    let set = this.watchers.get(mailboxId);
+    if (set === undefined) this.watchers.set(mailboxId, (set = new Set()));
+    assert(set.size < watchersPerMailboxMax, 'too many watchers on one mailbox');
+    set.add(listener);
+    return () => {
+      set!.delete(listener);
+      if (set!.size === 0) this.watchers.delete(mailboxId);
+    };
+  }
+
+  async mailbox(mailboxId: string): Promise<Result<MailboxInfo>> {
+    const m = this.durable.mailboxes.get(mailboxId);
+    if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
+    return ok({ mailboxId, address: m.address, quotaBytes: m.quotaBytes, usedBytes: m.usedBytes, modseqHighest: m.modseqHighest, folders: m.folders.size });
+  }
+
+  async folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
+    const m = this.durable.mailboxes.get(mailboxId);
+    if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
+    return ok([...m.folders.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => folderInfo(f, m.subscriptions.has(f.name))));
+  }
+
+  async listMessages(mailboxId: string, folderName: string, options: { changedSince?: number } = {}): Promise<Result<FolderListing>> {
+    const found = this.findFolder(mailboxId, folderName);
+    if (!found.ok) return found;
+    const { folder, subscribed } = found.value;
+    const since = options.changedSince;
+    const messages = (since === undefined ? folder.messages : folder.messages.filter((m) => m.modseq > since)).map(messageInfo);
+    const vanished = since === undefined ? [] : folder.expunged.filter((e) => e.modseq > since).map((e) => e.uid);
+    return ok({ folder: folderInfo(folder, subscribed), messages, vanished });
+  }
+
+  async readMessage(mailboxId: string, folderName: string, uid: number): Promise<Result<Uint8Array>> {
+    const found = this.findFolder(mailboxId, folderName);
+    if (!found.ok) return found;
+    const index = findMessageIndex(found.value.folder, uid);
+    if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
+    const hash = found.value.folder.messages[index]!.hash;
+    const record = await this.kv.get(contentKey(hash));
+    if (record === undefined) throw new DatabaseCorruptError(`content ${hash} missing from the state store`);
+    const { compression, data } = decodeContentRecord(record);
+    return ok(compression === 'deflate' ? new Uint8Array(inflateRawSync(data)) : new Uint8Array(data));
+  }
+
+  private findFolder(mailboxId: string, folderName: string): Result<{ folder: FolderState; subscribed: boolean }> {
+    const m = this.durable.mailboxes.get(mailboxId);
+    if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
+    const name = normalizeFolderName(folderName);
+    const folder = m.folders.get(m.folderIdsByName.get(name) ?? -1);
+    if (folder === undefined) return fail('NO_SUCH_FOLDER', `no folder ${folderName}`);
+    return ok({ folder, subscribed: m.subscriptions.has(name) });
+  }
+
+  /** Waits for queued commits, writes the state and marks the header Clean Shutdown. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.log.close();
+    await this.kv.close();
+    if (this.failure === null) {
+      await writeHeader(this.options.storage, join(this.options.dir, 'header.json'), { format: 1, database: this.options.name, shutdown: 'clean' });
+    }
+  }
+}
+
+/** Replays verified batches from state.position to `end`, writing each to the store with its checkpoint. */
+async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, end: number): Promise<number> {
+  let batches = 0;
+  for await (const batch of log.read(state.position, end)) {
+    const touched = emptyTouched();
+    for (const record of batch.records) apply(state, decodeEvent(record.type, record.version, record.payload), touched);
+    state.position = batch.end;
+    await kv.write(materialize(state, touched));
+    batches += 1;
+  }
+  return batches;
+}
+
+function folderInfo(f: FolderState, subscribed: boolean): FolderInfo {
+  return {
+    folderId: f.folderId,
+    name: f.name,
+    uidValidity: f.uidValidity,
+    uidNext: f.uidNext,
+    modseqHighest: f.modseqHighest,
+    messages: f.messages.length,
+    unseen: f.unseenCount,
+    sizeBytes: f.sizeBytes,
+    specialUse: f.specialUse,
+    subscribed,
+  };
+}
+
+function messageInfo(m: FolderState['messages'][number]): MessageInfo {
+  return { uid: m.uid, modseq: m.modseq, flags: [...m.flags], sizeBytes: m.sizeBytes, internalDateMs: m.internalDateMs, emailId: m.emailId, threadId: m.threadId };
+}
+
+interface ChangeBuilder {
+  hierarchyChanged: boolean;
+  folders: Map<number, { name: string; folderId: number; appended: number[]; expunged: number[]; flagged: number[] }>;
+}
+
+function noteChange(changes: Map<string, ChangeBuilder>, state: DatabaseState, event: MailEvent): void {
+  if (event.type === EventType.ContentStored) return;
+  let change = changes.get(event.mailboxId);
+  if (change === undefined) changes.set(event.mailboxId, (change = { hierarchyChanged: false, folders: new Map() }));
+  if (event.type === EventType.MessageAppended || event.type === EventType.FlagsSet || event.type === EventType.MessagesExpunged) {
+    let entry = change.folders.get(event.folderId);
+    if (entry === undefined) {
+      const name = state.mailboxes.get(event.mailboxId)?.folders.get(event.folderId)?.name ?? '';
+      change.folders.set(event.folderId, (entry = { name, folderId: event.folderId, appended: [], expunged: [], flagged: [] }));
+    }
+    if (event.type === EventType.MessageAppended) entry.appended.push(event.uid);
+    else if (event.type === EventType.FlagsSet) entry.flagged.push(...event.items.map((i) => i.uid));
+    else entry.expunged.push(...event.items.map((i) => i.uid));
+  } else {
+    change.hierarchyChanged = true;
+  }
+}
+
+export { seenFlag };

@@ -1,0 +1,120 @@
+// The engine's door to the WASM core for log bytes: framing a batch, scanning (verifying)
+// bytes read back or received from another copy, and CRC32C of arbitrary buffers. All WASM
+// memory is reserved once, here, at first use, so views never go stale (growing memory would
+// detach them). Framed bytes are copied out before any await, so the one work region can be
+// reused by the next call without racing an in-flight write.
+
+import {
+  loadCore,
+  recordHeaderBytes,
+  recordPayloadBytesOffset,
+  recordTypeOffset,
+  recordVersionOffset,
+  recordPositionOffset,
+  recordFlagsOffset,
+  recordBytesOf,
+  recordPayloadBytesMax,
+  type ScanResult,
+  type WasmCore,
+} from '../../core-wasm/index.js';
+import { assert } from '../assert.js';
+import { batchBytesMax } from '../constants.js';
+
+export { ScanStatus, ScanErrorKind, type ScanResult } from '../../core-wasm/index.js';
+
+export interface RecordInput {
+  readonly type: number;
+  readonly version: number;
+  readonly payload: Uint8Array;
+}
+
+export interface LogRecord extends RecordInput {
+  readonly position: number;
+  readonly flags: number;
+}
+
+/** The work region holds one batch plus headroom, so any batch the log accepts fits whole. */
+export const workRegionBytes = batchBytesMax + recordPayloadBytesMax + 1024 * 1024;
+const scratchBytes = 1024 * 1024;
+
+let core: WasmCore | undefined;
+let workPtr = 0;
+let scratchPtr = 0;
+
+function init(): WasmCore {
+  if (core === undefined) {
+    core = loadCore();
+    scratchPtr = core.reserve(scratchBytes);
+    workPtr = core.reserve(workRegionBytes);
+    assert(scratchPtr !== 0 && workPtr !== 0, 'WASM core could not reserve its work memory');
+  }
+  return core;
+}
+
+/** CRC32C of any buffer through the WASM core (chunked through the scratch region). */
+export function crc32cBytes(data: Uint8Array): number {
+  const c = init();
+  let crc = 0;
+  for (let offset = 0; offset < data.length; offset += scratchBytes) {
+    const chunk = data.subarray(offset, Math.min(data.length, offset + scratchBytes));
+    c.bytes(scratchPtr, chunk.length).set(chunk);
+    crc = c.crc32c(scratchPtr, chunk.length, crc);
+  }
+  return crc;
+}
+
+export function batchBytesOf(records: readonly RecordInput[]): number {
+  let total = 0;
+  for (const record of records) total += recordBytesOf(record.payload.length);
+  return total;
+}
+
+/** Frames records as one batch starting at `position`; returns a fresh copy of the bytes. */
+export function frameBatch(records: readonly RecordInput[], position: number): Uint8Array {
+  const c = init();
+  const total = batchBytesOf(records);
+  assert(records.length > 0, 'a batch has at least one record');
+  assert(total <= workRegionBytes, `batch of ${total} bytes exceeds the work region`);
+  const region = c.bytes(workPtr, total);
+  const view = new DataView(region.buffer, region.byteOffset, total);
+  let offset = 0;
+  for (const record of records) {
+    assert(record.payload.length <= recordPayloadBytesMax, 'record payload over the format limit');
+    view.setUint32(offset + recordPayloadBytesOffset, record.payload.length, true);
+    view.setUint16(offset + recordTypeOffset, record.type, true);
+    view.setUint16(offset + recordVersionOffset, record.version, true);
+    region.set(record.payload, offset + recordHeaderBytes);
+    offset += recordBytesOf(record.payload.length);
+  }
+  const framed = c.frameBatch(workPtr, records.length, position);
+  assert(framed === total, `frameBatch framed ${framed} bytes, expected ${total}`);
+  return region.slice(0, total);
+}
+
+/** Verifies bytes that should hold whole records starting at log position `position`. */
+export function scanBytes(bytes: Uint8Array, position: number): ScanResult {
+  const c = init();
+  assert(bytes.length <= workRegionBytes, 'scan input larger than the work region');
+  c.bytes(workPtr, bytes.length).set(bytes);
+  return c.scanResult(workPtr, bytes.length, position);
+}
+
+/** Splits verified bytes (a scan's valid prefix) into records. Does not re-verify. */
+export function decodeRecords(bytes: Uint8Array, length = bytes.length): LogRecord[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  const records: LogRecord[] = [];
+  let offset = 0;
+  while (offset < length) {
+    const payloadBytes = view.getUint32(offset + recordPayloadBytesOffset, true);
+    records.push({
+      position: Number(view.getBigUint64(offset + recordPositionOffset, true)),
+      type: view.getUint16(offset + recordTypeOffset, true),
+      version: view.getUint16(offset + recordVersionOffset, true),
+      flags: view.getUint32(offset + recordFlagsOffset, true),
+      payload: bytes.subarray(offset + recordHeaderBytes, offset + recordHeaderBytes + payloadBytes),
+    });
+    offset += recordBytesOf(payloadBytes);
+  }
+  assert(offset === length, 'records do not end where the scan said');
+  return records;
+}

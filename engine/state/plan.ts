@@ -1,0 +1,337 @@
+// Turns a transaction request into events, against the writer's view of the state (the "head":
+// durable state plus commits still waiting for their fsync). Two passes:
+//
+//  1. check: every expected failure (missing folder or mailbox, name taken, quota, UIDVALIDITY,
+//     limits) is found before anything changes, so a failing transaction changes nothing;
+//  2. build: each operation's events are stamped (UIDs, modseqs, ids, times) and applied to the
+//     head at once, so the next operation, and the next transaction, see them.
+//
+// Missing UIDs in store/expunge/copy/move are skipped, as IMAP wants for UID commands.
+
+import { createHash } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
+import type { CommitResult, OpResult, TxOp, TxRequest } from '../api.js';
+import { assert } from '../assert.js';
+import {
+  compressBytesMin,
+  compressRatioMax,
+  defaultFolders,
+  flagBytesMax,
+  flagsPerMessageMax,
+  folderDepthMax,
+  folderNameBytesMax,
+  folderSeparator,
+  foldersPerMailboxMax,
+  messageBytesMax,
+  transactionOpsMax,
+} from '../constants.js';
+import { type Failure, type Result, fail, ok } from '../errors.js';
+import { EventType, type MailEvent } from '../events/types.js';
+import type { Clock, Prng } from '../io.js';
+import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex } from './model.js';
+
+export interface PlanContext {
+  readonly clock: Clock;
+  readonly prng: Prng;
+}
+
+export interface Plan {
+  readonly events: MailEvent[];
+  readonly results: OpResult[];
+  readonly modseqHighest: number;
+}
+
+const utf8 = new TextEncoder();
+
+export function normalizeFolderName(name: string): string {
+  return name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
+}
+
+function checkFolderName(name: string): Failure | null {
+  if (name.length === 0 || utf8.encode(name).length > folderNameBytesMax) return fail('INVALID_ARGUMENT', 'folder name empty or too long');
+  if (name.split(folderSeparator).length > folderDepthMax) return fail('INVALID_ARGUMENT', 'folder hierarchy too deep');
+  if (name.startsWith(folderSeparator) || name.endsWith(folderSeparator) || name.includes(folderSeparator + folderSeparator)) {
+    return fail('INVALID_ARGUMENT', 'folder name has an empty hierarchy level');
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f*%]/.test(name)) return fail('INVALID_ARGUMENT', 'folder name contains a control or wildcard character');
+  return null;
+}
+
+function checkFlags(flags: readonly string[]): Failure | null {
+  if (flags.length > flagsPerMessageMax) return fail('LIMIT', `more than ${flagsPerMessageMax} flags`);
+  for (const flag of flags) {
+    if (flag.length === 0 || flag.length > flagBytesMax || /[\s()"{%*\]\\]/.test(flag.replace(/^\\/, ''))) {
+      return fail('INVALID_ARGUMENT', `bad flag ${JSON.stringify(flag.slice(0, 40))}`);
+    }
+  }
+  return null;
+}
+
+function messageBytes(state: DatabaseState, mailbox: MailboxState, folder: string, uids: readonly number[]): number {
+  const f = mailbox.folders.get(mailbox.folderIdsByName.get(folder)!);
+  if (f === undefined) return 0;
+  let total = 0;
+  for (const uid of uids) {
+    const index = findMessageIndex(f, uid);
+    if (index >= 0) total += f.messages[index]!.sizeBytes;
+  }
+  void state;
+  return total;
+}
+
+/** Pass 1: every expected failure, with no change to the state. */
+function check(state: DatabaseState, request: TxRequest): Failure | null {
+  if (request.ops.length === 0) return fail('INVALID_ARGUMENT', 'empty transaction');
+  if (request.ops.length > transactionOpsMax) return fail('LIMIT', 'too many operations in one transaction');
+  const creating = request.ops[0]!.op === 'createMailbox';
+  const mailbox = state.mailboxes.get(request.mailboxId);
+  if (creating) {
+    if (mailbox !== undefined) return fail('USER_EXISTS', 'mailbox exists');
+    return request.ops.length === 1 ? null : fail('INVALID_ARGUMENT', 'createMailbox must be alone in its transaction');
+  }
+  if (mailbox === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${request.mailboxId} in this database`);
+  for (const [folder, uidValidity] of Object.entries(request.expectUidValidity ?? {})) {
+    const f = mailbox.folders.get(mailbox.folderIdsByName.get(normalizeFolderName(folder)) ?? -1);
+    if (f === undefined) return fail('NO_SUCH_FOLDER', `no folder ${folder}`);
+    if (f.uidValidity !== uidValidity) return fail('UIDVALIDITY_CHANGED', `UIDVALIDITY of ${folder} is now ${f.uidValidity}`);
+  }
+  const names = new Set(mailbox.folderIdsByName.keys());
+  let usedBytes = mailbox.usedBytes;
+  const need = (name: string): Failure | null => (names.has(normalizeFolderName(name)) ? null : fail('NO_SUCH_FOLDER', `no folder ${name}`));
+  for (const op of request.ops) {
+    let problem: Failure | null = null;
+    switch (op.op) {
+      case 'createMailbox':
+        return fail('INVALID_ARGUMENT', 'createMailbox must be alone in its transaction');
+      case 'deleteMailbox':
+        if (op.address !== mailbox.address) return fail('INVALID_ARGUMENT', 'deleteMailbox names another address');
+        break;
+      case 'setQuota':
+        break;
+      case 'createFolder': {
+        const name = normalizeFolderName(op.name);
+        problem = checkFolderName(name);
+        if (problem === null && names.has(name)) problem = fail('FOLDER_EXISTS', `folder ${name} exists`);
+        if (problem === null && names.size >= foldersPerMailboxMax) problem = fail('LIMIT', 'too many folders');
+        names.add(name);
+        break;
+      }
+      case 'renameFolder': {
+        const from = normalizeFolderName(op.from);
+        const to = normalizeFolderName(op.to);
+        problem = need(from) ?? checkFolderName(to);
+        if (problem === null && from === 'INBOX') problem = fail('FOLDER_PROTECTED', 'INBOX cannot be renamed here');
+        if (problem === null && names.has(to)) problem = fail('FOLDER_EXISTS', `folder ${to} exists`);
+        if (problem === null && (to + folderSeparator).startsWith(from + folderSeparator)) problem = fail('INVALID_ARGUMENT', 'cannot rename a folder into itself');
+        if (problem === null) {
+          for (const name of [...names]) {
+            if (name === from || name.startsWith(from + folderSeparator)) {
+              names.delete(name);
+              names.add(to + name.slice(from.length));
+            }
+          }
+        }
+        break;
+      }
+      case 'deleteFolder': {
+        const name = normalizeFolderName(op.name);
+        problem = need(name);
+        if (problem === null && name === 'INBOX') problem = fail('FOLDER_PROTECTED', 'INBOX cannot be deleted');
+        names.delete(name);
+        break;
+      }
+      case 'subscribe':
+        problem = checkFolderName(normalizeFolderName(op.name));
+        break;
+      case 'append':
+        problem = need(op.folder) ?? checkFlags(op.flags ?? []);
+        if (problem === null && op.content.length > messageBytesMax) problem = fail('TOO_BIG', `message over ${messageBytesMax} bytes`);
+        usedBytes += op.content.length;
+        break;
+      case 'store':
+        problem = need(op.folder) ?? checkFlags(op.flags);
+        break;
+      case 'expunge':
+        problem = need(op.folder);
+        break;
+      case 'copy':
+        problem = need(op.folder) ?? need(op.to);
+        usedBytes += messageBytes(state, mailbox, normalizeFolderName(op.folder), op.uids);
+        break;
+      case 'move':
+        problem = need(op.folder) ?? need(op.to);
+        break;
+    }
+    if (problem !== null) return problem;
+  }
+  if (mailbox.quotaBytes !== null && usedBytes > mailbox.quotaBytes && usedBytes > mailbox.usedBytes) {
+    return fail('OVER_QUOTA', `mailbox quota of ${mailbox.quotaBytes} bytes exceeded`);
+  }
+  return null;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+function uniqueSorted(uids: readonly number[]): number[] {
+  return [...new Set(uids)].filter((u) => Number.isInteger(u) && u > 0).sort((a, b) => a - b);
+}
+
+function applyFlags(current: readonly string[], mode: TxOp & { op: 'store' }): string[] {
+  if (mode.mode === 'set') return [...new Set(mode.flags)];
+  if (mode.mode === 'add') return [...new Set([...current, ...mode.flags])];
+  const remove = new Set(mode.flags);
+  return current.filter((f) => !remove.has(f));
+}
+
+const sameFlags = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((f) => b.includes(f));
+
+/** Plans and applies a transaction to `head`. On failure nothing in `head` changed. */
+export function planTransaction(head: DatabaseState, request: TxRequest, context: PlanContext): Result<Plan> {
+  const problem = check(head, request);
+  if (problem !== null) return problem;
+  const events: MailEvent[] = [];
+  const results: OpResult[] = [];
+  const touched = emptyTouched();
+  const emit = (event: MailEvent): void => {
+    apply(head, event, touched);
+    events.push(event);
+  };
+  const mailboxId = request.mailboxId;
+  const mailbox = (): MailboxState => head.mailboxes.get(mailboxId)!;
+  const nextModseq = (): number => mailbox().modseqHighest + 1;
+  const folderOf = (name: string) => {
+    const m = mailbox();
+    const folder = m.folders.get(m.folderIdsByName.get(normalizeFolderName(name))!);
+    assert(folder !== undefined, `checked folder ${name} vanished`);
+    return folder;
+  };
+  const newId = (prefix: string): string => prefix + hex(context.prng.bytes(12));
+  const createFolder = (name: string, specialUse: string | null): number => {
+    const m = mailbox();
+    const uidValidity = Math.max(m.uidValidityLast + 1, Math.floor(context.clock.nowMs() / 1000)) >>> 0;
+    emit({ type: EventType.FolderCreated, mailboxId, folderId: m.folderIdNext, name, uidValidity, specialUse, modseq: nextModseq() });
+    return uidValidity;
+  };
+  const appendMessage = (folderName: string, hash: string, sizeBytes: number, flags: readonly string[], internalDateMs: number, emailId: string, threadId: string): number => {
+    const folder = folderOf(folderName);
+    const uid = folder.uidNext;
+    emit({ type: EventType.MessageAppended, mailboxId, folderId: folder.folderId, uid, modseq: nextModseq(), emailId, threadId, hash, sizeBytes, internalDateMs, flags: [...new Set(flags)] });
+    return uid;
+  };
+
+  for (const op of request.ops) {
+    switch (op.op) {
+      case 'createMailbox': {
+        emit({ type: EventType.MailboxCreated, mailboxId, address: op.address, quotaBytes: op.quotaBytes, createdAtMs: context.clock.nowMs() });
+        for (const [name, specialUse] of defaultFolders) {
+          createFolder(name, specialUse);
+          emit({ type: EventType.SubscriptionSet, mailboxId, name, subscribed: true });
+        }
+        results.push({ op: 'createMailbox' });
+        break;
+      }
+      case 'deleteMailbox':
+        emit({ type: EventType.MailboxDeleted, mailboxId, address: op.address });
+        results.push({ op: 'deleteMailbox' });
+        break;
+      case 'setQuota':
+        emit({ type: EventType.QuotaSet, mailboxId, quotaBytes: op.quotaBytes });
+        results.push({ op: 'setQuota' });
+        break;
+      case 'createFolder':
+        results.push({ op: 'createFolder', uidValidity: createFolder(normalizeFolderName(op.name), op.specialUse ?? null) });
+        break;
+      case 'renameFolder': {
+        const from = normalizeFolderName(op.from);
+        const to = normalizeFolderName(op.to);
+        const m = mailbox();
+        const affected = [...m.folderIdsByName.entries()].filter(([name]) => name === from || name.startsWith(from + folderSeparator));
+        for (const [name, folderId] of affected) {
+          const folder = m.folders.get(folderId)!;
+          emit({ type: EventType.FolderRenamed, mailboxId, folderId, from: name, to: to + name.slice(from.length), uidValidity: folder.uidValidity, modseq: nextModseq() });
+        }
+        results.push({ op: 'renameFolder' });
+        break;
+      }
+      case 'deleteFolder': {
+        const folder = folderOf(op.name);
+        emit({ type: EventType.FolderDeleted, mailboxId, folderId: folder.folderId, name: folder.name, messages: folder.messages.length, modseq: nextModseq() });
+        results.push({ op: 'deleteFolder' });
+        break;
+      }
+      case 'subscribe':
+        emit({ type: EventType.SubscriptionSet, mailboxId, name: normalizeFolderName(op.name), subscribed: op.subscribed });
+        results.push({ op: 'subscribe' });
+        break;
+      case 'append': {
+        const hash = createHash('sha256').update(op.content).digest('hex');
+        if (!head.contents.has(hash)) {
+          let data = op.content;
+          let compression: 'none' | 'deflate' = 'none';
+          if (op.content.length >= compressBytesMin) {
+            const deflated = deflateRawSync(op.content, { level: 1 });
+            if (deflated.length <= op.content.length * compressRatioMax) {
+              data = new Uint8Array(deflated.buffer, deflated.byteOffset, deflated.byteLength);
+              compression = 'deflate';
+            }
+          }
+          emit({ type: EventType.ContentStored, hash, sizeBytes: op.content.length, compression, data });
+        }
+        const emailId = newId('M');
+        const uid = appendMessage(op.folder, hash, op.content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, 'T' + emailId.slice(1));
+        results.push({ op: 'append', uidValidity: folderOf(op.folder).uidValidity, uid, emailId });
+        break;
+      }
+      case 'store': {
+        const folder = folderOf(op.folder);
+        const items: Array<{ uid: number; emailId: string; flags: string[] }> = [];
+        const modified: number[] = [];
+        for (const uid of uniqueSorted(op.uids)) {
+          const index = findMessageIndex(folder, uid);
+          if (index < 0) continue;
+          const message = folder.messages[index]!;
+          if (op.unchangedSince !== undefined && message.modseq > op.unchangedSince) {
+            modified.push(uid);
+            continue;
+          }
+          const flags = applyFlags(message.flags, op);
+          if (!sameFlags(flags, message.flags)) items.push({ uid, emailId: message.emailId, flags });
+        }
+        if (items.length > 0) emit({ type: EventType.FlagsSet, mailboxId, folderId: folder.folderId, modseq: nextModseq(), items });
+        results.push({ op: 'store', changed: items.map((i) => i.uid), modified });
+        break;
+      }
+      case 'expunge': {
+        const folder = folderOf(op.folder);
+        const items = uniqueSorted(op.uids)
+          .map((uid) => folder.messages[findMessageIndex(folder, uid)])
+          .filter((m) => m !== undefined)
+          .map((m) => ({ uid: m!.uid, emailId: m!.emailId }));
+        if (items.length > 0) emit({ type: EventType.MessagesExpunged, mailboxId, folderId: folder.folderId, modseq: nextModseq(), items });
+        results.push({ op: 'expunge', uids: items.map((i) => i.uid) });
+        break;
+      }
+      case 'copy':
+      case 'move': {
+        const source = folderOf(op.folder);
+        const originals = uniqueSorted(op.uids)
+          .map((uid) => source.messages[findMessageIndex(source, uid)])
+          .filter((m) => m !== undefined)
+          .map((m) => ({ ...m! }));
+        const uids = originals.map((m) => appendMessage(op.to, m.hash, m.sizeBytes, m.flags, m.internalDateMs, m.emailId, m.threadId));
+        if (op.op === 'move' && originals.length > 0) {
+          emit({ type: EventType.MessagesExpunged, mailboxId, folderId: source.folderId, modseq: nextModseq(), items: originals.map((m) => ({ uid: m.uid, emailId: m.emailId })) });
+        }
+        results.push({ op: op.op, uidValidity: folderOf(op.to).uidValidity, sourceUids: originals.map((m) => m.uid), uids });
+        break;
+      }
+    }
+  }
+  const m = head.mailboxes.get(mailboxId);
+  return ok({ events, results, modseqHighest: m?.modseqHighest ?? 0 });
+}
+
+export type { CommitResult };
