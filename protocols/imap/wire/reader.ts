@@ -42,6 +42,8 @@ const LBRACE = 0x7b;
 const RBRACE = 0x7d;
 const TILDE = 0x7e;
 
+const systemFlags = new Map(['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft', '\\Recent'].map((f) => [f.toLowerCase(), f]));
+
 const months = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 
 /** ATOM-CHAR: any CHAR except atom-specials `( ) { SP CTL % * " \ ]`. */
@@ -275,8 +277,10 @@ export class Reader {
 
   /** flag = "\" atom / atom (flag-keyword). */
   flag(): string {
-    if (this.tryByte(BACKSLASH)) return '\\' + this.atom();
-    return this.atom();
+    if (!this.tryByte(BACKSLASH)) return this.atom();
+    // System flags are case-insensitive; give them one spelling so storage compares strings.
+    const name = '\\' + this.atom();
+    return systemFlags.get(name.toLowerCase()) ?? name;
   }
 
   /** flag-list = "(" [flag *(SP flag)] ")". */
