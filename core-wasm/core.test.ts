@@ -102,7 +102,7 @@ test('reserve: 8-aligned, disjoint, zeroed regions; memory grows only here', () 
 test('frameRecord: same bytes as the reference for payloads 0..40 and large positions', () => {
   const prng = new Prng(seed);
   for (let payloadBytes = 0; payloadBytes <= 40; payloadBytes++) {
-    for (const position of [0, 8, 4096, 2 ** 40 + 8, Number.MAX_SAFE_INTEGER - 7]) {
+    for (const position of [0, 8, 4096, 2 ** 40 + 8, 2 ** 53 - 128]) {
       const recordBytes = recordBytesOf(payloadBytes);
       const region = core.bytes(scratch, recordBytes);
       prng.fill(region); // garbage header and padding: frameRecord must own them
@@ -131,6 +131,7 @@ test('frameRecord: bad arguments are caller bugs', () => {
     [0, 1, 1, 0, 8.5],
     [0, 1, 1, 0, 2 ** 53],
     [0, 1, 1, 0, NaN],
+    [0, 1, 1, 0, 2 ** 53 - 16], // ends past 2^53: the next position would not be exact
   ];
   for (const [payloadBytes, type, version, flags, position] of bad) {
     assert.throws(() => core.frameRecord(scratch, payloadBytes, type, version, flags, position), WasmAbortError,

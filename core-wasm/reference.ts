@@ -54,7 +54,8 @@ export function frameRecord(
 ): number {
   assertPosition(position);
   if (position % 8 !== 0 || payloadBytes > recordPayloadBytesMax || type < 1 || type > 0xffff
-    || version < 1 || version > 0xffff || (flags & ~recordFlagsKnown) !== 0) {
+    || version < 1 || version > 0xffff || (flags & ~recordFlagsKnown) !== 0
+    || position + recordHeaderBytes + align8(payloadBytes) > positionMax) {
     throw new RangeError('bad record arguments');
   }
   const dv = view(buf);

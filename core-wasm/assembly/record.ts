@@ -18,7 +18,7 @@ import {
   scanOk, scanTorn, scanCorrupt,
   errNone, errHeaderTorn, errPayloadTorn, errBatchUnterminated, errCrc, errPosition, errType,
   errLength, errFlags, errPadding, errVersion,
-  align8, positionFromF64, DEBUG,
+  align8, positionFromF64, positionMax, DEBUG,
 } from "./constants";
 import { crc32cUnchecked } from "./crc32c";
 import { assertInMemory } from "./memory";
@@ -50,6 +50,8 @@ export function frameRecord(ptr: usize, payloadBytes: u32, type: u32, version: u
   assert((flags & ~recordFlagsKnown) == 0, "unknown flag bits");
   const recordBytes = recordHeaderBytes + align8(payloadBytes);
   assertInMemory(ptr, recordBytes);
+  // The next record's position must stay exact in JS too.
+  assert(pos + <u64>recordBytes <= <u64>positionMax, "record ends past 2^53");
   store<u32>(ptr, payloadBytes, 4);
   store<u64>(ptr, pos, 8);
   store<u16>(ptr, <u16>type, 16);
@@ -85,9 +87,10 @@ export function frameBatch(ptr: usize, count: u32, position: f64): u32 {
     store<u32>(p, i + 1 == count ? recordFlagBatchEnd : 0, 20);
     zeroPadding(p, payloadBytes);
     store<u32>(p, recordCrc(p, payloadBytes), 0);
-    off += recordBytes;
-    assert(off <= <usize>u32.MAX_VALUE, "batch larger than 4 GiB");
+    off += recordBytes; // cannot wrap: the record lies inside a memory of at most 4 GiB
   }
+  // The next batch's position must stay exact in JS too.
+  assert(pos + <u64>off <= <u64>positionMax, "batch ends past 2^53");
   return <u32>off;
 }
 
