@@ -136,10 +136,17 @@ export class ImapDecoder {
     return this.state === 'literal' || this.state === 'skipLiteral' ? this.literalRemaining : 0;
   }
 
-  pendingBytes(): number {
-    let total = -this.pendingOffset;
-    for (const chunk of this.pending) total += chunk.length;
+  /** Bytes the decoder itself holds for the command in progress (not unread input). */
+  heldBytes(): number {
+    let total = this.segmentBytes + this.skipTail.length;
+    for (const part of this.parts) total += part.length;
     return total;
+  }
+
+  pendingBytes(): number {
+    let total = 0;
+    for (const chunk of this.pending) total += chunk.length;
+    return total - this.pendingOffset;
   }
 
   /** Drops unread input, e.g. plaintext pipelined behind STARTTLS (CVE-2011-0411 class). */
@@ -229,7 +236,7 @@ export class ImapDecoder {
     const pieceBytes = end - start;
     if (this.textBytes + this.segmentBytes + pieceBytes > this.limits.lineBytesMax) {
       // Keep the head of the first segment for the tag; the rest is skipped without storing.
-      const error = this.makeError('line-too-long', `Command line over ${this.limits.lineBytesMax} bytes`, undefined);
+      const error = this.makeError('line-too-long', `Command line over ${this.limits.lineBytesMax} bytes`, undefined, chunk.subarray(start, end));
       const tail = tailOf([...this.segment, chunk.subarray(start, end)], literalMarkerBytesMax + 2);
       this.consume(pieceBytes);
       this.resetCommand();
@@ -324,11 +331,12 @@ export class ImapDecoder {
     return { kind: 'error', error };
   }
 
-  private makeError(code: DecodeErrorCode, text: string, marker: LiteralMarker | undefined): DecodeError {
+  private makeError(code: DecodeErrorCode, text: string, marker: LiteralMarker | undefined, piece?: Buffer): DecodeError {
     let tag = this.tag;
     let name = this.name;
-    if (tag === undefined && this.segment.length > 0) {
-      const head = readTagAndName(Buffer.concat(this.segment).subarray(0, tagBytesMax + 64));
+    if (tag === undefined && this.parts.length === 0 && (this.segment.length > 0 || piece !== undefined)) {
+      // Only the head matters: a tag, a space, a name.
+      const head = readTagAndName(headOf([...this.segment, ...(piece ? [piece] : [])], tagBytesMax + 64));
       tag = head.tag;
       name = head.name;
     }
@@ -371,6 +379,19 @@ export class ImapDecoder {
       }
     }
   }
+}
+
+/** The first `keep` bytes of a list of buffers. */
+function headOf(buffers: readonly Buffer[], keep: number): Buffer {
+  const picked: Buffer[] = [];
+  let have = 0;
+  for (const b of buffers) {
+    if (have >= keep) break;
+    const take = Math.min(b.length, keep - have);
+    picked.push(b.subarray(0, take));
+    have += take;
+  }
+  return Buffer.concat(picked);
 }
 
 /** The last `keep` bytes of a list of buffers, copied. */
