@@ -1,0 +1,247 @@
+// The `quire` command line. Every command takes --data DIR (default ./data or QUIRE_DATA) and
+// finds the server running on that data directory by itself: with one running it goes through
+// the admin API, with none it works on the files directly. Exit 0 on success; a one-line error
+// and a non-zero status otherwise; --json for machine-readable listings.
+
+import { request as httpsRequest } from 'node:https';
+import { resolve } from 'node:path';
+import type { MailboxApi } from '../engine/api.js';
+import { MailboxDatabase } from '../engine/database.js';
+import { type Directory, openEmbeddedDirectory, parseSize } from '../engine/directory/index.js';
+import { nodeStorage, systemClock, systemPrng } from '../engine/io.js';
+import { openRocksKv } from '../engine/state/rocks.js';
+import { embeddedCopies } from '../engine/supervisor.js';
+import { databasesDefault, readAdminToken, runningServer, type ServerFile } from '../server/paths.js';
+import { StartError, startServer } from '../server/server.js';
+import { addUser, listUsers, removeUser } from '../server/users.js';
+
+const usage = `quire — an event-sourced mailbox server
+
+usage:
+  quire start [--data DIR] [--server NAME] [--domain NAME] [--listen ADDR] [--port-offset N]
+              [--tls-cert FILE --tls-key FILE]
+  quire user add ADDRESS --password PW [--database DB] [--quota SIZE]
+  quire user list [--json]
+  quire user remove ADDRESS
+  quire user passwd ADDRESS --password PW
+  quire db list [--json]
+
+--data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
+commands go through its admin API; otherwise they work on the files.`;
+
+class UsageError extends Error {}
+
+interface Parsed {
+  readonly positional: string[];
+  readonly flags: Map<string, string | true>;
+}
+
+const valueFlags = new Set(['data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy']);
+
+function parseArgs(argv: string[]): Parsed {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') flags.set('help', true);
+    else if (arg.startsWith('--')) {
+      const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
+      if (valueFlags.has(name)) {
+        const value = inline ?? argv[++i];
+        if (value === undefined) throw new UsageError(`--${name} needs a value`);
+        flags.set(name, value);
+      } else if (name === 'json') flags.set(name, true);
+      else throw new UsageError(`unknown option --${name}`);
+    } else positional.push(arg);
+  }
+  return { positional, flags };
+}
+
+const flag = (p: Parsed, name: string): string | undefined => {
+  const v = p.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+};
+
+/** Calls the running server's admin API, pinning its certificate's fingerprint. */
+function adminCall(server: ServerFile, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const url = new URL(path, server.adminUrl);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolvePromise, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        method,
+        rejectUnauthorized: false,
+        headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+      },
+      (res) => {
+        const tlsSocket = res.socket as import('node:tls').TLSSocket;
+        const fingerprint = tlsSocket.getPeerCertificate?.().fingerprint256?.replace(/:/g, '').toLowerCase();
+        if (fingerprint !== undefined && fingerprint !== server.fingerprintSha256.replace(/:/g, '').toLowerCase()) {
+          reject(new Error('the admin API presented an unexpected certificate'));
+          res.destroy();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolvePromise({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+/** Offline: the directory plus each database's active copy opened in this process. */
+async function withOffline<T>(dataDir: string, fn: (directory: Directory, apiFor: (db: string) => MailboxApi, databases: string[]) => Promise<T>): Promise<T> {
+  const opened = await openEmbeddedDirectory(dataDir);
+  if (!opened.ok) throw new Error(opened.message);
+  const directory = opened.value;
+  const databases = [...databasesDefault];
+  const open = new Map<string, MailboxDatabase>();
+  const specs = embeddedCopies(dataDir, 'MBX1', databases).filter((c) => c.role === 'active');
+  try {
+    for (const spec of specs) {
+      open.set(spec.database, await MailboxDatabase.open({ name: spec.database, dir: spec.dir, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: openRocksKv }));
+    }
+    return await fn(directory, (db) => open.get(db)!, databases);
+  } finally {
+    for (const db of open.values()) await db.close();
+    await directory.close();
+  }
+}
+
+function expectOk(result: { ok: boolean; message?: string; code?: string }): void {
+  if (!result.ok) throw new Error(`${result.code}: ${result.message}`);
+}
+
+function printTable(rows: Array<Record<string, unknown>>, columns: string[]): void {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  console.log(columns.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+  for (const row of rows) console.log(columns.map((c, i) => String(row[c] ?? '').padEnd(widths[i]!)).join('  '));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  const [command, sub, target] = parsed.positional;
+  if (command === undefined || parsed.flags.has('help')) {
+    console.log(usage);
+    return command === undefined && !parsed.flags.has('help') ? 2 : 0;
+  }
+  const dataDir = resolve(flag(parsed, 'data') ?? process.env.QUIRE_DATA ?? './data');
+  const json = parsed.flags.has('json');
+
+  if (command === 'start') {
+    const server = await startServer({
+      dataDir,
+      server: flag(parsed, 'server') ?? 'MBX1',
+      domain: flag(parsed, 'domain') ?? 'example.org',
+      listen: flag(parsed, 'listen') ?? '127.0.0.1',
+      portOffset: Number(flag(parsed, 'port-offset') ?? 0),
+      ...(flag(parsed, 'tls-cert') ? { tlsCert: flag(parsed, 'tls-cert')! } : {}),
+      ...(flag(parsed, 'tls-key') ? { tlsKey: flag(parsed, 'tls-key')! } : {}),
+      say: (line) => console.log(line),
+    });
+    await new Promise<void>((resolveStop) => {
+      const stop = (signal: string): void => {
+        console.log(`${signal}: shutting down every database cleanly`);
+        server.stop().then(resolveStop, (error) => {
+          console.error(`shutdown: ${(error as Error).message}`);
+          resolveStop();
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return 0;
+  }
+
+  const running = runningServer(dataDir);
+  const token = running === null ? null : readAdminToken(dataDir);
+  if (running !== null && token === null) throw new Error(`a server runs on ${dataDir} but its administrator credential is not readable`);
+  const online = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const answer = await adminCall(running!, token!, method, path, body);
+    if (answer.status >= 400) throw new Error(`${answer.body?.error ?? answer.status}: ${answer.body?.message ?? 'request failed'}`);
+    return answer.body;
+  };
+
+  if (command === 'user') {
+    const password = flag(parsed, 'password');
+    switch (sub) {
+      case 'add': {
+        if (target === undefined || password === undefined) throw new UsageError('quire user add ADDRESS --password PW [--database DB] [--quota SIZE]');
+        let quotaBytes: number | null = null;
+        if (flag(parsed, 'quota') !== undefined) {
+          const size = parseSize(flag(parsed, 'quota')!);
+          if (!size.ok) throw new UsageError(size.message);
+          quotaBytes = size.value;
+        }
+        const input = { address: target, password, quotaBytes, ...(flag(parsed, 'database') ? { database: flag(parsed, 'database')! } : {}) };
+        const user = running
+          ? await online('POST', '/api/v1/users', input)
+          : await withOffline(dataDir, async (d, api, dbs) => {
+              const r = await addUser(d, dbs, api, input);
+              expectOk(r);
+              return r.ok ? r.value : null;
+            });
+        console.log(json ? JSON.stringify(user) : `added ${user.address} in ${user.database}`);
+        return 0;
+      }
+      case 'list': {
+        const users = running ? await online('GET', '/api/v1/users') : await withOffline(dataDir, (d, api) => listUsers(d, api));
+        if (json) console.log(JSON.stringify(users, null, 2));
+        else printTable(users, ['address', 'database', 'quotaBytes', 'usedBytes']);
+        return 0;
+      }
+      case 'remove': {
+        if (target === undefined) throw new UsageError('quire user remove ADDRESS');
+        if (running) await online('DELETE', `/api/v1/users/${encodeURIComponent(target)}`);
+        else await withOffline(dataDir, async (d, api) => expectOk(await removeUser(d, api, target)));
+        console.log(`removed ${target}`);
+        return 0;
+      }
+      case 'passwd': {
+        if (target === undefined || password === undefined) throw new UsageError('quire user passwd ADDRESS --password PW');
+        if (running) await online('PUT', `/api/v1/users/${encodeURIComponent(target)}/password`, { password });
+        else await withOffline(dataDir, async (d) => expectOk(await d.setPassword(target, password)));
+        console.log(`password changed for ${target}`);
+        return 0;
+      }
+    }
+    throw new UsageError(`unknown command: quire user ${sub ?? ''}`);
+  }
+
+  if (command === 'db' && sub === 'list') {
+    let copies: Array<Record<string, unknown>>;
+    if (running) copies = await online('GET', '/api/v1/databases');
+    else {
+      // Offline: read each copy's files; no worker runs, so state is Dismounted and pid null.
+      copies = [];
+      for (const spec of embeddedCopies(dataDir, 'MBX1', [...databasesDefault])) {
+        const db = await MailboxDatabase.open({ name: spec.database, dir: spec.dir, role: spec.role, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: openRocksKv });
+        const s = db.status();
+        await db.close();
+        copies.push({ database: spec.database, server: spec.server, copy: spec.copy, role: spec.role, state: 'Dismounted', pid: null, restarts: 0, lastLogPosition: s.lastLogPosition, checkpointPosition: s.checkpointPosition, copyQueueLength: 0, replayQueueLength: 0, contentIndexState: 'NotApplicable', error: null });
+      }
+    }
+    if (json) console.log(JSON.stringify(copies, null, 2));
+    else printTable(copies, ['database', 'server', 'copy', 'role', 'state', 'pid', 'lastLogPosition', 'checkpointPosition', 'copyQueueLength', 'replayQueueLength']);
+    return 0;
+  }
+  throw new UsageError(`unknown command: quire ${parsed.positional.join(' ')} (try quire --help)`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`quire: ${message}`);
+    process.exitCode = error instanceof UsageError ? 2 : error instanceof StartError ? 1 : 1;
+  },
+);

@@ -1,0 +1,104 @@
+// The front ends' handle on a database worker: implements the mailbox API by sending each
+// call to the worker process and matching its reply. If the worker dies, calls in flight
+// answer DATABASE_UNAVAILABLE (retriable) — never a hang and never a silent success.
+
+import type { ChildProcess } from 'node:child_process';
+import type { CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, TxRequest } from '../api.js';
+import { type Result, fail } from '../errors.js';
+import type { Method, Notice, Reply, Request } from './protocol.js';
+
+type Params<M extends Method> = Extract<Request, { method: M }>['params'];
+
+export class WorkerClient implements MailboxApi {
+  private nextId = 1;
+  private readonly inflight = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
+  private child: ChildProcess | null = null;
+
+  constructor(readonly database: string, private readonly onNotice: (notice: Notice) => void = () => {}) {}
+
+  /** Binds to a (new) worker process; re-subscribes the watched mailboxes. */
+  attach(child: ChildProcess): void {
+    this.child = child;
+    child.on('message', (message: Reply | Notice) => {
+      if ('id' in message) {
+        const waiter = this.inflight.get(message.id);
+        if (waiter === undefined) return;
+        this.inflight.delete(message.id);
+        if (message.ok) waiter.resolve(message.value);
+        else waiter.reject(new Error(message.error));
+      } else {
+        if (message.notice === 'change') this.dispatch(message.change as MailboxChange);
+        this.onNotice(message);
+      }
+    });
+    for (const mailboxId of this.watchers.keys()) void this.call('watch', { mailboxId, on: true }).catch(() => {});
+  }
+
+  /** The worker is gone: everything in flight fails over to a retriable error. */
+  detach(reason: string): void {
+    this.child = null;
+    for (const waiter of this.inflight.values()) waiter.reject(new Error(`database ${this.database} unavailable: ${reason}`));
+    this.inflight.clear();
+  }
+
+  get attached(): boolean {
+    return this.child !== null;
+  }
+
+  call<M extends Method>(method: M, params: Params<M>): Promise<unknown> {
+    const child = this.child;
+    if (child === null || !child.connected) return Promise.reject(new Error(`database ${this.database} unavailable: no worker`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.inflight.set(id, { resolve, reject });
+      child.send({ id, method, params } as Request, (error) => {
+        if (error && this.inflight.delete(id)) reject(new Error(`database ${this.database} unavailable: ${error.message}`));
+      });
+    });
+  }
+
+  private async result<T>(method: Method, params: unknown): Promise<Result<T>> {
+    try {
+      return (await this.call(method as never, params as never)) as Result<T>;
+    } catch (error) {
+      return fail('DATABASE_UNAVAILABLE', (error as Error).message);
+    }
+  }
+
+  commit(request: TxRequest): Promise<Result<CommitResult>> {
+    return this.result('commit', request);
+  }
+  mailbox(mailboxId: string): Promise<Result<MailboxInfo>> {
+    return this.result('mailbox', { mailboxId });
+  }
+  folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
+    return this.result('folders', { mailboxId });
+  }
+  listMessages(mailboxId: string, folder: string, options: { changedSince?: number } = {}): Promise<Result<FolderListing>> {
+    return this.result('listMessages', { mailboxId, folder, ...options });
+  }
+  readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>> {
+    return this.result('readMessage', { mailboxId, folder, uid });
+  }
+
+  watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void {
+    let set = this.watchers.get(mailboxId);
+    if (set === undefined) {
+      this.watchers.set(mailboxId, (set = new Set()));
+      void this.call('watch', { mailboxId, on: true }).catch(() => {});
+    }
+    set.add(listener);
+    return () => {
+      set!.delete(listener);
+      if (set!.size === 0) {
+        this.watchers.delete(mailboxId);
+        void this.call('watch', { mailboxId, on: false }).catch(() => {});
+      }
+    };
+  }
+
+  private dispatch(change: MailboxChange): void {
+    for (const listener of this.watchers.get(change.mailboxId) ?? []) listener(change);
+  }
+}

@@ -1,0 +1,99 @@
+// A database worker process: one mounted database copy per process, so one database's crash
+// or corruption never stops the others (Exchange's store worker model). It opens the copy
+// (recovering from its log), then serves requests from the supervisor one message at a time;
+// commits overlap freely, which is what lets group commit batch them.
+
+import { MailboxDatabase } from '../database.js';
+import { nodeStorage, systemClock, systemPrng } from '../io.js';
+import { openRocksKv } from '../state/rocks.js';
+import type { MailboxChange } from '../api.js';
+import type { Notice, OpenParams, Reply, Request } from './protocol.js';
+
+const send = (message: Reply | Notice): void => {
+  process.send?.(message);
+};
+
+async function main(): Promise<void> {
+  const params = JSON.parse(process.env.QUIRE_WORKER ?? '{}') as OpenParams;
+  let database: MailboxDatabase;
+  try {
+    database = await MailboxDatabase.open({
+      name: params.name,
+      dir: params.dir,
+      role: params.role,
+      storage: nodeStorage(),
+      clock: systemClock(),
+      prng: systemPrng(),
+      openKv: openRocksKv,
+      onBatch: (batch) => send({ notice: 'batch', start: batch.start, end: batch.end, bytes: batch.bytes }),
+    });
+  } catch (error) {
+    send({ notice: 'failed', error: `${(error as Error).name}: ${(error as Error).message}` });
+    process.exitCode = 3;
+    setTimeout(() => process.exit(3), 50);
+    return;
+  }
+  const unwatch = new Map<string, () => void>();
+  const onChange = (change: MailboxChange): void => send({ notice: 'change', change });
+
+  const handle = async (request: Request): Promise<unknown> => {
+    switch (request.method) {
+      case 'commit':
+        return database.commit(request.params);
+      case 'mailbox':
+        return database.mailbox(request.params.mailboxId);
+      case 'folders':
+        return database.folders(request.params.mailboxId);
+      case 'listMessages': {
+        const { mailboxId, folder, changedSince } = request.params;
+        return database.listMessages(mailboxId, folder, changedSince === undefined ? {} : { changedSince });
+      }
+      case 'readMessage':
+        return database.readMessage(request.params.mailboxId, request.params.folder, request.params.uid);
+      case 'watch': {
+        const { mailboxId, on } = request.params;
+        if (on && !unwatch.has(mailboxId)) unwatch.set(mailboxId, database.watch(mailboxId, onChange));
+        if (!on) {
+          unwatch.get(mailboxId)?.();
+          unwatch.delete(mailboxId);
+        }
+        return null;
+      }
+      case 'status':
+        return { ...database.status(), pid: process.pid };
+      case 'receiveBatch':
+        await database.receiveBatch(request.params.bytes, request.params.start);
+        return database.status().lastLogPosition;
+      case 'readBatches': {
+        const out: Array<{ start: number; bytes: Uint8Array }> = [];
+        let total = 0;
+        for await (const batch of database.transactionLog().read(request.params.from)) {
+          out.push({ start: batch.start, bytes: batch.bytes.slice() });
+          total += batch.bytes.length;
+          if (total >= request.params.bytesMax) break;
+        }
+        return out;
+      }
+      case 'ping':
+        return 'pong';
+      case 'close':
+        await database.close();
+        setImmediate(() => process.exit(0));
+        return null;
+    }
+  };
+
+  process.on('message', (request: Request) => {
+    handle(request).then(
+      (value) => send({ id: request.id, ok: true, value }),
+      (error: unknown) => send({ id: request.id, ok: false, error: `${(error as Error).name}: ${(error as Error).message}` }),
+    );
+  });
+  // The supervisor going away must not leave an orphan holding the database.
+  process.on('disconnect', () => {
+    database.close().finally(() => process.exit(0));
+  });
+  send({ notice: 'ready', status: { ...database.status(), pid: process.pid } });
+}
+
+void main();

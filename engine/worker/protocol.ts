@@ -1,0 +1,38 @@
+// The messages between the supervisor (and the front ends in its process) and a database
+// worker process, over Node's IPC channel with the structured-clone ("advanced")
+// serialization, so message bytes travel as Uint8Array without base64.
+
+import type { TxRequest } from '../api.js';
+import type { Role } from '../database.js';
+
+export interface OpenParams {
+  readonly name: string;
+  readonly dir: string;
+  readonly role: Role;
+  /** Write the copy's log with a failure point, for tests of the crash path. */
+  readonly crashAfterBatches?: number;
+}
+
+export type Request =
+  | { readonly id: number; readonly method: 'commit'; readonly params: TxRequest }
+  | { readonly id: number; readonly method: 'mailbox'; readonly params: { mailboxId: string } }
+  | { readonly id: number; readonly method: 'folders'; readonly params: { mailboxId: string } }
+  | { readonly id: number; readonly method: 'listMessages'; readonly params: { mailboxId: string; folder: string; changedSince?: number } }
+  | { readonly id: number; readonly method: 'readMessage'; readonly params: { mailboxId: string; folder: string; uid: number } }
+  | { readonly id: number; readonly method: 'watch'; readonly params: { mailboxId: string; on: boolean } }
+  | { readonly id: number; readonly method: 'status'; readonly params: Record<string, never> }
+  | { readonly id: number; readonly method: 'receiveBatch'; readonly params: { start: number; bytes: Uint8Array } }
+  | { readonly id: number; readonly method: 'readBatches'; readonly params: { from: number; bytesMax: number } }
+  | { readonly id: number; readonly method: 'ping'; readonly params: Record<string, never> }
+  | { readonly id: number; readonly method: 'close'; readonly params: Record<string, never> };
+
+export type Method = Request['method'];
+
+export type Reply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: string };
+
+/** Unsolicited messages from a worker. */
+export type Notice =
+  | { readonly notice: 'ready'; readonly status: unknown }
+  | { readonly notice: 'change'; readonly change: unknown }
+  | { readonly notice: 'batch'; readonly start: number; readonly end: number; readonly bytes: Uint8Array }
+  | { readonly notice: 'failed'; readonly error: string };

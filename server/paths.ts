@@ -1,0 +1,46 @@
+// Where things live inside a data directory, and how the CLI finds a running server on it.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const databasesDefault = ['DB01', 'DB02'] as const;
+export const serverFileName = 'server.json';
+export const adminSecretPath = (dataDir: string): string => join(dataDir, 'secrets', 'admin.json');
+
+export interface ServerFile {
+  readonly pid: number;
+  readonly server: string;
+  readonly adminUrl: string;
+  /** The admin API's certificate, pinned by the CLI. */
+  readonly fingerprintSha256: string;
+  readonly startedAtMs: number;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The server running on this data directory, or null when none runs. */
+export function runningServer(dataDir: string): ServerFile | null {
+  const path = join(dataDir, serverFileName);
+  if (!existsSync(path)) return null;
+  try {
+    const file = JSON.parse(readFileSync(path, 'utf8')) as ServerFile;
+    return alive(file.pid) && file.pid !== process.pid ? file : null;
+  } catch {
+    return null;
+  }
+}
+
+export function readAdminToken(dataDir: string): string | null {
+  try {
+    return (JSON.parse(readFileSync(adminSecretPath(dataDir), 'utf8')) as { token: string }).token;
+  } catch {
+    return null;
+  }
+}

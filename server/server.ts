@@ -1,0 +1,127 @@
+// `quire start`: one server process. It holds the directory, runs the supervisor (one worker
+// process per database copy), serves the admin API and health endpoint, and on SIGTERM/SIGINT
+// shuts every database down cleanly. On an empty data directory it does the first-start steps
+// of the contract: accepted domain, administrator credential, demo mailbox, TLS certificate.
+
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { type Directory, ensureTlsCertificate, generatePassword, openEmbeddedDirectory } from '../engine/directory/index.js';
+import { systemPrng } from '../engine/io.js';
+import { Supervisor, embeddedCopies } from '../engine/supervisor.js';
+import { startAdminServers } from '../protocols/http/admin.js';
+import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
+import { addUser, listUsers, removeUser, setQuota } from './users.js';
+
+export interface ServerOptions {
+  readonly dataDir: string;
+  readonly server: string;
+  readonly domain: string;
+  readonly listen: string;
+  readonly portOffset: number;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly say: (line: string) => void;
+}
+
+export const basePorts = { imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, smtp: 2525, submission: 1587, submissions: 1465, lmtp: 2424, https: 8443, http: 8080 } as const;
+
+export interface RunningServer {
+  readonly supervisor: Supervisor;
+  readonly directory: Directory;
+  stop(): Promise<void>;
+}
+
+export class StartError extends Error {}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const other = runningServer(dataDir);
+  if (other !== null) throw new StartError(`a server (pid ${other.pid}) already runs on ${dataDir}`);
+
+  const opened = await openEmbeddedDirectory(dataDir);
+  if (!opened.ok) throw new StartError(opened.message);
+  const directory = opened.value;
+  const prng = systemPrng();
+  const randomBytes = (n: number): Uint8Array => prng.bytes(n);
+  const firstStart = (await directory.listDomains()).length === 0;
+  const printedOnce: string[] = [];
+
+  let adminToken = readAdminToken(dataDir);
+  if (adminToken === null) {
+    adminToken = generatePassword(randomBytes, 32);
+    mkdirSync(dirname(adminSecretPath(dataDir)), { recursive: true, mode: 0o700 });
+    writeFileSync(adminSecretPath(dataDir), JSON.stringify({ user: 'admin', token: adminToken }), { mode: 0o600 });
+    printedOnce.push(`administrator credential (Bearer token for the admin API): ${adminToken}`);
+  }
+  if (firstStart) {
+    const added = await directory.addDomain(options.domain);
+    if (!added.ok) throw new StartError(added.message);
+  }
+  const tls = await ensureTlsCertificate(dataDir, { ...(options.tlsCert ? { certPath: options.tlsCert } : {}), ...(options.tlsKey ? { keyPath: options.tlsKey } : {}) });
+  if (!tls.ok) throw new StartError(tls.message);
+
+  const databases = [...databasesDefault];
+  const supervisor = new Supervisor({ copies: embeddedCopies(dataDir, options.server, databases), log: options.say });
+  await supervisor.start();
+  const apiFor = (database: string) => supervisor.api(database);
+
+  if (firstStart) {
+    const password = generatePassword(randomBytes);
+    const demo = await addUser(directory, databases, apiFor, { address: `demo@${options.domain}`, password, database: databases[0] });
+    if (!demo.ok) throw new StartError(`creating the demo mailbox: ${demo.message}`);
+    printedOnce.push(`demo mailbox: demo@${options.domain} password: ${password}`);
+  }
+
+  const port = (base: number): number => base + options.portOffset;
+  let servers: { https: FastifyInstance; http: FastifyInstance };
+  try {
+    servers = await startAdminServers({
+      adminToken,
+      tls: { cert: tls.value.cert, key: tls.value.key },
+      host: options.listen,
+      httpsPort: port(basePorts.https),
+      httpPort: port(basePorts.http),
+      backend: {
+        copies: () => supervisor.list(),
+        users: () => listUsers(directory, apiFor),
+        addUser: (input) => addUser(directory, databases, apiFor, input),
+        removeUser: (address) => removeUser(directory, apiFor, address),
+        setPassword: (address, password) => directory.setPassword(address, password),
+        setQuota: (address, quotaBytes) => setQuota(directory, apiFor, address, quotaBytes),
+        unhealthy: async () =>
+          (await supervisor.list()).filter((c) => c.role === 'active' && c.state !== 'Mounted').map((c) => c.database),
+      },
+    });
+  } catch (error) {
+    await supervisor.stop();
+    await directory.close();
+    throw new StartError(`cannot listen: ${(error as Error).message}`);
+  }
+
+  const adminUrl = `https://${options.listen}:${port(basePorts.https)}`;
+  writeFileSync(join(dataDir, serverFileName), JSON.stringify({ pid: process.pid, server: options.server, adminUrl, fingerprintSha256: tls.value.fingerprintSha256, startedAtMs: Date.now() }));
+  options.say(`quire ${options.server} running on ${dataDir}`);
+  options.say(`  admin API      ${adminUrl}/api/v1/  (Bearer token in ${adminSecretPath(dataDir)})`);
+  options.say(`  health         http://${options.listen}:${port(basePorts.http)}/healthz`);
+  options.say(`  TLS certificate sha256 ${tls.value.fingerprintSha256}${tls.value.generated ? ' (generated, self-signed)' : ''}`);
+  options.say(`  databases      ${databases.join(', ')} (active + passive copy each, embedded log shipping)`);
+  options.say(`  not yet served: IMAP ${port(basePorts.imap)}/${port(basePorts.imaps)}, POP3 ${port(basePorts.pop3)}/${port(basePorts.pop3s)}, SMTP ${port(basePorts.smtp)}/${port(basePorts.submission)}/${port(basePorts.submissions)}, LMTP ${port(basePorts.lmtp)}`);
+  for (const line of printedOnce) options.say(`  FIRST START (shown once) ${line}`);
+
+  let stopped = false;
+  return {
+    supervisor,
+    directory,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await servers.https.close();
+      await servers.http.close();
+      await supervisor.stop();
+      await directory.close();
+      rmSync(join(dataDir, serverFileName), { force: true });
+    },
+  };
+}
