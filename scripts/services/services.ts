@@ -641,7 +641,12 @@ export const dovecot = {
       chmodSync(dir, 0o755);
       for (const sub of ['run', 'state', 'mail']) mkdirSync(join(dir, sub));
       chownSync(mailDir, ids.uid, ids.gid);
-      writeFileSync(join(dir, 'users'), opts.users.map((u) => `${u.name}:{PLAIN}${u.password}::::::\n`).join(''), { mode: 0o600 });
+      // Read by the auth process, which runs as Dovecot's own internal user, not root.
+      const usersFile = join(dir, 'users');
+      writeFileSync(usersFile, opts.users.map((u) => `${u.name}:{PLAIN}${u.password}::::::\n`).join(''), { mode: 0o600 });
+      const internal = userIds('dovecot');
+      if (internal === undefined) throw new ServiceError('dovecot', 'config', "Dovecot's internal user 'dovecot' is missing");
+      chownSync(usersFile, internal.uid, internal.gid);
       writeFileSync(conf, dovecotConf(dir, { imapPort, pop3Port, lmtpPort, ...ids, mailFormat: opts.mailFormat ?? 'maildir' }));
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
