@@ -38,6 +38,11 @@ export class Pop3Decoder {
     return dropped;
   }
 
+  /** Bytes held for the line in progress (never more than the cap). */
+  heldBytes(): number {
+    return this.lineBytes;
+  }
+
   isIdle(): boolean {
     return this.lineBytes === 0 && !this.skipping;
   }
