@@ -64,6 +64,8 @@ class Copy {
 export interface SupervisorOptions {
   readonly copies: readonly CopySpec[];
   readonly log?: (line: string) => void;
+  /** Restart backoff ceiling (doubles from restartDelayMsMin up to this). */
+  readonly restartDelayMsMax?: number;
 }
 
 export class Supervisor {
@@ -185,7 +187,7 @@ export class Supervisor {
     copy.state = 'Failed';
     copy.restarts += 1;
     const delay = copy.restartDelayMs;
-    copy.restartDelayMs = Math.min(restartDelayMsMax, copy.restartDelayMs * 2);
+    copy.restartDelayMs = Math.min(this.options.restartDelayMsMax ?? restartDelayMsMax, copy.restartDelayMs * 2);
     this.say(`${copy.spec.database}\\${copy.spec.server}#${copy.spec.copy} worker ${child.pid} exited (${signal ?? code}); restarting in ${delay} ms`);
     setTimeout(() => {
       if (!this.stopping) void this.spawn(copy).then(() => setTimeout(() => (copy.restartDelayMs = restartDelayMsMin), 30_000).unref());

@@ -89,6 +89,10 @@ async function main(): Promise<void> {
       (error: unknown) => send({ id: request.id, ok: false, error: `${(error as Error).name}: ${(error as Error).message}` }),
     );
   });
+  // Ctrl-C and `kill` of the process group reach workers too: the supervisor decides when a
+  // database closes (cleanly, in order), so the worker leaves those signals to it.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
   // The supervisor going away must not leave an orphan holding the database.
   process.on('disconnect', () => {
     database.close().finally(() => process.exit(0));
