@@ -78,19 +78,24 @@ function parseArgs(argv: readonly string[]): Options | { error: string } {
   };
 }
 
-async function discoverSuites(): Promise<Map<string, Suite>> {
-  const suites = new Map<string, Suite>();
+/** Every suite module by name; one that fails to load is kept as its error, so the others still run. */
+async function discoverSuites(): Promise<Map<string, Suite | Error>> {
+  const suites = new Map<string, Suite | Error>();
   const files = readdirSync(suitesDir)
     .filter((f) => f.endsWith('.js') && !f.endsWith('.test.js'))
     .sort();
   for (const file of files) {
-    const mod = (await import(join(suitesDir, file))) as { default?: Suite };
-    const suite = mod.default;
     const name = basename(file, '.js');
-    if (suite === undefined || typeof suite.run !== 'function' || suite.name !== name) {
-      throw new Error(`bench/suites/${name}.ts must export default a Suite named '${name}'`);
+    try {
+      const mod = (await import(join(suitesDir, file))) as { default?: Suite };
+      const suite = mod.default;
+      if (suite === undefined || typeof suite.run !== 'function' || suite.name !== name) {
+        throw new Error(`bench/suites/${name}.ts must export default a Suite named '${name}'`);
+      }
+      suites.set(name, suite);
+    } catch (error) {
+      suites.set(name, error instanceof Error ? error : new Error(String(error)));
     }
-    suites.set(name, suite);
   }
   return suites;
 }
@@ -164,7 +169,9 @@ async function main(): Promise<number> {
   }
   const all = await discoverSuites();
   if (parsed.list) {
-    for (const s of all.values()) process.stdout.write(`${s.name}\t${s.description}\n`);
+    for (const [name, s] of all) {
+      process.stdout.write(`${name}\t${s instanceof Error ? `does not load: ${s.message}` : s.description}\n`);
+    }
     return 0;
   }
   const unknown = parsed.suites.filter((s) => !all.has(s));
@@ -176,6 +183,11 @@ async function main(): Promise<number> {
   const failed: string[] = [];
   for (const name of chosen) {
     const suite = all.get(name)!;
+    if (suite instanceof Error) {
+      process.stderr.write(`[${name}] FAILED to load: ${suite.stack ?? suite.message}\n`);
+      failed.push(name);
+      continue;
+    }
     log(name, `start: ${suite.description}`);
     const report = await runSuite(suite, parsed);
     const paths = await writeReport(parsed.outDir, report, suite.chartMetrics);

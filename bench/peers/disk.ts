@@ -43,7 +43,9 @@ export function fsyncLoop(options: FsyncLoopOptions): DriveResult {
     const areaRecords =
       file === 'append' ? Number.MAX_SAFE_INTEGER : Math.max(1, Math.min(writesMax, Math.floor(preallocatedBytesMax / recordBytes)));
     if (file === 'preallocated') {
-      for (let i = 0; i < areaRecords; i++) writeSync(fd, payload, 0, recordBytes, i * recordBytes);
+      const fill = new Uint8Array(1024 * 1024);
+      const areaBytes = areaRecords * recordBytes;
+      for (let at = 0; at < areaBytes; at += fill.length) writeSync(fd, fill, 0, Math.min(fill.length, areaBytes - at), at);
       fsyncSync(fd);
     }
     const latenciesMs = new Float64Array(writesMax);

@@ -236,7 +236,10 @@ async function runWasm(ctx: SuiteContext, failures: string[]): Promise<void> {
     for (let round = 0; round < ctx.rounds; round++) {
       // Bounded by the suite's budget: the kernels' own benchmark decides its iterations.
       if (round > 0 && ctx.timeLeftMs() < (ctx.quick ? 5_000 : 60_000)) break;
-      for (const row of await mod.benchCore({ quick: ctx.quick })) {
+      const { value: rows } = await ctx.measure(`core-wasm benchCore round ${round + 1}/${ctx.rounds}`, () =>
+        mod.benchCore!({ quick: ctx.quick }),
+      );
+      for (const row of rows) {
         const params = { kernel: row.name };
         ctx.record({ metric: 'core-wasm kernel', unit: row.unit, params, subject: 'quire', samples: [row.wasm] });
         ctx.record({ metric: 'core-wasm kernel', unit: row.unit, params, subject: 'ts', samples: [row.ts] });
