@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { defaultWireLimits } from './constants.js';
 import { ImapDecoder } from './decoder.js';
-import { parseCommand, type ParseResult } from './parser.js';
+import { parseCommand, parsedCommandNames, type ParseResult } from './parser.js';
 import { rfcExamples } from './rfc-examples.fixture.js';
 import { decodeChunks, parseChunks, splitEvery, toJson } from './testing.js';
 
@@ -205,4 +205,9 @@ test('the decoder hands the parser literals it can read back', () => {
     r.command.messages.map((m) => Buffer.from(m.data).toString()),
     ['abc', ''],
   );
+});
+
+test('the README command table names every command the parser accepts', () => {
+  const readme = readFileSync(new URL('../../../../protocols/imap/README.md', import.meta.url), 'utf8');
+  for (const name of parsedCommandNames) assert.ok(readme.includes(name), `README lacks ${name}`);
 });
