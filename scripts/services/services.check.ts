@@ -101,9 +101,9 @@ if (wanted('openldap')) test('openldap: seeded users bind, cannot read userPassw
   });
 });
 
-if (wanted('dovecot')) test('dovecot: LMTP delivery is read back over IMAP and POP3', async () => {
+for (const mailFormat of ['maildir', 'mdbox'] as const) if (wanted('dovecot')) test(`dovecot (${mailFormat}): LMTP delivery is read back over IMAP and POP3`, async () => {
   const users = [{ name: 'alice@example.org', password: 'alice-pw' }];
-  const h = await dovecot.start({ users });
+  const h = await dovecot.start({ users, mailFormat });
   await checking(h, [h.imapPort, h.pop3Port, h.lmtpPort], async () => {
     const lmtp = await LineClient.connect(h.lmtpPort);
     assert.match(await lmtp.until(smtpDone), /^220 /);
@@ -133,7 +133,7 @@ if (wanted('dovecot')) test('dovecot: LMTP delivery is read back over IMAP and P
     assert.match(await pop3.command('STAT', (t) => t.includes('\r\n')), /^\+OK 1 /);
     await pop3.command('QUIT', (t) => t.includes('\r\n'));
     pop3.close();
-    console.log(`dovecot ready in ${h.readyMs} ms`);
+    console.log(`dovecot (${mailFormat}) ready in ${h.readyMs} ms`);
   });
 });
 
