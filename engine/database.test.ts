@@ -102,3 +102,33 @@ test('transactions, IMAP numbers, failures and reopen', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a damaged state store is thrown away and rebuilt from the log', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-db-'));
+  const { MemoryKv } = await import('./state/kv.js');
+  let kv = new MemoryKv();
+  let opens = 0;
+  // The first open of each database open gets `kv`; a second one (after the state directory was removed) gets an empty store.
+  const open = () => {
+    opens = 0;
+    return MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(3), openKv: async () => (opens++ === 0 ? kv : new MemoryKv()) });
+  };
+  try {
+    let db = await open();
+    assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] })).ok);
+    for (let i = 0; i < 5; i++) assert.ok((await begin(db, 'u1').append('INBOX', message(i)).commit()).ok);
+    const live = canonicalState(db.durableState());
+    await db.close();
+    kv = kv.reopen();
+    assert.ok(kv.flipBit((bound) => Math.floor(bound / 2)) !== null);
+    db = await open();
+    assert.equal(db.rebuiltState, true);
+    assert.equal(canonicalState(db.durableState()), live);
+    const read = await db.readMessage('u1', 'INBOX', 3);
+    assert.ok(read.ok);
+    assert.deepEqual(Buffer.from(read.value), Buffer.from(message(2)));
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -28,8 +28,8 @@ import { EventType, type MailEvent } from './events/types.js';
 import { decodeEvent, encodeEvent, codecVersion } from './events/v1.js';
 import type { Clock, Prng, Storage } from './io.js';
 import { type DurableBatch, TransactionLog } from './log/log.js';
-import type { KvStore } from './state/kv.js';
-import { type DatabaseState, type FolderState, apply, decodeContentRecord, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
+import { type KvStore, KvCorruptionError } from './state/kv.js';
+import { type DatabaseState, type FolderState, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize } from './state/store.js';
 
@@ -47,6 +47,10 @@ export interface DatabaseOptions {
   readonly role?: Role;
   /** Runs after each batch is durable and applied, before its commits answer (shipping). */
   readonly onBatch?: (batch: { start: number; end: number; bytes: Uint8Array }) => Promise<void> | void;
+  /** Called once when the database stops taking writes after an I/O failure (the worker exits so it is restarted). */
+  readonly onFailure?: (error: unknown) => void;
+  /** Log segment size (the simulator makes it small so segments roll often). */
+  readonly logSegmentBytesMax?: number;
 }
 
 export interface DatabaseStatus {
@@ -107,6 +111,7 @@ export class MailboxDatabase implements MailboxApi {
     private durable: DatabaseState,
     readonly openedShutdown: Shutdown,
     readonly replayedBatches: number,
+    readonly rebuiltState: boolean,
   ) {
     this.head = structuredClone(durable);
   }
@@ -118,13 +123,21 @@ export class MailboxDatabase implements MailboxApi {
     const header = await readHeader(storage, headerPath);
     const openedShutdown: Shutdown = header === null ? 'clean' : header.shutdown;
     await writeHeader(storage, headerPath, { format: 1, database: options.name, shutdown: 'dirty' });
-    const kv = await options.openKv(join(dir, 'state'));
+    let kv = await options.openKv(join(dir, 'state'));
     let durable: DatabaseState;
+    let rebuiltState = false;
     try {
       durable = await loadState(kv);
     } catch (error) {
+      // The state is only a cache of the log: a damaged state store is thrown away and the
+      // state rebuilt by replaying the log from zero (refused below if the log no longer
+      // starts at zero — then the copy needs a reseed).
+      if (!(error instanceof KvCorruptionError)) throw error;
       await kv.close();
-      throw new DatabaseCorruptError(`state store unreadable (${(error as Error).message}): rebuild it from the log`);
+      await storage.remove(join(dir, 'state'));
+      kv = await options.openKv(join(dir, 'state'));
+      durable = emptyState();
+      rebuiltState = true;
     }
     // eslint-disable-next-line prefer-const
     let database: MailboxDatabase;
@@ -133,7 +146,14 @@ export class MailboxDatabase implements MailboxApi {
       storage,
       clock: options.clock,
       onDurable: (batch) => database.onDurable(batch),
+      tailMayBeTorn: header === null || header.shutdown === 'dirty',
+      ...(options.logSegmentBytesMax === undefined ? {} : { segmentBytesMax: options.logSegmentBytesMax }),
     });
+    if (rebuiltState && log.start > 0) {
+      await log.close();
+      await kv.close();
+      throw new DatabaseCorruptError(`state store damaged and the log no longer starts at 0 (starts at ${log.start}): reseed this copy`);
+    }
     if (durable.position > log.end) {
       await log.close();
       await kv.close();
@@ -144,7 +164,7 @@ export class MailboxDatabase implements MailboxApi {
       // Replaying below makes it right either way.
     }
     const replayedBatches = await replay(log, kv, durable, log.end);
-    database = new MailboxDatabase(options, log, kv, durable, openedShutdown, replayedBatches);
+    database = new MailboxDatabase(options, log, kv, durable, openedShutdown, replayedBatches, rebuiltState);
     return database;
   }
 
@@ -202,6 +222,7 @@ export class MailboxDatabase implements MailboxApi {
     } catch (error) {
       // The head holds a change the log did not take: the writer view is wrong from here on,
       // so this database refuses writes until it is reopened (the supervisor restarts it).
+      if (this.failure === null) queueMicrotask(() => this.options.onFailure?.(error));
       this.failure = error;
       return fail('DATABASE_UNAVAILABLE', `log write failed: ${(error as Error).message}`);
     }

@@ -26,6 +26,12 @@ async function main(): Promise<void> {
       prng: systemPrng(),
       openKv: openRocksKv,
       onBatch: (batch) => send({ notice: 'batch', start: batch.start, end: batch.end, bytes: batch.bytes }),
+      // After a failed write the writer's view is unknown: exit, so the supervisor restarts
+      // the worker and recovery rebuilds everything from the durable log.
+      onFailure: (error) => {
+        send({ notice: 'failed', error: `write failed: ${(error as Error).message}` });
+        setTimeout(() => process.exit(4), 100);
+      },
     });
   } catch (error) {
     send({ notice: 'failed', error: `${(error as Error).name}: ${(error as Error).message}` });
