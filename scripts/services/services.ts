@@ -122,7 +122,8 @@ function heapArgs(heapMaxMb: number | undefined): string[] {
 }
 
 function mvn(service: string, step: string, args: string[]): void {
-  run(service, step, 'mvn', ['-B', '-q', ...args], { cwd: repoRoot(), timeoutMs: installTimeoutMs });
+  // -U: retry resolutions an earlier failed run left cached as missing in ~/.m2.
+  run(service, step, 'mvn', ['-B', '-q', '-U', ...args], { cwd: repoRoot(), timeoutMs: installTimeoutMs });
 }
 
 /**
@@ -138,6 +139,8 @@ function installAtomically(service: string, target: string, stamp: string, fill:
   try {
     fill(temp);
     writeFileSync(join(temp, '.installed'), stamp);
+    // Another process may have finished the same install meanwhile: keep its copy.
+    if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
     rmSync(target, { recursive: true, force: true });
     try {
       renameSync(temp, target);
