@@ -63,6 +63,12 @@ export interface LogOptions {
   /** Runs once per batch after its fsync and before its appends resolve. Sequential, in log order. */
   readonly onDurable?: (batch: DurableBatch) => Promise<void> | void;
   readonly segmentBytesMax?: number;
+  /**
+   * The process may have died mid-write (the database was not shut down cleanly): damage at the
+   * very end of the last segment, with nothing valid after it, is then a torn write and is cut.
+   * After a clean shutdown no write can be torn, so the same damage is corruption. Default true.
+   */
+  readonly tailMayBeTorn?: boolean;
 }
 
 interface Pending {
@@ -114,7 +120,7 @@ export class TransactionLog {
     }
     const last = segments[segments.length - 1]!;
     const file = await storage.open(join(dir, last.name), { create: false });
-    const validBytes = await recoverTail(file, last);
+    const validBytes = await recoverTail(file, last, options.tailMayBeTorn ?? true);
     if (validBytes < (await file.size())) {
       await file.truncate(validBytes);
       await file.sync();
@@ -294,7 +300,7 @@ function kindName(kind: number): string {
 }
 
 /** Scans the last segment; returns how many bytes of it are whole batches. Throws on mid-log damage. */
-async function recoverTail(file: StorageFile, segment: Segment): Promise<number> {
+async function recoverTail(file: StorageFile, segment: Segment, tailMayBeTorn: boolean): Promise<number> {
   const size = await file.size();
   let offset = 0;
   while (offset < size) {
@@ -306,7 +312,10 @@ async function recoverTail(file: StorageFile, segment: Segment): Promise<number>
       if (scan.validBytes < length) break; // a zero tail after the last batch
       continue;
     }
-    if (scan.status === ScanStatus.corrupt || scan.resyncOffset >= 0) {
+    // A torn write may leave garbage, not zeros, where its lost part was: a crc or length error
+    // at the end of the file with no valid record after it is then the torn last batch.
+    const tornTail = tailMayBeTorn && scan.resyncOffset < 0 && offset + length >= size;
+    if ((scan.status === ScanStatus.corrupt && !tornTail) || scan.resyncOffset >= 0) {
       throw new LogCorruptError(segment.name, offset + Math.max(scan.errorOffset, 0), kindName(scan.errorKind));
     }
     // Torn: whole batches up to validBytes; if more file follows this chunk, the batch may just continue.

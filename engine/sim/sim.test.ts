@@ -17,7 +17,7 @@ test(single === null ? `simulator: ${seedCount} seeds from ${firstSeed}` : `simu
   let detected = 0;
   const started = performance.now();
   for (const seed of seeds) {
-    const result = await runSeed(seed);
+    const result = await runSeed(seed, { reuseMailboxIds: process.env.SIM_REUSE_MAILBOX_IDS === '1' });
     for (const [key, value] of Object.entries(result.stats)) totals[key] = (totals[key] ?? 0) + value;
     if (result.detected !== undefined) detected += 1;
     if (!result.ok) {
