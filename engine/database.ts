@@ -87,7 +87,12 @@ export class DatabaseCorruptError extends Error {
 async function readHeader(storage: Storage, path: string): Promise<HeaderRecord | null> {
   const bytes = await storage.readAll(path);
   if (bytes === null) return null;
-  const parsed = JSON.parse(dec.decode(bytes)) as HeaderRecord & { crc32c: number };
+  let parsed: HeaderRecord & { crc32c: number };
+  try {
+    parsed = JSON.parse(dec.decode(bytes)) as HeaderRecord & { crc32c: number };
+  } catch {
+    throw new DatabaseCorruptError(`database header ${path} is not JSON`);
+  }
   const { crc32c: stored, ...header } = parsed;
   if (crc32c(enc.encode(JSON.stringify(header))) !== stored) throw new DatabaseCorruptError(`database header ${path} fails its checksum`);
   return header;
