@@ -1,7 +1,7 @@
 // The engine's door to the WASM core for log bytes: framing a batch, scanning (verifying)
 // bytes read back or received from another copy, and CRC32C of arbitrary buffers. All WASM
 // memory is reserved once, here, at first use, so views never go stale (growing memory would
-// detach them). Framed bytes are copied out before any await, so the one work region can be
+// detach them). (CRC32C of arbitrary buffers is the core's own crc32cBytes.) Framed bytes are copied out before any await, so the one work region can be
 // reused by the next call without racing an in-flight write.
 
 import {
@@ -20,7 +20,7 @@ import {
 import { assert } from '../assert.js';
 import { batchBytesMax } from '../constants.js';
 
-export { ScanStatus, ScanErrorKind, type ScanResult } from '../../core-wasm/index.js';
+export { ScanStatus, ScanErrorKind, type ScanResult, recordBytesOf } from '../../core-wasm/index.js';
 
 export interface RecordInput {
   readonly type: number;
@@ -35,32 +35,17 @@ export interface LogRecord extends RecordInput {
 
 /** The work region holds one batch plus headroom, so any batch the log accepts fits whole. */
 export const workRegionBytes = batchBytesMax + recordPayloadBytesMax + 1024 * 1024;
-const scratchBytes = 1024 * 1024;
 
 let core: WasmCore | undefined;
 let workPtr = 0;
-let scratchPtr = 0;
 
 function init(): WasmCore {
   if (core === undefined) {
     core = loadCore();
-    scratchPtr = core.reserve(scratchBytes);
     workPtr = core.reserve(workRegionBytes);
-    assert(scratchPtr !== 0 && workPtr !== 0, 'WASM core could not reserve its work memory');
+    assert(workPtr !== 0, 'WASM core could not reserve its work memory');
   }
   return core;
-}
-
-/** CRC32C of any buffer through the WASM core (chunked through the scratch region). */
-export function crc32cBytes(data: Uint8Array): number {
-  const c = init();
-  let crc = 0;
-  for (let offset = 0; offset < data.length; offset += scratchBytes) {
-    const chunk = data.subarray(offset, Math.min(data.length, offset + scratchBytes));
-    c.bytes(scratchPtr, chunk.length).set(chunk);
-    crc = c.crc32c(scratchPtr, chunk.length, crc);
-  }
-  return crc;
 }
 
 export function batchBytesOf(records: readonly RecordInput[]): number {

@@ -17,6 +17,7 @@ import {
   ScanStatus,
   ScanErrorKind,
   batchBytesOf,
+  recordBytesOf,
   decodeRecords,
   frameBatch,
   scanBytes,
@@ -193,6 +194,7 @@ export class TransactionLog {
           for (const p of group) p.reject(error);
           break;
         }
+        this.stats.appends += group.length;
         for (const p of group) p.resolve(result);
       }
     } finally {
@@ -219,7 +221,6 @@ export class TransactionLog {
     await this.file.sync();
     this.stats.syncMsTotal += this.options.clock.monoMs() - started;
     this.stats.batches += 1;
-    this.stats.appends += 1;
     this.stats.bytes += bytes.length;
     this.fileBytes += bytes.length;
     this.endPosition += bytes.length;
@@ -262,7 +263,7 @@ export class TransactionLog {
             if ((records[i]!.flags & 1) === 0) continue;
             const batchRecords = records.slice(batchStartIndex, i + 1);
             const last = batchRecords[batchRecords.length - 1]!;
-            const end = last.position + 24 + ((last.payload.length + 7) & ~7);
+            const end = last.position + recordBytesOf(last.payload.length);
             yield { start: batchStart, end, bytes: bytes.subarray(batchStart - position, end - position), records: batchRecords };
             batchStartIndex = i + 1;
             batchStart = end;

@@ -68,7 +68,7 @@ function checkFlags(flags: readonly string[]): Failure | null {
   return null;
 }
 
-function messageBytes(state: DatabaseState, mailbox: MailboxState, folder: string, uids: readonly number[]): number {
+function messageBytes(mailbox: MailboxState, folder: string, uids: readonly number[]): number {
   const f = mailbox.folders.get(mailbox.folderIdsByName.get(folder)!);
   if (f === undefined) return 0;
   let total = 0;
@@ -76,7 +76,6 @@ function messageBytes(state: DatabaseState, mailbox: MailboxState, folder: strin
     const index = findMessageIndex(f, uid);
     if (index >= 0) total += f.messages[index]!.sizeBytes;
   }
-  void state;
   return total;
 }
 
@@ -157,7 +156,7 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
         break;
       case 'copy':
         problem = need(op.folder) ?? need(op.to);
-        usedBytes += messageBytes(state, mailbox, normalizeFolderName(op.folder), op.uids);
+        usedBytes += messageBytes(mailbox, normalizeFolderName(op.folder), op.uids);
         break;
       case 'move':
         problem = need(op.folder) ?? need(op.to);
