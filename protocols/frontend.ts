@@ -1,0 +1,112 @@
+// What a front end (IMAP, POP3, SMTP/LMTP, JMAP) is given by the server: who may log in, where
+// mail for an address goes, the mailbox API of each database, how many sessions are allowed,
+// the TLS identity, a logger and the metrics hooks. Front ends import this file, engine/api.ts
+// and engine/errors.ts, and nothing else of the server or the engine, so each can be tested
+// against a small in-memory context (protocols/testing.ts) and run for real against
+// server/frontend.ts.
+
+import type { MailboxApi } from '../engine/api.js';
+import type { Result } from '../engine/errors.js';
+
+/** A user as the front ends see it: enough to open the mailbox and answer about it. */
+export interface Account {
+  /** Primary address, lower-cased; also the login name. */
+  readonly address: string;
+  readonly mailboxId: string;
+  /** The mailbox database that holds the mailbox, e.g. 'DB01'. */
+  readonly database: string;
+  readonly displayName: string;
+  /** null: unlimited. */
+  readonly quotaBytes: number | null;
+  /** Other addresses of the same user (lower-cased). */
+  readonly aliases: readonly string[];
+}
+
+export type Protocol = 'imap' | 'pop3' | 'smtp' | 'submission' | 'lmtp' | 'jmap';
+
+/** Who is asking: used for the per-address limits and the failed-login slow-down. */
+export interface Peer {
+  readonly protocol: Protocol;
+  /** The remote IP address (no port). */
+  readonly address: string;
+}
+
+/** Held while a session is open; release it exactly once when the session ends. */
+export interface SessionLease {
+  release(): void;
+}
+
+export interface FrontEndLimits {
+  /** Logged-in sessions of one user, over every protocol. */
+  readonly sessionsPerUser: number;
+  /** Open connections from one remote address, per listening port. */
+  readonly connectionsPerAddress: number;
+  /** Open connections per listening port. */
+  readonly connectionsPerPort: number;
+  /** An idle session is closed after this long (IMAP IDLE re-arms it, RFC 9051 says >= 30 min). */
+  readonly idleMs: number;
+  /** Largest message accepted by APPEND, SMTP DATA/BDAT, LMTP and JMAP upload. */
+  readonly messageBytesMax: number;
+}
+
+/** The structured log (pino's shape): one JSON line per call; never pass passwords or bodies. */
+export interface FrontEndLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+  /** A logger that adds `fields` (e.g. the connection id) to every line. */
+  child(fields: Record<string, unknown>): FrontEndLog;
+}
+
+/** Metrics hooks; the server turns them into Prometheus series. Cheap, synchronous, never throw. */
+export interface FrontEndMetrics {
+  sessionOpened(protocol: Protocol): void;
+  sessionClosed(protocol: Protocol): void;
+  /** One command (IMAP tagged command, POP3 command, SMTP transaction, JMAP method call). */
+  command(protocol: Protocol, name: string, outcome: 'ok' | 'no' | 'bad', durationMs: number): void;
+  authFailure(protocol: Protocol): void;
+  /** Per recipient: delivered (durable), deferred (4xx), rejected (5xx), bounced (DSN sent). */
+  delivery(outcome: 'delivered' | 'deferred' | 'rejected' | 'bounced', recipients: number): void;
+}
+
+export interface FrontEndContext {
+  /** The name this server gives itself in greetings and Received headers. */
+  readonly hostname: string;
+  /** The server (DAG member) name, e.g. 'MBX1'. */
+  readonly serverName: string;
+  /** PEM certificate chain and key for TLS and STARTTLS. */
+  readonly tls: { readonly cert: string; readonly key: string };
+  readonly limits: FrontEndLimits;
+  readonly log: FrontEndLog;
+  readonly metrics: FrontEndMetrics;
+
+  /**
+   * Checks a login (address or alias) and password. Failures are slowed down per remote
+   * address and per login name; AUTHENTICATION_FAILED for an unknown login and a bad password
+   * alike; DIRECTORY_UNAVAILABLE when the directory cannot be asked (answer a temporary error).
+   */
+  authenticate(login: string, password: string, peer: Peer): Promise<Result<Account>>;
+  /** A user by primary address or alias; null when unknown. DIRECTORY_UNAVAILABLE as above. */
+  findAccount(address: string): Promise<Result<Account | null>>;
+  /**
+   * The accounts mail to `address` goes to (a user, an alias's user, a group expanded);
+   * NO_SUCH_USER when nobody, DIRECTORY_UNAVAILABLE when the directory is down.
+   */
+  resolveRecipient(address: string): Promise<Result<Account[]>>;
+  isAcceptedDomain(domain: string): Promise<Result<boolean>>;
+  /**
+   * The mailbox API of a database. Stable for the life of the server: it follows the active
+   * copy across switchover and failover, and answers DATABASE_UNAVAILABLE while there is none.
+   */
+  mailboxes(database: string): MailboxApi;
+  /** Counts a logged-in session against the per-user limit; LIMIT when it is reached. */
+  openSession(account: Account, peer: Peer): Result<SessionLease>;
+}
+
+/** A running listener of a front end, as the server holds it. */
+export interface FrontEnd {
+  /** e.g. 'IMAP 127.0.0.1:1143 (STARTTLS), 127.0.0.1:1993 (TLS)'. */
+  readonly description: string;
+  /** Stops accepting, tells open sessions the server is going away, closes them. */
+  close(): Promise<void>;
+}
