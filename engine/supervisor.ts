@@ -1,25 +1,55 @@
-// The supervisor: starts one worker process per mounted database copy, restarts a crashed one
-// (it recovers from its log on open) while the other databases go on serving, and ships each
-// active copy's durable batches to its passive copies (the embedded log-shipping transport:
-// the passive copy verifies the bytes, appends them to its own log and replays them).
+// The supervisor: starts one worker process per database copy on this server, restarts a
+// crashed one (it recovers from its log on open) while the other databases go on serving, and
+// runs each database's availability: it ships the active copy's durable batches through a
+// shipping transport (embedded or Kafka, engine/replication/) to the passive copies, which
+// verify the bytes, append them to their own log and replay them; it activates a passive copy
+// on a planned switchover or when the active copy dies and cannot be restarted (best-copy
+// selection, mount dial, fencing by activation generation); and it keeps each database's
+// routing object pointing at the copy that is active now.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import type { MailboxApi } from './api.js';
 import type { Role } from './database.js';
+import { batchEnvelope, checkEnvelope, ShippingError, type BatchEnvelope } from './replication/envelope.js';
+import { EmbeddedTransport } from './replication/embedded.js';
+import { DatabaseRouter } from './replication/router.js';
+import { FencedError, type Publisher, type ShippingTransport, type Subscription } from './replication/transport.js';
 import { WorkerClient } from './worker/client.js';
-import type { Notice } from './worker/protocol.js';
+import type { Notice, OpenParams, Shipped } from './worker/protocol.js';
 
 export interface CopySpec {
   readonly database: string;
   readonly server: string;
   /** 1 for the first copy of a database on a server, 2 for the next ... */
   readonly copy: number;
+  /** The role the copy starts in; activations change it. */
   readonly role: Role;
   readonly dir: string;
+  /** Best-copy selection breaks ties by this (1 first). Default: the copy's place in the list. */
+  readonly activationPreference?: number;
 }
 
-export type CopyState = 'Initializing' | 'Mounted' | 'Healthy' | 'Failed' | 'Dismounted';
+export type CopyState =
+  | 'Initializing'
+  | 'Mounting'
+  | 'Mounted'
+  | 'Healthy'
+  | 'Suspended'
+  | 'Failed'
+  | 'FailedAndSuspended'
+  | 'Dismounted';
+
+/** async: answer once durable on the active copy. sync: also once safe in the transport. */
+export type Durability = 'async' | 'sync';
+/** How much acknowledged-but-unshipped log an automatic failover may give up. */
+export type MountDial = 'lossless' | 'good' | 'best';
+
+/** The dial in bytes of log: Exchange's 0 / 6 / 12 one-megabyte log files. */
+export const mountDialBytesMax: Record<MountDial, number> = { lossless: 0, good: 6 * 1024 * 1024, best: 12 * 1024 * 1024 };
 
 export interface CopyStatus {
   readonly database: string;
@@ -31,8 +61,20 @@ export interface CopyStatus {
   readonly restarts: number;
   readonly lastLogPosition: number;
   readonly checkpointPosition: number;
+  /** Bytes of log the active copy has that this copy has not received yet. */
   readonly copyQueueLength: number;
+  /** Bytes this copy received and has not replayed into its state yet. */
   readonly replayQueueLength: number;
+  /** End of the log this copy has verified and stored (passive: last inspected). */
+  readonly lastInspectedPosition: number;
+  /** End of the log replayed into this copy's state. */
+  readonly lastReplayedPosition: number;
+  /** How long ago the oldest batch this copy has not replayed became durable on the active (0 when current). */
+  readonly replayLagMs: number;
+  readonly activationGeneration: number;
+  readonly activationPreference: number;
+  readonly durability: Durability;
+  readonly transport: ShippingTransport['kind'];
   readonly contentIndexState: 'NotApplicable';
   readonly error: string | null;
 }
@@ -46,18 +88,63 @@ interface WorkerStatus {
 const restartDelayMsMin = 100;
 const restartDelayMsMax = 5000;
 const shipBytesMax = 8 * 1024 * 1024;
+/** Durable-batch times kept per database, for replay lag. */
+const recentBatchesMax = 4096;
+/** How long an activation waits for the chosen copy to read the last batches. */
+const drainWaitMsMax = 30_000;
+/** How long a switchover waits for the target copy to catch up. */
+const catchUpWaitMsMax = 30_000;
 
 class Copy {
   child: ChildProcess | null = null;
+  role: Role;
   state: CopyState = 'Initializing';
   restarts = 0;
+  /** Restarts since the copy last mounted; automatic failover counts these. */
+  failedStarts = 0;
   restartDelayMs = restartDelayMsMin;
   status: WorkerStatus | null = null;
   error: string | null = null;
-  shipping = false;
+  suspended = false;
+  /** Superseded by a newer active copy: never restarted as active. */
+  fenced = false;
+  /** The supervisor is stopping this worker on purpose (switchover, promotion). */
+  retiring = false;
+  subscription: Subscription | null = null;
+  generationSeen = 0;
   readonly client: WorkerClient;
-  constructor(readonly spec: CopySpec, onNotice: (copy: Copy, notice: Notice) => void) {
+  constructor(readonly spec: CopySpec, readonly preference: number, onNotice: (copy: Copy, notice: Notice) => void) {
+    this.role = spec.role;
     this.client = new WorkerClient(spec.database, (notice) => onNotice(this, notice));
+  }
+  get name(): string {
+    return `${this.spec.database}\\${this.spec.server}#${this.spec.copy}`;
+  }
+  get end(): number {
+    return this.status?.lastLogPosition ?? 0;
+  }
+  get running(): boolean {
+    return this.child !== null && this.status !== null && this.state !== 'Initializing';
+  }
+}
+
+class DatabaseGroup {
+  generation = 0;
+  active: Copy | null = null;
+  publisher: Publisher | null = null;
+  /** Everything before this position was handed to the publisher. */
+  shippedEnd = 0;
+  /** Everything before this position is safe in the transport. */
+  safeEnd = 0;
+  /** Highest log end the active copy reported. */
+  headPosition = 0;
+  pump: Promise<unknown> = Promise.resolve();
+  publishing = new Set<Promise<void>>();
+  activating = false;
+  readonly recent: Array<{ end: number; atMs: number }> = [];
+  readonly router: DatabaseRouter;
+  constructor(readonly name: string, readonly durability: Durability, readonly generationFile: string) {
+    this.router = new DatabaseRouter(name);
   }
 }
 
@@ -66,32 +153,73 @@ export interface SupervisorOptions {
   readonly log?: (line: string) => void;
   /** Restart backoff ceiling (doubles from restartDelayMsMin up to this). */
   readonly restartDelayMsMax?: number;
+  /** The shipping transport; default embedded (every copy under this supervisor). */
+  readonly transport?: ShippingTransport;
+  /** Per database or for all; default async. */
+  readonly durability?: Durability | Readonly<Record<string, Durability>>;
+  /** Default good (Exchange's GoodAvailability). */
+  readonly mountDial?: MountDial;
+  /**
+   * An active copy whose worker died is restarted in place this many times (since it last
+   * mounted) before a passive copy is activated instead. 0: activate a passive copy at once.
+   */
+  readonly restartsBeforeFailover?: number;
 }
 
 export class Supervisor {
   private readonly copies: Copy[];
+  private readonly groups = new Map<string, DatabaseGroup>();
+  private readonly transport: ShippingTransport;
   private stopping = false;
   private readonly workerPath = fileURLToPath(new URL('./worker/main.js', import.meta.url));
 
   constructor(private readonly options: SupervisorOptions) {
-    this.copies = options.copies.map((spec) => new Copy(spec, (copy, notice) => this.onNotice(copy, notice)));
+    this.copies = options.copies.map((spec, i) => new Copy(spec, spec.activationPreference ?? i + 1, (copy, notice) => this.onNotice(copy, notice)));
+    this.transport = options.transport ?? new EmbeddedTransport((database, from) => this.readActive(database, from));
+    for (const copy of this.copies) {
+      if (this.groups.has(copy.spec.database)) continue;
+      const d = options.durability;
+      const durability = d === undefined ? 'async' : typeof d === 'string' ? d : (d[copy.spec.database] ?? 'async');
+      const group = new DatabaseGroup(copy.spec.database, durability, join(dirname(copy.spec.dir), 'activation.json'));
+      group.generation = readGeneration(group.generationFile);
+      this.groups.set(copy.spec.database, group);
+    }
   }
 
-  /** Starts every copy and waits until each is mounted (or failed). */
+  /** Starts every copy, waits until each is mounted (or failed), and opens each active copy's shipping. */
   async start(): Promise<void> {
+    for (const group of this.groups.values()) await this.transport.prepare(group.name);
     await Promise.all(this.copies.map((copy) => this.spawn(copy)));
-    for (const copy of this.copies) if (copy.spec.role === 'passive') void this.ship(copy);
+    for (const group of this.groups.values()) {
+      const active = this.copies.find((c) => c.spec.database === group.name && c.role === 'active' && c.state === 'Mounted');
+      if (active !== undefined) await this.openShipping(group, active);
+    }
   }
 
-  /** The mailbox API of a database's active copy. */
-  api(database: string): WorkerClient {
-    const copy = this.copies.find((c) => c.spec.database === database && c.spec.role === 'active');
-    if (copy === undefined) throw new Error(`no active copy of ${database}`);
-    return copy.client;
+  /** A database's stable handle: always reaches the copy that is active now. */
+  api(database: string): MailboxApi {
+    return this.group(database).router;
+  }
+
+  /** One copy's own client, whatever its role (tests, and `quire db` internals). */
+  copyClient(database: string, server: string, copy?: number): WorkerClient {
+    return this.copy(database, server, copy).client;
   }
 
   databases(): string[] {
-    return [...new Set(this.copies.map((c) => c.spec.database))];
+    return [...this.groups.keys()];
+  }
+
+  private group(database: string): DatabaseGroup {
+    const group = this.groups.get(database);
+    if (group === undefined) throw new Error(`no database ${database} on this server`);
+    return group;
+  }
+
+  private copy(database: string, server: string, copy?: number): Copy {
+    const found = this.copies.find((c) => c.spec.database === database && c.spec.server === server && (copy === undefined || c.spec.copy === copy));
+    if (found === undefined) throw new Error(`no copy of ${database} on ${server}${copy === undefined ? '' : ` #${copy}`}`);
+    return found;
   }
 
   private say(line: string): void {
@@ -100,9 +228,12 @@ export class Supervisor {
 
   private spawn(copy: Copy): Promise<void> {
     copy.state = 'Initializing';
+    copy.status = null;
+    const group = this.group(copy.spec.database);
+    const params: OpenParams = { name: copy.spec.database, dir: copy.spec.dir, role: copy.role, shipAck: copy.role === 'active' && group.durability === 'sync' };
     const child = fork(this.workerPath, [], {
       serialization: 'advanced',
-      env: { ...process.env, QUIRE_WORKER: JSON.stringify({ name: copy.spec.database, dir: copy.spec.dir, role: copy.spec.role }) },
+      env: { ...process.env, QUIRE_WORKER: JSON.stringify(params) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     copy.child = child;
@@ -122,80 +253,387 @@ export class Supervisor {
   }
 
   private onNotice(copy: Copy, notice: Notice): void {
+    const group = this.group(copy.spec.database);
     switch (notice.notice) {
       case 'ready':
         copy.status = notice.status as WorkerStatus;
-        copy.state = copy.spec.role === 'active' ? 'Mounted' : 'Healthy';
         copy.error = null;
-        this.say(`${copy.spec.database}\\${copy.spec.server}#${copy.spec.copy} ${copy.state.toLowerCase()} (pid ${copy.status.pid}, log at ${copy.status.lastLogPosition})`);
-        if (copy.spec.role === 'passive') void this.ship(copy);
-        else for (const passive of this.passivesOf(copy.spec.database)) void this.ship(passive);
+        copy.failedStarts = 0;
+        if (copy.role === 'active') {
+          copy.state = 'Mounted';
+          group.headPosition = Math.max(group.headPosition, copy.end);
+          if (group.active === copy) {
+            // The same copy came back after a crash: ship what it made durable but never shipped.
+            void this.ship(group, copy.end, copy.end, null);
+            group.router.setTarget(copy.client);
+          }
+          if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
+        } else {
+          // Healthy once its feed is open (subscribe).
+          copy.state = copy.suspended ? 'Suspended' : 'Initializing';
+          if (!copy.suspended) void this.subscribe(copy);
+        }
+        this.say(`${copy.name} ${copy.state.toLowerCase()} (pid ${copy.status.pid}, log at ${copy.end})`);
         break;
       case 'failed':
-        copy.state = 'Failed';
+        copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
         copy.error = notice.error;
-        this.say(`${copy.spec.database}\\${copy.spec.server}#${copy.spec.copy} failed: ${notice.error}`);
+        this.say(`${copy.name} failed: ${notice.error}`);
         break;
-      case 'batch':
+      case 'batch': {
         if (copy.status !== null) copy.status.lastLogPosition = notice.end;
-        for (const passive of this.passivesOf(copy.spec.database)) void this.ship(passive);
+        if (copy.role !== 'active' || group.active !== copy) {
+          this.answerShipped(copy, notice.seq, `${copy.name} is not the active copy of ${group.name}`);
+          break;
+        }
+        group.headPosition = Math.max(group.headPosition, notice.end);
+        group.recent.push({ end: notice.end, atMs: performance.now() });
+        if (group.recent.length > recentBatchesMax) group.recent.splice(0, group.recent.length - recentBatchesMax);
+        const shipped = this.ship(group, notice.start, notice.end, notice.bytes);
+        if (group.durability === 'sync') shipped.then(() => this.answerShipped(copy, notice.seq), (error: Error) => this.answerShipped(copy, notice.seq, error.message));
+        else shipped.catch(() => {});
         break;
+      }
       case 'change':
         break;
     }
   }
 
-  private passivesOf(database: string): Copy[] {
-    return this.copies.filter((c) => c.spec.database === database && c.spec.role === 'passive');
+  private answerShipped(copy: Copy, seq: number, error?: string): void {
+    const message: Shipped = error === undefined ? { shipped: seq } : { shipped: seq, error };
+    if (copy.child?.connected) copy.child.send(message);
   }
 
-  private activeOf(database: string): Copy | undefined {
-    return this.copies.find((c) => c.spec.database === database && c.spec.role === 'active');
+  /** Reads verified batches of the database's active copy from `from` (the embedded transport's catch-up). */
+  private async readActive(database: string, from: number): Promise<Array<{ start: number; bytes: Uint8Array }>> {
+    const active = this.groups.get(database)?.active;
+    if (active == null || active.state !== 'Mounted' || from >= active.end) return [];
+    return (await active.client.call('readBatches', { from, bytesMax: shipBytesMax })) as Array<{ start: number; bytes: Uint8Array }>;
   }
 
-  /** Brings a passive copy up to its active's log end: read verified batches there, send them here. */
-  private async ship(passive: Copy): Promise<void> {
-    if (passive.shipping || this.stopping) return;
-    passive.shipping = true;
-    try {
-      for (;;) {
-        const active = this.activeOf(passive.spec.database);
-        if (active?.status == null || passive.status === null || passive.state !== 'Healthy' || active.state !== 'Mounted') return;
-        if (passive.status.lastLogPosition >= active.status.lastLogPosition) return;
-        const batches = (await active.client.call('readBatches', { from: passive.status.lastLogPosition, bytesMax: shipBytesMax })) as Array<{ start: number; bytes: Uint8Array }>;
-        if (batches.length === 0) return;
-        for (const batch of batches) {
-          passive.status.lastLogPosition = (await passive.client.call('receiveBatch', batch)) as number;
-          passive.status.checkpointPosition = passive.status.lastLogPosition;
-        }
+  /**
+   * Hands a durable batch to the publisher, in log order. The notice's own bytes are used when
+   * the batch starts where shipping stands; a gap (batches made durable while nobody shipped,
+   * e.g. just before a crash) is read back from the active copy's log first.
+   * Resolves once the batch is safe in the transport.
+   */
+  private ship(group: DatabaseGroup, start: number, end: number, bytes: Uint8Array | null): Promise<void> {
+    const step = group.pump.then(async () => {
+      const publisher = group.publisher;
+      const active = group.active;
+      if (publisher === null || active === null) throw new ShippingError(`${group.name}: no publisher`);
+      const pending: Array<Promise<void>> = [];
+      const publish = (from: number, data: Uint8Array): void => {
+        const envelope = batchEnvelope(group.name, publisher.generation, active.spec.server, active.spec.copy, from, data);
+        const done = publisher.publish(envelope).then(() => {
+          group.safeEnd = Math.max(group.safeEnd, envelope.endPosition);
+        });
+        group.publishing.add(done);
+        void done.catch((error: Error) => this.onPublishFailed(group, publisher, error)).finally(() => group.publishing.delete(done));
+        pending.push(done);
+        group.shippedEnd = envelope.endPosition;
+      };
+      while (group.shippedEnd < start) {
+        const batches = (await active.client.call('readBatches', { from: group.shippedEnd, bytesMax: shipBytesMax })) as Array<{ start: number; bytes: Uint8Array }>;
+        if (batches.length === 0) break;
+        for (const batch of batches) if (batch.start < start || bytes === null) publish(batch.start, batch.bytes);
       }
-    } catch (error) {
-      if (!this.stopping) this.say(`shipping to ${passive.spec.database}\\${passive.spec.server}#${passive.spec.copy} paused: ${(error as Error).message}`);
-    } finally {
-      passive.shipping = false;
+      if (bytes !== null && start === group.shippedEnd) publish(start, bytes);
+      return { done: Promise.all(pending) };
+    });
+    group.pump = step.catch(() => {});
+    return step.then(({ done }) => done.then(() => {}));
+  }
+
+  private onPublishFailed(group: DatabaseGroup, publisher: Publisher, error: Error): void {
+    if (!(error instanceof FencedError) || group.publisher !== publisher) return;
+    const active = group.active;
+    this.say(`${group.name}: ${error.message}`);
+    if (active !== null) this.retireFenced(group, active, error.message);
+  }
+
+  /** The active copy learned a newer one took over: route nothing to it and stop it; it never writes again as active. */
+  private retireFenced(group: DatabaseGroup, copy: Copy, reason: string): void {
+    copy.fenced = true;
+    copy.state = 'Failed';
+    copy.error = `fenced: ${reason}`;
+    if (group.active === copy) {
+      group.active = null;
+      group.router.setTarget(null);
+      void group.publisher?.close();
+      group.publisher = null;
     }
+    if (copy.child !== null) copy.child.kill('SIGKILL');
+  }
+
+  private async openShipping(group: DatabaseGroup, active: Copy): Promise<void> {
+    const generation = this.nextGeneration(group);
+    group.publisher = await this.transport.openPublisher(group.name, { server: active.spec.server, copy: active.spec.copy }, generation, active.end);
+    group.active = active;
+    group.shippedEnd = active.end;
+    group.safeEnd = active.end;
+    group.headPosition = Math.max(group.headPosition, active.end);
+    group.router.setTarget(active.client);
+    if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
+    this.say(`${active.name} active at generation ${generation} (${this.transport.kind} shipping, ${group.durability})`);
+  }
+
+  private nextGeneration(group: DatabaseGroup): number {
+    for (const copy of this.copies) if (copy.spec.database === group.name) group.generation = Math.max(group.generation, copy.generationSeen);
+    group.generation += 1;
+    writeGeneration(group.generationFile, group.generation);
+    return group.generation;
+  }
+
+  private async subscribe(copy: Copy): Promise<void> {
+    if (copy.subscription !== null || this.stopping || copy.role !== 'passive') return;
+    const group = this.group(copy.spec.database);
+    const subscription = await this.transport.subscribe({
+      database: group.name,
+      who: { server: copy.spec.server, copy: copy.spec.copy },
+      expected: () => copy.end,
+      deliver: (envelope) => this.receive(copy, envelope),
+      onError: (error) => {
+        if (copy.subscription !== subscription) return;
+        copy.subscription = null;
+        copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
+        copy.error = `shipping stopped: ${error.message}`;
+        this.say(`${copy.name}: ${copy.error}`);
+      },
+    });
+    if (copy.role !== 'passive' || copy.suspended || this.stopping || copy.subscription !== null || copy.child === null) await subscription.close();
+    else {
+      copy.subscription = subscription;
+      copy.state = 'Healthy';
+    }
+  }
+
+  /** A passive copy takes one envelope: checks it, then its worker scans, appends and replays the bytes. */
+  private async receive(copy: Copy, envelope: BatchEnvelope): Promise<void> {
+    const group = this.group(copy.spec.database);
+    checkEnvelope(envelope, group.name);
+    if (envelope.kind === 'ACTIVATION') {
+      copy.generationSeen = Math.max(copy.generationSeen, envelope.generation);
+      // Another server activated a copy of a database this server holds active: ours is superseded.
+      const publisher = group.publisher;
+      if (group.active !== null && publisher !== null && envelope.generation > publisher.generation) {
+        this.retireFenced(group, group.active, `${envelope.server}#${envelope.copy} became active at generation ${envelope.generation}`);
+      }
+      return;
+    }
+    if (envelope.generation < copy.generationSeen) throw new ShippingError(`batch at ${envelope.firstPosition} is from generation ${envelope.generation}, ${copy.name} already saw ${copy.generationSeen}`);
+    if (copy.status === null || copy.child === null) throw new ShippingError(`${copy.name} is not running`);
+    if (envelope.firstPosition !== copy.end) {
+      throw new ShippingError(`${copy.name} ends at ${copy.end} but the next batch starts at ${envelope.firstPosition} (${envelope.firstPosition > copy.end ? 'gap' : 'divergent log'}): reseed this copy`);
+    }
+    const end = (await copy.client.call('receiveBatch', { start: envelope.firstPosition, bytes: envelope.bytes })) as number;
+    copy.status.lastLogPosition = end;
+    copy.status.checkpointPosition = end;
   }
 
   private onExit(copy: Copy, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (copy.child !== child) return;
     copy.child = null;
     copy.client.detach(`worker exited (${signal ?? code})`);
-    if (this.stopping) {
-      copy.state = 'Dismounted';
+    const subscription = copy.subscription;
+    copy.subscription = null;
+    void subscription?.close();
+    const group = this.group(copy.spec.database);
+    if (this.stopping || copy.retiring) {
+      if (copy.state !== 'Failed') copy.state = 'Dismounted';
       return;
     }
-    copy.state = 'Failed';
+    if (copy.fenced) {
+      copy.state = 'Failed';
+      this.say(`${copy.name} worker ${child.pid} stopped: ${copy.error}`);
+      return;
+    }
+    copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
     copy.restarts += 1;
+    copy.failedStarts += 1;
+    if (copy.role === 'active' && group.active === copy) {
+      group.router.setTarget(null);
+      const budget = this.options.restartsBeforeFailover ?? 3;
+      if (copy.failedStarts > budget && this.candidates(group).length > 0) {
+        this.say(`${copy.name} worker ${child.pid} exited (${signal ?? code}); failing over`);
+        void this.failover(group, `worker exited (${signal ?? code})`).catch((error: Error) => this.say(`${group.name}: failover failed: ${error.message}`));
+        return;
+      }
+    }
     const delay = copy.restartDelayMs;
     copy.restartDelayMs = Math.min(this.options.restartDelayMsMax ?? restartDelayMsMax, copy.restartDelayMs * 2);
-    this.say(`${copy.spec.database}\\${copy.spec.server}#${copy.spec.copy} worker ${child.pid} exited (${signal ?? code}); restarting in ${delay} ms`);
+    this.say(`${copy.name} worker ${child.pid} exited (${signal ?? code}); restarting in ${delay} ms`);
     setTimeout(() => {
-      if (!this.stopping) void this.spawn(copy).then(() => setTimeout(() => (copy.restartDelayMs = restartDelayMsMin), 30_000).unref());
+      if (!this.stopping && copy.child === null && !copy.fenced) void this.spawn(copy).then(() => setTimeout(() => (copy.restartDelayMs = restartDelayMsMin), 30_000).unref());
     }, delay).unref();
+  }
+
+  /** Passive copies that could become active, best first (shared/EXCHANGE.md: best copy selection). */
+  private candidates(group: DatabaseGroup): Copy[] {
+    return this.copies
+      .filter((c) => c.spec.database === group.name && c.role === 'passive' && c.state === 'Healthy' && !c.suspended && c.child !== null)
+      .sort((a, b) => b.end - a.end || a.preference - b.preference);
+  }
+
+  /**
+   * Activates the best passive copy after the active one died: fence the old active (a new
+   * publisher generation), let the chosen copy read every batch the transport holds, check the
+   * mount dial, remount it as active and point the router at it.
+   */
+  async failover(group: DatabaseGroup | string, reason: string): Promise<void> {
+    const g = typeof group === 'string' ? this.group(group) : group;
+    if (g.activating) return;
+    g.activating = true;
+    void g.router.hold();
+    try {
+      const old = g.active;
+      if (old !== null) {
+        old.state = 'Failed';
+        old.error = `failed over: ${reason}`;
+        // Its worker may still run (hung, not dead): it is on this machine, so stop it for good
+        // before another copy takes writes. A worker on another server is fenced by the transport.
+        old.fenced = true;
+        old.child?.kill('SIGKILL');
+      }
+      const candidate = this.candidates(g)[0];
+      if (candidate === undefined) throw new Error(`no healthy passive copy of ${g.name} to activate`);
+      await this.activate(g, candidate, 'failover');
+      if (old !== null) {
+        old.role = 'passive';
+        old.fenced = false;
+      }
+    } finally {
+      g.activating = false;
+      g.router.release();
+    }
+  }
+
+  /** The chosen passive copy becomes active (after the old active is stopped or dead). */
+  private async activate(group: DatabaseGroup, candidate: Copy, why: 'failover' | 'switchover'): Promise<void> {
+    const lostBefore = group.durability === 'sync' ? group.safeEnd : group.headPosition;
+    void group.publisher?.close();
+    group.publisher = null;
+    group.active = null;
+    group.router.setTarget(null);
+    const generation = this.nextGeneration(group);
+    const who = { server: candidate.spec.server, copy: candidate.spec.copy };
+    const started = performance.now();
+    const publisher = await this.transport.openPublisher(group.name, who, generation, candidate.end);
+    try {
+      // The ACTIVATION marker went out after the fence: once the copy read it, it has read
+      // every batch the old active committed to the transport.
+      const subscription = candidate.subscription;
+      if (subscription === null) throw new Error(`${candidate.name} is not receiving`);
+      await withTimeout(subscription.drained(generation), drainWaitMsMax, `${candidate.name} reading the last batches`);
+      const missing = Math.max(0, lostBefore - candidate.end);
+      const dial = why === 'switchover' ? 'lossless' : (this.options.mountDial ?? 'good');
+      if (missing > mountDialBytesMax[dial]) {
+        throw new Error(`${candidate.name} lacks ${missing} bytes of acknowledged log; the ${dial} mount dial allows ${mountDialBytesMax[dial]}: not mounting`);
+      }
+      await this.remount(candidate, 'active');
+      if (candidate.state !== 'Mounted') throw new Error(`${candidate.name} did not mount: ${candidate.error ?? candidate.state}`);
+      group.publisher = publisher;
+      group.active = candidate;
+      group.shippedEnd = candidate.end;
+      group.safeEnd = candidate.end;
+      group.router.setTarget(candidate.client);
+      if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
+      this.say(`${group.name}: ${why} to ${candidate.name} at generation ${generation}, log ${candidate.end}, ${missing} bytes lost, ${Math.round(performance.now() - started)} ms`);
+    } catch (error) {
+      await publisher.close();
+      throw error;
+    }
+  }
+
+  /** Stops a copy's worker cleanly and starts it again in `role`. */
+  private async remount(copy: Copy, role: Role): Promise<void> {
+    const subscription = copy.subscription;
+    copy.subscription = null;
+    await subscription?.close();
+    await this.stopWorker(copy);
+    copy.role = role;
+    copy.fenced = false;
+    copy.retiring = false;
+    await this.spawn(copy);
+  }
+
+  private async stopWorker(copy: Copy): Promise<void> {
+    const child = copy.child;
+    if (child === null) return;
+    copy.retiring = true;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await Promise.race([copy.client.call('close', {}), exited]);
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Planned, lossless: hold new calls, let the target copy receive everything, then swap roles. */
+  async switchover(database: string, toServer: string, toCopy?: number): Promise<void> {
+    const group = this.group(database);
+    const old = group.active;
+    if (old === null) throw new Error(`${database} has no active copy on this server`);
+    const target = this.copy(database, toServer, toCopy === undefined ? this.copies.find((c) => c.spec.database === database && c.spec.server === toServer && c.role === 'passive')?.spec.copy : toCopy);
+    if (target === old) throw new Error(`${target.name} is already active`);
+    if (target.role !== 'passive' || target.state !== 'Healthy') throw new Error(`${target.name} is ${target.state}, not a healthy passive copy`);
+    if (group.activating) throw new Error(`${database}: an activation is already in progress`);
+    group.activating = true;
+    try {
+      await group.router.hold();
+      await group.pump;
+      await Promise.allSettled([...group.publishing]);
+      const end = old.end;
+      await withTimeout(until(() => target.end >= end || target.state !== 'Healthy'), catchUpWaitMsMax, `${target.name} catching up to ${end}`);
+      if (target.end < end) throw new Error(`${target.name} stopped at ${target.end} of ${end}: ${target.error ?? target.state}`);
+      await this.stopWorker(old);
+      old.role = 'passive';
+      old.retiring = false;
+      try {
+        await this.activate(group, target, 'switchover');
+      } catch (error) {
+        // Put the old active back: nothing was lost, and its log is the newest.
+        old.role = 'active';
+        await this.spawn(old);
+        await this.openShipping(group, old);
+        throw error;
+      }
+      await this.spawn(old);
+    } finally {
+      group.activating = false;
+      group.router.release();
+    }
+  }
+
+  /** Stops shipping to a passive copy (it holds its place; resume catches it up). */
+  async suspend(database: string, server: string, copyNumber?: number): Promise<void> {
+    const copy = this.copy(database, server, copyNumber ?? this.copies.find((c) => c.spec.database === database && c.spec.server === server && c.role === 'passive')?.spec.copy);
+    if (copy.role !== 'passive') throw new Error(`${copy.name} is active; only a passive copy can be suspended`);
+    copy.suspended = true;
+    copy.state = copy.state === 'Failed' ? 'FailedAndSuspended' : 'Suspended';
+    const subscription = copy.subscription;
+    copy.subscription = null;
+    await subscription?.close();
+  }
+
+  async resume(database: string, server: string, copyNumber?: number): Promise<void> {
+    const copy = this.copy(database, server, copyNumber ?? this.copies.find((c) => c.spec.database === database && c.spec.server === server && c.role === 'passive')?.spec.copy);
+    if (copy.role !== 'passive') throw new Error(`${copy.name} is active; only a passive copy can be resumed`);
+    copy.suspended = false;
+    copy.error = null;
+    if (copy.child === null) {
+      await this.spawn(copy);
+      return;
+    }
+    await this.subscribe(copy);
   }
 
   /** Every copy with fresh numbers from its worker. */
   async list(): Promise<CopyStatus[]> {
+    const now = performance.now();
     return Promise.all(
       this.copies.map(async (copy) => {
         if (copy.child !== null && copy.state !== 'Initializing') {
@@ -205,21 +643,31 @@ export class Supervisor {
             // keep the last known numbers
           }
         }
-        const active = this.activeOf(copy.spec.database);
-        const head = active?.status?.lastLogPosition ?? 0;
-        const own = copy.status?.lastLogPosition ?? 0;
+        const group = this.group(copy.spec.database);
+        const own = copy.end;
+        const checkpoint = copy.status?.checkpointPosition ?? 0;
+        const passive = copy.role === 'passive';
+        const head = Math.max(group.headPosition, group.active?.end ?? 0);
+        const behind = passive ? group.recent.find((b) => b.end > checkpoint) : undefined;
         return {
           database: copy.spec.database,
           server: copy.spec.server,
           copy: copy.spec.copy,
-          role: copy.spec.role,
+          role: copy.role,
           state: copy.state,
           pid: copy.child?.pid ?? null,
           restarts: copy.restarts,
           lastLogPosition: own,
-          checkpointPosition: copy.status?.checkpointPosition ?? 0,
-          copyQueueLength: copy.spec.role === 'passive' ? Math.max(0, head - own) : 0,
-          replayQueueLength: copy.spec.role === 'passive' ? Math.max(0, own - (copy.status?.checkpointPosition ?? own)) : 0,
+          checkpointPosition: checkpoint,
+          copyQueueLength: passive ? Math.max(0, head - own) : 0,
+          replayQueueLength: passive ? Math.max(0, own - checkpoint) : 0,
+          lastInspectedPosition: own,
+          lastReplayedPosition: checkpoint,
+          replayLagMs: behind === undefined ? 0 : Math.round(now - behind.atMs),
+          activationGeneration: Math.max(group.generation, copy.generationSeen),
+          activationPreference: copy.preference,
+          durability: group.durability,
+          transport: this.transport.kind,
           contentIndexState: 'NotApplicable' as const,
           error: copy.error,
         };
@@ -230,21 +678,42 @@ export class Supervisor {
   /** Clean shutdown: every worker closes its database (Clean Shutdown in its header). */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(
-      this.copies.map(async (copy) => {
-        const child = copy.child;
-        if (child === null) return;
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        try {
-          await Promise.race([copy.client.call('close', {}), exited]);
-        } catch {
-          // already gone
-        }
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    for (const group of this.groups.values()) {
+      await group.pump;
+      await Promise.allSettled([...group.publishing]);
+    }
+    await Promise.all(this.copies.map((copy) => copy.subscription?.close()));
+    await Promise.all(this.copies.map((copy) => this.stopWorker(copy)));
+    for (const group of this.groups.values()) await group.publisher?.close();
+    await this.transport.close();
+  }
+}
+
+function readGeneration(path: string): number {
+  if (!existsSync(path)) return 0;
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { generation?: unknown };
+    return typeof parsed.generation === 'number' ? parsed.generation : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function writeGeneration(path: string, generation: number): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify({ generation }));
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -7,7 +7,7 @@ import { MailboxDatabase } from '../database.js';
 import { nodeStorage, systemClock, systemPrng } from '../io.js';
 import { openRocksKv } from '../state/rocks.js';
 import type { MailboxChange } from '../api.js';
-import type { Notice, OpenParams, Reply, Request } from './protocol.js';
+import type { Notice, OpenParams, Reply, Request, Shipped } from './protocol.js';
 
 const send = (message: Reply | Notice): void => {
   process.send?.(message);
@@ -15,6 +15,22 @@ const send = (message: Reply | Notice): void => {
 
 async function main(): Promise<void> {
   const params = JSON.parse(process.env.QUIRE_WORKER ?? '{}') as OpenParams;
+  // Sync durability: batches wait here for the supervisor's `shipped` answer.
+  const shipWaiters = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  let shipSeq = 0;
+  const onBatch = (batch: { start: number; end: number; bytes: Uint8Array }): Promise<void> | void => {
+    const seq = ++shipSeq;
+    send({ notice: 'batch', start: batch.start, end: batch.end, bytes: batch.bytes, seq });
+    if (params.shipAck !== true) return;
+    return new Promise((resolve, reject) => shipWaiters.set(seq, { resolve, reject }));
+  };
+  process.on('message', (message: Shipped | Request) => {
+    if (!('shipped' in message)) return;
+    const waiter = shipWaiters.get(message.shipped);
+    shipWaiters.delete(message.shipped);
+    if (message.error === undefined) waiter?.resolve();
+    else waiter?.reject(new Error(message.error));
+  });
   let database: MailboxDatabase;
   try {
     database = await MailboxDatabase.open({
@@ -25,7 +41,7 @@ async function main(): Promise<void> {
       clock: systemClock(),
       prng: systemPrng(),
       openKv: openRocksKv,
-      onBatch: (batch) => send({ notice: 'batch', start: batch.start, end: batch.end, bytes: batch.bytes }),
+      onBatch,
       // After a failed write the writer's view is unknown: exit, so the supervisor restarts
       // the worker and recovery rebuilds everything from the durable log.
       onFailure: (error) => {
@@ -89,7 +105,8 @@ async function main(): Promise<void> {
     }
   };
 
-  process.on('message', (request: Request) => {
+  process.on('message', (request: Request | Shipped) => {
+    if ('shipped' in request) return;
     handle(request).then(
       (value) => send({ id: request.id, ok: true, value }),
       (error: unknown) => send({ id: request.id, ok: false, error: `${(error as Error).name}: ${(error as Error).message}` }),

@@ -11,6 +11,11 @@ export interface OpenParams {
   readonly role: Role;
   /** Write the copy's log with a failure point, for tests of the crash path. */
   readonly crashAfterBatches?: number;
+  /**
+   * Sync durability: a batch's commits answer only once the supervisor says the batch is
+   * shipped (a `shipped` message for its `seq`); a shipping error fails them.
+   */
+  readonly shipAck?: boolean;
 }
 
 export type Request =
@@ -34,5 +39,12 @@ export type Reply = { readonly id: number; readonly ok: true; readonly value: un
 export type Notice =
   | { readonly notice: 'ready'; readonly status: unknown }
   | { readonly notice: 'change'; readonly change: unknown }
-  | { readonly notice: 'batch'; readonly start: number; readonly end: number; readonly bytes: Uint8Array }
+  | { readonly notice: 'batch'; readonly start: number; readonly end: number; readonly bytes: Uint8Array; readonly seq: number }
   | { readonly notice: 'failed'; readonly error: string };
+
+/** The supervisor's answer to a `batch` notice when the worker runs with shipAck. */
+export interface Shipped {
+  readonly shipped: number;
+  /** Set when the batch could not be shipped (e.g. this copy was fenced by a newer active). */
+  readonly error?: string;
+}

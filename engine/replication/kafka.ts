@@ -1,0 +1,289 @@
+// The Kafka shipping transport. One topic per database (`quire.<database>`, one partition, so
+// the topic's order is the log's order), one message per commit batch whose value is the Avro
+// envelope (envelope.ts) registered in the schema registry. The active copy publishes through a
+// transactional producer whose transactional id is the database's: when a new active copy
+// opens its producer, Kafka bumps the epoch and the old one's next transaction is refused
+// (fencing without a home-made quorum). Passive copies read committed messages only
+// (read_committed), so an aborted or fenced transaction never reaches them.
+//
+// kafkajs is wrapped here and nowhere else: the rest of the engine sees ShippingTransport.
+
+import kafkajs, { type Admin, type Consumer, type Producer } from 'kafkajs';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { batchBytesMax } from '../constants.js';
+import { activationEnvelope, type BatchEnvelope, envelopeSchemaV1 } from './envelope.js';
+import { type CopyName, FencedError, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+export interface KafkaTransportOptions {
+  readonly brokers: readonly string[];
+  readonly registryUrl: string;
+  /** Prefix of every topic and group id (tests use a fresh one per run). */
+  readonly prefix?: string;
+  readonly clientId?: string;
+  readonly log?: (line: string) => void;
+}
+
+/** Envelopes per transaction at most; bytes per transaction at most (besides a single larger batch). */
+const transactionEnvelopesMax = 256;
+const transactionBytesMax = 8 * 1024 * 1024;
+/** The topic must take the largest batch the log frames, plus the envelope. */
+const topicMessageBytesMax = batchBytesMax + 1024 * 1024;
+const sessionTimeoutMs = 6_000;
+
+const fencingErrorTypes = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+
+/** True when the error (or one it wraps) is Kafka saying a newer producer took over. */
+function isFencing(error: unknown): boolean {
+  for (let e = error as { type?: string; code?: number; cause?: unknown; originalError?: unknown } | undefined; e != null; e = (e.cause ?? e.originalError) as typeof e) {
+    if (e.type !== undefined && fencingErrorTypes.has(e.type)) return true;
+    if (e.code === 90 || e.code === 47) return true; // PRODUCER_FENCED, INVALID_PRODUCER_EPOCH
+    if (e === (e.cause ?? e.originalError)) break;
+  }
+  return false;
+}
+
+interface Queued {
+  readonly envelope: BatchEnvelope;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+class KafkaPublisher implements Publisher {
+  private queue: Queued[] = [];
+  private running = false;
+  private fenced: FencedError | null = null;
+  private closed = false;
+
+  constructor(
+    readonly generation: number,
+    private readonly database: string,
+    private readonly topic: string,
+    private readonly producer: Producer,
+    private readonly encode: (envelope: BatchEnvelope) => Promise<Buffer>,
+  ) {}
+
+  publish(envelope: BatchEnvelope): Promise<void> {
+    if (this.fenced !== null) return Promise.reject(this.fenced);
+    if (this.closed) return Promise.reject(new Error(`${this.database}: publisher closed`));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ envelope, resolve, reject });
+      if (!this.running) void this.loop();
+    });
+  }
+
+  /** One transaction at a time, each taking every envelope waiting (in order): group commit for Kafka. */
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        let bytes = 0;
+        let count = 0;
+        while (count < this.queue.length && count < transactionEnvelopesMax) {
+          bytes += this.queue[count]!.envelope.bytes.length;
+          if (count > 0 && bytes > transactionBytesMax) break;
+          count += 1;
+        }
+        const group = this.queue.splice(0, count);
+        try {
+          await this.send(group.map((q) => q.envelope));
+          for (const q of group) q.resolve();
+        } catch (error) {
+          if (isFencing(error)) {
+            this.fenced = new FencedError(`${this.database}: this active copy (generation ${this.generation}) was fenced by a newer one: ${(error as Error).message}`);
+          }
+          const failure = this.fenced ?? new Error(`${this.database}: shipping to Kafka failed: ${(error as Error).message}`);
+          for (const q of [...group, ...this.queue.splice(0)]) q.reject(failure);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async send(envelopes: BatchEnvelope[]): Promise<void> {
+    const values = await Promise.all(envelopes.map((e) => this.encode(e)));
+    const transaction = await this.producer.transaction();
+    try {
+      await transaction.send({
+        topic: this.topic,
+        acks: -1,
+        messages: envelopes.map((e, i) => ({ key: this.database, value: values[i]!, headers: { kind: e.kind } })),
+      });
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch(() => {});
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    await this.producer.disconnect().catch(() => {});
+  }
+}
+
+class KafkaSubscription implements Subscription {
+  private generationSeen = 0;
+  private readonly waiters: Array<{ generation: number; resolve: () => void }> = [];
+  private stopped = false;
+
+  constructor(private readonly consumer: Consumer) {}
+
+  sawGeneration(generation: number): void {
+    this.generationSeen = Math.max(this.generationSeen, generation);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i]!.generation <= this.generationSeen) this.waiters.splice(i, 1)[0]!.resolve();
+    }
+  }
+
+  drained(generation: number): Promise<void> {
+    if (this.generationSeen >= generation) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ generation, resolve }));
+  }
+
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.consumer.disconnect().catch(() => {});
+  }
+}
+
+export class KafkaTransport implements ShippingTransport {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: InstanceType<typeof Kafka>;
+  private readonly registry: SchemaRegistry;
+  private admin: Admin | null = null;
+  private readonly schemaIds = new Map<string, number>();
+  private readonly prefix: string;
+
+  constructor(private readonly options: KafkaTransportOptions) {
+    this.prefix = options.prefix ?? 'quire';
+    this.kafka = new Kafka({
+      brokers: [...options.brokers],
+      clientId: options.clientId ?? 'quire',
+      logLevel: logLevel.NOTHING,
+      // Kafka answers CONCURRENT_TRANSACTIONS while the last commit's markers are written:
+      // retry quickly, as the Java client does, or every transaction waits ~300 ms.
+      retry: { initialRetryTime: 10, maxRetryTime: 1_000, retries: 30 },
+    });
+    this.registry = new SchemaRegistry({ host: options.registryUrl });
+  }
+
+  topicOf(database: string): string {
+    return `${this.prefix}.${database}`;
+  }
+
+  private async adminClient(): Promise<Admin> {
+    if (this.admin === null) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  async prepare(database: string): Promise<void> {
+    const topic = this.topicOf(database);
+    const admin = await this.adminClient();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic,
+          numPartitions: 1,
+          configEntries: [
+            { name: 'max.message.bytes', value: String(topicMessageBytesMax) },
+            // The topic is the copies' safety net: it keeps everything until log truncation
+            // (not built yet) says what every copy has.
+            { name: 'retention.ms', value: '-1' },
+            { name: 'min.insync.replicas', value: '1' },
+          ],
+        },
+      ],
+    });
+    await this.schemaId(database);
+  }
+
+  private async schemaId(database: string): Promise<number> {
+    let id = this.schemaIds.get(database);
+    if (id === undefined) {
+      ({ id } = await this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(envelopeSchemaV1) }, { subject: `${this.topicOf(database)}-value` }));
+      this.schemaIds.set(database, id);
+    }
+    return id;
+  }
+
+  private encoder(database: string): (envelope: BatchEnvelope) => Promise<Buffer> {
+    return async (envelope) => this.registry.encode(await this.schemaId(database), { ...envelope, bytes: Buffer.from(envelope.bytes.buffer, envelope.bytes.byteOffset, envelope.bytes.length) });
+  }
+
+  async openPublisher(database: string, who: CopyName, generation: number, position: number): Promise<Publisher> {
+    await this.prepare(database);
+    const producer = this.kafka.producer({
+      transactionalId: this.topicOf(database),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 30_000,
+    });
+    await producer.connect();
+    const publisher = new KafkaPublisher(generation, database, this.topicOf(database), producer, this.encoder(database));
+    // The first transaction initialises the producer id: Kafka bumps the epoch, aborts whatever
+    // the old active left open, and fences its producer. Then the marker goes out.
+    try {
+      await publisher.publish(activationEnvelope(database, generation, who.server, who.copy, position));
+    } catch (error) {
+      await publisher.close();
+      throw error;
+    }
+    return publisher;
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const { database, who } = options;
+    const consumer = this.kafka.consumer({
+      groupId: `${this.topicOf(database)}.${who.server}.${who.copy}`,
+      readUncommitted: false,
+      sessionTimeout: sessionTimeoutMs,
+      heartbeatInterval: 1_000,
+      maxBytesPerPartition: topicMessageBytesMax,
+      maxBytes: topicMessageBytesMax,
+      maxWaitTimeInMs: 100,
+      retry: { initialRetryTime: 50, retries: 10 },
+    });
+    const subscription = new KafkaSubscription(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topicOf(database), fromBeginning: true });
+    await consumer.run({
+      autoCommit: true,
+      eachMessage: async ({ message }) => {
+        if (message.value === null) return;
+        const decoded = (await this.registry.decode(message.value)) as Omit<BatchEnvelope, 'bytes'> & { bytes: Buffer };
+        const envelope: BatchEnvelope = { ...decoded, bytes: new Uint8Array(decoded.bytes.buffer, decoded.bytes.byteOffset, decoded.bytes.length) };
+        try {
+          if (envelope.kind === 'ACTIVATION') {
+            await options.deliver(envelope);
+            subscription.sawGeneration(envelope.generation);
+            return;
+          }
+          const expected = options.expected();
+          if (envelope.endPosition <= expected) return; // already have it (redelivery after a restart)
+          await options.deliver(envelope);
+        } catch (error) {
+          options.onError(error as Error);
+          // Stop here: the next start resumes from the last committed offset.
+          void subscription.close();
+          throw error;
+        }
+      },
+    });
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    await this.admin?.disconnect().catch(() => {});
+    this.admin = null;
+  }
+}

@@ -1,0 +1,64 @@
+// The shipping transport: how an active copy's durable batches reach its passive copies.
+// Two implementations sit behind this interface: embedded (copies in one server process,
+// handed over through the supervisor) and Kafka (one topic per database, one message per
+// batch, a transactional producer whose epoch fences an old active copy).
+//
+// The supervisor owns ordering: it publishes a database's batches in log order, each exactly
+// once per activation, and a subscriber delivers them to its copy in log order.
+
+import type { BatchEnvelope } from './envelope.js';
+
+export interface CopyName {
+  readonly server: string;
+  readonly copy: number;
+}
+
+/** An active copy's side. Opening one fences every publisher of an earlier generation. */
+export interface Publisher {
+  readonly generation: number;
+  /**
+   * Resolves once the batch is safe in the transport (Kafka: the transaction holding it is
+   * committed with acks from every in-sync replica; embedded: at least one passive copy has it
+   * durably, when one is healthy). Rejects with FencedError when a newer active took over.
+   */
+  publish(envelope: BatchEnvelope): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A passive copy's feed. */
+export interface Subscription {
+  /** Resolves once the ACTIVATION envelope of `generation` (or a later one) was delivered. */
+  drained(generation: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  readonly database: string;
+  readonly who: CopyName;
+  /** The copy's log end: the next batch it needs starts here. */
+  readonly expected: () => number;
+  /** Verifies, appends and replays one batch (or notes an activation); throws to stop the feed. */
+  readonly deliver: (envelope: BatchEnvelope) => Promise<void>;
+  /** The feed stopped on an error it cannot get past (gap, divergence, failed delivery). */
+  readonly onError: (error: Error) => void;
+}
+
+export interface ShippingTransport {
+  readonly kind: 'embedded' | 'kafka';
+  /** Creates the database's topic (Kafka) or nothing (embedded). */
+  prepare(database: string): Promise<void>;
+  /**
+   * Opens the active side for `generation`, fences every earlier one, and records an
+   * ACTIVATION envelope at `position` (where the new active copy's log ends).
+   */
+  openPublisher(database: string, who: CopyName, generation: number, position: number): Promise<Publisher>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+export class FencedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}
