@@ -94,6 +94,8 @@ const recentBatchesMax = 4096;
 const drainWaitMsMax = 30_000;
 /** How long a switchover waits for the target copy to catch up. */
 const catchUpWaitMsMax = 30_000;
+/** A fenced worker still running after this long is killed. */
+const fencedKillDelayMs = 1_000;
 
 class Copy {
   child: ChildProcess | null = null;
@@ -363,7 +365,10 @@ export class Supervisor {
       void group.publisher?.close();
       group.publisher = null;
     }
-    if (copy.child !== null) copy.child.kill('SIGKILL');
+    // The worker learns it through its failed commit (sync) and exits by itself; the kill is for
+    // a worker that does not (async mode), after the refusal had time to reach the client.
+    const child = copy.child;
+    if (child !== null) setTimeout(() => child.kill('SIGKILL'), fencedKillDelayMs).unref();
   }
 
   private async openShipping(group: DatabaseGroup, active: Copy): Promise<void> {

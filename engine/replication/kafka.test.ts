@@ -1,0 +1,187 @@
+// Proves the Kafka transport against a real Kafka 4.1 broker and a real schema registry
+// (started once for this file through scripts/services; a failure to start fails the tests):
+//  - a passive copy fed only from Kafka stores exactly the active copy's log bytes;
+//  - kill -9 of the active copy's worker under a sync-mode write load, with failover at once:
+//    every acknowledged append is on the new active copy, same UID, same bytes;
+//  - two servers: the active one is frozen, the other activates its copy (a new transactional
+//    producer epoch); the old active wakes up, its write is refused and the client is told so.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kafka, schemaRegistry, type KafkaHandle, type RegistryHandle } from '../../scripts/services/services.js';
+import { Supervisor, type CopyStatus } from '../supervisor.js';
+import { KafkaTransport } from './kafka.js';
+import { append, checkAcknowledged, createMailbox, logBytes, until } from './testing.js';
+
+let broker: KafkaHandle;
+let registry: RegistryHandle;
+let scratch: string;
+let run = 0;
+
+before(async () => {
+  [broker, registry] = await Promise.all([kafka.start(), schemaRegistry.start()]);
+  scratch = mkdtempSync(join(tmpdir(), 'quire-kafka-'));
+}, { timeout: 240_000 });
+
+after(async () => {
+  await Promise.all([broker?.stop(), registry?.stop()]);
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+function transport(): KafkaTransport {
+  return new KafkaTransport({ brokers: [broker.bootstrap], registryUrl: registry.url, prefix: `quire-test-${process.pid}-${++run}` });
+}
+
+const copyOf = (list: CopyStatus[], server: string, copy = 1): CopyStatus => list.find((c) => c.server === server && c.copy === copy)!;
+
+test('Kafka shipping: the passive copy stores the active copy\'s exact bytes; the envelope schema is in the registry', { timeout: 120_000 }, async () => {
+  const shipping = transport();
+  const dirs = [join(scratch, 'ident', 'MBX1-1'), join(scratch, 'ident', 'MBX2-1')];
+  const supervisor = new Supervisor({
+    transport: shipping,
+    durability: 'sync',
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: dirs[0]! },
+      { database: 'DB01', server: 'MBX2', copy: 1, role: 'passive', dir: dirs[1]! },
+    ],
+  });
+  try {
+    await supervisor.start();
+    await until(async () => copyOf(await supervisor.list(), 'MBX2').state === 'Healthy', 30_000, 'passive subscribed');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    const acknowledged = new Map<number, string>();
+    await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const body = `Subject: kafka ${i}\r\n\r\n${'z'.repeat(i * 101)}\r\n`;
+        const r = await append(api, 'm1', body);
+        assert.ok('uid' in r, JSON.stringify(r));
+        acknowledged.set(r.uid, body);
+      }),
+    );
+    // Sync mode over Kafka: acknowledged means committed in the topic; the passive reads it from there.
+    await until(async () => {
+      const l = await supervisor.list();
+      return copyOf(l, 'MBX2').lastLogPosition === copyOf(l, 'MBX1').lastLogPosition;
+    }, 30_000, 'passive to catch up from Kafka');
+    const list = await supervisor.list();
+    assert.equal(copyOf(list, 'MBX2').transport, 'kafka');
+    assert.equal(copyOf(list, 'MBX2').replayQueueLength, 0);
+    assert.ok(copyOf(list, 'MBX1').lastLogPosition > 0);
+    assert.ok(logBytes(dirs[0]!).equals(logBytes(dirs[1]!)), 'passive log is byte-identical to the active log');
+
+    const subjects = (await (await fetch(`${registry.url}/subjects`)).json()) as string[];
+    assert.ok(subjects.includes(`${shipping.topicOf('DB01')}-value`), `envelope subject registered (have ${subjects.join(', ')})`);
+  } finally {
+    await supervisor.stop();
+  }
+});
+
+test('kill -9 of the active copy in sync mode: failover loses no acknowledged append', { timeout: 180_000 }, async () => {
+  const dirs = [join(scratch, 'kill', 'MBX1-1'), join(scratch, 'kill', 'MBX2-1')];
+  const supervisor = new Supervisor({
+    transport: transport(),
+    durability: 'sync',
+    restartsBeforeFailover: 0,
+    mountDial: 'lossless',
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: dirs[0]! },
+      { database: 'DB01', server: 'MBX2', copy: 1, role: 'passive', dir: dirs[1]! },
+    ],
+  });
+  try {
+    await supervisor.start();
+    await until(async () => copyOf(await supervisor.list(), 'MBX2').state === 'Healthy', 30_000, 'passive subscribed');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    const acknowledged = new Map<number, string>();
+    let sent = 0;
+    let refused = 0;
+    let stop = false;
+    const writers = Array.from({ length: 8 }, async (_, w) => {
+      while (!stop) {
+        const body = `Subject: writer ${w} #${sent++}\r\n\r\n${'k'.repeat((sent * 53) % 3000)}\r\n`;
+        const r = await append(api, 'm1', body);
+        if ('uid' in r) acknowledged.set(r.uid, body);
+        else {
+          assert.equal(r.code, 'DATABASE_UNAVAILABLE', r.message);
+          refused += 1;
+        }
+      }
+    });
+    await until(() => acknowledged.size >= 150, 60_000, 'load before the kill');
+    const before = copyOf(await supervisor.list(), 'MBX1');
+    const killedAt = Date.now();
+    process.kill(before.pid!, 'SIGKILL');
+    const afterKill = acknowledged.size;
+    await until(async () => copyOf(await supervisor.list(), 'MBX2').state === 'Mounted', 60_000, 'MBX2 to be mounted');
+    const mountedMs = Date.now() - killedAt;
+    await until(() => acknowledged.size >= afterKill + 100, 60_000, 'writes to go on through the same routing object');
+    stop = true;
+    await Promise.all(writers);
+
+    const check = await checkAcknowledged(api, 'm1', acknowledged);
+    const list = await supervisor.list();
+    console.log(`kill -9 failover: ${acknowledged.size} appends acknowledged (${afterKill} before the kill), ${refused} refused as DATABASE_UNAVAILABLE, ` +
+      `missing ${check.missing.length}, wrong ${check.wrong.length}, MBX2 mounted ${mountedMs} ms after the kill`);
+    assert.deepEqual(check, { missing: [], wrong: [] }, 'every acknowledged append survives, same UID and bytes');
+    assert.equal(copyOf(list, 'MBX2').role, 'active');
+    assert.equal(copyOf(list, 'MBX1').role, 'passive');
+    assert.equal(copyOf(list, 'MBX1').state, 'Failed');
+  } finally {
+    await supervisor.stop();
+  }
+});
+
+test('two servers: the frozen old active is fenced by the new one; its write is refused and the client told', { timeout: 180_000 }, async () => {
+  const prefix = transport();
+  const dirs = [join(scratch, 'fence', 'MBX1-1'), join(scratch, 'fence', 'MBX2-1')];
+  // Two supervisors, as two servers would run them, sharing only Kafka.
+  const shippingA = new KafkaTransport({ brokers: [broker.bootstrap], registryUrl: registry.url, prefix: prefix.topicOf('x').slice(0, -2) });
+  const shippingB = new KafkaTransport({ brokers: [broker.bootstrap], registryUrl: registry.url, prefix: prefix.topicOf('x').slice(0, -2) });
+  const a = new Supervisor({ transport: shippingA, durability: 'sync', copies: [{ database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: dirs[0]! }] });
+  const b = new Supervisor({ transport: shippingB, durability: 'sync', copies: [{ database: 'DB01', server: 'MBX2', copy: 1, role: 'passive', dir: dirs[1]! }] });
+  let frozen: number | null = null;
+  try {
+    await a.start();
+    await b.start();
+    await until(async () => (await b.list())[0]!.state === 'Healthy', 30_000, 'passive subscribed');
+    const apiA = a.api('DB01');
+    await createMailbox(apiA, 'm1', 'a@example.org');
+    const acknowledged = new Map<number, string>();
+    for (let i = 0; i < 20; i++) {
+      const body = `Subject: before ${i}\r\n\r\n`;
+      const r = await append(apiA, 'm1', body);
+      assert.ok('uid' in r, JSON.stringify(r));
+      acknowledged.set(r.uid, body);
+    }
+    frozen = (await a.list())[0]!.pid!;
+    process.kill(frozen, 'SIGSTOP');
+    await b.failover('DB01', 'MBX1 unreachable');
+    const apiB = b.api('DB01');
+    assert.deepEqual(await checkAcknowledged(apiB, 'm1', acknowledged), { missing: [], wrong: [] });
+
+    process.kill(frozen, 'SIGCONT');
+    frozen = null;
+    const zombie = await append(apiA, 'm1', 'Subject: from the old active\r\n\r\n');
+    assert.ok('code' in zombie, 'the old active must not accept a write');
+    assert.equal(zombie.code, 'DATABASE_UNAVAILABLE');
+    assert.match(zombie.message, /fenced/);
+    await until(async () => (await a.list())[0]!.state === 'Failed', 10_000, 'old active marked failed');
+    assert.match((await a.list())[0]!.error ?? '', /fenced/);
+
+    // The new active serves and the zombie's message is nowhere.
+    const r = await append(apiB, 'm1', 'Subject: after\r\n\r\n');
+    assert.ok('uid' in r, JSON.stringify(r));
+    const listing = await apiB.listMessages('m1', 'INBOX');
+    assert.ok(listing.ok);
+    assert.equal(listing.value.messages.length, acknowledged.size + 1);
+  } finally {
+    if (frozen !== null) process.kill(frozen, 'SIGCONT');
+    await a.stop();
+    await b.stop();
+  }
+});
