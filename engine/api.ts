@@ -8,6 +8,30 @@
 // WASM core or the shipper (test/boundary.test.ts checks the imports).
 
 import type { Result } from './errors.js';
+import type { BodyValue, MessageContent, Section } from './mime/types.js';
+
+// The message content model (MIME parsed once at delivery): see engine/mime/README.md.
+export type {
+  AddressEntry,
+  AddressGroup,
+  BodyPart,
+  BodyValue,
+  Disposition,
+  Envelope,
+  HeaderField,
+  MailAddress,
+  MessageContent,
+  MessageSummary,
+  MimeParams,
+  Section,
+  ThreadIds,
+} from './mime/types.js';
+export { isGroup } from './mime/types.js';
+export { summariesPerCallMax } from './mime/constants.js';
+/** Pure helpers over a summary and the message bytes (readMessage), for front ends that hold both. */
+export { headerFields, parseSection, sectionBytes, sectionRange } from './mime/section.js';
+export { bodyLists, htmlToText, partsById } from './mime/parse.js';
+export { decodeWords } from './mime/decode.js';
 
 export type FlagMode = 'set' | 'add' | 'remove';
 
@@ -118,6 +142,20 @@ export interface MailboxApi {
   listMessages(mailboxId: string, folder: string, options?: { changedSince?: number }): Promise<Result<FolderListing>>;
   /** The message's bytes exactly as appended. */
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>>;
+  /**
+   * The MIME summaries (envelope, body structure with offsets, JMAP body lists, preview,
+   * thread ids) of some messages of a folder, in UID order; UIDs that do not exist are left
+   * out. At most summariesPerCallMax UIDs per call (else LIMIT).
+   */
+  summaries(mailboxId: string, folder: string, uids: readonly number[]): Promise<Result<MessageContent[]>>;
+  /**
+   * One IMAP section of a message (BODY[1.2], BODY[HEADER.FIELDS (...)], BODY[2.MIME], ...);
+   * ok(null) when the section names no part. `binary`: RFC 3516 BINARY[path], the part with
+   * its transfer encoding undone (UNKNOWN_CTE if it cannot be).
+   */
+  readPart(mailboxId: string, folder: string, uid: number, section: Section, options?: { binary?: boolean }): Promise<Result<Uint8Array | null>>;
+  /** Parts decoded to text (JMAP bodyValues), by partId; `bytesMax` truncates each value (UTF-8 bytes). Unknown or non-leaf partIds are left out. */
+  bodyValues(mailboxId: string, folder: string, uid: number, partIds: readonly string[], options?: { bytesMax?: number }): Promise<Result<Record<string, BodyValue>>>;
   /** Subscribes to durable changes of one mailbox; returns the unsubscribe function. */
   watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void;
 }

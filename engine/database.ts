@@ -11,13 +11,17 @@
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import type {
+  BodyValue,
   CommitResult,
   FolderInfo,
   FolderListing,
   MailboxApi,
   MailboxChange,
   MailboxInfo,
+  MessageContent,
   MessageInfo,
+  MessageSummary,
+  Section,
   TxRequest,
 } from './api.js';
 import { assert } from './assert.js';
@@ -31,7 +35,11 @@ import { type DurableBatch, TransactionLog } from './log/log.js';
 import { type KvStore, KvCorruptionError } from './state/kv.js';
 import { type DatabaseState, type FolderState, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
-import { contentKey, loadState, materialize } from './state/store.js';
+import { contentKey, loadState, materialize, summaryKey } from './state/store.js';
+import { summariesPerCallMax, summaryCacheEntriesMax } from './mime/constants.js';
+import { partText, partsById, summarize } from './mime/parse.js';
+import { binaryBytes, sectionBytes } from './mime/section.js';
+import { summaryVersion } from './mime/types.js';
 
 export type Shutdown = 'clean' | 'dirty';
 export type Role = 'active' | 'passive';
@@ -108,6 +116,8 @@ export class MailboxDatabase implements MailboxApi {
   private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
   private failure: unknown = null;
   private closing = false;
+  /** MIME summaries by content hash (immutable per hash), most recently used last. */
+  private readonly summaryCache = new Map<string, MessageSummary>();
 
   private constructor(
     private readonly options: DatabaseOptions,
@@ -314,11 +324,82 @@ export class MailboxDatabase implements MailboxApi {
     if (!found.ok) return found;
     const index = findMessageIndex(found.value.folder, uid);
     if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
-    const hash = found.value.folder.messages[index]!.hash;
+    return ok(await this.contentBytes(found.value.folder.messages[index]!.hash));
+  }
+
+  private async contentBytes(hash: string): Promise<Uint8Array> {
     const record = await this.kv.get(contentKey(hash));
     if (record === undefined) throw new DatabaseCorruptError(`content ${hash} missing from the state store`);
     const { compression, data } = decodeContentRecord(record);
-    return ok(compression === 'deflate' ? new Uint8Array(inflateRawSync(data)) : new Uint8Array(data));
+    return compression === 'deflate' ? new Uint8Array(inflateRawSync(data)) : new Uint8Array(data);
+  }
+
+  /** A content's MIME summary: cached, else stored (s/<hash>), else parsed now (content stored before summaries existed). */
+  private async summaryOf(hash: string): Promise<MessageSummary> {
+    const cached = this.summaryCache.get(hash);
+    if (cached !== undefined) {
+      this.summaryCache.delete(hash);
+      this.summaryCache.set(hash, cached);
+      return cached;
+    }
+    const record = await this.kv.get(summaryKey(hash));
+    let summary = record === undefined ? null : (JSON.parse(dec.decode(record)) as MessageSummary);
+    if (summary === null || summary.version !== summaryVersion) summary = summarize(await this.contentBytes(hash));
+    if (this.summaryCache.size >= summaryCacheEntriesMax) this.summaryCache.delete(this.summaryCache.keys().next().value!);
+    this.summaryCache.set(hash, summary);
+    return summary;
+  }
+
+  async summaries(mailboxId: string, folderName: string, uids: readonly number[]): Promise<Result<MessageContent[]>> {
+    if (uids.length > summariesPerCallMax) return fail('LIMIT', `at most ${summariesPerCallMax} messages per summaries call`);
+    const found = this.findFolder(mailboxId, folderName);
+    if (!found.ok) return found;
+    const folder = found.value.folder;
+    const out: MessageContent[] = [];
+    for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
+      const index = findMessageIndex(folder, uid);
+      if (index < 0) continue;
+      const m = folder.messages[index]!;
+      out.push({ uid, emailId: m.emailId, threadId: m.threadId, sizeBytes: m.sizeBytes, internalDateMs: m.internalDateMs, summary: await this.summaryOf(m.hash) });
+    }
+    return ok(out);
+  }
+
+  async readPart(mailboxId: string, folderName: string, uid: number, section: Section, options: { binary?: boolean } = {}): Promise<Result<Uint8Array | null>> {
+    const found = this.findFolder(mailboxId, folderName);
+    if (!found.ok) return found;
+    const index = findMessageIndex(found.value.folder, uid);
+    if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
+    const hash = found.value.folder.messages[index]!.hash;
+    const [bytes, summary] = [await this.contentBytes(hash), await this.summaryOf(hash)];
+    if (options.binary !== true) {
+      const slice = sectionBytes(bytes, summary, section);
+      return ok(slice === null ? null : slice.slice());
+    }
+    if (section.specifier !== undefined) return fail('INVALID_ARGUMENT', 'BINARY takes a part number only');
+    const decoded = binaryBytes(bytes, summary, section.path);
+    if (decoded === 'unknownEncoding') return fail('UNKNOWN_CTE', `part ${section.path.join('.')} has a transfer encoding that cannot be decoded`);
+    return ok(decoded === null ? null : decoded.slice());
+  }
+
+  async bodyValues(mailboxId: string, folderName: string, uid: number, partIds: readonly string[], options: { bytesMax?: number } = {}): Promise<Result<Record<string, BodyValue>>> {
+    const found = this.findFolder(mailboxId, folderName);
+    if (!found.ok) return found;
+    const index = findMessageIndex(found.value.folder, uid);
+    if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
+    const hash = found.value.folder.messages[index]!.hash;
+    const [bytes, summary] = [await this.contentBytes(hash), await this.summaryOf(hash)];
+    const byId = partsById(summary.body);
+    const out: Record<string, BodyValue> = {};
+    for (const partId of partIds) {
+      const part = byId.get(partId);
+      if (part === undefined || part.type === 'multipart' || part.message !== null) continue;
+      const text = partText(bytes, part);
+      const bytesMax = options.bytesMax ?? 0;
+      const value = bytesMax > 0 ? truncateUtf8(text.value, bytesMax) : text.value;
+      out[partId] = { value, isEncodingProblem: text.problem, isTruncated: value.length < text.value.length };
+    }
+    return ok(out);
   }
 
   private findFolder(mailboxId: string, folderName: string): Result<{ folder: FolderState; subscribed: boolean }> {
@@ -352,6 +433,16 @@ async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, en
     batches += 1;
   }
   return batches;
+}
+
+/** The longest prefix of `text` whose UTF-8 form fits in `bytesMax` (never splitting a character). */
+function truncateUtf8(text: string, bytesMax: number): string {
+  if (text.length * 3 <= bytesMax) return text;
+  const bytes = enc.encode(text);
+  if (bytes.length <= bytesMax) return text;
+  let end = bytesMax;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return dec.decode(bytes.subarray(0, end));
 }
 
 function folderInfo(f: FolderState, subscribed: boolean): FolderInfo {

@@ -41,6 +41,8 @@ export const errorCatalogue = {
   NOT_ACTIVE: { imap: 'UNAVAILABLE', imapStatus: 'NO', pop3: 'SYS/TEMP', smtp: [451, '4.3.0'], http: 503, retriable: true },
   CORRUPT: { imap: 'SERVERBUG', imapStatus: 'NO', pop3: 'SYS/PERM', smtp: [451, '4.3.0'], http: 500, retriable: false },
   DISK_FULL: { imap: 'LIMIT', imapStatus: 'NO', pop3: 'SYS/TEMP', smtp: [452, '4.3.1'], http: 507, retriable: true },
+  /** BINARY of a part whose Content-Transfer-Encoding cannot be undone (RFC 3516). */
+  UNKNOWN_CTE: { imap: 'UNKNOWN-CTE', imapStatus: 'NO', pop3: null, smtp: [554, '5.6.1'], http: 422, retriable: false },
   LIMIT: { imap: 'LIMIT', imapStatus: 'NO', pop3: 'SYS/TEMP', smtp: [452, '4.5.3'], http: 429, retriable: true },
 } as const satisfies Record<string, ErrorInfo>;
 

@@ -3,6 +3,8 @@
 // a clock or a random source. Destructive events carry what they destroy (an expunge names the
 // email ids, a folder deletion its name and message count) and the replayer checks it.
 
+import type { MessageSummary } from '../mime/types.js';
+
 export const EventType = {
   MailboxCreated: 1,
   MailboxDeleted: 2,
@@ -75,6 +77,11 @@ export interface ContentStored {
   readonly sizeBytes: number;
   readonly compression: 'none' | 'deflate';
   readonly data: Uint8Array;
+  /**
+   * The MIME summary (envelope, body structure, offsets), parsed once when planned so replay
+   * never re-parses. Absent in records written before it existed: readers parse on demand.
+   */
+  readonly summary?: MessageSummary;
 }
 export interface MessageAppended {
   readonly type: typeof EventType.MessageAppended;

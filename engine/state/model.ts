@@ -9,6 +9,7 @@
 
 import { assert } from '../assert.js';
 import { EventType, type MailEvent } from '../events/types.js';
+import type { MessageSummary } from '../mime/types.js';
 
 export interface MessageMeta {
   uid: number;
@@ -71,6 +72,8 @@ export interface Touched {
   contents: Set<string>;
   /** Content data to write (new) or delete (null) by hash. */
   contentData: Map<string, Uint8Array | null>;
+  /** MIME summaries of new content, by hash (deleted with the content's data). */
+  contentSummaries: Map<string, MessageSummary>;
   /** Folders removed entirely (with all their messages). */
   foldersRemoved: Array<{ mailboxId: string; folderId: number; uids: number[] }>;
   mailboxesRemoved: string[];
@@ -87,6 +90,7 @@ export function emptyTouched(): Touched {
     messages: new Map(),
     contents: new Set(),
     contentData: new Map(),
+    contentSummaries: new Map(),
     foldersRemoved: [],
     mailboxesRemoved: [],
   };
@@ -238,6 +242,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       state.contents.set(event.hash, { refs: 0, sizeBytes: event.sizeBytes });
       touched.contents.add(event.hash);
       touched.contentData.set(event.hash, encodeContentRecord(event.compression, event.data));
+      if (event.summary !== undefined) touched.contentSummaries.set(event.hash, event.summary);
       return;
     }
     case EventType.MessageAppended: {

@@ -28,6 +28,7 @@ import {
 import { type Failure, type Result, fail, ok } from '../errors.js';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { Clock, Prng } from '../io.js';
+import { summarize } from '../mime/parse.js';
 import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex } from './model.js';
 
 export interface PlanContext {
@@ -277,7 +278,7 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
               compression = 'deflate';
             }
           }
-          emit({ type: EventType.ContentStored, hash, sizeBytes: op.content.length, compression, data });
+          emit({ type: EventType.ContentStored, hash, sizeBytes: op.content.length, compression, data, summary: summarize(op.content) });
         }
         const emailId = newId('M');
         const uid = appendMessage(op.folder, hash, op.content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, 'T' + emailId.slice(1));

@@ -7,6 +7,7 @@
 //   e/<mailboxId>/<folderId>/<uid:8 hex> one message's metadata (flags, modseq, content hash)
 //   r/<hash>                            content reference count and size
 //   c/<hash>                            content bytes (1 byte compression, then data)
+//   s/<hash>                            the content's MIME summary (JSON, engine/mime/types.ts)
 //
 // The checkpoint is written in the same atomic batch as the state it describes.
 
@@ -33,6 +34,7 @@ export const mailboxKey = (mailboxId: string): string => `m/${mailboxId}`;
 export const folderKey = (mailboxId: string, folderId: number): string => `f/${mailboxId}/${hex8(folderId)}`;
 export const messageKey = (mailboxId: string, folderId: number, uid: number): string => `e/${mailboxId}/${hex8(folderId)}/${hex8(uid)}`;
 export const contentKey = (hash: string): string => `c/${hash}`;
+export const summaryKey = (hash: string): string => `s/${hash}`;
 const refKey = (hash: string): string => `r/${hash}`;
 
 type MailboxRecord = Omit<MailboxState, 'folders' | 'folderIdsByName' | 'subscriptions'> & { subscriptions: string[] };
@@ -77,7 +79,13 @@ export function materialize(state: DatabaseState, touched: Touched): KvOp[] {
     const ref = state.contents.get(hash);
     ops.push({ key: refKey(hash), value: ref === undefined ? null : json(ref) });
   }
-  for (const [hash, data] of touched.contentData) ops.push({ key: contentKey(hash), value: data });
+  for (const [hash, data] of touched.contentData) {
+    ops.push({ key: contentKey(hash), value: data });
+    if (data === null) ops.push({ key: summaryKey(hash), value: null });
+  }
+  for (const [hash, summary] of touched.contentSummaries) {
+    if (touched.contentData.get(hash) !== null) ops.push({ key: summaryKey(hash), value: json(summary) });
+  }
   ops.push({ key: checkpointKey, value: json({ position: state.position }) });
   return ops;
 }

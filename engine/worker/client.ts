@@ -3,7 +3,7 @@
 // answer DATABASE_UNAVAILABLE (retriable) — never a hang and never a silent success.
 
 import type { ChildProcess } from 'node:child_process';
-import type { CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, TxRequest } from '../api.js';
+import type { BodyValue, CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail } from '../errors.js';
 import type { Method, Notice, Reply, Request } from './protocol.js';
 
@@ -80,6 +80,16 @@ export class WorkerClient implements MailboxApi {
   }
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>> {
     return this.result('readMessage', { mailboxId, folder, uid });
+  }
+
+  summaries(mailboxId: string, folder: string, uids: readonly number[]): Promise<Result<MessageContent[]>> {
+    return this.result('summaries', { mailboxId, folder, uids });
+  }
+  readPart(mailboxId: string, folder: string, uid: number, section: Section, options: { binary?: boolean } = {}): Promise<Result<Uint8Array | null>> {
+    return this.result('readPart', { mailboxId, folder, uid, section, binary: options.binary === true });
+  }
+  bodyValues(mailboxId: string, folder: string, uid: number, partIds: readonly string[], options: { bytesMax?: number } = {}): Promise<Result<Record<string, BodyValue>>> {
+    return this.result('bodyValues', { mailboxId, folder, uid, partIds, bytesMax: options.bytesMax ?? 0 });
   }
 
   watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void {

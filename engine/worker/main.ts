@@ -72,6 +72,16 @@ async function main(): Promise<void> {
       }
       case 'readMessage':
         return database.readMessage(request.params.mailboxId, request.params.folder, request.params.uid);
+      case 'summaries':
+        return database.summaries(request.params.mailboxId, request.params.folder, request.params.uids);
+      case 'readPart': {
+        const { mailboxId, folder, uid, section, binary } = request.params;
+        return database.readPart(mailboxId, folder, uid, section, { binary });
+      }
+      case 'bodyValues': {
+        const { mailboxId, folder, uid, partIds, bytesMax } = request.params;
+        return database.bodyValues(mailboxId, folder, uid, partIds, { bytesMax });
+      }
       case 'watch': {
         const { mailboxId, on } = request.params;
         if (on && !unwatch.has(mailboxId)) unwatch.set(mailboxId, database.watch(mailboxId, onChange));
