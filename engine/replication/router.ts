@@ -4,7 +4,7 @@
 // new active copy, and it moves mailbox watches over too. With no active copy mounted, calls
 // answer DATABASE_UNAVAILABLE (retriable).
 
-import type { CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, TxRequest } from '../api.js';
+import type { BodyValue, CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail } from '../errors.js';
 
 /** What the router needs from a copy's client (WorkerClient in production). */
@@ -94,6 +94,15 @@ export class DatabaseRouter implements MailboxApi {
   }
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>> {
     return this.route((t) => t.readMessage(mailboxId, folder, uid));
+  }
+  summaries(mailboxId: string, folder: string, uids: readonly number[]): Promise<Result<MessageContent[]>> {
+    return this.route((t) => t.summaries(mailboxId, folder, uids));
+  }
+  readPart(mailboxId: string, folder: string, uid: number, section: Section, options: { binary?: boolean } = {}): Promise<Result<Uint8Array | null>> {
+    return this.route((t) => t.readPart(mailboxId, folder, uid, section, options));
+  }
+  bodyValues(mailboxId: string, folder: string, uid: number, partIds: readonly string[], options: { bytesMax?: number } = {}): Promise<Result<Record<string, BodyValue>>> {
+    return this.route((t) => t.bodyValues(mailboxId, folder, uid, partIds, options));
   }
 
   watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void {
