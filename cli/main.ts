@@ -19,12 +19,16 @@ const usage = `quire — an event-sourced mailbox server
 
 usage:
   quire start [--data DIR] [--server NAME] [--domain NAME] [--listen ADDR] [--port-offset N]
-              [--tls-cert FILE --tls-key FILE]
+              [--tls-cert FILE --tls-key FILE] [--durability async|sync]
+              [--kafka HOST:PORT[,...] --registry URL [--passive DB[,DB...]] [--mount-dial lossless|good|best]]
   quire user add ADDRESS --password PW [--database DB] [--quota SIZE]
   quire user list [--json]
   quire user remove ADDRESS
   quire user passwd ADDRESS --password PW
   quire db list [--json]
+  quire db switchover DB --to SERVER[#COPY]
+  quire db suspend DB --copy SERVER[#COPY]
+  quire db resume DB --copy SERVER[#COPY]
 
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.`;
@@ -36,7 +40,23 @@ interface Parsed {
   readonly flags: Map<string, string | true>;
 }
 
-const valueFlags = new Set(['data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy']);
+const valueFlags = new Set([
+  'data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy',
+  'durability', 'kafka', 'registry', 'passive', 'mount-dial',
+]);
+
+/** `MBX1` or `MBX1#2` (a server's second copy of the database). */
+function parseCopyName(text: string): { server: string; copy?: number } {
+  const match = /^([^#\s]+)(?:#(\d+))?$/.exec(text);
+  if (match === null) throw new UsageError(`not a copy name: ${text} (SERVER or SERVER#N)`);
+  return { server: match[1]!, ...(match[2] === undefined ? {} : { copy: Number(match[2]) }) };
+}
+
+function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
 
 function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
@@ -125,6 +145,14 @@ function printTable(rows: Array<Record<string, unknown>>, columns: string[]): vo
   for (const row of rows) console.log(columns.map((c, i) => String(row[c] ?? '').padEnd(widths[i]!)).join('  '));
 }
 
+function kafkaOptions(parsed: Parsed): { kafka: { brokers: string[]; registryUrl: string }; passive: string[] } | null {
+  const brokers = flag(parsed, 'kafka');
+  const registryUrl = flag(parsed, 'registry');
+  if (brokers === undefined && registryUrl === undefined && flag(parsed, 'passive') === undefined) return null;
+  if (brokers === undefined || registryUrl === undefined) throw new UsageError('Kafka shipping needs both --kafka HOST:PORT[,...] and --registry URL');
+  return { kafka: { brokers: brokers.split(','), registryUrl }, passive: (flag(parsed, 'passive') ?? '').split(',').filter((d) => d !== '') };
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   const [command, sub, target] = parsed.positional;
@@ -144,6 +172,9 @@ async function main(argv: string[]): Promise<number> {
       portOffset: Number(flag(parsed, 'port-offset') ?? 0),
       ...(flag(parsed, 'tls-cert') ? { tlsCert: flag(parsed, 'tls-cert')! } : {}),
       ...(flag(parsed, 'tls-key') ? { tlsKey: flag(parsed, 'tls-key')! } : {}),
+      ...(flag(parsed, 'durability') ? { durability: oneOf('durability', flag(parsed, 'durability'), ['async', 'sync'] as const)! } : {}),
+      ...(flag(parsed, 'mount-dial') ? { mountDial: oneOf('mount-dial', flag(parsed, 'mount-dial'), ['lossless', 'good', 'best'] as const)! } : {}),
+      ...(kafkaOptions(parsed) ?? {}),
       say: (line) => console.log(line),
     });
     await new Promise<void>((resolveStop) => {
@@ -215,6 +246,23 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command: quire user ${sub ?? ''}`);
   }
 
+  if (command === 'db' && (sub === 'switchover' || sub === 'suspend' || sub === 'resume')) {
+    const database = target;
+    const named = flag(parsed, sub === 'switchover' ? 'to' : 'copy');
+    if (database === undefined || named === undefined) {
+      throw new UsageError(sub === 'switchover' ? 'quire db switchover DB --to SERVER[#COPY]' : `quire db ${sub} DB --copy SERVER[#COPY]`);
+    }
+    if (!running) throw new Error(`quire db ${sub} needs a running server on ${dataDir} (copies are activated by their supervisor)`);
+    const copies = (await online('POST', `/api/v1/databases/${encodeURIComponent(database)}/${sub}`, parseCopyName(named))) as Array<Record<string, unknown>>;
+    const mine = copies.filter((c) => c.database === database);
+    if (json) console.log(JSON.stringify(mine, null, 2));
+    else {
+      const active = mine.find((c) => c.role === 'active');
+      console.log(`${sub === 'switchover' ? 'switched over' : sub === 'suspend' ? 'suspended' : 'resumed'}: ${database} active on ${active ? `${active.server}#${active.copy}` : 'no copy of this server'}`);
+    }
+    return 0;
+  }
+
   if (command === 'db' && sub === 'list') {
     let copies: Array<Record<string, unknown>>;
     if (running) copies = await online('GET', '/api/v1/databases');
@@ -225,11 +273,16 @@ async function main(argv: string[]): Promise<number> {
         const db = await MailboxDatabase.open({ name: spec.database, dir: spec.dir, role: spec.role, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: openRocksKv });
         const s = db.status();
         await db.close();
-        copies.push({ database: spec.database, server: spec.server, copy: spec.copy, role: spec.role, state: 'Dismounted', pid: null, restarts: 0, lastLogPosition: s.lastLogPosition, checkpointPosition: s.checkpointPosition, copyQueueLength: 0, replayQueueLength: 0, contentIndexState: 'NotApplicable', error: null });
+        copies.push({
+          database: spec.database, server: spec.server, copy: spec.copy, role: spec.role, state: 'Dismounted', pid: null, restarts: 0,
+          lastLogPosition: s.lastLogPosition, checkpointPosition: s.checkpointPosition, copyQueueLength: 0, replayQueueLength: 0,
+          lastInspectedPosition: s.lastLogPosition, lastReplayedPosition: s.checkpointPosition, replayLagMs: 0,
+          contentIndexState: 'NotApplicable', error: null,
+        });
       }
     }
     if (json) console.log(JSON.stringify(copies, null, 2));
-    else printTable(copies, ['database', 'server', 'copy', 'role', 'state', 'pid', 'lastLogPosition', 'checkpointPosition', 'copyQueueLength', 'replayQueueLength']);
+    else printTable(copies, ['database', 'server', 'copy', 'role', 'state', 'pid', 'lastLogPosition', 'checkpointPosition', 'copyQueueLength', 'replayQueueLength', 'replayLagMs', 'error']);
     return 0;
   }
   throw new UsageError(`unknown command: quire ${parsed.positional.join(' ')} (try quire --help)`);

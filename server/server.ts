@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Directory, ensureTlsCertificate, generatePassword, openEmbeddedDirectory } from '../engine/directory/index.js';
 import { systemPrng } from '../engine/io.js';
-import { Supervisor, embeddedCopies } from '../engine/supervisor.js';
+import { KafkaTransport } from '../engine/replication/kafka.js';
+import { type CopySpec, type Durability, type MountDial, Supervisor, embeddedCopies } from '../engine/supervisor.js';
 import { startAdminServers } from '../protocols/http/admin.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
 import { addUser, listUsers, removeUser, setQuota } from './users.js';
@@ -22,6 +23,24 @@ export interface ServerOptions {
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly say: (line: string) => void;
+  /** Ship over Kafka (several servers, one copy of each database here) instead of embedded. */
+  readonly kafka?: { readonly brokers: readonly string[]; readonly registryUrl: string; readonly prefix?: string };
+  /** Kafka mode: the databases whose copy on this server starts passive (the others start active). */
+  readonly passive?: readonly string[];
+  readonly durability?: Durability;
+  readonly mountDial?: MountDial;
+}
+
+/** The copies this server hosts: embedded, an active and a passive copy of each database; with Kafka, one copy each. */
+function copiesOf(options: ServerOptions, dataDir: string, databases: readonly string[]): CopySpec[] {
+  if (options.kafka === undefined) return embeddedCopies(dataDir, options.server, databases);
+  return databases.map((database) => ({
+    database,
+    server: options.server,
+    copy: 1,
+    role: options.passive?.includes(database) ? ('passive' as const) : ('active' as const),
+    dir: join(dataDir, 'databases', database, `${options.server}-1`),
+  }));
 }
 
 export const basePorts = { imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, smtp: 2525, submission: 1587, submissions: 1465, lmtp: 2424, https: 8443, http: 8080 } as const;
@@ -63,7 +82,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (!tls.ok) throw new StartError(tls.message);
 
   const databases = [...databasesDefault];
-  const supervisor = new Supervisor({ copies: embeddedCopies(dataDir, options.server, databases), log: options.say });
+  const supervisor = new Supervisor({
+    copies: copiesOf(options, dataDir, databases),
+    log: options.say,
+    ...(options.kafka === undefined ? {} : { transport: new KafkaTransport({ ...options.kafka, clientId: options.server }) }),
+    ...(options.durability === undefined ? {} : { durability: options.durability }),
+    ...(options.mountDial === undefined ? {} : { mountDial: options.mountDial }),
+  });
   await supervisor.start();
   const apiFor = (database: string) => supervisor.api(database);
 
@@ -90,6 +115,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         removeUser: (address) => removeUser(directory, apiFor, address),
         setPassword: (address, password) => directory.setPassword(address, password),
         setQuota: (address, quotaBytes) => setQuota(directory, apiFor, address, quotaBytes),
+        switchover: (database, to, copy) => supervisor.switchover(database, to, copy),
+        suspend: (database, server, copy) => supervisor.suspend(database, server, copy),
+        resume: (database, server, copy) => supervisor.resume(database, server, copy),
         unhealthy: async () =>
           (await supervisor.list()).filter((c) => c.role === 'active' && c.state !== 'Mounted').map((c) => c.database),
       },
@@ -106,7 +134,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   options.say(`  admin API      ${adminUrl}/api/v1/  (Bearer token in ${adminSecretPath(dataDir)})`);
   options.say(`  health         http://${options.listen}:${port(basePorts.http)}/healthz`);
   options.say(`  TLS certificate sha256 ${tls.value.fingerprintSha256}${tls.value.generated ? ' (generated, self-signed)' : ''}`);
-  options.say(`  databases      ${databases.join(', ')} (active + passive copy each, embedded log shipping)`);
+  options.say(
+    options.kafka === undefined
+      ? `  databases      ${databases.join(', ')} (active + passive copy each, embedded log shipping, ${options.durability ?? 'async'})`
+      : `  databases      ${databases.map((d) => `${d} ${options.passive?.includes(d) ? 'passive' : 'active'}`).join(', ')} (Kafka log shipping via ${options.kafka.brokers.join(',')}, ${options.durability ?? 'async'})`,
+  );
   options.say(`  not yet served: IMAP ${port(basePorts.imap)}/${port(basePorts.imaps)}, POP3 ${port(basePorts.pop3)}/${port(basePorts.pop3s)}, SMTP ${port(basePorts.smtp)}/${port(basePorts.submission)}/${port(basePorts.submissions)}, LMTP ${port(basePorts.lmtp)}`);
   for (const line of printedOnce) options.say(`  FIRST START (shown once) ${line}`);
 

@@ -14,6 +14,10 @@ export interface AdminBackend {
   removeUser(address: string): Promise<{ ok: true; value: unknown } | Failure>;
   setPassword(address: string, password: string): Promise<{ ok: true; value: unknown } | Failure>;
   setQuota(address: string, quotaBytes: number | null): Promise<{ ok: true; value: unknown } | Failure>;
+  /** Planned activation of the copy of `database` on server `to` (lossless). */
+  switchover(database: string, to: string, copy?: number): Promise<void>;
+  suspend(database: string, server: string, copy?: number): Promise<void>;
+  resume(database: string, server: string, copy?: number): Promise<void>;
   /** Databases that should be mounted but are not. */
   unhealthy(): Promise<string[]>;
 }
@@ -50,6 +54,22 @@ export async function startAdminServers(options: AdminServerOptions): Promise<{ 
     }
   });
   https.get('/api/v1/databases', async () => backend.copies());
+  const copyAction = (action: (database: string, server: string, copy?: number) => Promise<void>) =>
+    async (request: FastifyRequest<{ Params: { database: string }; Body: { server?: unknown; copy?: unknown } }>, reply: FastifyReply) => {
+      const { server, copy } = request.body ?? {};
+      if (typeof server !== 'string' || (copy !== undefined && typeof copy !== 'number')) {
+        return reply.code(400).send({ error: 'INVALID_ARGUMENT', message: 'server (string) is required; copy is a number' });
+      }
+      try {
+        await action(request.params.database, server, copy as number | undefined);
+      } catch (error) {
+        return reply.code(409).send({ error: 'DATABASE_UNAVAILABLE', message: (error as Error).message });
+      }
+      return reply.send(await backend.copies());
+    };
+  https.post('/api/v1/databases/:database/switchover', copyAction((d, s, c) => backend.switchover(d, s, c)));
+  https.post('/api/v1/databases/:database/suspend', copyAction((d, s, c) => backend.suspend(d, s, c)));
+  https.post('/api/v1/databases/:database/resume', copyAction((d, s, c) => backend.resume(d, s, c)));
   https.get('/api/v1/users', async () => backend.users());
   https.post<{ Body: { address: string; password: string; database?: string; quotaBytes?: number | null } }>('/api/v1/users', async (request, reply) => {
     const body = request.body;
