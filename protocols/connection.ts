@@ -61,7 +61,7 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
   };
 
   const server = options.implicitTls
-    ? tls.createServer({ secureContext, minVersion: 'TLSv1.2' }, (socket) => accept(socket, true))
+    ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, (socket) => accept(socket, true))
     : net.createServer((socket) => accept(socket, false));
   // A handshake that fails never becomes a connection; nothing to answer.
   server.on('tlsClientError', () => undefined);

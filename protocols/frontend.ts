@@ -103,10 +103,21 @@ export interface FrontEndContext {
   openSession(account: Account, peer: Peer): Result<SessionLease>;
 }
 
-/** A running listener of a front end, as the server holds it. */
+/** The listening services of shared/CONTRACT.md, by the names the server's port table uses. */
+export type ServiceName = 'imap' | 'imaps' | 'pop3' | 'pop3s' | 'smtp' | 'submission' | 'submissions' | 'lmtp' | 'https' | 'http';
+
+/** Where a front end should listen: the host, and the port of each service (0: any free port). */
+export interface ListenPlan {
+  readonly host: string;
+  port(service: ServiceName): number;
+}
+
+/** A running front end, as the server holds it. */
 export interface FrontEnd {
   /** e.g. 'IMAP 127.0.0.1:1143 (STARTTLS), 127.0.0.1:1993 (TLS)'. */
   readonly description: string;
+  /** The ports it actually listens on (the real ones when the plan said 0). */
+  readonly ports: Readonly<Partial<Record<ServiceName, number>>>;
   /** Stops accepting, tells open sessions the server is going away, closes them. */
   close(): Promise<void>;
 }

@@ -10,7 +10,12 @@ import { type Directory, ensureTlsCertificate, generatePassword, openEmbeddedDir
 import { systemPrng } from '../engine/io.js';
 import { KafkaTransport } from '../engine/replication/kafka.js';
 import { type CopySpec, type Durability, type MountDial, Supervisor, embeddedCopies } from '../engine/supervisor.js';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import type { FrontEnd, ListenPlan, ServiceName } from '../protocols/frontend.js';
 import { startAdminServers } from '../protocols/http/admin.js';
+import { createFrontEndContext } from './frontend.js';
+import { startFrontEnds } from './frontends.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
 import { addUser, listUsers, removeUser, setQuota } from './users.js';
 
@@ -29,6 +34,10 @@ export interface ServerOptions {
   readonly passive?: readonly string[];
   readonly durability?: Durability;
   readonly mountDial?: MountDial;
+  /** 'contract' (default): the ports of shared/CONTRACT.md plus portOffset; 'ephemeral': any free port (tests). */
+  readonly ports?: 'contract' | 'ephemeral';
+  /** Structured (JSON) log level on stdout: 'info' by default, 'silent' in tests. */
+  readonly logLevel?: string;
 }
 
 /** The copies this server hosts: embedded, an active and a passive copy of each database; with Kafka, one copy each. */
@@ -43,11 +52,17 @@ function copiesOf(options: ServerOptions, dataDir: string, databases: readonly s
   }));
 }
 
-export const basePorts = { imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, smtp: 2525, submission: 1587, submissions: 1465, lmtp: 2424, https: 8443, http: 8080 } as const;
+export const basePorts: Readonly<Record<ServiceName, number>> = { imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, smtp: 2525, submission: 1587, submissions: 1465, lmtp: 2424, https: 8443, http: 8080 } as const;
 
 export interface RunningServer {
   readonly supervisor: Supervisor;
   readonly directory: Directory;
+  /** The ports the server really listens on, by service. */
+  readonly ports: Readonly<Partial<Record<ServiceName, number>>>;
+  /** The administrator's Bearer token. */
+  readonly adminToken: string;
+  /** The server's TLS certificate (PEM): what a test client trusts. */
+  readonly tlsCert: string;
   stop(): Promise<void>;
 }
 
@@ -99,15 +114,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     printedOnce.push(`demo mailbox: demo@${options.domain} password: ${password}`);
   }
 
-  const port = (base: number): number => base + options.portOffset;
-  let servers: { https: FastifyInstance; http: FastifyInstance };
+  const ephemeral = options.ports === 'ephemeral';
+  const port = (base: number): number => (ephemeral ? 0 : base + options.portOffset);
+  const plan: ListenPlan = { host: options.listen, port: (service) => port(basePorts[service]) };
+  const log = pino({ level: options.logLevel ?? 'info', base: { server: options.server } });
+  const context = createFrontEndContext({
+    directory,
+    mailboxes: apiFor,
+    hostname: options.listen === '127.0.0.1' || options.listen === '::1' ? 'localhost' : options.listen,
+    serverName: options.server,
+    tls: { cert: tls.value.cert, key: tls.value.key },
+    log,
+  });
+  let servers: { https: FastifyInstance; http: FastifyInstance } | undefined;
+  let frontEnds: FrontEnd[] = [];
   try {
     servers = await startAdminServers({
       adminToken,
       tls: { cert: tls.value.cert, key: tls.value.key },
       host: options.listen,
-      httpsPort: port(basePorts.https),
-      httpPort: port(basePorts.http),
+      httpsPort: plan.port('https'),
+      httpPort: plan.port('http'),
       backend: {
         copies: () => supervisor.list(),
         users: () => listUsers(directory, apiFor),
@@ -122,33 +149,46 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           (await supervisor.list()).filter((c) => c.role === 'active' && c.state !== 'Mounted').map((c) => c.database),
       },
     });
+    frontEnds = await startFrontEnds(context, plan);
   } catch (error) {
+    if (servers !== undefined) await Promise.allSettled([servers.https.close(), servers.http.close()]);
     await supervisor.stop();
     await directory.close();
     throw new StartError(`cannot listen: ${(error as Error).message}`);
   }
+  const bound: Partial<Record<ServiceName, number>> = {
+    https: (servers.https.server.address() as AddressInfo).port,
+    http: (servers.http.server.address() as AddressInfo).port,
+  };
+  for (const frontEnd of frontEnds) Object.assign(bound, frontEnd.ports);
 
-  const adminUrl = `https://${options.listen}:${port(basePorts.https)}`;
+  const adminUrl = `https://${options.listen}:${bound.https}`;
   writeFileSync(join(dataDir, serverFileName), JSON.stringify({ pid: process.pid, server: options.server, adminUrl, fingerprintSha256: tls.value.fingerprintSha256, startedAtMs: Date.now() }));
   options.say(`quire ${options.server} running on ${dataDir}`);
   options.say(`  admin API      ${adminUrl}/api/v1/  (Bearer token in ${adminSecretPath(dataDir)})`);
-  options.say(`  health         http://${options.listen}:${port(basePorts.http)}/healthz`);
+  options.say(`  health         http://${options.listen}:${bound.http}/healthz`);
+  for (const frontEnd of frontEnds) options.say(`  ${frontEnd.description}`);
   options.say(`  TLS certificate sha256 ${tls.value.fingerprintSha256}${tls.value.generated ? ' (generated, self-signed)' : ''}`);
   options.say(
     options.kafka === undefined
       ? `  databases      ${databases.join(', ')} (active + passive copy each, embedded log shipping, ${options.durability ?? 'async'})`
       : `  databases      ${databases.map((d) => `${d} ${options.passive?.includes(d) ? 'passive' : 'active'}`).join(', ')} (Kafka log shipping via ${options.kafka.brokers.join(',')}, ${options.durability ?? 'async'})`,
   );
-  options.say(`  not yet served: IMAP ${port(basePorts.imap)}/${port(basePorts.imaps)}, POP3 ${port(basePorts.pop3)}/${port(basePorts.pop3s)}, SMTP ${port(basePorts.smtp)}/${port(basePorts.submission)}/${port(basePorts.submissions)}, LMTP ${port(basePorts.lmtp)}`);
+  const unserved = (Object.keys(basePorts) as ServiceName[]).filter((service) => bound[service] === undefined);
+  if (unserved.length > 0) options.say(`  not yet served: ${unserved.map((service) => `${service} ${port(basePorts[service])}`).join(', ')}`);
   for (const line of printedOnce) options.say(`  FIRST START (shown once) ${line}`);
 
   let stopped = false;
   return {
     supervisor,
     directory,
+    ports: bound,
+    adminToken,
+    tlsCert: tls.value.cert,
     async stop() {
       if (stopped) return;
       stopped = true;
+      await Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close()));
       await servers.https.close();
       await servers.http.close();
       await supervisor.stop();

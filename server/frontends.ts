@@ -1,0 +1,24 @@
+// The front ends a server runs, started in order over one FrontEndContext. Each protocol adds
+// its starter to `frontEndStarters`; the server then prints what each one listens on.
+
+import type { FrontEnd, FrontEndContext, ListenPlan } from '../protocols/frontend.js';
+
+export type FrontEndStarter = (context: FrontEndContext, plan: ListenPlan) => Promise<FrontEnd>;
+
+export const frontEndStarters: ReadonlyArray<{ readonly name: string; readonly start: FrontEndStarter }> = [
+  // { name: 'IMAP', start: startImap },
+];
+
+/** Starts every front end; if one cannot listen, closes those already started and throws. */
+export async function startFrontEnds(context: FrontEndContext, plan: ListenPlan): Promise<FrontEnd[]> {
+  const started: FrontEnd[] = [];
+  for (const { name, start } of frontEndStarters) {
+    try {
+      started.push(await start(context, plan));
+    } catch (error) {
+      await Promise.allSettled(started.map((frontEnd) => frontEnd.close()));
+      throw new Error(`${name}: ${(error as Error).message}`);
+    }
+  }
+  return started;
+}
