@@ -11,79 +11,12 @@ import type { WireLimits } from './constants.js';
 import { ImapDecoder } from './decoder.js';
 import { parseCommand } from './parser.js';
 import { rfcExamples } from './rfc-examples.fixture.js';
-import { splitEvery, toJson } from './testing.js';
+import { fuzzIterations, fuzzSeed, mutate, prng, splitEvery } from '../../fuzz.js';
+import { toJson } from './testing.js';
 
-const seed = Number(process.env.FUZZ_SEED ?? 0x5eed1234) >>> 0;
-const iterations = Number(process.env.FUZZ_ITERATIONS ?? 3000);
+const seed = fuzzSeed(0x5eed1234);
+const iterations = fuzzIterations(3000);
 const limits: WireLimits = { lineBytesMax: 2048, literalBytesMax: 4096, literalsPerCommandMax: 8, commandBytesMax: 8192, parseDepthMax: 8 };
-
-/** mulberry32: small, fast, good enough to drive mutations reproducibly. */
-function prng(state: number): () => number {
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const specials = ['{', '}', '(', ')', '"', '\\', '\r', '\n', '\r\n', ' ', '*', '$', '~', '+', '[', ']', '<', '>', '.', ':', ',', '\0', '\xff', 'NIL'];
-
-function mutate(input: Buffer, random: () => number): Buffer {
-  let bytes = Buffer.from(input);
-  const rounds = 1 + Math.floor(random() * 4);
-  const at = () => Math.floor(random() * (bytes.length + 1));
-  for (let r = 0; r < rounds; r++) {
-    switch (Math.floor(random() * 7)) {
-      case 0: {
-        if (bytes.length === 0) break;
-        const i = Math.min(at(), bytes.length - 1);
-        bytes[i] = bytes[i]! ^ (1 << Math.floor(random() * 8));
-        break;
-      }
-      case 1: {
-        const i = at();
-        const s = Buffer.from(specials[Math.floor(random() * specials.length)]!, 'latin1');
-        bytes = Buffer.concat([bytes.subarray(0, i), s, bytes.subarray(i)]);
-        break;
-      }
-      case 2: {
-        const i = at();
-        const n = Math.floor(random() * 8);
-        bytes = Buffer.concat([bytes.subarray(0, i), bytes.subarray(i + n)]);
-        break;
-      }
-      case 3: {
-        // Duplicate a slice (duplicates literal markers and payloads when it lands on them).
-        const i = at();
-        const j = Math.min(bytes.length, i + Math.floor(random() * 40));
-        bytes = Buffer.concat([bytes.subarray(0, j), bytes.subarray(i, j), bytes.subarray(j)]);
-        break;
-      }
-      case 4: {
-        const huge = ['4294967296', '99999999999999999999999', '0', '9223372036854775808', '18446744073709551616'][Math.floor(random() * 5)]!;
-        const text = bytes.toString('latin1').replace(/[0-9]+/, huge);
-        bytes = Buffer.from(text, 'latin1');
-        break;
-      }
-      case 5: {
-        const i = at();
-        const n = [0, 1, 5, 4096, 4097, 10 ** 12][Math.floor(random() * 6)]!;
-        const marker = `${random() < 0.3 ? '~' : ''}{${n}${random() < 0.5 ? '+' : ''}}\r\n`;
-        bytes = Buffer.concat([bytes.subarray(0, i), Buffer.from(marker), bytes.subarray(i)]);
-        break;
-      }
-      case 6: {
-        const i = at();
-        const depth = Math.floor(random() * 12);
-        bytes = Buffer.concat([bytes.subarray(0, i), Buffer.from('('.repeat(depth) + 'NOT ' + ')'.repeat(depth)), bytes.subarray(i)]);
-        break;
-      }
-    }
-  }
-  return bytes;
-}
 
 /** Runs one input through a fresh decoder in the given pieces; returns a chunking-independent summary. */
 function feed(input: Buffer, piece: number): string[] {

@@ -5,11 +5,7 @@ import type { WireLimits } from './constants.js';
 import { ImapDecoder, type DecoderEvent } from './decoder.js';
 import { parseCommand, type ParseResult } from './parser.js';
 
-export function splitEvery(bytes: Uint8Array, pieceBytes: number): Uint8Array[] {
-  const pieces: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += pieceBytes) pieces.push(bytes.subarray(i, i + pieceBytes));
-  return pieces;
-}
+export { splitEvery } from '../../fuzz.js';
 
 /** Feeds chunks, collecting every event; continuation requests are simply accepted. */
 export function decodeChunks(chunks: readonly Uint8Array[], decoder = new ImapDecoder()): DecoderEvent[] {
