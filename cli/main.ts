@@ -20,7 +20,8 @@ const usage = `quire — an event-sourced mailbox server
 usage:
   quire start [--data DIR] [--server NAME] [--domain NAME] [--listen ADDR] [--port-offset N]
               [--tls-cert FILE --tls-key FILE] [--durability async|sync]
-              [--kafka HOST:PORT[,...] --registry URL [--passive DB[,DB...]] [--mount-dial lossless|good|best]]
+              [--kafka HOST:PORT[,...] --registry URL [--passive DB[,DB...]] [--mount-dial lossless|good|best]
+               [--kafka-session-timeout-ms N]]
   quire user add ADDRESS --password PW [--database DB] [--quota SIZE]
   quire user list [--json]
   quire user remove ADDRESS
@@ -42,7 +43,7 @@ interface Parsed {
 
 const valueFlags = new Set([
   'data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy',
-  'durability', 'kafka', 'registry', 'passive', 'mount-dial',
+  'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'kafka-session-timeout-ms',
 ]);
 
 /** `MBX1` or `MBX1#2` (a server's second copy of the database). */
@@ -145,12 +146,17 @@ function printTable(rows: Array<Record<string, unknown>>, columns: string[]): vo
   for (const row of rows) console.log(columns.map((c, i) => String(row[c] ?? '').padEnd(widths[i]!)).join('  '));
 }
 
-function kafkaOptions(parsed: Parsed): { kafka: { brokers: string[]; registryUrl: string }; passive: string[] } | null {
+function kafkaOptions(parsed: Parsed): { kafka: { brokers: string[]; registryUrl: string; sessionTimeoutMs?: number }; passive: string[] } | null {
   const brokers = flag(parsed, 'kafka');
   const registryUrl = flag(parsed, 'registry');
   if (brokers === undefined && registryUrl === undefined && flag(parsed, 'passive') === undefined) return null;
   if (brokers === undefined || registryUrl === undefined) throw new UsageError('Kafka shipping needs both --kafka HOST:PORT[,...] and --registry URL');
-  return { kafka: { brokers: brokers.split(','), registryUrl }, passive: (flag(parsed, 'passive') ?? '').split(',').filter((d) => d !== '') };
+  const session = flag(parsed, 'kafka-session-timeout-ms');
+  if (session !== undefined && !(Number(session) >= 1000)) throw new UsageError('--kafka-session-timeout-ms must be a number of milliseconds, at least 1000');
+  return {
+    kafka: { brokers: brokers.split(','), registryUrl, ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }) },
+    passive: (flag(parsed, 'passive') ?? '').split(',').filter((d) => d !== ''),
+  };
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { MailboxApi } from './api.js';
+import { crc32c } from './checksum.js';
 import type { Role } from './database.js';
 import { batchEnvelope, checkEnvelope, ShippingError, type BatchEnvelope } from './replication/envelope.js';
 import { EmbeddedTransport } from './replication/embedded.js';
@@ -143,6 +144,10 @@ class DatabaseGroup {
   pump: Promise<unknown> = Promise.resolve();
   publishing = new Set<Promise<void>>();
   activating = false;
+  /** The server whose copy is active, as the last activation said (this one or another). */
+  activeServer: string | null = null;
+  /** When the active copy's server was first seen missing from the servers' group. */
+  activeMissingSinceMs: number | null = null;
   readonly recent: Array<{ end: number; atMs: number }> = [];
   readonly router: DatabaseRouter;
   constructor(readonly name: string, readonly durability: Durability, readonly generationFile: string) {
@@ -166,6 +171,12 @@ export interface SupervisorOptions {
    * mounted) before a passive copy is activated instead. 0: activate a passive copy at once.
    */
   readonly restartsBeforeFailover?: number;
+  /**
+   * With a coordinating transport (Kafka): when the active copy's server leaves the servers'
+   * group, the live servers take over in name order, each waiting this long per server ahead
+   * of it (so the first one with a healthy copy wins). Default 3000.
+   */
+  readonly takeoverStaggerMs?: number;
 }
 
 export class Supervisor {
@@ -173,11 +184,16 @@ export class Supervisor {
   private readonly groups = new Map<string, DatabaseGroup>();
   private readonly transport: ShippingTransport;
   private stopping = false;
+  /** This server's name (the copies' server). */
+  private readonly server: string;
+  /** Servers ever seen in the servers' group: only one seen alive can be declared dead. */
+  private readonly serversSeen = new Set<string>();
   private readonly workerPath = fileURLToPath(new URL('./worker/main.js', import.meta.url));
 
   constructor(private readonly options: SupervisorOptions) {
     this.copies = options.copies.map((spec, i) => new Copy(spec, spec.activationPreference ?? i + 1, (copy, notice) => this.onNotice(copy, notice)));
     this.transport = options.transport ?? new EmbeddedTransport((database, from) => this.readActive(database, from));
+    this.server = options.copies[0]?.server ?? 'MBX1';
     for (const copy of this.copies) {
       if (this.groups.has(copy.spec.database)) continue;
       const d = options.durability;
@@ -191,10 +207,50 @@ export class Supervisor {
   /** Starts every copy, waits until each is mounted (or failed), and opens each active copy's shipping. */
   async start(): Promise<void> {
     for (const group of this.groups.values()) await this.transport.prepare(group.name);
+    const coordinator = this.transport.coordinator;
+    if (coordinator !== undefined) {
+      // A copy configured active starts passive when the servers moved the database elsewhere
+      // (a failover while this server was down): its log may be behind or divergent.
+      const activations = await coordinator.readActivations();
+      for (const group of this.groups.values()) {
+        const activation = activations.get(group.name);
+        if (activation === undefined) continue;
+        group.generation = Math.max(group.generation, activation.generation);
+        group.activeServer = activation.server;
+        for (const copy of this.copies) {
+          if (copy.spec.database !== group.name || copy.role !== 'active') continue;
+          if (activation.server !== copy.spec.server || activation.copy !== copy.spec.copy) {
+            copy.role = 'passive';
+            this.say(`${copy.name} starts passive: ${activation.server}#${activation.copy} is active since generation ${activation.generation}`);
+          }
+        }
+      }
+    }
     await Promise.all(this.copies.map((copy) => this.spawn(copy)));
     for (const group of this.groups.values()) {
       const active = this.copies.find((c) => c.spec.database === group.name && c.role === 'active' && c.state === 'Mounted');
       if (active !== undefined) await this.openShipping(group, active);
+    }
+    await coordinator?.join(this.server, (members) => this.onMembers(members));
+  }
+
+  /** The servers' group changed (or was polled): take over databases whose active server is gone. */
+  private onMembers(members: ReadonlySet<string>): void {
+    if (this.stopping) return;
+    for (const member of members) this.serversSeen.add(member);
+    const now = performance.now();
+    for (const group of this.groups.values()) {
+      const gone = group.activeServer;
+      if (gone === null || gone === this.server || members.has(gone) || !this.serversSeen.has(gone) || group.active !== null || group.activating) {
+        group.activeMissingSinceMs = null;
+        continue;
+      }
+      group.activeMissingSinceMs ??= now;
+      const rank = [...members].filter((m) => m !== gone).sort().indexOf(this.server);
+      if (now - group.activeMissingSinceMs < rank * (this.options.takeoverStaggerMs ?? 3_000)) continue;
+      if (this.candidates(group).length === 0) continue;
+      this.say(`${group.name}: server ${gone} with the active copy left the servers' group; taking over`);
+      void this.failover(group, `server ${gone} left the servers' group`).catch((error: Error) => this.say(`${group.name}: takeover failed: ${error.message}`));
     }
   }
 
@@ -379,7 +435,9 @@ export class Supervisor {
     group.safeEnd = active.end;
     group.headPosition = Math.max(group.headPosition, active.end);
     group.router.setTarget(active.client);
+    group.activeServer = active.spec.server;
     if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
+    await this.transport.coordinator?.recordActivation({ database: group.name, generation, server: active.spec.server, copy: active.spec.copy });
     this.say(`${active.name} active at generation ${generation} (${this.transport.kind} shipping, ${group.durability})`);
   }
 
@@ -419,6 +477,7 @@ export class Supervisor {
     checkEnvelope(envelope, group.name);
     if (envelope.kind === 'ACTIVATION') {
       copy.generationSeen = Math.max(copy.generationSeen, envelope.generation);
+      if (envelope.generation >= group.generation) group.activeServer = envelope.server;
       // Another server activated a copy of a database this server holds active: ours is superseded.
       const publisher = group.publisher;
       if (group.active !== null && publisher !== null && envelope.generation > publisher.generation) {
@@ -428,6 +487,17 @@ export class Supervisor {
     }
     if (envelope.generation < copy.generationSeen) throw new ShippingError(`batch at ${envelope.firstPosition} is from generation ${envelope.generation}, ${copy.name} already saw ${copy.generationSeen}`);
     if (copy.status === null || copy.child === null) throw new ShippingError(`${copy.name} is not running`);
+    if (envelope.endPosition <= copy.end) {
+      // A redelivery of positions this copy has: they must hold the same bytes, or this copy's
+      // log went its own way (an old active's unshipped tail after a failover).
+      const own = await copy.client
+        .call('readBatches', { from: envelope.firstPosition, bytesMax: 1 })
+        .then((batches) => (batches as Array<{ start: number; bytes: Uint8Array }>)[0], () => undefined);
+      if (own === undefined || own.start !== envelope.firstPosition || crc32c(own.bytes) !== envelope.checksum) {
+        throw new ShippingError(`${copy.name} has a different batch at ${envelope.firstPosition} than the active copy shipped (divergent log): reseed this copy`);
+      }
+      return;
+    }
     if (envelope.firstPosition !== copy.end) {
       throw new ShippingError(`${copy.name} ends at ${copy.end} but the next batch starts at ${envelope.firstPosition} (${envelope.firstPosition > copy.end ? 'gap' : 'divergent log'}): reseed this copy`);
     }
@@ -542,7 +612,12 @@ export class Supervisor {
       group.shippedEnd = candidate.end;
       group.safeEnd = candidate.end;
       group.router.setTarget(candidate.client);
+      group.activeServer = candidate.spec.server;
+      group.activeMissingSinceMs = null;
       if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
+      await this.transport.coordinator?.recordActivation({ database: group.name, generation, server: candidate.spec.server, copy: candidate.spec.copy }).catch((error: Error) => {
+        this.say(`${group.name}: recording the activation in the control topic failed: ${error.message}`);
+      });
       this.say(`${group.name}: ${why} to ${candidate.name} at generation ${generation}, log ${candidate.end}, ${missing} bytes lost, ${Math.round(performance.now() - started)} ms`);
     } catch (error) {
       await publisher.close();
@@ -683,6 +758,7 @@ export class Supervisor {
   /** Clean shutdown: every worker closes its database (Clean Shutdown in its header). */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.transport.coordinator?.leave();
     for (const group of this.groups.values()) {
       await group.pump;
       await Promise.allSettled([...group.publishing]);

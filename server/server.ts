@@ -29,7 +29,7 @@ export interface ServerOptions {
   readonly tlsKey?: string;
   readonly say: (line: string) => void;
   /** Ship over Kafka (several servers, one copy of each database here) instead of embedded. */
-  readonly kafka?: { readonly brokers: readonly string[]; readonly registryUrl: string; readonly prefix?: string };
+  readonly kafka?: { readonly brokers: readonly string[]; readonly registryUrl: string; readonly prefix?: string; readonly sessionTimeoutMs?: number };
   /** Kafka mode: the databases whose copy on this server starts passive (the others start active). */
   readonly passive?: readonly string[];
   readonly durability?: Durability;
@@ -107,7 +107,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await supervisor.start();
   const apiFor = (database: string) => supervisor.api(database);
 
-  if (firstStart) {
+  // With Kafka shipping the first database may be active on another server: its mailboxes are made there.
+  const demoHere = (await supervisor.list()).some((c) => c.database === databases[0] && c.role === 'active');
+  if (firstStart && !demoHere) printedOnce.push(`demo mailbox: not created (${databases[0]} is not active on ${options.server})`);
+  if (firstStart && demoHere) {
     const password = generatePassword(randomBytes);
     const demo = await addUser(directory, databases, apiFor, { address: `demo@${options.domain}`, password, database: databases[0] });
     if (!demo.ok) throw new StartError(`creating the demo mailbox: ${demo.message}`);

@@ -4,13 +4,18 @@
 //  - kill -9 of the active copy's worker under a sync-mode write load, with failover at once:
 //    every acknowledged append is on the new active copy, same UID, same bytes;
 //  - two servers: the active one is frozen, the other activates its copy (a new transactional
-//    producer epoch); the old active wakes up, its write is refused and the client is told so.
+//    producer epoch); the old active wakes up, its write is refused and the client is told so;
+//  - two `quire start` processes: kill -9 of the one with the active copies; the other sees it
+//    leave the servers' group and takes over with every acknowledged batch; the old one comes
+//    back passive (the control topic says who is active).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { kafka, schemaRegistry, type KafkaHandle, type RegistryHandle } from '../../scripts/services/services.js';
 import { Supervisor, type CopyStatus } from '../supervisor.js';
 import { KafkaTransport } from './kafka.js';
@@ -183,5 +188,74 @@ test('two servers: the frozen old active is fenced by the new one; its write is 
     if (frozen !== null) process.kill(frozen, 'SIGCONT');
     await a.stop();
     await b.stop();
+  }
+});
+
+test('three processes: kill -9 of the server with the active copy; the other server takes over through the servers\' group', { timeout: 240_000 }, async () => {
+  const bin = fileURLToPath(new URL('../../../bin/quire.js', import.meta.url));
+  const shared = ['--kafka', broker.bootstrap, '--registry', registry.url, '--durability', 'sync', '--kafka-session-timeout-ms', '2000'];
+  const dataDirs = [join(scratch, 'servers', 'MBX1'), join(scratch, 'servers', 'MBX2')];
+  const offsets = [31_000 + Math.floor(Math.random() * 4_000), 35_000 + Math.floor(Math.random() * 4_000)];
+  const servers: Array<ChildProcess | null> = [null, null];
+  const outputs = ['', ''];
+  const startServer = async (i: number, extra: string[]): Promise<void> => {
+    rmSync(join(dataDirs[i]!, 'server.json'), { force: true });
+    const child = spawn(process.execPath, [bin, 'start', '--data', dataDirs[i]!, '--server', `MBX${i + 1}`, '--port-offset', String(offsets[i]), ...shared, ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: kill -9 of the group takes its workers too, like a dead machine
+    });
+    child.stdout!.on('data', (c: Buffer) => (outputs[i] += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (outputs[i] += c.toString()));
+    servers[i] = child;
+    await until(() => existsSync(join(dataDirs[i]!, 'server.json')) || child.exitCode !== null, 90_000, `MBX${i + 1} to start`);
+    assert.equal(child.exitCode, null, outputs[i]);
+  };
+  const quire = (i: number, ...args: string[]): { status: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, [bin, ...args, '--data', dataDirs[i]!], { encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const copies = (i: number): Array<Record<string, any>> => {
+    const r = quire(i, 'db', 'list', '--json');
+    if (r.status !== 0) throw new Error(r.stderr);
+    return JSON.parse(r.stdout) as Array<Record<string, any>>;
+  };
+  const db01 = (i: number): Record<string, any> => copies(i).find((c) => c.database === 'DB01')!;
+  try {
+    await startServer(0, []);
+    await startServer(1, ['--passive', 'DB01,DB02']);
+    await until(() => copies(1).every((c) => c.state === 'Healthy'), 60_000, 'MBX2 copies healthy');
+    for (let i = 0; i < 3; i++) {
+      const r = quire(0, 'user', 'add', `u${i}@example.org`, '--password', `a-long-password-${i}`, '--database', 'DB01');
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const acknowledgedEnd = db01(0).lastLogPosition as number;
+    assert.ok(acknowledgedEnd > 0);
+
+    const killedAt = Date.now();
+    process.kill(-servers[0]!.pid!, 'SIGKILL');
+    await until(() => {
+      const c = db01(1);
+      return c.role === 'active' && c.state === 'Mounted';
+    }, 90_000, 'MBX2 to take DB01 over');
+    const takeoverMs = Date.now() - killedAt;
+    const after = db01(1);
+    console.log(`server kill -9 takeover: DB01 mounted on MBX2 ${takeoverMs} ms after the kill (Kafka session timeout 2000 ms); ` +
+      `log ${after.lastLogPosition} >= acknowledged ${acknowledgedEnd}`);
+    assert.ok(after.lastLogPosition >= acknowledgedEnd, 'every acknowledged batch is on the new active copy');
+    const r = quire(1, 'user', 'add', 'late@example.org', '--password', 'a-long-password-x', '--database', 'DB01');
+    assert.equal(r.status, 0, `the new active copy takes writes: ${r.stderr}`);
+
+    // The old server comes back: the control topic says MBX2 is active, so its copy starts passive and catches up.
+    await startServer(0, []);
+    await until(() => {
+      const c = db01(0);
+      return c.role === 'passive' && c.state === 'Healthy' && c.lastLogPosition === db01(1).lastLogPosition;
+    }, 60_000, 'MBX1 to rejoin as passive');
+  } finally {
+    for (const child of servers) {
+      if (child === null || child.exitCode !== null || child.signalCode !== null) continue;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   }
 });

@@ -12,7 +12,7 @@ import kafkajs, { type Admin, type Consumer, type Producer } from 'kafkajs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { batchBytesMax } from '../constants.js';
 import { activationEnvelope, type BatchEnvelope, envelopeSchemaV1 } from './envelope.js';
-import { type CopyName, FencedError, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
+import { type Activation, type Coordinator, type CopyName, FencedError, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -21,16 +21,22 @@ export interface KafkaTransportOptions {
   readonly registryUrl: string;
   /** Prefix of every topic and group id (tests use a fresh one per run). */
   readonly prefix?: string;
+  /** This server's name: Kafka's client id, and its name in the servers' group. */
   readonly clientId?: string;
+  /** A server that stops heartbeating is out of the servers' group after this long (the broker's minimum applies). */
+  readonly sessionTimeoutMs?: number;
   readonly log?: (line: string) => void;
 }
+
+/** How often a server looks at who is in the servers' group. */
+const membersPollMs = 500;
 
 /** Envelopes per transaction at most; bytes per transaction at most (besides a single larger batch). */
 const transactionEnvelopesMax = 256;
 const transactionBytesMax = 8 * 1024 * 1024;
 /** The topic must take the largest batch the log frames, plus the envelope. */
 const topicMessageBytesMax = batchBytesMax + 1024 * 1024;
-const sessionTimeoutMs = 6_000;
+const sessionTimeoutMsDefault = 6_000;
 
 const fencingErrorTypes = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
 
@@ -151,8 +157,109 @@ class KafkaSubscription implements Subscription {
   }
 }
 
+/**
+ * Control topic `<prefix>.control` (compacted, key = database, value = the latest activation as
+ * JSON) and the servers' group `<prefix>.servers`: every server's member consumer joins it, and
+ * the broker drops a server that stops heartbeating (kill -9, hang, partition) after its
+ * session timeout. Kafka is the only arbiter: there is no vote among servers.
+ */
+class KafkaCoordinator implements Coordinator {
+  private member: Consumer | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private producer: Producer | null = null;
+
+  constructor(private readonly transport: KafkaTransport, private readonly kafka: InstanceType<typeof Kafka>, private readonly sessionTimeoutMs: number) {}
+
+  private get topic(): string {
+    return this.transport.topicOf('_control');
+  }
+
+  private async prepare(): Promise<Admin> {
+    const admin = await this.transport.adminClient();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    return admin;
+  }
+
+  async readActivations(): Promise<Map<string, Activation>> {
+    const admin = await this.prepare();
+    const activations = new Map<string, Activation>();
+    const [offsets] = await admin.fetchTopicOffsets(this.topic);
+    const high = Number(offsets?.high ?? 0);
+    const low = Number(offsets?.low ?? 0);
+    if (high <= low) return activations;
+    // No group to remember offsets: a fresh id reads the compacted topic from its start.
+    const reader = this.kafka.consumer({ groupId: `${this.topic}.reader.${process.pid}.${Date.now()}`, maxWaitTimeInMs: 100 });
+    await reader.connect();
+    try {
+      await reader.subscribe({ topic: this.topic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        reader
+          .run({
+            autoCommit: false,
+            eachMessage: async ({ message }) => {
+              if (message.value !== null) {
+                const activation = JSON.parse(message.value.toString('utf8')) as Activation;
+                const known = activations.get(activation.database);
+                if (known === undefined || known.generation <= activation.generation) activations.set(activation.database, activation);
+              }
+              if (Number(message.offset) + 1 >= high) resolve();
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await reader.disconnect().catch(() => {});
+    }
+    return activations;
+  }
+
+  async recordActivation(activation: Activation): Promise<void> {
+    await this.prepare();
+    if (this.producer === null) {
+      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      this.producer = producer;
+    }
+    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: activation.database, value: JSON.stringify(activation) }] });
+  }
+
+  async join(server: string, onMembers: (servers: ReadonlySet<string>) => void): Promise<void> {
+    const admin = await this.prepare();
+    const groupId = this.transport.topicOf('_servers');
+    const member = this.kafka.consumer({ groupId, sessionTimeout: this.sessionTimeoutMs, heartbeatInterval: Math.max(100, Math.floor(this.sessionTimeoutMs / 5)), maxWaitTimeInMs: 500 });
+    await member.connect();
+    await member.subscribe({ topic: this.topic, fromBeginning: false });
+    await member.run({ autoCommit: false, eachMessage: async () => {} });
+    this.member = member;
+    const poll = async (): Promise<void> => {
+      try {
+        const { groups } = await admin.describeGroups([groupId]);
+        const names = new Set((groups[0]?.members ?? []).map((m) => m.clientId));
+        names.add(server);
+        onMembers(names);
+      } catch {
+        // the next poll tries again
+      }
+    };
+    const tick = (): void => {
+      this.timer = setTimeout(() => void poll().finally(() => this.timer !== null && tick()), membersPollMs);
+    };
+    tick();
+  }
+
+  async leave(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    await this.member?.disconnect().catch(() => {});
+    this.member = null;
+    await this.producer?.disconnect().catch(() => {});
+    this.producer = null;
+  }
+}
+
 export class KafkaTransport implements ShippingTransport {
   readonly kind = 'kafka' as const;
+  readonly coordinator: Coordinator;
   private readonly kafka: InstanceType<typeof Kafka>;
   private readonly registry: SchemaRegistry;
   private admin: Admin | null = null;
@@ -170,13 +277,14 @@ export class KafkaTransport implements ShippingTransport {
       retry: { initialRetryTime: 10, maxRetryTime: 1_000, retries: 30 },
     });
     this.registry = new SchemaRegistry({ host: options.registryUrl });
+    this.coordinator = new KafkaCoordinator(this, this.kafka, options.sessionTimeoutMs ?? sessionTimeoutMsDefault);
   }
 
   topicOf(database: string): string {
     return `${this.prefix}.${database}`;
   }
 
-  private async adminClient(): Promise<Admin> {
+  async adminClient(): Promise<Admin> {
     if (this.admin === null) {
       const admin = this.kafka.admin();
       await admin.connect();
@@ -246,7 +354,7 @@ export class KafkaTransport implements ShippingTransport {
     const consumer = this.kafka.consumer({
       groupId: `${this.topicOf(database)}.${who.server}.${who.copy}`,
       readUncommitted: false,
-      sessionTimeout: sessionTimeoutMs,
+      sessionTimeout: this.options.sessionTimeoutMs ?? sessionTimeoutMsDefault,
       heartbeatInterval: 1_000,
       maxBytesPerPartition: topicMessageBytesMax,
       maxBytes: topicMessageBytesMax,
@@ -268,8 +376,6 @@ export class KafkaTransport implements ShippingTransport {
             subscription.sawGeneration(envelope.generation);
             return;
           }
-          const expected = options.expected();
-          if (envelope.endPosition <= expected) return; // already have it (redelivery after a restart)
           await options.deliver(envelope);
         } catch (error) {
           options.onError(error as Error);
@@ -283,6 +389,7 @@ export class KafkaTransport implements ShippingTransport {
   }
 
   async close(): Promise<void> {
+    await this.coordinator.leave();
     await this.admin?.disconnect().catch(() => {});
     this.admin = null;
   }

@@ -8,6 +8,7 @@
 
 import type { BatchEnvelope } from './envelope.js';
 
+
 export interface CopyName {
   readonly server: string;
   readonly copy: number;
@@ -43,8 +44,30 @@ export interface SubscribeOptions {
   readonly onError: (error: Error) => void;
 }
 
+/** Which copy of a database is active, as the servers agree on it. */
+export interface Activation {
+  readonly database: string;
+  readonly generation: number;
+  readonly server: string;
+  readonly copy: number;
+}
+
+/**
+ * Coordination between servers (Kafka transport only): a compacted control topic holding the
+ * latest activation of each database, and group membership saying which servers are alive.
+ */
+export interface Coordinator {
+  /** The latest activation of each database (read to the end of the control topic). */
+  readActivations(): Promise<Map<string, Activation>>;
+  recordActivation(activation: Activation): Promise<void>;
+  /** Joins the servers' group as `server`; `onMembers` gets the live servers' names after each check. */
+  join(server: string, onMembers: (servers: ReadonlySet<string>) => void): Promise<void>;
+  leave(): Promise<void>;
+}
+
 export interface ShippingTransport {
   readonly kind: 'embedded' | 'kafka';
+  readonly coordinator?: Coordinator;
   /** Creates the database's topic (Kafka) or nothing (embedded). */
   prepare(database: string): Promise<void>;
   /**
