@@ -4,6 +4,16 @@
 export const segmentBytesMax = 64 * 1024 * 1024;
 /** Group commit: the most bytes of records framed into one batch (one write, one fsync). */
 export const batchBytesMax = 64 * 1024 * 1024;
+/**
+ * Group commit pipeline: batches framed and not yet answered. With 2, the next batch is framed
+ * (and written) while the one before it is synced and materialized.
+ */
+export const logPipelineBatchesMax = 2;
+/**
+ * Group commit: when nothing is on its way to disk and this many bytes or more wait, the first
+ * batch takes only about half of them, so the second half is framed while the first is written.
+ */
+export const batchSplitBytesMin = 4 * 1024 * 1024;
 /** Group commit: the most transactions gathered into one batch. */
 export const batchTransactionsMax = 4096;
 /** Largest message the engine stores; front ends advertise this (APPENDLIMIT, SIZE). */

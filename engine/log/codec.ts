@@ -1,8 +1,12 @@
 // The engine's door to the WASM core for log bytes: framing a batch, scanning (verifying)
 // bytes read back or received from another copy, and CRC32C of arbitrary buffers. All WASM
 // memory is reserved once, here, at first use, so views never go stale (growing memory would
-// detach them). (CRC32C of arbitrary buffers is the core's own crc32cBytes.) Framed bytes are copied out before any await, so the one work region can be
-// reused by the next call without racing an in-flight write.
+// detach them). (CRC32C of arbitrary buffers is the core's own crc32cBytes.)
+//
+// The log frames each batch straight into one of `frameSlots` slots and writes it to disk from
+// there, with no copy out: a slot's bytes stay untouched until the log frames into that slot
+// again, which it does only once the batch framed there has been answered. Scans use their own
+// region, so reading the log (recovery, shipping) never races a write in flight.
 
 import {
   loadCore,
@@ -18,7 +22,7 @@ import {
   type WasmCore,
 } from '../../core-wasm/index.js';
 import { assert } from '../assert.js';
-import { batchBytesMax } from '../constants.js';
+import { batchBytesMax, logPipelineBatchesMax } from '../constants.js';
 
 export { ScanStatus, ScanErrorKind, type ScanResult, recordBytesOf } from '../../core-wasm/index.js';
 
@@ -36,14 +40,23 @@ export interface LogRecord extends RecordInput {
 /** The work region holds one batch plus headroom, so any batch the log accepts fits whole. */
 export const workRegionBytes = batchBytesMax + recordPayloadBytesMax + 1024 * 1024;
 
+/** Frame slots: one per batch the log may have framed and not yet answered. */
+export const frameSlots = logPipelineBatchesMax;
+
 let core: WasmCore | undefined;
 let workPtr = 0;
+const slotPtrs: number[] = [];
 
 function init(): WasmCore {
   if (core === undefined) {
     core = loadCore();
     workPtr = core.reserve(workRegionBytes);
     assert(workPtr !== 0, 'WASM core could not reserve its work memory');
+    for (let slot = 0; slot < frameSlots; slot++) {
+      const ptr = core.reserve(batchBytesMax);
+      assert(ptr !== 0, 'WASM core could not reserve its frame slots');
+      slotPtrs.push(ptr);
+    }
   }
   return core;
 }
@@ -56,11 +69,22 @@ export function batchBytesOf(records: readonly RecordInput[]): number {
 
 /** Frames records as one batch starting at `position`; returns a fresh copy of the bytes. */
 export function frameBatch(records: readonly RecordInput[], position: number): Uint8Array {
+  return frameBatchInto(0, records, position).slice();
+}
+
+/**
+ * Frames records as one batch starting at `position` into frame slot `slot` and returns a view
+ * of the framed bytes in WASM memory (no copy). The view is valid until `slot` is framed into
+ * again.
+ */
+export function frameBatchInto(slot: number, records: readonly RecordInput[], position: number): Uint8Array {
   const c = init();
+  assert(slot >= 0 && slot < frameSlots, `no frame slot ${slot}`);
+  const ptr = slotPtrs[slot]!;
   const total = batchBytesOf(records);
   assert(records.length > 0, 'a batch has at least one record');
-  assert(total <= workRegionBytes, `batch of ${total} bytes exceeds the work region`);
-  const region = c.bytes(workPtr, total);
+  assert(total <= batchBytesMax, `batch of ${total} bytes exceeds a frame slot`);
+  const region = c.bytes(ptr, total);
   const view = new DataView(region.buffer, region.byteOffset, total);
   let offset = 0;
   for (const record of records) {
@@ -71,9 +95,9 @@ export function frameBatch(records: readonly RecordInput[], position: number): U
     region.set(record.payload, offset + recordHeaderBytes);
     offset += recordBytesOf(record.payload.length);
   }
-  const framed = c.frameBatch(workPtr, records.length, position);
+  const framed = c.frameBatch(ptr, records.length, position);
   assert(framed === total, `frameBatch framed ${framed} bytes, expected ${total}`);
-  return region.slice(0, total);
+  return region;
 }
 
 /** Verifies bytes that should hold whole records starting at log position `position`. */

@@ -4,13 +4,27 @@
 // fsync, hands the durable batch to `onDurable` (apply to state, ship to copies), and only then
 // tells each caller its records are durable.
 //
+// The batches go through a short pipeline (logPipelineBatchesMax): while batch N is synced and
+// handed to onDurable, batch N+1 is framed and written. Each stage keeps log order, and a caller
+// is still answered only once its batch is durable and applied. When a large group waits and
+// nothing is on its way to disk, the first batch takes about half of it so that the two halves
+// overlap (framing is CPU, writing and syncing are the disk).
+//
 // Open recovers the tail: a torn last batch (a crash mid-write) is cut off; damage with valid
 // records after it is corruption in the middle of the log and is refused, never cut.
 
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import type { Clock, Storage, StorageFile } from '../io.js';
-import { batchBytesMax, batchTransactionsMax, commitQueueTransactionsMax, segmentBytesMax } from '../constants.js';
+import { FlushMap, flushMapName } from './flushmap.js';
+import {
+  batchBytesMax,
+  batchSplitBytesMin,
+  batchTransactionsMax,
+  commitQueueTransactionsMax,
+  logPipelineBatchesMax,
+  segmentBytesMax,
+} from '../constants.js';
 import {
   type LogRecord,
   type RecordInput,
@@ -19,7 +33,7 @@ import {
   batchBytesOf,
   recordBytesOf,
   decodeRecords,
-  frameBatch,
+  frameBatchInto,
   scanBytes,
   workRegionBytes,
 } from './codec.js';
@@ -92,9 +106,41 @@ export interface LogStats {
   syncMsTotal: number;
 }
 
+/** A signal that resolves once; stages of the pipeline wait for the batch before them with it. */
+interface Signal {
+  readonly promise: Promise<void>;
+  fire(): void;
+}
+
+function signal(): Signal {
+  let fire!: () => void;
+  const promise = new Promise<void>((resolve) => (fire = resolve));
+  return { promise, fire };
+}
+
+/**
+ * One framed batch on its way through the pipeline: written (in log order), synced (in log
+ * order), handed to onDurable (in log order), answered. Each stage of batch N+1 waits for the same
+ * stage of batch N. The signals fire on failure too (never reject): a waiter then finds
+ * `failed` set and fails its own batch.
+ */
+interface InFlight {
+  readonly start: number;
+  readonly end: number;
+  readonly bytes: Uint8Array;
+  readonly group: Pending[];
+  readonly written: Signal;
+  readonly synced: Signal;
+  readonly marked: Signal;
+  readonly applied: Signal;
+}
+
 export class TransactionLog {
   private pending: Pending[] = [];
-  private flushing = false;
+  private readonly inFlight: InFlight[] = [];
+  private flushing: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private batchSequence = 0;
   private closed = false;
   private failed: unknown = null;
   readonly stats: LogStats = { batches: 0, appends: 0, bytes: 0, syncMsTotal: 0 };
@@ -106,6 +152,9 @@ export class TransactionLog {
     private fileBytes: number,
     /** Position the next batch will get: everything before it is durable. */
     private endPosition: number,
+    private readonly flushMap: FlushMap,
+    /** Position the next framed batch will get (ahead of endPosition while batches are in flight). */
+    private framedEnd: number = endPosition,
   ) {}
 
   static async open(options: LogOptions): Promise<TransactionLog> {
@@ -113,20 +162,37 @@ export class TransactionLog {
     await storage.mkdirp(dir);
     const names = (await storage.list(dir)).filter((n) => n.endsWith(segmentSuffix)).sort();
     const segments: Segment[] = names.map((name) => ({ name, start: Number(name.slice(0, -segmentSuffix.length)) }));
+    const opened = await FlushMap.open(storage, dir);
+    if (opened === 'corrupt') throw new LogCorruptError(flushMapName, 0, 'flush map: no valid slot');
+    let flushMap = opened;
     if (segments.length === 0) {
+      if (flushMap !== null && flushMap.durableEnd > 0) {
+        await flushMap.close();
+        throw new LogCorruptError(segmentName(0), 0, `missing: durable to ${flushMap.durableEnd}, no segment left`);
+      }
+      await flushMap?.close();
       const name = segmentName(0);
       const file = await storage.open(join(dir, name), { create: true });
-      await storage.syncDir(dir);
-      return new TransactionLog(options, [{ name, start: 0 }], file, 0, 0);
+      const created = await FlushMap.create(storage, dir, 0); // syncs the directory for both files
+      return new TransactionLog(options, [{ name, start: 0 }], file, 0, 0, created);
     }
-    const last = segments[segments.length - 1]!;
+    const durableEnd = flushMap?.durableEnd ?? null;
+    const tail = await recoverTail(storage, dir, segments, durableEnd, options.tailMayBeTorn ?? true);
+    const last = tail.segments[tail.segments.length - 1]!;
     const file = await storage.open(join(dir, last.name), { create: false });
-    const validBytes = await recoverTail(file, last, options.tailMayBeTorn ?? true);
-    if (validBytes < (await file.size())) {
-      await file.truncate(validBytes);
-      await file.sync();
+    const end = last.start + tail.lastBytes;
+    if (flushMap === null || end > flushMap.durableEnd) {
+      // What recovery kept past the recorded durable end was never acknowledged, but from here
+      // on it is served: make it durable first, then record that it is.
+      for (const segment of tail.segments.slice(tail.firstScanned)) {
+        const handle = segment === last ? file : await storage.open(join(dir, segment.name), { create: false });
+        await handle.sync();
+        if (handle !== file) await handle.close();
+      }
+      if (flushMap === null) flushMap = await FlushMap.create(storage, dir, end);
+      else await flushMap.mark(end);
     }
-    return new TransactionLog(options, segments, file, validBytes, last.start + validBytes);
+    return new TransactionLog(options, tail.segments, file, tail.lastBytes, end, flushMap);
   }
 
   /** Everything before this position is durable. */
@@ -152,7 +218,8 @@ export class TransactionLog {
     assert(records.length > 0 && bytes <= batchBytesMax, 'an append must fit in one batch');
     return new Promise((resolve, reject) => {
       this.pending.push({ records, bytes, tag, resolve, reject });
-      if (!this.flushing) void this.flushLoop();
+      if (this.flushing === null) this.flushing = this.flushLoop();
+      else this.wake?.();
     });
   }
 
@@ -161,49 +228,109 @@ export class TransactionLog {
    * whole, written byte for byte, synced. Returns false when it does not start at our end.
    */
   async appendFramed(bytes: Uint8Array, start: number): Promise<void> {
-    assert(!this.flushing && this.pending.length === 0, 'framed appends are for passive copies only');
+    assert(this.flushing === null && this.pending.length === 0, 'framed appends are for passive copies only');
     assert(start === this.endPosition, `framed batch starts at ${start}, log ends at ${this.endPosition}`);
     const scan = scanBytes(bytes, start);
     if (scan.status !== ScanStatus.ok || scan.validBytes !== bytes.length) {
       throw new LogCorruptError('(shipped batch)', scan.errorOffset, kindName(scan.errorKind));
     }
-    await this.writeDurable(bytes);
+    const file = this.file;
+    const rolled = await this.writeBatch(bytes);
+    await this.syncBatch(file, rolled, bytes.length);
+    await this.flushMap.mark(this.endPosition);
   }
 
+  /**
+   * The group commit loop: while appends wait and the pipeline has room, frame the next batch
+   * and send it on its way; otherwise wait for room or for appends. Ends when nothing waits and
+   * nothing is in flight.
+   */
   private async flushLoop(): Promise<void> {
-    this.flushing = true;
+    // Callers woken by the same answered batch append in the same turn: let them all queue
+    // before the first batch is taken, or it would hold only the first of them.
+    await Promise.resolve();
     try {
-      while (this.pending.length > 0 && this.failed === null) {
-        const group = this.takeGroup();
-        const start = this.endPosition;
-        let bytes: Uint8Array;
-        try {
-          bytes = frameBatch(group.flatMap((p) => p.records), start);
-          await this.writeDurable(bytes);
-        } catch (error) {
-          // A failed write or fsync leaves the file in an unknown state: stop taking writes.
-          this.failed = error;
-          for (const p of group) p.reject(error);
-          break;
+      for (;;) {
+        if (this.failed !== null) break;
+        if (this.pending.length > 0 && this.inFlight.length < logPipelineBatchesMax) {
+          this.launch(this.takeGroup(this.inFlight.length === 0));
+          continue;
         }
-        const result = { start, end: this.endPosition };
-        try {
-          await this.options.onDurable?.({ start, end: result.end, bytes, appends: group.map((p) => ({ records: p.records, tag: p.tag })) });
-        } catch (error) {
-          this.failed = error;
-          for (const p of group) p.reject(error);
-          break;
-        }
-        this.stats.appends += group.length;
-        for (const p of group) p.resolve(result);
+        if (this.inFlight.length === 0) break;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          void this.inFlight[0]!.applied.promise.then(resolve);
+        });
+        this.wake = null;
+        // The oldest batch answers its callers after `applied`; let it leave the pipeline.
+        await Promise.resolve();
       }
     } finally {
-      this.flushing = false;
+      this.flushing = null;
+      this.wake = null;
       if (this.failed !== null) for (const p of this.pending.splice(0)) p.reject(this.failed);
     }
   }
 
-  private takeGroup(): Pending[] {
+  /** Frames a group into the next frame slot and starts it through the pipeline. */
+  private launch(group: Pending[]): void {
+    const start = this.framedEnd;
+    const slot = this.batchSequence++ % logPipelineBatchesMax;
+    let bytes: Uint8Array;
+    try {
+      bytes = frameBatchInto(slot, group.flatMap((p) => p.records), start);
+    } catch (error) {
+      this.failed = error;
+      for (const p of group) p.reject(error);
+      return;
+    }
+    this.framedEnd += bytes.length;
+    const batch: InFlight = { start, end: this.framedEnd, bytes, group, written: signal(), synced: signal(), marked: signal(), applied: signal() };
+    const previous = this.inFlight[this.inFlight.length - 1];
+    this.inFlight.push(batch);
+    void this.process(batch, previous);
+  }
+
+  private async process(batch: InFlight, previous: InFlight | undefined): Promise<void> {
+    try {
+      await this.after(previous?.written);
+      const file = this.file;
+      const rolled = await this.writeBatch(batch.bytes);
+      batch.written.fire();
+      await this.after(previous?.synced);
+      await this.syncBatch(file, rolled, batch.bytes.length);
+      batch.synced.fire();
+      // The flush map's sync overlaps the next batch's data sync; one mark may cover several batches.
+      await this.after(previous?.marked);
+      if (this.flushMap.durableEnd < batch.end) await this.flushMap.mark(this.endPosition);
+      batch.marked.fire();
+      await this.after(previous?.applied);
+      const appends = batch.group.map((p) => ({ records: p.records, tag: p.tag }));
+      await this.options.onDurable?.({ start: batch.start, end: batch.end, bytes: batch.bytes, appends });
+      this.stats.appends += batch.group.length;
+      const result = { start: batch.start, end: batch.end };
+      for (const p of batch.group) p.resolve(result);
+    } catch (error) {
+      // A failed write or fsync leaves the file in an unknown state, and a failed onDurable
+      // leaves the state behind the log: stop taking writes. Later batches fail too.
+      if (this.failed === null) this.failed = error;
+      for (const p of batch.group) p.reject(this.failed);
+    } finally {
+      this.inFlight.splice(this.inFlight.indexOf(batch), 1);
+      batch.written.fire();
+      batch.synced.fire();
+      batch.marked.fire();
+      batch.applied.fire();
+    }
+  }
+
+  /** Waits for the batch before to pass a stage; throws if the log failed meanwhile. */
+  private async after(stage: Signal | undefined): Promise<void> {
+    if (stage !== undefined) await stage.promise;
+    if (this.failed !== null) throw this.failed;
+  }
+
+  private takeGroup(split: boolean): Pending[] {
     let bytes = 0;
     let count = 0;
     while (count < this.pending.length && count < batchTransactionsMax) {
@@ -212,29 +339,52 @@ export class TransactionLog {
       bytes += next.bytes;
       count += 1;
     }
+    if (split && bytes >= batchSplitBytesMin) {
+      // Nothing is on its way to disk: send about half now and frame the rest while it is written.
+      let half = 0;
+      let taken = 0;
+      while (taken < count - 1 && half < bytes / 2) half += this.pending[taken++]!.bytes;
+      count = Math.max(1, taken);
+    }
     return this.pending.splice(0, count);
   }
 
-  private async writeDurable(bytes: Uint8Array): Promise<void> {
+  /** Writes bytes at the end of the current segment; rolls to a new segment when it is full. Returns the file rolled away from, if any. */
+  private async writeBatch(bytes: Uint8Array): Promise<StorageFile | null> {
     const started = this.options.clock.monoMs();
     await this.file.write(this.fileBytes, bytes);
-    await this.file.sync();
     this.stats.syncMsTotal += this.options.clock.monoMs() - started;
-    this.stats.batches += 1;
-    this.stats.bytes += bytes.length;
     this.fileBytes += bytes.length;
-    this.endPosition += bytes.length;
-    if (this.fileBytes >= (this.options.segmentBytesMax ?? segmentBytesMax)) await this.roll();
+    if (this.fileBytes < (this.options.segmentBytesMax ?? segmentBytesMax)) return null;
+    const full = this.file;
+    await this.roll(this.positionAfterFile());
+    return full;
   }
 
-  private async roll(): Promise<void> {
-    const name = segmentName(this.endPosition);
+  /** Makes a written batch durable (closing the segment it filled, if any) and moves the durable end past it. */
+  private async syncBatch(file: StorageFile, rolledFrom: StorageFile | null, length: number): Promise<void> {
+    const started = this.options.clock.monoMs();
+    await file.sync();
+    if (rolledFrom !== null) await rolledFrom.close();
+    this.stats.syncMsTotal += this.options.clock.monoMs() - started;
+    this.stats.batches += 1;
+    this.stats.bytes += length;
+    this.endPosition += length;
+    if (this.framedEnd < this.endPosition) this.framedEnd = this.endPosition;
+  }
+
+  /** Position just past what the current segment file holds. */
+  private positionAfterFile(): number {
+    return this.segments[this.segments.length - 1]!.start + this.fileBytes;
+  }
+
+  private async roll(position: number): Promise<void> {
+    const name = segmentName(position);
     const next = await this.options.storage.open(join(this.options.dir, name), { create: true });
     await this.options.storage.syncDir(this.options.dir);
-    await this.file.close();
     this.file = next;
     this.fileBytes = 0;
-    this.segments.push({ name, start: this.endPosition });
+    this.segments.push({ name, start: position });
   }
 
   /** Verified batches from `from` (a batch boundary) up to the durable end. */
@@ -288,11 +438,12 @@ export class TransactionLog {
     return removed;
   }
 
-  /** Waits for queued appends, then closes the file. */
+  /** Waits for queued appends, then closes the files. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
+    while (this.flushing !== null) await this.flushing;
     await this.file.close();
+    await this.flushMap.close();
   }
 }
 
@@ -300,8 +451,16 @@ function kindName(kind: number): string {
   return Object.entries(ScanErrorKind).find(([, v]) => v === kind)?.[0] ?? `kind ${kind}`;
 }
 
-/** Scans the last segment; returns how many bytes of it are whole batches. Throws on mid-log damage. */
-async function recoverTail(file: StorageFile, segment: Segment, tailMayBeTorn: boolean): Promise<number> {
+/** What one segment holds: whole verified batches, then either nothing, zeros, or damage. */
+interface SegmentScan {
+  /** Bytes of whole verified batches from the segment's start. */
+  readonly validBytes: number;
+  readonly size: number;
+  /** The first damage, or null when the segment is whole (possibly with a zero tail). */
+  readonly damage: { readonly offset: number; readonly kind: string; readonly resync: boolean } | null;
+}
+
+async function scanSegment(file: StorageFile, segment: Segment): Promise<SegmentScan> {
   const size = await file.size();
   let offset = 0;
   while (offset < size) {
@@ -313,18 +472,65 @@ async function recoverTail(file: StorageFile, segment: Segment, tailMayBeTorn: b
       if (scan.validBytes < length) break; // a zero tail after the last batch
       continue;
     }
-    // A torn write may leave garbage, not zeros, where its lost part was: a crc or length error
-    // at the end of the file with no valid record after it is then the torn last batch.
-    const tornTail = tailMayBeTorn && scan.resyncOffset < 0 && offset + length >= size;
-    if ((scan.status === ScanStatus.corrupt && !tornTail) || scan.resyncOffset >= 0) {
-      throw new LogCorruptError(segment.name, offset + Math.max(scan.errorOffset, 0), kindName(scan.errorKind));
-    }
-    // Torn: whole batches up to validBytes; if more file follows this chunk, the batch may just continue.
-    if (scan.validBytes === 0 || offset + length >= size) {
+    // A batch cut by the end of this chunk may just continue in the next one.
+    if (scan.status === ScanStatus.torn && scan.validBytes > 0 && offset + length < size) {
       offset += scan.validBytes;
-      break;
+      continue;
     }
-    offset += scan.validBytes;
+    return {
+      validBytes: offset + scan.validBytes,
+      size,
+      damage: { offset: offset + Math.max(scan.errorOffset, 0), kind: kindName(scan.errorKind), resync: scan.resyncOffset >= 0 },
+    };
   }
-  return offset;
+  return { validBytes: offset, size, damage: null };
+}
+
+/**
+ * Finds where the log really ends after a crash and cuts what follows. With a flush map
+ * (`durableEnd` known), every segment from the one holding durableEnd to the last is scanned:
+ * damage (or missing bytes) before durableEnd is corruption and refused; the first damage at or
+ * past it is an unsynced write torn or reordered by the crash, and the log is cut there (later
+ * segments removed). Without one (a log written before flush maps), only the last segment is
+ * scanned and damage with valid records after it is refused.
+ */
+async function recoverTail(
+  storage: Storage,
+  dir: string,
+  all: readonly Segment[],
+  durableEnd: number | null,
+  tailMayBeTorn: boolean,
+): Promise<{ segments: Segment[]; lastBytes: number; firstScanned: number }> {
+  let first = all.length - 1;
+  if (durableEnd !== null) while (first > 0 && all[first]!.start > durableEnd) first -= 1;
+  for (let index = first; index < all.length; index++) {
+    const segment = all[index]!;
+    const file = await storage.open(join(dir, segment.name), { create: false });
+    try {
+      const scan = await scanSegment(file, segment);
+      const isLast = index === all.length - 1;
+      const stop = segment.start + scan.validBytes;
+      // A segment that ends short of where the next one starts: the write that filled it was lost.
+      const endsShort = !isLast && (scan.validBytes < scan.size || all[index + 1]!.start !== stop);
+      if (scan.damage !== null) {
+        const cuttable = tailMayBeTorn && (durableEnd === null ? isLast && !scan.damage.resync : stop >= durableEnd);
+        if (!cuttable) throw new LogCorruptError(segment.name, scan.damage.offset, scan.damage.kind);
+      } else if (durableEnd !== null && stop < durableEnd && (isLast || endsShort)) {
+        throw new LogCorruptError(segment.name, scan.validBytes, `missing: durable to ${durableEnd}, data ends at ${stop}`);
+      } else if (!isLast && !endsShort) {
+        continue;
+      }
+      // The log ends here: cut the damage or zero tail, and every later segment (never acknowledged).
+      if (scan.validBytes < scan.size) {
+        await file.truncate(scan.validBytes);
+        await file.sync();
+      }
+      for (const later of all.slice(index + 1)) await storage.remove(join(dir, later.name));
+      if (!isLast) await storage.syncDir(dir);
+      return { segments: all.slice(0, index + 1), lastBytes: scan.validBytes, firstScanned: first };
+    } finally {
+      await file.close();
+    }
+  }
+  throw new Error('unreachable: the last segment always returns');
 }
