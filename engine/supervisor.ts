@@ -143,6 +143,8 @@ class DatabaseGroup {
   headPosition = 0;
   pump: Promise<unknown> = Promise.resolve();
   publishing = new Set<Promise<void>>();
+  /** The publisher failed (not fenced): reopen it and ship again from safeEnd before the next batch. */
+  publisherBroken = false;
   activating = false;
   /** The server whose copy is active, as the last activation said (this one or another). */
   activeServer: string | null = null;
@@ -377,9 +379,10 @@ export class Supervisor {
    */
   private ship(group: DatabaseGroup, start: number, end: number, bytes: Uint8Array | null): Promise<void> {
     const step = group.pump.then(async () => {
-      const publisher = group.publisher;
       const active = group.active;
-      if (publisher === null || active === null) throw new ShippingError(`${group.name}: no publisher`);
+      if (group.publisher === null || active === null) throw new ShippingError(`${group.name}: no publisher`);
+      if (group.publisherBroken) await this.reopenPublisher(group, active);
+      const publisher = group.publisher;
       const pending: Array<Promise<void>> = [];
       const publish = (from: number, data: Uint8Array): void => {
         const envelope = batchEnvelope(group.name, publisher.generation, active.spec.server, active.spec.copy, from, data);
@@ -404,10 +407,26 @@ export class Supervisor {
   }
 
   private onPublishFailed(group: DatabaseGroup, publisher: Publisher, error: Error): void {
-    if (!(error instanceof FencedError) || group.publisher !== publisher) return;
+    if (group.publisher !== publisher) return;
+    if (!(error instanceof FencedError)) {
+      // Kafka unreachable, a transaction that timed out...: what failed was aborted, so ship
+      // again from the last safe position with a fresh publisher (see ship).
+      if (!group.publisherBroken) this.say(`${group.name}: ${error.message}; shipping resumes from ${group.safeEnd}`);
+      group.publisherBroken = true;
+      return;
+    }
     const active = group.active;
     this.say(`${group.name}: ${error.message}`);
     if (active !== null) this.retireFenced(group, active, error.message);
+  }
+
+  private async reopenPublisher(group: DatabaseGroup, active: Copy): Promise<void> {
+    await group.publisher?.close();
+    group.publisher = null;
+    const generation = this.nextGeneration(group);
+    group.publisher = await this.transport.openPublisher(group.name, { server: active.spec.server, copy: active.spec.copy }, generation, group.safeEnd);
+    group.publisherBroken = false;
+    group.shippedEnd = group.safeEnd;
   }
 
   /** The active copy learned a newer one took over: route nothing to it and stop it; it never writes again as active. */

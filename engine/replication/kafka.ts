@@ -60,6 +60,7 @@ class KafkaPublisher implements Publisher {
   private queue: Queued[] = [];
   private running = false;
   private fenced: FencedError | null = null;
+  private failed: Error | null = null;
   private closed = false;
 
   constructor(
@@ -72,6 +73,8 @@ class KafkaPublisher implements Publisher {
 
   publish(envelope: BatchEnvelope): Promise<void> {
     if (this.fenced !== null) return Promise.reject(this.fenced);
+    // After a failed transaction nothing more may go out: a later batch would leave a gap.
+    if (this.failed !== null) return Promise.reject(this.failed);
     if (this.closed) return Promise.reject(new Error(`${this.database}: publisher closed`));
     return new Promise((resolve, reject) => {
       this.queue.push({ envelope, resolve, reject });
@@ -100,6 +103,7 @@ class KafkaPublisher implements Publisher {
             this.fenced = new FencedError(`${this.database}: this active copy (generation ${this.generation}) was fenced by a newer one: ${(error as Error).message}`);
           }
           const failure = this.fenced ?? new Error(`${this.database}: shipping to Kafka failed: ${(error as Error).message}`);
+          this.failed = failure;
           for (const q of [...group, ...this.queue.splice(0)]) q.reject(failure);
         }
       }
