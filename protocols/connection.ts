@@ -232,11 +232,18 @@ export class Connection {
 
   private rawWrite(data: Uint8Array): Promise<void> {
     if (this.stream.destroyed) return Promise.resolve();
+    const stream = this.stream;
+    if (stream.write(data)) return Promise.resolve();
     return new Promise((resolve) => {
-      if (this.stream.write(data)) resolve();
-      else this.stream.once('drain', () => resolve());
-      // A destroyed stream never drains.
-      this.stream.once('close', () => resolve());
+      // A destroyed stream never drains. Both listeners go once either fires, so a long session
+      // does not pile up one listener per write.
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.once('drain', done);
+      stream.once('close', done);
     });
   }
 
