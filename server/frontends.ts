@@ -2,11 +2,12 @@
 // its starter to `frontEndStarters`; the server then prints what each one listens on.
 
 import type { FrontEnd, FrontEndContext, ListenPlan } from '../protocols/frontend.js';
+import { startImap } from '../protocols/imap/server.js';
 
 export type FrontEndStarter = (context: FrontEndContext, plan: ListenPlan) => Promise<FrontEnd>;
 
 export const frontEndStarters: ReadonlyArray<{ readonly name: string; readonly start: FrontEndStarter }> = [
-  // { name: 'IMAP', start: startImap },
+  { name: 'IMAP', start: startImap },
 ];
 
 /** Starts every front end; if one cannot listen, closes those already started and throws. */

@@ -1,0 +1,44 @@
+// APPEND with MULTIAPPEND (RFC 3502: every message in one atomic, durable commit), flags,
+// internal date, literal8 (BINARY) and UTF8 (RFC 6855) data; answers APPENDUID (RFC 4315).
+// A missing folder gets NO [TRYCREATE]; size is bounded by APPENDLIMIT in the decoder.
+
+import type { TxOp } from '../../../engine/api.js';
+import { appendMessagesMax } from '../constants.js';
+import { folderName, storableFlags } from '../format.js';
+import { authenticated, handler } from './handler.js';
+
+export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
+  if (c.messages.length > appendMessagesMax) {
+    await s.no(tag, `At most ${appendMessagesMax} messages per APPEND`, { code: 'LIMIT' });
+    return;
+  }
+  const folder = folderName(c.mailbox);
+  for (const m of c.messages) {
+    if (m.data.length > s.context.limits.messageBytesMax) {
+      await s.no(tag, `Message over ${s.context.limits.messageBytesMax} bytes`, { code: 'TOOBIG' });
+      return;
+    }
+  }
+  const ops: TxOp[] = c.messages.map((m) => ({
+    op: 'append',
+    folder,
+    content: m.data,
+    flags: storableFlags(m.flags),
+    ...(m.internalDate === undefined ? {} : { internalDateMs: m.internalDate.epochMs }),
+  }));
+  const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops });
+  if (!done.ok) {
+    if (done.code === 'NO_SUCH_FOLDER') await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'TRYCREATE' });
+    else await s.fail(tag, done);
+    return;
+  }
+  const uids: number[] = [];
+  let uidValidity = 0;
+  for (const r of done.value.results) {
+    if (r.op !== 'append') continue;
+    uids.push(r.uid);
+    uidValidity = r.uidValidity;
+  }
+  if (s.selected !== null && s.selected.name === folder) s.markDirty();
+  await s.ok(tag, 'APPEND completed', { code: 'APPENDUID', uidValidity, uids });
+});

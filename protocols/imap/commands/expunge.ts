@@ -1,0 +1,33 @@
+// EXPUNGE and UID EXPUNGE (RFC 9051 §6.4.3, §6.4.9): the \Deleted messages (of the UID set)
+// go in one durable commit, and the EXPUNGE (or VANISHED) responses follow from the view.
+
+import { hasFlag } from '../format.js';
+import type { ImapSession } from '../session.js';
+import type { SequenceSet } from '../wire/types.js';
+import { handler, selectedOnly } from './handler.js';
+
+async function run(s: ImapSession, tag: string, name: string, set: SequenceSet | undefined): Promise<void> {
+  const view = s.selected!;
+  if (view.readOnly) {
+    await s.no(tag, 'The mailbox is read-only', { code: 'READ-ONLY' });
+    return;
+  }
+  // Flags another session set must count: bring the view up to date without announcing expunges yet.
+  s.markDirty();
+  await s.sync({ expunges: false });
+  const within = set === undefined ? null : new Set(view.resolve(set, true) ?? []);
+  const uids = view.uids.filter((uid) => !view.pendingExpunge.has(uid) && hasFlag(view.infos.get(uid)!, '\\Deleted') && (within === null || within.has(uid)));
+  if (uids.length > 0) {
+    const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops: [{ op: 'expunge', folder: view.name, uids }] });
+    if (!done.ok) {
+      await s.fail(tag, done);
+      return;
+    }
+    for (const uid of uids) view.pendingExpunge.add(uid);
+    s.markDirty();
+  }
+  await s.ok(tag, `${name} completed`, undefined, { expunges: true });
+}
+
+export const expunge = handler<'EXPUNGE'>(selectedOnly, (s, tag) => run(s, tag, 'EXPUNGE', undefined));
+export const uidExpunge = handler<'UID EXPUNGE'>(selectedOnly, (s, tag, c) => run(s, tag, 'UID EXPUNGE', c.uids));

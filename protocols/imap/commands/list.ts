@@ -1,0 +1,131 @@
+// LIST (RFC 9051 §6.3.9) with LIST-EXTENDED selection and return options (RFC 5258),
+// LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154) and CHILDREN; and rev1's LSUB. Hierarchy
+// delimiter `/`; a parent that exists only through its children is \NonExistent (\Noselect).
+
+import type { FolderInfo } from '../../../engine/api.js';
+import type { ImapSession } from '../session.js';
+import { encodeList, type ListEntry } from '../wire/encoder.js';
+import type { Command } from '../wire/types.js';
+import { authenticated, handler } from './handler.js';
+import { statusLine } from './status.js';
+
+const delimiter = '/';
+
+/** A LIST pattern as a regular expression: `*` any run, `%` any run without the delimiter. */
+export function patternRegex(reference: string, pattern: string): RegExp {
+  let full = reference + pattern;
+  // INBOX is case-insensitive, so a pattern naming it is too.
+  if (/^inbox(\/|$)/i.test(full)) full = 'INBOX' + full.slice(5);
+  let source = '^';
+  for (const ch of full) {
+    if (ch === '*') source += '.*';
+    else if (ch === '%') source += '[^/]*';
+    else source += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(source + '$', 's');
+}
+
+interface Node {
+  readonly name: string;
+  readonly folder: FolderInfo | undefined;
+  hasChildren: boolean;
+  subscribedChild: boolean;
+}
+
+/** Every folder plus the parents that exist only through their children. */
+function tree(folders: readonly FolderInfo[]): Map<string, Node> {
+  const nodes = new Map<string, Node>();
+  for (const folder of folders) nodes.set(folder.name, { name: folder.name, folder, hasChildren: false, subscribedChild: false });
+  for (const folder of folders) {
+    const parts = folder.name.split(delimiter);
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join(delimiter);
+      let node = nodes.get(parent);
+      if (node === undefined) {
+        node = { name: parent, folder: undefined, hasChildren: false, subscribedChild: false };
+        nodes.set(parent, node);
+      }
+      node.hasChildren = true;
+      if (folder.subscribed) node.subscribedChild = true;
+    }
+  }
+  return nodes;
+}
+
+type ListCommand = Extract<Command, { kind: 'LIST' }>;
+
+export const list = handler<'LIST'>(authenticated, async (s, tag, c) => {
+  if (c.patterns.length === 1 && c.patterns[0] === '' && !c.extended) {
+    // RFC 9051 §6.3.9: the hierarchy delimiter and root.
+    await s.write('* LIST (\\Noselect) "/" ""\r\n');
+    await s.ok(tag, 'LIST completed');
+    return;
+  }
+  const folders = await s.api!.folders(s.account!.mailboxId);
+  if (!folders.ok) {
+    await s.fail(tag, folders);
+    return;
+  }
+  const nodes = tree(folders.value);
+  const regexes = c.patterns.map((p) => patternRegex(c.reference, p));
+  const out: Buffer[] = [];
+  const options = { utf8: s.enabled.utf8 };
+  for (const node of [...nodes.values()].sort((a, b) => compareNames(a.name, b.name))) {
+    if (!regexes.some((r) => r.test(node.name))) continue;
+    const entry = listEntry(c, node);
+    if (entry === null) continue;
+    out.push(encodeList(entry, options));
+    if (c.returns.status !== undefined && node.folder !== undefined) {
+      const line = await statusLine(s, node.folder, node.name, c.returns.status);
+      if (line.ok) out.push(line.value);
+    }
+  }
+  await s.write(Buffer.concat(out));
+  await s.ok(tag, 'LIST completed');
+});
+
+function listEntry(c: ListCommand, node: Node): ListEntry | null {
+  const folder = node.folder;
+  const subscribed = folder?.subscribed === true;
+  const sel = c.selection;
+  const childInfo: string[] = [];
+  if (sel.subscribed && !subscribed) {
+    // RECURSIVEMATCH: a parent is listed for its subscribed children, with CHILDINFO.
+    if (!(sel.recursiveMatch && node.subscribedChild)) return null;
+    childInfo.push('SUBSCRIBED');
+  } else if (sel.subscribed && sel.recursiveMatch && node.subscribedChild) {
+    childInfo.push('SUBSCRIBED');
+  }
+  if (sel.specialUse && (folder === undefined || folder.specialUse === null)) return null;
+  if (!sel.subscribed && !sel.specialUse && folder === undefined && !node.hasChildren) return null;
+  const attributes: string[] = [];
+  if (folder === undefined) attributes.push(c.extended ? '\\NonExistent' : '\\Noselect');
+  attributes.push(node.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+  if (subscribed && (sel.subscribed || c.returns.subscribed)) attributes.push('\\Subscribed');
+  if (folder?.specialUse != null) attributes.push(folder.specialUse);
+  return { attributes, delimiter, name: node.name, ...(childInfo.length > 0 ? { childInfo } : {}) };
+}
+
+/** INBOX first, then by name. */
+function compareNames(a: string, b: string): number {
+  if (a === 'INBOX') return -1;
+  if (b === 'INBOX') return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** rev1 LSUB: subscribed folders matching the pattern. */
+export const lsub = handler<'LSUB'>(authenticated, async (s, tag, c) => {
+  const folders = await s.api!.folders(s.account!.mailboxId);
+  if (!folders.ok) {
+    await s.fail(tag, folders);
+    return;
+  }
+  const regex = patternRegex(c.reference, c.pattern);
+  const out: Buffer[] = [];
+  for (const folder of folders.value) {
+    if (!folder.subscribed || !regex.test(folder.name)) continue;
+    out.push(encodeList({ attributes: [], delimiter, name: folder.name }, { utf8: s.enabled.utf8 }, 'LSUB'));
+  }
+  await s.write(Buffer.concat(out));
+  await s.ok(tag, 'LSUB completed');
+});

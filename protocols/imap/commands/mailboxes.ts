@@ -1,0 +1,70 @@
+// CREATE (with CREATE-SPECIAL-USE, RFC 6154, and the missing parents), DELETE, RENAME,
+// SUBSCRIBE, UNSUBSCRIBE: one durable commit each.
+
+import type { TxOp } from '../../../engine/api.js';
+import { folderName } from '../format.js';
+import type { ImapSession } from '../session.js';
+import { authenticated, handler } from './handler.js';
+
+const specialUses = new Set(['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash']);
+
+async function commit(s: ImapSession, tag: string, ops: TxOp[], done: string): Promise<void> {
+  const result = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops });
+  if (!result.ok) {
+    await s.fail(tag, result);
+    return;
+  }
+  await s.ok(tag, done);
+}
+
+export const create = handler<'CREATE'>(authenticated, async (s, tag, c) => {
+  const name = folderName(c.mailbox);
+  if (name === 'INBOX') {
+    await s.no(tag, 'INBOX exists', { code: 'ALREADYEXISTS' });
+    return;
+  }
+  const uses = c.specialUse.map((u) => [...specialUses].find((k) => k.toLowerCase() === u.toLowerCase()));
+  if (uses.length > 1 || uses.some((u) => u === undefined)) {
+    await s.no(tag, 'Unsupported special-use attribute', { code: 'USEATTR' });
+    return;
+  }
+  const folders = await s.api!.folders(s.account!.mailboxId);
+  if (!folders.ok) {
+    await s.fail(tag, folders);
+    return;
+  }
+  const existing = new Set(folders.value.map((f) => f.name));
+  const ops: TxOp[] = [];
+  const parts = name.split('/');
+  if (parts.some((p) => p === '')) {
+    await s.no(tag, 'Empty hierarchy level in the name', { code: 'CANNOT' });
+    return;
+  }
+  // RFC 9051 §6.3.4: create the superior hierarchy the name needs.
+  for (let i = 1; i < parts.length; i++) {
+    const parent = parts.slice(0, i).join('/');
+    if (!existing.has(parent)) ops.push({ op: 'createFolder', name: parent });
+  }
+  ops.push({ op: 'createFolder', name, ...(uses[0] === undefined ? {} : { specialUse: uses[0] }) });
+  await commit(s, tag, ops, 'CREATE completed');
+});
+
+export const deleteMailbox = handler<'DELETE'>(authenticated, async (s, tag, c) => {
+  const name = folderName(c.mailbox);
+  if (s.selected !== null && s.selected.name === name) {
+    s.select(null);
+    await s.untagged('OK', 'Mailbox closed', { code: 'CLOSED' });
+  }
+  await commit(s, tag, [{ op: 'deleteFolder', name }], 'DELETE completed');
+});
+
+export const rename = handler<'RENAME'>(authenticated, async (s, tag, c) => {
+  const from = folderName(c.from);
+  const to = folderName(c.to);
+  await commit(s, tag, [{ op: 'renameFolder', from, to }], 'RENAME completed');
+  if (s.selected !== null && s.selected.name === from) s.selected.name = to;
+});
+
+export const subscribe = handler<'SUBSCRIBE'>(authenticated, (s, tag, c) => commit(s, tag, [{ op: 'subscribe', name: folderName(c.mailbox), subscribed: true }], 'SUBSCRIBE completed'));
+
+export const unsubscribe = handler<'UNSUBSCRIBE'>(authenticated, (s, tag, c) => commit(s, tag, [{ op: 'subscribe', name: folderName(c.mailbox), subscribed: false }], 'UNSUBSCRIBE completed'));

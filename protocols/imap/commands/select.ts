@@ -1,0 +1,109 @@
+// SELECT / EXAMINE (with CONDSTORE and QRESYNC parameters, RFC 7162), CLOSE, UNSELECT.
+
+import type { ImapSession } from '../session.js';
+import { SelectedMailbox } from '../selected.js';
+import { folderName, hasFlag, systemFlags, writeFetchFlags } from '../format.js';
+import { encodeFlags, encodeNumbered, encodeVanished } from '../wire/encoder.js';
+import type { Command } from '../wire/types.js';
+import { authenticated, handler, selectedOnly } from './handler.js';
+import { inSequenceSet } from './sets.js';
+
+type SelectCommand = Extract<Command, { kind: 'SELECT' | 'EXAMINE' }>;
+
+async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void> {
+  const readOnly = c.kind === 'EXAMINE';
+  if (c.qresync !== undefined && !s.enabled.qresync) {
+    await s.bad(tag, 'QRESYNC is not enabled');
+    return;
+  }
+  if (s.selected !== null) {
+    // RFC 7162 §3.2.11 / RFC 9051 §6.3.2: the old mailbox is closed first, and said so.
+    s.select(null);
+    await s.untagged('OK', 'Previous mailbox closed', { code: 'CLOSED' });
+  }
+  if (c.condstore) s.enabled.condstore = true;
+  const listing = await s.api!.listMessages(s.account!.mailboxId, folderName(c.mailbox));
+  if (!listing.ok) {
+    await s.fail(tag, listing);
+    return;
+  }
+  const { folder, messages } = listing.value;
+  const view = new SelectedMailbox(folder.name, folder.folderId, folder.uidValidity, readOnly, folder.modseqHighest, folder.uidNext);
+  view.load(messages);
+
+  const keywords = new Set<string>();
+  for (const m of messages) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+  const flags = [...systemFlags, ...[...keywords].sort()];
+  const out: Buffer[] = [encodeFlags(flags)];
+  const line = (text: string): void => void out.push(Buffer.from(text + '\r\n'));
+  line(`* OK [PERMANENTFLAGS (${readOnly ? '' : [...flags, '\\*'].join(' ')})] Flags permitted`);
+  out.push(encodeNumbered(view.exists, 'EXISTS'));
+  if (!s.enabled.rev2) {
+    out.push(encodeNumbered(0, 'RECENT'));
+    const firstUnseen = view.uids.findIndex((uid) => !hasFlag(view.infos.get(uid)!, '\\Seen'));
+    if (firstUnseen >= 0) line(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  }
+  line(`* OK [UIDVALIDITY ${view.uidValidity}] UIDs valid`);
+  line(`* OK [UIDNEXT ${view.uidNext}] Predicted next UID`);
+  line(`* OK [HIGHESTMODSEQ ${view.modseqHighest}] Highest`);
+  line(`* OK [MAILBOXID (${mailboxObjectId(folder.folderId, folder.uidValidity)})] Ok`);
+  await s.write(Buffer.concat(out));
+
+  if (c.qresync !== undefined && c.qresync.uidValidity === view.uidValidity) await resync(s, view, c.qresync);
+  s.select(view);
+  // A change between the listing and now is picked up before the tagged answer.
+  s.markDirty();
+  await s.ok(tag, `${c.kind} completed`, { code: readOnly ? 'READ-ONLY' : 'READ-WRITE' });
+}
+
+/** RFC 7162 §3.2.5.2: what changed since the client's modseq: VANISHED (EARLIER), then FETCH. */
+async function resync(s: ImapSession, view: SelectedMailbox, q: NonNullable<SelectCommand['qresync']>): Promise<void> {
+  const since = Number(q.modseq);
+  const changes = await s.api!.listMessages(s.account!.mailboxId, view.name, { changedSince: since });
+  if (!changes.ok) return;
+  const maxUid = view.uids[view.uids.length - 1] ?? 0;
+  const vanished = changes.value.vanished.filter((uid) => q.knownUids === undefined || inSequenceSet(q.knownUids, uid, Math.max(maxUid, uid)));
+  if (vanished.length > 0) await s.write(encodeVanished(vanished, true));
+  const parts: Buffer[] = [];
+  for (const info of changes.value.messages) {
+    const seq = view.seqOf(info.uid);
+    if (seq === 0) continue;
+    const w = s.writer().raw(`* ${seq} FETCH (`);
+    writeFetchFlags(w, info, true);
+    parts.push(w.raw(')').crlf().toBuffer());
+  }
+  if (parts.length > 0) await s.write(Buffer.concat(parts));
+}
+
+/** RFC 8474 MAILBOXID: stable across renames (folder id), new when a name is reused (UIDVALIDITY). */
+export function mailboxObjectId(folderId: number, uidValidity: number): string {
+  return `F${folderId}-${uidValidity}`;
+}
+
+export const select = handler<'SELECT'>(authenticated, (s, tag, c) => open(s, tag, c));
+export const examine = handler<'EXAMINE'>(authenticated, (s, tag, c) => open(s, tag, c));
+
+/** CLOSE expunges \Deleted messages silently (read-write only), then leaves the mailbox. */
+export const close = handler<'CLOSE'>(selectedOnly, async (s, tag) => {
+  const view = s.selected!;
+  s.select(null);
+  if (!view.readOnly) {
+    const listing = await s.api!.listMessages(s.account!.mailboxId, view.name);
+    if (listing.ok) {
+      const deleted = listing.value.messages.filter((m) => hasFlag(m, '\\Deleted')).map((m) => m.uid);
+      if (deleted.length > 0) {
+        const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops: [{ op: 'expunge', folder: view.name, uids: deleted }] });
+        if (!done.ok) {
+          await s.fail(tag, done);
+          return;
+        }
+      }
+    }
+  }
+  await s.ok(tag, 'CLOSE completed');
+});
+
+export const unselect = handler<'UNSELECT'>(selectedOnly, async (s, tag) => {
+  s.select(null);
+  await s.ok(tag, 'UNSELECT completed');
+});

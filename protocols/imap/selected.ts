@@ -1,0 +1,120 @@
+// The selected mailbox as one session sees it: the UIDs in sequence-number order, each
+// message's flags and modseq as last told to the client, and the expunges the session knows of
+// but has not been allowed to announce yet. Sequence numbers are this view's, so they stay
+// correct across other sessions' expunges until the session may send EXPUNGE/VANISHED
+// (RFC 9051 §7.5.1: never during FETCH, STORE or SEARCH).
+
+import type { MessageInfo } from '../../engine/api.js';
+import type { SeqRange, SequenceSet } from './wire/types.js';
+
+export class SelectedMailbox {
+  /** UIDs in ascending order: index + 1 is the sequence number. */
+  uids: number[] = [];
+  readonly infos = new Map<number, MessageInfo>();
+  /** Expunged in storage, still numbered here until announced. */
+  readonly pendingExpunge = new Set<number>();
+  /** RFC 5182 SEARCHRES `$`, as UIDs. */
+  saved: number[] = [];
+  /** Messages changed while the session could not say so (their FETCH is still owed). */
+  constructor(
+    public name: string,
+    readonly folderId: number,
+    readonly uidValidity: number,
+    readonly readOnly: boolean,
+    /** The modseq up to which this view is complete. */
+    public modseqHighest: number,
+    public uidNext: number,
+  ) {}
+
+  get exists(): number {
+    return this.uids.length;
+  }
+
+  /** Loads the messages of a full listing (SELECT). */
+  load(messages: readonly MessageInfo[]): void {
+    this.uids = messages.map((m) => m.uid).sort((a, b) => a - b);
+    this.infos.clear();
+    for (const m of messages) this.infos.set(m.uid, m);
+  }
+
+  /** Sequence number of a UID, or 0 when the view does not hold it. */
+  seqOf(uid: number): number {
+    let lo = 0;
+    let hi = this.uids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = this.uids[mid]!;
+      if (v === uid) return mid + 1;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  /** Adds a UID above every UID held; returns its sequence number. */
+  append(info: MessageInfo): number {
+    const last = this.uids[this.uids.length - 1];
+    if (last !== undefined && info.uid <= last) {
+      // Not above: a message the view already knows (e.g. reported twice); just refresh it.
+      this.infos.set(info.uid, info);
+      return this.seqOf(info.uid);
+    }
+    this.uids.push(info.uid);
+    this.infos.set(info.uid, info);
+    return this.uids.length;
+  }
+
+  /** Removes a UID; returns the sequence number it had (0 when not held). */
+  remove(uid: number): number {
+    const seq = this.seqOf(uid);
+    if (seq === 0) return 0;
+    this.uids.splice(seq - 1, 1);
+    this.infos.delete(uid);
+    this.pendingExpunge.delete(uid);
+    return seq;
+  }
+
+  /**
+   * The UIDs a sequence set names, ascending, without duplicates. Sequence numbers beyond the
+   * view are an error (null); UIDs that do not exist are simply not matched (RFC 9051 §6.4.8).
+   */
+  resolve(set: SequenceSet, byUid: boolean): number[] | null {
+    if (set.kind === 'saved') {
+      return byUid ? [...this.saved] : this.saved.filter((uid) => this.seqOf(uid) !== 0);
+    }
+    const out = new Set<number>();
+    if (byUid) {
+      const max = this.uids[this.uids.length - 1] ?? 0;
+      for (const range of set.ranges) {
+        let [a, b] = bounds(range, max);
+        if (a > b) [a, b] = [b, a];
+        for (let i = lowerBound(this.uids, a); i < this.uids.length && this.uids[i]! <= b; i++) out.add(this.uids[i]!);
+      }
+    } else {
+      const max = this.uids.length;
+      for (const range of set.ranges) {
+        let [a, b] = bounds(range, max);
+        if (a > b) [a, b] = [b, a];
+        if (max === 0 && (range.start === '*' || range.end === '*')) continue;
+        if (a < 1 || b > max) return null;
+        for (let s = a; s <= b; s++) out.add(this.uids[s - 1]!);
+      }
+    }
+    return [...out].sort((x, y) => x - y);
+  }
+}
+
+function bounds(range: SeqRange, max: number): [number, number] {
+  return [range.start === '*' ? max : range.start, range.end === '*' ? max : range.end];
+}
+
+function lowerBound(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
