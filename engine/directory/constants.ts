@@ -33,3 +33,21 @@ export const logLineBytesMax = 1024 * 1024;
 export const compactionRecordsMin = 1024;
 /** ... and more than this many records per live entity (domain, user, alias, group). */
 export const compactionRecordsPerEntityMax = 4;
+
+// ----- LDAP (ldap.ts) -----
+
+/** How long a looked-up entry (found or not found) is reused before LDAP is asked again. */
+export const ldapCacheTtlMsDefault = 60_000;
+/** Cached lookups kept at most; the oldest go first. */
+export const ldapCacheEntriesMax = 10_000;
+/** One LDAP operation (bind, search) gives up after this long: the directory is then unavailable. */
+export const ldapOperationTimeoutMsDefault = 5_000;
+export const ldapConnectTimeoutMsDefault = 3_000;
+/** Entries a listing (address book, `quire user list`) reads at most; more is LIMIT, not a silent cut. */
+export const ldapListEntriesMax = 100_000;
+/** Page size of listing searches (OpenLDAP's default server size limit is 500). */
+export const ldapPageSize = 500;
+/** Entries one group expansion may read (members of every nested group together). */
+export const ldapExpansionEntriesMax = 20_000;
+/** Member entries of one group read at the same time. */
+export const ldapMemberReadsParallelMax = 16;

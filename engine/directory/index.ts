@@ -33,3 +33,13 @@ export {
   type TlsMaterial,
   type TlsOptions,
 } from './secrets.js';
+export {
+  LdapDirectory,
+  addressFilter,
+  ldapAttributesDefault,
+  mailboxIdOf,
+  parseLdapConfig,
+  type LdapAttributeMap,
+  type LdapConfig,
+  type LdapDirectoryOptions,
+} from './ldap.js';
