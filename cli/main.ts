@@ -7,11 +7,12 @@ import { request as httpsRequest } from 'node:https';
 import { resolve } from 'node:path';
 import type { MailboxApi } from '../engine/api.js';
 import { MailboxDatabase } from '../engine/database.js';
-import { type Directory, openEmbeddedDirectory, parseSize } from '../engine/directory/index.js';
+import { type Directory, parseSize } from '../engine/directory/index.js';
 import { nodeStorage, systemClock, systemPrng } from '../engine/io.js';
 import { openRocksKv } from '../engine/state/rocks.js';
 import { embeddedCopies } from '../engine/supervisor.js';
 import { databasesDefault, readAdminToken, runningServer, type ServerFile } from '../server/paths.js';
+import { openConfiguredDirectory } from '../server/directory.js';
 import { StartError, startServer } from '../server/server.js';
 import { addUser, listUsers, removeUser } from '../server/users.js';
 
@@ -22,6 +23,7 @@ usage:
               [--tls-cert FILE --tls-key FILE] [--durability async|sync]
               [--kafka HOST:PORT[,...] --registry URL [--passive DB[,DB...]] [--mount-dial lossless|good|best]
                [--kafka-session-timeout-ms N]]
+              [--ldap-url ldap://HOST:PORT --ldap-bind-dn DN --ldap-bind-password-file FILE --ldap-base-dn DN]
   quire user add ADDRESS --password PW [--database DB] [--quota SIZE]
   quire user list [--json]
   quire user remove ADDRESS
@@ -32,7 +34,12 @@ usage:
   quire db resume DB --copy SERVER[#COPY]
 
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
-commands go through its admin API; otherwise they work on the files.`;
+commands go through its admin API; otherwise they work on the files.
+
+LDAP: the --ldap-* flags are saved into DIR/ldap.json (attribute mapping, domains, cache and
+timeouts go there too; see engine/directory/README.md); the bind password may also come from
+$QUIRE_LDAP_BIND_PASSWORD. With LDAP the directory is read-only for quire: users, passwords,
+aliases and groups are changed in LDAP, and mailboxes are created at first login or delivery.`;
 
 class UsageError extends Error {}
 
@@ -44,6 +51,7 @@ interface Parsed {
 const valueFlags = new Set([
   'data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy',
   'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'kafka-session-timeout-ms',
+  'ldap-url', 'ldap-bind-dn', 'ldap-bind-password-file', 'ldap-base-dn',
 ]);
 
 /** `MBX1` or `MBX1#2` (a server's second copy of the database). */
@@ -119,10 +127,10 @@ function adminCall(server: ServerFile, token: string, method: string, path: stri
 
 /** Offline: the directory plus each database's active copy opened in this process. */
 async function withOffline<T>(dataDir: string, fn: (directory: Directory, apiFor: (db: string) => MailboxApi, databases: string[]) => Promise<T>): Promise<T> {
-  const opened = await openEmbeddedDirectory(dataDir);
-  if (!opened.ok) throw new Error(opened.message);
-  const directory = opened.value;
   const databases = [...databasesDefault];
+  const opened = await openConfiguredDirectory(dataDir, { domain: 'example.org', databases });
+  if (!opened.ok) throw new Error(opened.message);
+  const directory = opened.value.directory;
   const open = new Map<string, MailboxDatabase>();
   const specs = embeddedCopies(dataDir, 'MBX1', databases).filter((c) => c.role === 'active');
   try {
@@ -181,6 +189,12 @@ async function main(argv: string[]): Promise<number> {
       ...(flag(parsed, 'durability') ? { durability: oneOf('durability', flag(parsed, 'durability'), ['async', 'sync'] as const)! } : {}),
       ...(flag(parsed, 'mount-dial') ? { mountDial: oneOf('mount-dial', flag(parsed, 'mount-dial'), ['lossless', 'good', 'best'] as const)! } : {}),
       ...(kafkaOptions(parsed) ?? {}),
+      ldap: {
+        url: flag(parsed, 'ldap-url'),
+        bindDn: flag(parsed, 'ldap-bind-dn'),
+        bindPasswordFile: flag(parsed, 'ldap-bind-password-file') === undefined ? undefined : resolve(flag(parsed, 'ldap-bind-password-file')!),
+        baseDn: flag(parsed, 'ldap-base-dn'),
+      },
       say: (line) => console.log(line),
     });
     await new Promise<void>((resolveStop) => {

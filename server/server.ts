@@ -6,14 +6,15 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type Directory, ensureTlsCertificate, generatePassword, openEmbeddedDirectory } from '../engine/directory/index.js';
+import { type Directory, ensureTlsCertificate, generatePassword } from '../engine/directory/index.js';
 import { systemPrng } from '../engine/io.js';
 import { KafkaTransport } from '../engine/replication/kafka.js';
 import { type CopySpec, type Durability, type MountDial, Supervisor, embeddedCopies } from '../engine/supervisor.js';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import type { FrontEnd, ListenPlan, ServiceName } from '../protocols/frontend.js';
+import type { FrontEnd, FrontEndContext, ListenPlan, ServiceName } from '../protocols/frontend.js';
 import { startAdminServers } from '../protocols/http/admin.js';
+import { type LdapFlags, openConfiguredDirectory, withMailboxes } from './directory.js';
 import { createFrontEndContext } from './frontend.js';
 import { startFrontEnds } from './frontends.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
@@ -38,6 +39,8 @@ export interface ServerOptions {
   readonly ports?: 'contract' | 'ephemeral';
   /** Structured (JSON) log level on stdout: 'info' by default, 'silent' in tests. */
   readonly logLevel?: string;
+  /** LDAP settings from the command line, merged over <dataDir>/ldap.json and saved there (server/directory.ts). */
+  readonly ldap?: LdapFlags;
 }
 
 /** The copies this server hosts: embedded, an active and a passive copy of each database; with Kafka, one copy each. */
@@ -57,6 +60,8 @@ export const basePorts: Readonly<Record<ServiceName, number>> = { imap: 1143, im
 export interface RunningServer {
   readonly supervisor: Supervisor;
   readonly directory: Directory;
+  /** What the front ends are given (logins, recipients, mailboxes): tests authenticate through it. */
+  readonly context: FrontEndContext;
   /** The ports the server really listens on, by service. */
   readonly ports: Readonly<Partial<Record<ServiceName, number>>>;
   /** The administrator's Bearer token. */
@@ -74,9 +79,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const other = runningServer(dataDir);
   if (other !== null) throw new StartError(`a server (pid ${other.pid}) already runs on ${dataDir}`);
 
-  const opened = await openEmbeddedDirectory(dataDir);
+  const databases = [...databasesDefault];
+  const opened = await openConfiguredDirectory(dataDir, { domain: options.domain, databases }, options.ldap);
   if (!opened.ok) throw new StartError(opened.message);
-  const directory = opened.value;
+  const directory = opened.value.directory;
   const prng = systemPrng();
   const randomBytes = (n: number): Uint8Array => prng.bytes(n);
   const firstStart = (await directory.listDomains()).length === 0;
@@ -96,7 +102,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tls = await ensureTlsCertificate(dataDir, { ...(options.tlsCert ? { certPath: options.tlsCert } : {}), ...(options.tlsKey ? { keyPath: options.tlsKey } : {}) });
   if (!tls.ok) throw new StartError(tls.message);
 
-  const databases = [...databasesDefault];
   const supervisor = new Supervisor({
     copies: copiesOf(options, dataDir, databases),
     log: options.say,
@@ -106,6 +111,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   await supervisor.start();
   const apiFor = (database: string) => supervisor.api(database);
+  const served = withMailboxes(directory, databases, apiFor);
 
   // With Kafka shipping the first database may be active on another server: its mailboxes are made there.
   const demoHere = (await supervisor.list()).some((c) => c.database === databases[0] && c.role === 'active');
@@ -122,7 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const plan: ListenPlan = { host: options.listen, port: (service) => port(basePorts[service]) };
   const log = pino({ level: options.logLevel ?? 'info', base: { server: options.server } });
   const context = createFrontEndContext({
-    directory,
+    directory: served,
     mailboxes: apiFor,
     hostname: options.listen === '127.0.0.1' || options.listen === '::1' ? 'localhost' : options.listen,
     serverName: options.server,
@@ -171,6 +177,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   options.say(`  admin API      ${adminUrl}/api/v1/  (Bearer token in ${adminSecretPath(dataDir)})`);
   options.say(`  health         http://${options.listen}:${bound.http}/healthz`);
   for (const frontEnd of frontEnds) options.say(`  ${frontEnd.description}`);
+  options.say(`  directory      ${opened.value.description}`);
   options.say(`  TLS certificate sha256 ${tls.value.fingerprintSha256}${tls.value.generated ? ' (generated, self-signed)' : ''}`);
   options.say(
     options.kafka === undefined
@@ -185,6 +192,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     supervisor,
     directory,
+    context,
     ports: bound,
     adminToken,
     tlsCert: tls.value.cert,
