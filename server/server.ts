@@ -158,7 +158,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           (await supervisor.list()).filter((c) => c.role === 'active' && c.state !== 'Mounted').map((c) => c.database),
       },
     });
-    frontEnds = await startFrontEnds(context, plan);
+    frontEnds = await startFrontEnds(context, plan, { dataDir });
   } catch (error) {
     if (servers !== undefined) await Promise.allSettled([servers.https.close(), servers.http.close()]);
     await supervisor.stop();

@@ -1,0 +1,313 @@
+// The SMTP front end: inbound mail (MX, port 2525), submission (1587 with STARTTLS then AUTH,
+// 1465 over TLS) and LMTP (2424), on the `smtp-server` package for the wire protocol. This
+// file is the session logic: who may send what to whom (MAIL, RCPT), and what a DATA turns
+// into (local delivery through the mailbox API, remote recipients into the outbound queue).
+// A 250 is sent only once the message is durable in every recipient's database and in the
+// safety net (deliver.ts).
+
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { Account, FrontEnd, FrontEndContext, ListenPlan, Peer, Protocol, ServiceName, SessionLease } from '../frontend.js';
+import type { Failure } from '../../engine/errors.js';
+import { closeGraceMs, receivedHopsMax, recipientsPerTransactionMax, smtpIdleMsMax, traceHeadersBytesMax, unauthenticatedCommandsMax } from './constants.js';
+import { type DeliveryTarget, deliverLocal } from './deliver.js';
+import { failureReply, isTemporary, reply } from './replies.js';
+import { headerValues, protocolName, receivedHeader } from './trace.js';
+import type { MailServices } from './types.js';
+
+/** mx: mail for accepted domains from anyone; submission: authenticated users, anywhere; lmtp: final delivery. */
+export type SmtpRole = 'mx' | 'submission' | 'lmtp';
+
+type Rcpt = { readonly kind: 'local'; readonly accounts: readonly Account[] } | { readonly kind: 'remote' };
+
+interface ConnectionState {
+  counted: boolean;
+  lease: SessionLease | null;
+}
+
+type SmtpError = Error & { responseCode: number };
+
+const protocolOf: Record<SmtpRole, Protocol> = { mx: 'smtp', submission: 'submission', lmtp: 'lmtp' };
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/** The largest message DATA accepts: the front-end limit, less room for the trace headers. */
+export function messageSizeMax(context: FrontEndContext): number {
+  return context.limits.messageBytesMax - traceHeadersBytesMax;
+}
+
+/** The session logic of one role, as smtp-server callbacks. */
+export function sessionHandlers(context: FrontEndContext, services: MailServices, role: SmtpRole): Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'> {
+  const protocol = protocolOf[role];
+  const log = context.log.child({ protocol });
+  const states = new WeakMap<SMTPServerSession, ConnectionState>();
+  const rcpts = new WeakMap<SMTPServerAddress, Rcpt>();
+  const perAddress = new Map<string, number>();
+  const peerOf = (session: SMTPServerSession): Peer => ({ protocol, address: session.remoteAddress });
+  const stateOf = (session: SMTPServerSession): ConnectionState => {
+    let state = states.get(session);
+    if (state === undefined) states.set(session, (state = { counted: false, lease: null }));
+    return state;
+  };
+
+  async function resolveLocal(address: string): Promise<Rcpt | SmtpError> {
+    const resolved = await context.resolveRecipient(address);
+    if (!resolved.ok) {
+      if (resolved.code === 'INVALID_ARGUMENT') return reply(553, '5.1.3', `${address}: not a valid mailbox address`);
+      if (resolved.code === 'NO_SUCH_USER') return reply(550, '5.1.1', `${address}: no such user here`);
+      return failureReply(resolved);
+    }
+    if (resolved.value.length === 1) {
+      // A single mailbox that is already full is refused now, not after DATA.
+      const account = resolved.value[0]!;
+      if (account.quotaBytes !== null) {
+        const info = await context.mailboxes(account.database).mailbox(account.mailboxId);
+        if (info.ok && info.value.usedBytes >= account.quotaBytes) return failureReply({ ok: false, code: 'OVER_QUOTA', message: `${address}: mailbox full` });
+      }
+    }
+    return { kind: 'local', accounts: resolved.value };
+  }
+
+  async function checkRcpt(address: string, session: SMTPServerSession): Promise<Rcpt | SmtpError> {
+    if (session.envelope.rcptTo.length >= recipientsPerTransactionMax) return reply(452, '4.5.3', `too many recipients (at most ${recipientsPerTransactionMax} per message)`);
+    if (role === 'lmtp') return resolveLocal(address);
+    const accepted = await context.isAcceptedDomain(domainOf(address));
+    if (!accepted.ok) return failureReply(accepted);
+    if (accepted.value) return resolveLocal(address);
+    if (role === 'mx') return reply(550, '5.7.1', `${address}: relaying denied, this server accepts mail only for its own domains`);
+    if (services.outbound === null) return reply(550, '5.7.1', `${address}: this server does not relay to other domains`);
+    return { kind: 'remote' };
+  }
+
+  async function readMessage(stream: SMTPServerDataStream): Promise<Uint8Array | null> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) if (!stream.sizeExceeded) chunks.push(chunk);
+    return stream.sizeExceeded ? null : Buffer.concat(chunks);
+  }
+
+  async function transaction(body: Uint8Array, session: SMTPServerSession): Promise<Array<SmtpError | string>> {
+    const rcptTo = session.envelope.rcptTo;
+    const mailFrom = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
+    if (headerValues(body, 'received').length > receivedHopsMax) {
+      return rcptTo.map(() => reply(554, '5.4.6', `too many Received headers (more than ${receivedHopsMax}): a mail loop`));
+    }
+    const deliveredTo = new Set(headerValues(body, 'delivered-to').map((v) => v.toLowerCase()));
+    const id = services.newId();
+    const timeMs = services.nowMs();
+    const secure = session.secure === true;
+    const received = receivedHeader({
+      helo: session.hostNameAppearsAs ?? '',
+      clientHostname: session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null,
+      clientAddress: session.remoteAddress,
+      hostname: context.hostname,
+      protocol: protocolName(role === 'lmtp', secure, Boolean(session.user)),
+      id,
+      recipient: rcptTo.length === 1 ? rcptTo[0]!.address : null,
+      timeMs,
+    });
+    const authResults = role === 'mx' && services.authenticate !== undefined
+      ? await services.authenticate(body, { clientAddress: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom })
+      : null;
+
+    const answers: Array<SmtpError | string | null> = rcptTo.map(() => null);
+    const targets: DeliveryTarget[] = [];
+    const targetIndex: number[] = [];
+    const remote: string[] = [];
+    const remoteIndex: number[] = [];
+    rcptTo.forEach((address, index) => {
+      const rcpt = rcpts.get(address);
+      const lower = address.address.toLowerCase();
+      if (rcpt === undefined) answers[index] = reply(451, '4.3.0', 'recipient state lost, try again');
+      else if (rcpt.kind === 'remote') {
+        remote.push(address.address);
+        remoteIndex.push(index);
+      } else if (deliveredTo.has(lower)) answers[index] = reply(554, '5.4.6', `${lower}: mail loop (already delivered to this address)`);
+      else {
+        targets.push({ rcpt: lower, accounts: rcpt.accounts });
+        targetIndex.push(index);
+      }
+    });
+
+    const ok = `2.0.0 Ok: delivered as ${id}`;
+    const localDone = targets.length === 0
+      ? Promise.resolve([])
+      : deliverLocal(context, services.safetyNet, { id, timeMs, mailFrom, prefix: (authResults ?? '') + received, body }, targets);
+    const remoteDone = remote.length === 0
+      ? Promise.resolve(null)
+      : services.outbound!.enqueue({ id, timeMs, mailFrom, recipients: remote, content: Buffer.concat([Buffer.from(received, 'utf8'), body]) }).then(
+          () => null,
+          (error: Error) => reply(452, '4.3.1', `the outbound queue cannot take the message: ${error.message}`),
+        );
+    const [local, remoteError] = await Promise.all([localDone, remoteDone]);
+    local.forEach((result, i) => (answers[targetIndex[i]!] = result.ok ? ok : failureReply(result as Failure)));
+    for (const index of remoteIndex) answers[index] = remoteError ?? `2.0.0 Ok: queued as ${id}`;
+    log.info({ id, from: mailFrom, recipients: rcptTo.length, bytes: body.length, failed: answers.filter((a) => typeof a !== 'string').length }, 'transaction');
+    return answers.map((answer) => answer!);
+  }
+
+  return {
+    onConnect(session, callback) {
+      const count = perAddress.get(session.remoteAddress) ?? 0;
+      if (count >= context.limits.connectionsPerAddress) {
+        callback(reply(421, '4.7.0', 'too many connections from your address'));
+        return;
+      }
+      perAddress.set(session.remoteAddress, count + 1);
+      stateOf(session).counted = true;
+      context.metrics.sessionOpened(protocol);
+      callback();
+    },
+
+    onClose(session) {
+      const state = states.get(session);
+      if (state === undefined) return;
+      state.lease?.release();
+      state.lease = null;
+      if (state.counted) {
+        state.counted = false;
+        const left = (perAddress.get(session.remoteAddress) ?? 1) - 1;
+        if (left <= 0) perAddress.delete(session.remoteAddress);
+        else perAddress.set(session.remoteAddress, left);
+        context.metrics.sessionClosed(protocol);
+      }
+    },
+
+    onAuth(auth, session, callback) {
+      if (role !== 'submission' || (auth.method !== 'PLAIN' && auth.method !== 'LOGIN')) {
+        callback(reply(504, '5.5.4', 'unrecognised authentication type'));
+        return;
+      }
+      void (async () => {
+        const checked = await context.authenticate(auth.username ?? '', auth.password ?? '', peerOf(session));
+        if (!checked.ok) {
+          callback(checked.code === 'AUTHENTICATION_FAILED' ? reply(535, '5.7.8', 'authentication credentials invalid') : reply(454, '4.7.0', `temporary authentication failure: ${checked.message}`));
+          return;
+        }
+        const lease = context.openSession(checked.value, peerOf(session));
+        if (!lease.ok) {
+          callback(reply(454, '4.7.0', lease.message));
+          return;
+        }
+        const state = stateOf(session);
+        state.lease?.release();
+        state.lease = lease.value;
+        callback(null, { user: checked.value });
+      })().catch((error: Error) => callback(reply(454, '4.7.0', `temporary authentication failure: ${error.message}`)));
+    },
+
+    onMailFrom(address, session, callback) {
+      if (role !== 'submission') return callback();
+      const account = session.user as unknown as Account | undefined;
+      const from = address.address.toLowerCase();
+      if (account === undefined) return callback(reply(530, '5.7.0', 'authentication required'));
+      if (from !== account.address && !account.aliases.includes(from)) {
+        return callback(reply(553, '5.7.1', `${address.address}: not one of your addresses (${account.address})`));
+      }
+      callback();
+    },
+
+    onRcptTo(address, session, callback) {
+      void checkRcpt(address.address, session).then(
+        (result) => {
+          if (result instanceof Error) {
+            context.metrics.delivery(isTemporary(result) ? 'deferred' : 'rejected', 1);
+            callback(result);
+            return;
+          }
+          rcpts.set(address, result);
+          callback();
+        },
+        (error: Error) => callback(reply(451, '4.3.0', `temporary failure: ${error.message}`)),
+      );
+    },
+
+    onData(stream, session, callback) {
+      const startMs = Date.now();
+      void (async () => {
+        const body = await readMessage(stream);
+        // Over the SIZE limit: smtp-server answers 552 5.3.4 itself (rejectOversized).
+        if (body === null) return callback(reply(552, '5.3.4', 'message too big'));
+        const answers = await transaction(body, session);
+        const failed = answers.filter((a): a is SmtpError => typeof a !== 'string');
+        const delivered = answers.length - failed.length;
+        if (delivered > 0) context.metrics.delivery('delivered', delivered);
+        for (const f of failed) context.metrics.delivery(isTemporary(f) ? 'deferred' : 'rejected', 1);
+        context.metrics.command(protocol, 'DATA', failed.length === 0 ? 'ok' : 'no', Date.now() - startMs);
+        if (role === 'lmtp') return callback(null, answers);
+        // SMTP has one answer for the message: a failure of any recipient fails it (a temporary one first, so the client retries).
+        const failure = failed.find(isTemporary) ?? failed[0];
+        if (failure !== undefined) return callback(failure);
+        callback(null, answers[0] as string);
+      })().catch((error: Error) => {
+        log.error({ error: error.message }, 'transaction failed');
+        stream.resume();
+        callback(reply(451, '4.3.0', 'local error in processing, try again later'));
+      });
+    },
+  };
+}
+
+export interface SmtpFrontEndOptions {
+  /** Which services to listen on (default: all four). */
+  readonly services?: readonly ('smtp' | 'submission' | 'submissions' | 'lmtp')[];
+}
+
+/** Starts SMTP (mx), submission (STARTTLS and TLS) and LMTP listeners. */
+export async function startSmtp(context: FrontEndContext, plan: ListenPlan, services: MailServices, options: SmtpFrontEndOptions = {}): Promise<FrontEnd> {
+  const wanted = options.services ?? ['smtp', 'submission', 'submissions', 'lmtp'];
+  const sizeMax = messageSizeMax(context);
+  const servers: Array<{ service: ServiceName; server: SMTPServer; port: number }> = [];
+  const roleOf: Record<string, SmtpRole> = { smtp: 'mx', submission: 'submission', submissions: 'submission', lmtp: 'lmtp' };
+  try {
+    for (const service of wanted) {
+      const role = roleOf[service]!;
+      const server = new SMTPServer({
+        name: context.hostname,
+        banner: 'Quire',
+        key: context.tls.key,
+        cert: context.tls.cert,
+        minVersion: 'TLSv1.2',
+        secure: service === 'submissions',
+        lmtp: role === 'lmtp',
+        size: sizeMax,
+        rejectOversized: true,
+        hideENHANCEDSTATUSCODES: false,
+        hideDSN: true,
+        hideREQUIRETLS: true,
+        authMethods: ['PLAIN', 'LOGIN'],
+        disabledCommands: role === 'submission' ? [] : ['AUTH'],
+        authOptional: role !== 'submission',
+        allowInsecureAuth: false,
+        disableReverseLookup: true,
+        logger: false,
+        maxClients: context.limits.connectionsPerPort,
+        socketTimeout: Math.min(context.limits.idleMs, smtpIdleMsMax),
+        closeTimeout: closeGraceMs,
+        maxAllowedUnauthenticatedCommands: unauthenticatedCommandsMax,
+        ...sessionHandlers(context, services, role),
+      });
+      server.on('error', (error: Error) => context.log.warn({ service, error: error.message }, 'smtp connection error'));
+      const port = await new Promise<number>((resolve, reject) => {
+        server.server.once('error', reject);
+        server.listen(plan.port(service), plan.host, () => {
+          server.server.off('error', reject);
+          resolve((server.server.address() as AddressInfo).port);
+        });
+      });
+      servers.push({ service, server, port });
+    }
+  } catch (error) {
+    await Promise.allSettled(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    throw error;
+  }
+  const label: Record<string, string> = { smtp: 'MX', submission: 'submission, STARTTLS', submissions: 'submission, TLS', lmtp: 'LMTP' };
+  return {
+    description: `SMTP ${servers.map(({ service, port }) => `${plan.host}:${port} (${label[service]})`).join(', ')}`,
+    ports: Object.fromEntries(servers.map(({ service, port }) => [service, port])),
+    async close() {
+      await Promise.allSettled(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    },
+  };
+}

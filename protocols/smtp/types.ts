@@ -1,0 +1,64 @@
+// What the SMTP/LMTP front end needs besides the FrontEndContext: the durable transport pieces
+// that live in the data directory (the safety net and the outbound queue, made by
+// server/delivery), the clock and the id source. Interfaces only, so the front end can run
+// over in-memory versions in unit tests and the file-backed ones in the server.
+
+/** One recipient mailbox a message was delivered to. */
+export interface SafetyNetDelivery {
+  /** The envelope recipient as the client gave it (an alias or group address maybe). */
+  readonly rcpt: string;
+  /** The account's primary address. */
+  readonly address: string;
+  readonly database: string;
+  readonly mailboxId: string;
+  /** Index into SafetyNetEntry.contents: recipients with the same bytes share one. */
+  readonly contentIndex: number;
+}
+
+/** One delivered message, as the safety net keeps it. */
+export interface SafetyNetEntry {
+  readonly id: string;
+  /** Delivery time; also the message's internal date in every mailbox. */
+  readonly timeMs: number;
+  readonly mailFrom: string;
+  readonly deliveries: readonly SafetyNetDelivery[];
+  /** The exact bytes appended (trace headers included). */
+  readonly contents: readonly Uint8Array[];
+}
+
+/** The transport log of delivered messages. `keep` resolves once the entry is durable (fsync). */
+export interface SafetyNet {
+  keep(entry: SafetyNetEntry): Promise<void>;
+}
+
+export interface OutboundMessage {
+  readonly id: string;
+  readonly timeMs: number;
+  /** '' for the null reverse path (bounces). */
+  readonly mailFrom: string;
+  readonly recipients: readonly string[];
+  readonly content: Uint8Array;
+}
+
+/** The durable outbound queue. `enqueue` resolves once the message is durable (fsync). */
+export interface OutboundQueue {
+  enqueue(message: OutboundMessage): Promise<void>;
+}
+
+/** What the session knows when it asks for an Authentication-Results header. */
+export interface InboundFacts {
+  readonly clientAddress: string;
+  readonly helo: string;
+  readonly mailFrom: string;
+}
+
+export interface MailServices {
+  readonly safetyNet: SafetyNet;
+  /** null: remote recipients are refused on submission (550 5.7.1). */
+  readonly outbound: OutboundQueue | null;
+  nowMs(): number;
+  /** A transaction id: unique, short, safe in a header. */
+  newId(): string;
+  /** Inbound (port 2525) only: an Authentication-Results header (with CRLF) for the message, or null. */
+  authenticate?(message: Uint8Array, facts: InboundFacts): Promise<string | null>;
+}
