@@ -11,11 +11,13 @@ import { systemPrng } from '../engine/io.js';
 import { KafkaTransport } from '../engine/replication/kafka.js';
 import { type CopySpec, type Durability, type MountDial, Supervisor, embeddedCopies } from '../engine/supervisor.js';
 import type { AddressInfo } from 'node:net';
+import type { MailboxApi } from '../engine/api.js';
 import pino from 'pino';
 import type { FrontEnd, FrontEndContext, ListenPlan, ServiceName } from '../protocols/frontend.js';
-import { startAdminServers } from '../protocols/http/admin.js';
+import { startHttpServers } from '../protocols/http/server.js';
 import { type LdapFlags, openConfiguredDirectory, withMailboxes } from './directory.js';
 import { createFrontEndContext } from './frontend.js';
+import { ServerMetrics, healthOf } from './metrics.js';
 import { startFrontEnds } from './frontends.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
 import { addUser, listUsers, removeUser, setQuota } from './users.js';
@@ -41,6 +43,8 @@ export interface ServerOptions {
   readonly logLevel?: string;
   /** LDAP settings from the command line, merged over <dataDir>/ldap.json and saved there (server/directory.ts). */
   readonly ldap?: LdapFlags;
+  /** Where the JSON log lines go instead of stdout (tests read them). */
+  readonly logDestination?: pino.DestinationStream;
 }
 
 /** The copies this server hosts: embedded, an active and a passive copy of each database; with Kafka, one copy each. */
@@ -68,6 +72,7 @@ export interface RunningServer {
   readonly adminToken: string;
   /** The server's TLS certificate (PEM): what a test client trusts. */
   readonly tlsCert: string;
+  readonly metrics: ServerMetrics;
   stop(): Promise<void>;
 }
 
@@ -110,7 +115,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.mountDial === undefined ? {} : { mountDial: options.mountDial }),
   });
   await supervisor.start();
-  const apiFor = (database: string) => supervisor.api(database);
+  const metrics = new ServerMetrics({
+    list: () => supervisor.list(),
+    workerStats: async (copy) => {
+      try {
+        const status = (await supervisor.copyClient(copy.database, copy.server, copy.copy).call('status', {})) as { batches: number; logBytes: number };
+        return { batches: status.batches, logBytes: status.logBytes };
+      } catch {
+        return null;
+      }
+    },
+  });
+  const apis = new Map<string, MailboxApi>(databases.map((database) => [database, metrics.timed(database, supervisor.api(database))]));
+  const apiFor = (database: string) => apis.get(database) ?? supervisor.api(database);
   const served = withMailboxes(directory, databases, apiFor);
 
   // With Kafka shipping the first database may be active on another server: its mailboxes are made there.
@@ -126,7 +143,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const ephemeral = options.ports === 'ephemeral';
   const port = (base: number): number => (ephemeral ? 0 : base + options.portOffset);
   const plan: ListenPlan = { host: options.listen, port: (service) => port(basePorts[service]) };
-  const log = pino({ level: options.logLevel ?? 'info', base: { server: options.server } });
+  const log = pino(
+    { level: options.logLevel ?? 'info', base: { server: options.server }, redact: { paths: ['password', '*.password', 'req.headers.authorization'], censor: '[redacted]' } },
+    options.logDestination ?? pino.destination(1),
+  );
   const context = createFrontEndContext({
     directory: served,
     mailboxes: apiFor,
@@ -134,28 +154,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     serverName: options.server,
     tls: { cert: tls.value.cert, key: tls.value.key },
     log,
+    metrics,
   });
   let servers: { https: FastifyInstance; http: FastifyInstance } | undefined;
   let frontEnds: FrontEnd[] = [];
   try {
-    servers = await startAdminServers({
+    const startedAtMs = Date.now();
+    servers = await startHttpServers({
       adminToken,
-      tls: { cert: tls.value.cert, key: tls.value.key },
+      context,
       host: options.listen,
       httpsPort: plan.port('https'),
       httpPort: plan.port('http'),
+      metrics: () => metrics.exposition(),
       backend: {
+        server: () => ({ name: options.server, startedAtMs }),
         copies: () => supervisor.list(),
         users: () => listUsers(directory, apiFor),
         addUser: (input) => addUser(directory, databases, apiFor, input),
         removeUser: (address) => removeUser(directory, apiFor, address),
         setPassword: (address, password) => directory.setPassword(address, password),
         setQuota: (address, quotaBytes) => setQuota(directory, apiFor, address, quotaBytes),
+        domains: () => directory.listDomains(),
+        addDomain: (name) => directory.addDomain(name),
         switchover: (database, to, copy) => supervisor.switchover(database, to, copy),
         suspend: (database, server, copy) => supervisor.suspend(database, server, copy),
         resume: (database, server, copy) => supervisor.resume(database, server, copy),
-        unhealthy: async () =>
-          (await supervisor.list()).filter((c) => c.role === 'active' && c.state !== 'Mounted').map((c) => c.database),
+        health: async () => healthOf(await supervisor.list()),
+        history: () => metrics.history(),
       },
     });
     frontEnds = await startFrontEnds(context, plan, { dataDir });
@@ -175,7 +201,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   writeFileSync(join(dataDir, serverFileName), JSON.stringify({ pid: process.pid, server: options.server, adminUrl, fingerprintSha256: tls.value.fingerprintSha256, startedAtMs: Date.now() }));
   options.say(`quire ${options.server} running on ${dataDir}`);
   options.say(`  admin API      ${adminUrl}/api/v1/  (Bearer token in ${adminSecretPath(dataDir)})`);
-  options.say(`  health         http://${options.listen}:${bound.http}/healthz`);
+  options.say(`  API docs       ${adminUrl}/api/docs`);
+  options.say(`  health         http://${options.listen}:${bound.http}/healthz  metrics http://${options.listen}:${bound.http}/metrics`);
   for (const frontEnd of frontEnds) options.say(`  ${frontEnd.description}`);
   options.say(`  directory      ${opened.value.description}`);
   options.say(`  TLS certificate sha256 ${tls.value.fingerprintSha256}${tls.value.generated ? ' (generated, self-signed)' : ''}`);
@@ -188,6 +215,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (unserved.length > 0) options.say(`  not yet served: ${unserved.map((service) => `${service} ${port(basePorts[service])}`).join(', ')}`);
   for (const line of printedOnce) options.say(`  FIRST START (shown once) ${line}`);
 
+  metrics.startSampling(undefined, (error) => log.warn({ err: error.message }, 'metrics sample failed'));
   let stopped = false;
   return {
     supervisor,
@@ -196,9 +224,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ports: bound,
     adminToken,
     tlsCert: tls.value.cert,
+    metrics,
     async stop() {
       if (stopped) return;
       stopped = true;
+      metrics.stop();
       await Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close()));
       await servers.https.close();
       await servers.http.close();

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
 import type { ServiceName } from '../protocols/frontend.js';
 import { type RunningServer, startServer } from '../server/server.js';
 import { addUser } from '../server/users.js';
@@ -27,7 +28,16 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(options: { domain?: string; server?: string; keepData?: boolean } = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  readonly domain?: string;
+  readonly server?: string;
+  readonly keepData?: boolean;
+  /** Capture the JSON log (at `logLevel`, default 'info') instead of silencing it. */
+  readonly logDestination?: DestinationStream;
+  readonly logLevel?: string;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'quire-test-'));
   const printed: string[] = [];
   const domain = options.domain ?? 'example.org';
@@ -38,7 +48,8 @@ export async function startTestServer(options: { domain?: string; server?: strin
     listen: '127.0.0.1',
     portOffset: 0,
     ports: 'ephemeral',
-    logLevel: 'silent',
+    logLevel: options.logLevel ?? (options.logDestination === undefined ? 'silent' : 'info'),
+    ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }),
     say: (line) => printed.push(line),
   });
   const demoLine = printed.find((line) => line.includes('demo mailbox:'));

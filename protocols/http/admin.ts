@@ -1,103 +1,249 @@
-// The admin API (HTTPS, port 8443) and the plain-HTTP health endpoint (8080). The `quire`
-// command line uses the admin API whenever a server runs on its data directory. Every request
-// must carry the administrator credential from first start as a Bearer token; without it the
-// answer is 401 and nothing runs.
+// The admin API (HTTPS, 8443, under /api/v1/), documented as OpenAPI 3 by @fastify/swagger
+// from the route schemas below and served at /api/docs. The `quire` command line uses it
+// whenever a server runs on its data directory, and the admin web page (/admin) is a client of
+// it. Every /api/v1/ request must carry the administrator credential from first start as a
+// Bearer token; without it the answer is 401 and nothing runs. Only the documentation itself
+// (/api/docs) is public: it holds no data.
 
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { type ErrorCode, type Failure, errorInfo } from '../../engine/errors.js';
 
+type Outcome = { ok: true; value: unknown } | Failure;
+
+export interface ServerHealth {
+  /** Databases that should be mounted on this server and are not (healthz answers 503). */
+  readonly unhealthy: string[];
+  /** Passive copies that are failed or dismounted (the database still serves). */
+  readonly degraded: string[];
+}
+
 export interface AdminBackend {
+  /** This server: its name and start time. */
+  server(): { name: string; startedAtMs: number };
   copies(): Promise<unknown[]>;
   users(): Promise<unknown[]>;
-  addUser(input: { address: string; password: string; database?: string; quotaBytes?: number | null }): Promise<{ ok: true; value: unknown } | Failure>;
-  removeUser(address: string): Promise<{ ok: true; value: unknown } | Failure>;
-  setPassword(address: string, password: string): Promise<{ ok: true; value: unknown } | Failure>;
-  setQuota(address: string, quotaBytes: number | null): Promise<{ ok: true; value: unknown } | Failure>;
+  addUser(input: { address: string; password: string; database?: string; quotaBytes?: number | null }): Promise<Outcome>;
+  removeUser(address: string): Promise<Outcome>;
+  setPassword(address: string, password: string): Promise<Outcome>;
+  setQuota(address: string, quotaBytes: number | null): Promise<Outcome>;
+  domains(): Promise<string[]>;
+  addDomain(name: string): Promise<Outcome>;
   /** Planned activation of the copy of `database` on server `to` (lossless). */
   switchover(database: string, to: string, copy?: number): Promise<void>;
   suspend(database: string, server: string, copy?: number): Promise<void>;
   resume(database: string, server: string, copy?: number): Promise<void>;
-  /** Databases that should be mounted but are not. */
-  unhealthy(): Promise<string[]>;
+  health(): Promise<ServerHealth>;
+  /** The admin page's chart: recent samples of delivery rate, commit rate and latency. */
+  history(): readonly unknown[];
 }
 
-export interface AdminServerOptions {
-  readonly backend: AdminBackend;
-  readonly adminToken: string;
-  readonly tls: { cert: string; key: string };
-  readonly host: string;
-  readonly httpsPort: number;
-  readonly httpPort: number;
-}
+export const adminPrefix = '/api/v1';
+export const docsPrefix = '/api/docs';
 
-export const bodyBytesMax = 1024 * 1024;
-
-function sendResult(reply: FastifyReply, result: { ok: true; value: unknown } | Failure, created = false): FastifyReply {
+function sendResult(reply: FastifyReply, result: Outcome, created = false): FastifyReply {
   if (result.ok) return reply.code(created ? 201 : 200).send(result.value ?? { ok: true });
   return reply.code(errorInfo(result.code as ErrorCode).http).send({ error: result.code, message: result.message });
 }
 
-function authorized(request: FastifyRequest, token: string): boolean {
+export function bearerAuthorized(request: FastifyRequest, token: string): boolean {
   const header = request.headers.authorization ?? '';
   const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
   const expected = Buffer.from(token);
   return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 
-export async function startAdminServers(options: AdminServerOptions): Promise<{ https: FastifyInstance; http: FastifyInstance }> {
-  const { backend } = options;
-  const https = Fastify({ https: { cert: options.tls.cert, key: options.tls.key }, bodyLimit: bodyBytesMax, logger: false });
-  https.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith('/api/') && !authorized(request, options.adminToken)) {
+// ---- schemas (OpenAPI components by $id) ----
+const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  properties: { error: { type: 'string', description: 'A code of the error catalogue (engine/errors.ts)' }, message: { type: 'string' } },
+  required: ['error', 'message'],
+} as const;
+
+const copySchema = {
+  $id: 'Copy',
+  type: 'object',
+  description: 'One database copy, as `quire db list --json` prints it',
+  additionalProperties: true,
+  properties: {
+    database: { type: 'string' },
+    server: { type: 'string' },
+    copy: { type: 'integer' },
+    role: { type: 'string', enum: ['active', 'passive', 'lagged'] },
+    state: { type: 'string', description: 'Initializing, Mounting, Mounted, Healthy, Suspended, Failed, FailedAndSuspended, Dismounted' },
+    pid: { type: ['integer', 'null'] },
+    restarts: { type: 'integer' },
+    lastLogPosition: { type: 'number' },
+    checkpointPosition: { type: 'number' },
+    copyQueueLength: { type: 'number', description: 'Log bytes the active copy has that this copy has not received' },
+    replayQueueLength: { type: 'number', description: 'Log bytes received and not replayed yet' },
+    lastInspectedPosition: { type: 'number' },
+    lastReplayedPosition: { type: 'number' },
+    replayLagMs: { type: 'number' },
+    activationGeneration: { type: 'integer' },
+    activationPreference: { type: 'integer' },
+    durability: { type: 'string', enum: ['async', 'sync'] },
+    transport: { type: 'string' },
+    contentIndexState: { type: 'string' },
+    error: { type: ['string', 'null'] },
+  },
+} as const;
+
+const userSchema = {
+  $id: 'User',
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    address: { type: 'string' },
+    database: { type: 'string' },
+    quotaBytes: { type: ['integer', 'null'] },
+    usedBytes: { type: ['integer', 'null'] },
+    aliases: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+const healthSchema = {
+  $id: 'Health',
+  type: 'object',
+  properties: {
+    ok: { type: 'boolean' },
+    unhealthy: { type: 'array', items: { type: 'string' }, description: 'Databases that should be mounted here and are not' },
+    degraded: { type: 'array', items: { type: 'string' }, description: 'Passive copies failed or dismounted' },
+  },
+} as const;
+
+const copyActionBody = {
+  type: 'object',
+  required: ['server'],
+  additionalProperties: false,
+  properties: { server: { type: 'string', minLength: 1 }, copy: { type: 'integer', minimum: 1 } },
+} as const;
+
+const databaseParams = { type: 'object', required: ['database'], properties: { database: { type: 'string' } } } as const;
+const addressParams = { type: 'object', required: ['address'], properties: { address: { type: 'string' } } } as const;
+const secured = [{ bearer: [] }];
+const errors = { 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' } };
+
+/** The OpenAPI document's frame; the paths come from the routes. */
+export const openApiInfo = {
+  openapi: {
+    openapi: '3.0.3',
+    info: { title: 'Quire admin API', version: '1', description: 'Users, domains, databases and copies, switchover, suspend/resume and health of one Quire server. Every operation needs the administrator credential from first start as a Bearer token.' },
+    components: { securitySchemes: { bearer: { type: 'http' as const, scheme: 'bearer' } } },
+    security: secured,
+    tags: [
+      { name: 'server', description: 'This server and its health' },
+      { name: 'databases', description: 'Database copies: status, switchover, suspend, resume' },
+      { name: 'users', description: 'Mailbox users' },
+      { name: 'domains', description: 'Accepted domains' },
+    ],
+  },
+};
+
+/** Registers the admin API's routes and its Bearer check on `app` (the HTTPS server). */
+export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, adminToken: string): void {
+  for (const schema of [errorSchema, copySchema, userSchema, healthSchema]) app.addSchema(schema);
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/api/') || request.url.startsWith(`${docsPrefix}/`) || request.url === docsPrefix) return;
+    if (!bearerAuthorized(request, adminToken)) {
       await reply.code(401).header('www-authenticate', 'Bearer realm="quire"').send({ error: 'AUTHENTICATION_FAILED', message: 'administrator credential required' });
     }
   });
-  https.get('/api/v1/databases', async () => backend.copies());
+
+  app.get(`${adminPrefix}/server`, {
+    schema: {
+      tags: ['server'],
+      summary: 'This server: name, start time, health',
+      response: {
+        200: { type: 'object', properties: { name: { type: 'string' }, startedAtMs: { type: 'number' }, health: { $ref: 'Health#' } } },
+        401: { $ref: 'Error#' },
+      },
+    },
+  }, async () => {
+    const health = await backend.health();
+    return { ...backend.server(), health: { ok: health.unhealthy.length === 0, ...health } };
+  });
+
+  app.get(`${adminPrefix}/server/history`, {
+    schema: {
+      tags: ['server'],
+      summary: 'Recent samples of delivery rate, commits per second, mean commit latency and log bytes per second',
+      response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, 401: { $ref: 'Error#' } },
+    },
+  }, async () => backend.history());
+
+  app.get(`${adminPrefix}/databases`, {
+    schema: { tags: ['databases'], summary: 'Every database copy on this server', response: { 200: { type: 'array', items: { $ref: 'Copy#' } }, 401: { $ref: 'Error#' } } },
+  }, async () => backend.copies());
+
   const copyAction = (action: (database: string, server: string, copy?: number) => Promise<void>) =>
-    async (request: FastifyRequest<{ Params: { database: string }; Body: { server?: unknown; copy?: unknown } }>, reply: FastifyReply) => {
-      const { server, copy } = request.body ?? {};
-      if (typeof server !== 'string' || (copy !== undefined && typeof copy !== 'number')) {
-        return reply.code(400).send({ error: 'INVALID_ARGUMENT', message: 'server (string) is required; copy is a number' });
-      }
+    async (request: FastifyRequest<{ Params: { database: string }; Body: { server: string; copy?: number } }>, reply: FastifyReply) => {
       try {
-        await action(request.params.database, server, copy as number | undefined);
+        await action(request.params.database, request.body.server, request.body.copy);
       } catch (error) {
         return reply.code(409).send({ error: 'DATABASE_UNAVAILABLE', message: (error as Error).message });
       }
       return reply.send(await backend.copies());
     };
-  https.post('/api/v1/databases/:database/switchover', copyAction((d, s, c) => backend.switchover(d, s, c)));
-  https.post('/api/v1/databases/:database/suspend', copyAction((d, s, c) => backend.suspend(d, s, c)));
-  https.post('/api/v1/databases/:database/resume', copyAction((d, s, c) => backend.resume(d, s, c)));
-  https.get('/api/v1/users', async () => backend.users());
-  https.post<{ Body: { address: string; password: string; database?: string; quotaBytes?: number | null } }>('/api/v1/users', async (request, reply) => {
-    const body = request.body;
-    if (typeof body?.address !== 'string' || typeof body.password !== 'string') {
-      return reply.code(400).send({ error: 'INVALID_ARGUMENT', message: 'address and password are required' });
-    }
-    return sendResult(reply, await backend.addUser(body), true);
+  const actionSchema = (summary: string) => ({
+    tags: ['databases'],
+    summary,
+    params: databaseParams,
+    body: copyActionBody,
+    response: { 200: { type: 'array', items: { $ref: 'Copy#' } }, ...errors, 409: { $ref: 'Error#' } },
   });
-  https.delete<{ Params: { address: string } }>('/api/v1/users/:address', async (request, reply) => sendResult(reply, await backend.removeUser(request.params.address)));
-  https.put<{ Params: { address: string }; Body: { password: string } }>('/api/v1/users/:address/password', async (request, reply) => {
-    if (typeof request.body?.password !== 'string') return reply.code(400).send({ error: 'INVALID_ARGUMENT', message: 'password is required' });
-    return sendResult(reply, await backend.setPassword(request.params.address, request.body.password));
-  });
-  https.put<{ Params: { address: string }; Body: { quotaBytes: number | null } }>('/api/v1/users/:address/quota', async (request, reply) =>
-    sendResult(reply, await backend.setQuota(request.params.address, request.body?.quotaBytes ?? null)),
-  );
+  app.post(`${adminPrefix}/databases/:database/switchover`, { schema: actionSchema('Activate the copy on `server` (planned, lossless); answers the copies after') }, copyAction((d, s, c) => backend.switchover(d, s, c)));
+  app.post(`${adminPrefix}/databases/:database/suspend`, { schema: actionSchema('Stop shipping to a passive copy; it holds its place') }, copyAction((d, s, c) => backend.suspend(d, s, c)));
+  app.post(`${adminPrefix}/databases/:database/resume`, { schema: actionSchema('Resume a suspended passive copy; it catches up') }, copyAction((d, s, c) => backend.resume(d, s, c)));
 
-  const http = Fastify({ logger: false, bodyLimit: bodyBytesMax });
-  http.get('/healthz', async (_request, reply) => {
-    const down = await backend.unhealthy();
-    return reply.code(down.length === 0 ? 200 : 503).send({ ok: down.length === 0, unhealthy: down });
-  });
-  http.all('/*', async (request, reply) => {
-    const host = (request.headers.host ?? `localhost`).replace(/:\d+$/, '');
-    return reply.redirect(`https://${host}:${options.httpsPort}${request.url}`, 301);
-  });
+  app.get(`${adminPrefix}/users`, {
+    schema: { tags: ['users'], summary: 'Every user with its database, quota and mailbox size', response: { 200: { type: 'array', items: { $ref: 'User#' } }, 401: { $ref: 'Error#' } } },
+  }, async () => backend.users());
+  app.post<{ Body: { address: string; password: string; database?: string; quotaBytes?: number | null } }>(`${adminPrefix}/users`, {
+    schema: {
+      tags: ['users'],
+      summary: 'Add a user and create its mailbox',
+      body: {
+        type: 'object',
+        required: ['address', 'password'],
+        additionalProperties: false,
+        properties: { address: { type: 'string', minLength: 3 }, password: { type: 'string', minLength: 1 }, database: { type: 'string' }, quotaBytes: { type: ['integer', 'null'], minimum: 0 } },
+      },
+      response: { 201: { type: 'object', additionalProperties: true }, ...errors, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => sendResult(reply, await backend.addUser(request.body), true));
+  app.delete<{ Params: { address: string } }>(`${adminPrefix}/users/:address`, {
+    schema: { tags: ['users'], summary: 'Remove a user and delete its mailbox', params: addressParams, response: { 200: { type: 'object', additionalProperties: true }, 401: { $ref: 'Error#' }, 404: { $ref: 'Error#' } } },
+  }, async (request, reply) => sendResult(reply, await backend.removeUser(request.params.address)));
+  app.put<{ Params: { address: string }; Body: { password: string } }>(`${adminPrefix}/users/:address/password`, {
+    schema: {
+      tags: ['users'],
+      summary: "Set a user's password",
+      params: addressParams,
+      body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password: { type: 'string', minLength: 1 } } },
+      response: { 200: { type: 'object', additionalProperties: true }, ...errors, 404: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => sendResult(reply, await backend.setPassword(request.params.address, request.body.password)));
+  app.put<{ Params: { address: string }; Body: { quotaBytes: number | null } }>(`${adminPrefix}/users/:address/quota`, {
+    schema: {
+      tags: ['users'],
+      summary: "Set a user's quota (null: unlimited)",
+      params: addressParams,
+      body: { type: 'object', required: ['quotaBytes'], additionalProperties: false, properties: { quotaBytes: { type: ['integer', 'null'], minimum: 0 } } },
+      response: { 200: { type: 'object', additionalProperties: true }, ...errors, 404: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => sendResult(reply, await backend.setQuota(request.params.address, request.body.quotaBytes)));
 
-  await https.listen({ host: options.host, port: options.httpsPort });
-  await http.listen({ host: options.host, port: options.httpPort });
-  return { https, http };
+  app.get(`${adminPrefix}/domains`, {
+    schema: { tags: ['domains'], summary: 'Accepted domains', response: { 200: { type: 'array', items: { type: 'string' } }, 401: { $ref: 'Error#' } } },
+  }, async () => backend.domains());
+  app.post<{ Body: { name: string } }>(`${adminPrefix}/domains`, {
+    schema: {
+      tags: ['domains'],
+      summary: 'Add an accepted domain',
+      body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1 } } },
+      response: { 201: { type: 'object', additionalProperties: true }, ...errors, 409: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => sendResult(reply, await backend.addDomain(request.body.name), true));
 }
