@@ -9,6 +9,7 @@
 
 import type { Result } from './errors.js';
 import type { BodyValue, MessageContent, Section } from './mime/types.js';
+import type { ContentCriterion } from './search/types.js';
 
 // The message content model (MIME parsed once at delivery): see engine/mime/README.md.
 export type {
@@ -27,6 +28,8 @@ export type {
   ThreadIds,
 } from './mime/types.js';
 export { isGroup } from './mime/types.js';
+// Content search criteria (IMAP SEARCH text keys, JMAP Email/query text filters): engine/search/README.md.
+export type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './search/types.js';
 export { summariesPerCallMax } from './mime/constants.js';
 /** Pure helpers over a summary and the message bytes (readMessage), for front ends that hold both. */
 export { headerFields, parseSection, sectionBytes, sectionRange } from './mime/section.js';
@@ -156,6 +159,13 @@ export interface MailboxApi {
   readPart(mailboxId: string, folder: string, uid: number, section: Section, options?: { binary?: boolean }): Promise<Result<Uint8Array | null>>;
   /** Parts decoded to text (JMAP bodyValues), by partId; `bytesMax` truncates each value (UTF-8 bytes). Unknown or non-leaf partIds are left out. */
   bodyValues(mailboxId: string, folder: string, uid: number, partIds: readonly string[], options?: { bytesMax?: number }): Promise<Result<Record<string, BodyValue>>>;
+  /**
+   * The UIDs (ascending) of a folder's messages matching a content criterion: HEADER, SUBJECT,
+   * FROM, TO, CC, BCC, BODY, TEXT as case-insensitive substrings of decoded text, combined with
+   * and/or/not. `uids` limits the search to those messages. Flag, date, size, UID and modseq
+   * keys are the front end's (listMessages); see engine/search/README.md.
+   */
+  search(mailboxId: string, folder: string, criterion: ContentCriterion, options?: { uids?: readonly number[] }): Promise<Result<number[]>>;
   /** Subscribes to durable changes of one mailbox; returns the unsubscribe function. */
   watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void;
 }

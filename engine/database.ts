@@ -40,6 +40,9 @@ import { summariesPerCallMax, summaryCacheEntriesMax } from './mime/constants.js
 import { partText, partsById, summarize } from './mime/parse.js';
 import { binaryBytes, sectionBytes } from './mime/section.js';
 import { summaryVersion } from './mime/types.js';
+import { SearchIndexer } from './search/indexer.js';
+import { checkCriterion } from './search/criteria.js';
+import type { ContentCriterion, SearchIndexStatus } from './search/types.js';
 
 export type Shutdown = 'clean' | 'dirty';
 export type Role = 'active' | 'passive';
@@ -74,6 +77,7 @@ export interface DatabaseStatus {
   readonly batches: number;
   readonly logBytes: number;
   readonly syncMsTotal: number;
+  readonly searchIndex: SearchIndexStatus;
 }
 
 interface HeaderRecord {
@@ -118,6 +122,7 @@ export class MailboxDatabase implements MailboxApi {
   private closing = false;
   /** MIME summaries by content hash (immutable per hash), most recently used last. */
   private readonly summaryCache = new Map<string, MessageSummary>();
+  private readonly indexer: SearchIndexer;
 
   private constructor(
     private readonly options: DatabaseOptions,
@@ -129,6 +134,11 @@ export class MailboxDatabase implements MailboxApi {
     readonly rebuiltState: boolean,
   ) {
     this.head = structuredClone(durable);
+    this.indexer = new SearchIndexer({
+      contents: () => [...this.durable.contents].map(([hash, ref]) => [hash, ref.sizeBytes]),
+      isLive: (hash) => this.durable.contents.has(hash),
+      read: async (hash) => ({ bytes: await this.contentBytes(hash), summary: await this.summaryOf(hash) }),
+    });
   }
 
   static async open(options: DatabaseOptions): Promise<MailboxDatabase> {
@@ -217,6 +227,7 @@ export class MailboxDatabase implements MailboxApi {
       batches: this.log.stats.batches,
       logBytes: this.log.stats.bytes,
       syncMsTotal: this.log.stats.syncMsTotal,
+      searchIndex: this.indexer.status(),
     };
   }
 
@@ -254,6 +265,7 @@ export class MailboxDatabase implements MailboxApi {
     }
     this.durable.position = batch.end;
     await this.kv.write(materialize(this.durable, touched));
+    this.indexer.onBatch(batch.appends.flatMap((append) => append.tag as MailEvent[]), [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash));
     await this.options.onBatch?.({ start: batch.start, end: batch.end, bytes: batch.bytes });
     this.notify(changes);
   }
@@ -411,8 +423,28 @@ export class MailboxDatabase implements MailboxApi {
     return ok({ folder, subscribed: m.subscriptions.has(name) });
   }
 
+  /** Builds the content index from this copy's contents (the worker starts it at open). */
+  startIndexing(): Promise<void> {
+    return this.indexer.rebuild();
+  }
+
+  async search(mailboxId: string, folderName: string, criterion: ContentCriterion, options: { uids?: readonly number[] } = {}): Promise<Result<number[]>> {
+    const problem = checkCriterion(criterion);
+    if (problem !== null) return problem;
+    const found = this.findFolder(mailboxId, folderName);
+    if (!found.ok) return found;
+    const folder = found.value.folder;
+    let messages = folder.messages;
+    if (options.uids !== undefined) {
+      const wanted = new Set(options.uids);
+      messages = messages.filter((m) => wanted.has(m.uid));
+    }
+    return ok(await this.indexer.search(messages, criterion));
+  }
+
   /** Waits for queued commits, writes the state and marks the header Clean Shutdown. */
   async close(): Promise<void> {
+    this.indexer.stop();
     this.closing = true;
     await this.log.close();
     await this.kv.close();

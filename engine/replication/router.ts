@@ -4,7 +4,7 @@
 // new active copy, and it moves mailbox watches over too. With no active copy mounted, calls
 // answer DATABASE_UNAVAILABLE (retriable).
 
-import type { BodyValue, CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
+import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail } from '../errors.js';
 
 /** What the router needs from a copy's client (WorkerClient in production). */
@@ -103,6 +103,9 @@ export class DatabaseRouter implements MailboxApi {
   }
   bodyValues(mailboxId: string, folder: string, uid: number, partIds: readonly string[], options: { bytesMax?: number } = {}): Promise<Result<Record<string, BodyValue>>> {
     return this.route((t) => t.bodyValues(mailboxId, folder, uid, partIds, options));
+  }
+  search(mailboxId: string, folder: string, criterion: ContentCriterion, options: { uids?: readonly number[] } = {}): Promise<Result<number[]>> {
+    return this.route((t) => t.search(mailboxId, folder, criterion, options));
   }
 
   watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void {

@@ -3,7 +3,7 @@
 // answer DATABASE_UNAVAILABLE (retriable) — never a hang and never a silent success.
 
 import type { ChildProcess } from 'node:child_process';
-import type { BodyValue, CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
+import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail } from '../errors.js';
 import type { Method, Notice, Reply, Request } from './protocol.js';
 
@@ -90,6 +90,10 @@ export class WorkerClient implements MailboxApi {
   }
   bodyValues(mailboxId: string, folder: string, uid: number, partIds: readonly string[], options: { bytesMax?: number } = {}): Promise<Result<Record<string, BodyValue>>> {
     return this.result('bodyValues', { mailboxId, folder, uid, partIds, bytesMax: options.bytesMax ?? 0 });
+  }
+
+  search(mailboxId: string, folder: string, criterion: ContentCriterion, options: { uids?: readonly number[] } = {}): Promise<Result<number[]>> {
+    return this.result('search', { mailboxId, folder, criterion, ...options });
   }
 
   watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void {

@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(3), 50);
     return;
   }
+  // The content index is built in the background; searches are exact (brute force) meanwhile.
+  void database.startIndexing();
   const unwatch = new Map<string, () => void>();
   const onChange = (change: MailboxChange): void => send({ notice: 'change', change });
 
@@ -81,6 +83,10 @@ async function main(): Promise<void> {
       case 'bodyValues': {
         const { mailboxId, folder, uid, partIds, bytesMax } = request.params;
         return database.bodyValues(mailboxId, folder, uid, partIds, { bytesMax });
+      }
+      case 'search': {
+        const { mailboxId, folder, criterion, uids } = request.params;
+        return database.search(mailboxId, folder, criterion, uids === undefined ? {} : { uids });
       }
       case 'watch': {
         const { mailboxId, on } = request.params;

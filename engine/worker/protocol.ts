@@ -2,7 +2,7 @@
 // worker process, over Node's IPC channel with the structured-clone ("advanced")
 // serialization, so message bytes travel as Uint8Array without base64.
 
-import type { Section, TxRequest } from '../api.js';
+import type { ContentCriterion, Section, TxRequest } from '../api.js';
 import type { Role } from '../database.js';
 
 export interface OpenParams {
@@ -27,6 +27,7 @@ export type Request =
   | { readonly id: number; readonly method: 'summaries'; readonly params: { mailboxId: string; folder: string; uids: readonly number[] } }
   | { readonly id: number; readonly method: 'readPart'; readonly params: { mailboxId: string; folder: string; uid: number; section: Section; binary: boolean } }
   | { readonly id: number; readonly method: 'bodyValues'; readonly params: { mailboxId: string; folder: string; uid: number; partIds: readonly string[]; bytesMax: number } }
+  | { readonly id: number; readonly method: 'search'; readonly params: { mailboxId: string; folder: string; criterion: ContentCriterion; uids?: readonly number[] } }
   | { readonly id: number; readonly method: 'watch'; readonly params: { mailboxId: string; on: boolean } }
   | { readonly id: number; readonly method: 'status'; readonly params: Record<string, never> }
   | { readonly id: number; readonly method: 'receiveBatch'; readonly params: { start: number; bytes: Uint8Array } }

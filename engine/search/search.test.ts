@@ -1,0 +1,148 @@
+// Proves content search: the brute-force matcher's semantics (RFC 9051 6.4.4 text keys,
+// case-insensitive over Unicode, decoded text), and that the index gives exactly the
+// brute-force results on a generated corpus of varied messages and queries — through the
+// crawl, the feed from durable batches, copies and expunges. SEARCH_SEED=n replays one run.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MailboxDatabase } from '../database.js';
+import { nodeStorage, seededPrng, systemClock } from '../io.js';
+import { openRocksKv } from '../state/rocks.js';
+import { begin } from '../api.js';
+import { summarize } from '../mime/parse.js';
+import { alternative, mixed, plain } from '../mime/fixtures.js';
+import { criteriaNodesMax, searchValueCharsMax } from './constants.js';
+import { generateCriterion, generateMessage } from './corpus.js';
+import { fold, matches, searchText, type SearchText } from './text.js';
+import type { ContentCriterion } from './types.js';
+
+const seed = Number(process.env.SEARCH_SEED ?? 8);
+
+test('brute force: text keys over decoded text, case-insensitive, HEADER presence', () => {
+  const [alt, mix, pln] = [alternative, mixed, plain].map((bytes) => searchText(bytes, summarize(bytes)));
+  const yes = (text: SearchText, criterion: ContentCriterion): void => assert.equal(matches(text, criterion), true, JSON.stringify(criterion));
+  const no = (text: SearchText, criterion: ContentCriterion): void => assert.equal(matches(text, criterion), false, JSON.stringify(criterion));
+  yes(alt!, { key: 'body', value: 'GRÜSSE bob' }); // quoted-printable UTF-8, ß folds to ss, case ignored
+  yes(alt!, { key: 'body', value: 'Zeilenumbruch' }); // a soft line break joined the word
+  no(alt!, { key: 'body', value: 'Renée' }); // a header word is not in the body...
+  yes(alt!, { key: 'text', value: 'renée' }); // ...but in TEXT, decoded from RFC 2047
+  yes(alt!, { key: 'subject', value: 'MÜNCHEN UND' });
+  yes(alt!, { key: 'from', value: 'alice@example.org' });
+  yes(alt!, { key: 'cc', value: 'eve' });
+  no(alt!, { key: 'bcc', value: '' }); // no Bcc field: even the empty string does not match
+  yes(alt!, { key: 'header', name: 'Message-ID', value: '' });
+  yes(alt!, { key: 'header', name: 'references', value: 'root@example' });
+  no(alt!, { key: 'header', name: 'X-Missing', value: '' });
+  yes(mix!, { key: 'body', value: 'schöne grüße' }); // ISO-8859-1 quoted-printable
+  yes(mix!, { key: 'body', value: 'Siehe Anhang' }); // the HTML part, as text
+  yes(mix!, { key: 'body', value: 'original body' }); // the forwarded message's text...
+  yes(mix!, { key: 'body', value: 'Subject: Original' }); // ...and its header fields
+  yes(mix!, { key: 'body', value: 'notes' }); // a text attachment
+  no(mix!, { key: 'body', value: 'PDF-1.4' }); // not a binary one
+  yes(pln!, { key: 'body', value: 'one line two' }); // line breaks are whitespace
+  yes(pln!, { key: 'and', of: [{ key: 'subject', value: 'cron' }, { key: 'not', of: { key: 'body', value: 'three' } }] });
+  yes(pln!, { key: 'or', of: [{ key: 'subject', value: 'nothing' }, { key: 'from', value: 'ROOT' }] });
+  assert.equal(fold('Straße ＡＢＣ  Ⅻ\r\n ﬁ'), 'strasse abc xii fi');
+});
+
+test('search limits: criteria nodes and string length, at the limit and one past it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-search-limits-'));
+  try {
+    const db = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(1), openKv: openRocksKv });
+    assert.ok((await db.commit({ mailboxId: 'u', ops: [{ op: 'createMailbox', address: 'u@example.org', quotaBytes: null }] })).ok);
+    assert.ok((await begin(db, 'u').append('INBOX', plain).commit()).ok);
+    const leaves = (n: number): ContentCriterion => ({ key: 'or', of: Array.from({ length: n }, () => ({ key: 'body' as const, value: 'line' })) });
+    assert.deepEqual(await db.search('u', 'INBOX', leaves(criteriaNodesMax - 1)), { ok: true, value: [1] });
+    assert.equal((await db.search('u', 'INBOX', leaves(criteriaNodesMax))).ok, false);
+    assert.deepEqual(await db.search('u', 'INBOX', { key: 'body', value: 'x'.repeat(searchValueCharsMax) }), { ok: true, value: [] });
+    const over = await db.search('u', 'INBOX', { key: 'body', value: 'x'.repeat(searchValueCharsMax + 1) });
+    assert.equal(over.ok ? 'ok' : over.code, 'LIMIT');
+    const bad = await db.search('u', 'INBOX', { key: 'nonsense', value: 'x' } as unknown as ContentCriterion);
+    assert.equal(bad.ok ? 'ok' : bad.code, 'INVALID_ARGUMENT');
+    assert.equal((await db.search('u', 'Nope', { key: 'body', value: 'x' })).ok, false);
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test(`the index gives exactly the brute-force results on a generated corpus (SEARCH_SEED=${seed})`, { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-search-'));
+  const prng = seededPrng(seed);
+  try {
+    const db = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed), openKv: openRocksKv });
+    assert.ok((await db.commit({ mailboxId: 'u', ops: [{ op: 'createMailbox', address: 'u@example.org', quotaBytes: null }] })).ok);
+    const appendMany = async (from: number, count: number): Promise<void> => {
+      for (let n = from; n < from + count; n += 25) {
+        const tx = begin(db, 'u');
+        for (let k = n; k < Math.min(from + count, n + 25); k++) tx.append('INBOX', generateMessage(prng, k, 30));
+        assert.ok((await tx.commit()).ok);
+      }
+    };
+    await appendMany(0, 250);
+
+    // The reference: every message matched by brute force, from its stored bytes.
+    const texts = new Map<number, SearchText>(); // by UID: a UID's content never changes
+    const reference = async (criterion: ContentCriterion): Promise<number[]> => {
+      const listing = await db.listMessages('u', 'INBOX');
+      assert.ok(listing.ok);
+      const out: number[] = [];
+      for (const m of listing.value.messages) {
+        let text = texts.get(m.uid);
+        if (text === undefined) {
+          const bytes = await db.readMessage('u', 'INBOX', m.uid);
+          assert.ok(bytes.ok);
+          texts.set(m.uid, (text = searchText(bytes.value, summarize(bytes.value))));
+        }
+        if (matches(text, criterion)) out.push(m.uid);
+      }
+      return out;
+    };
+    const samples: string[] = [];
+    for (const uid of [1, 50, 100, 150, 200]) {
+      const bytes = await db.readMessage('u', 'INBOX', uid);
+      assert.ok(bytes.ok);
+      const text = searchText(bytes.value, summarize(bytes.value));
+      samples.push(text.body, text.headers.map(([n, v]) => `${n}: ${v}`).join('\n'));
+    }
+    let nonEmpty = 0;
+    let partial = 0;
+    const check = async (rounds: number): Promise<void> => {
+      for (let i = 0; i < rounds; i++) {
+        const criterion = generateCriterion(prng, samples);
+        const expected = await reference(criterion);
+        const got = await db.search('u', 'INBOX', criterion);
+        assert.ok(got.ok);
+        assert.deepEqual(got.value, expected, `SEARCH_SEED=${seed}: ${JSON.stringify(criterion)}`);
+        if (expected.length > 0) nonEmpty++;
+        if (expected.length > 0 && expected.length < 250) partial++;
+      }
+    };
+
+    assert.equal(db.status().searchIndex.state, 'Crawling');
+    await check(40); // before the index exists: brute force
+    await db.startIndexing();
+    let status = db.status().searchIndex;
+    assert.deepEqual([status.state, status.documents], ['Healthy', db.durableState().contents.size]);
+    await check(300);
+
+    // Fed from durable batches: new contents, copies, expunges.
+    await appendMany(250, 60);
+    assert.ok((await begin(db, 'u').copy('INBOX', [3, 4, 5], 'Archive').expunge('INBOX', [1, 2, 3, 100, 260]).commit()).ok);
+    await check(200);
+    status = db.status().searchIndex;
+    assert.deepEqual([status.state, status.documents], ['Healthy', db.durableState().contents.size]);
+    assert.ok(status.bytes > 0 && status.contentBytes > 0);
+    const archived = await db.search('u', 'Archive', { key: 'header', name: 'message-id', value: 'gen.3@' });
+    assert.deepEqual(archived, { ok: true, value: [2] }); // INBOX UID 4 (gen.3), copied second
+    const limited = await db.search('u', 'INBOX', { key: 'header', name: 'message-id', value: '' }, { uids: [4, 5, 999] });
+    assert.deepEqual(limited, { ok: true, value: [4, 5] });
+    assert.ok(nonEmpty > 150 && partial > 100, `the queries must be selective (non-empty ${nonEmpty}, partial ${partial})`);
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

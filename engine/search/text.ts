@@ -1,0 +1,92 @@
+// What a content search looks at, and the brute-force matcher that defines the results.
+//
+// A message's searchable text is built once from its bytes and MIME summary:
+//   - header fields: name and value, unfolded, RFC 2047 decoded (top-level header);
+//   - body: every text/* part, transfer- and charset-decoded (HTML reduced to text), and the
+//     header fields and text parts of encapsulated messages, in order.
+// Matching is a substring test on folded text (RFC 9051 6.4.4: case-insensitive; here for all
+// of Unicode): NFKC, case folded (lower, upper, lower: ß = ss), whitespace runs as one space.
+// The index (index.ts) must give exactly these results; index.test.ts proves it.
+
+import { fieldValue, htmlToText, partText } from '../mime/parse.js';
+import { decodeWords } from '../mime/decode.js';
+import { parseFields } from '../mime/header.js';
+import type { BodyPart, MessageSummary } from '../mime/types.js';
+import type { ContentCriterion } from './types.js';
+import { bodyTextBytesMax } from './constants.js';
+
+export function fold(text: string): string {
+  return text.normalize('NFKC').toLowerCase().toUpperCase().toLowerCase().replace(/\s+/gu, ' ');
+}
+
+/** Word characters: letters, digits, marks. Context-free on purpose (see README: exactness). */
+export const wordChar = /[\p{L}\p{N}\p{M}]/u;
+const runPattern = /[\p{L}\p{N}\p{M}]+/gu;
+
+/** The maximal runs of word characters in folded text, each once. */
+export function runsOf(folded: string): Set<string> {
+  return new Set(folded.match(runPattern) ?? []);
+}
+
+export interface SearchText {
+  /** Top-level header fields: lower-cased name, decoded value. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: string;
+}
+
+export function searchText(bytes: Uint8Array, summary: MessageSummary): SearchText {
+  const headers = summary.headers.map((field) => [field.name, decodeWords(fieldValue(bytes, field))] as const);
+  const pieces: string[] = [];
+  let budget = bodyTextBytesMax;
+  const visit = (part: BodyPart): void => {
+    if (budget <= 0) return;
+    if (part.message !== null) {
+      for (const field of parseFields(bytes, part.message.body.headerStart, part.message.body.bodyStart).fields) {
+        pieces.push(`${field.name}: ${decodeWords(fieldValue(bytes, field))}`);
+      }
+      visit(part.message.body);
+      return;
+    }
+    for (const child of part.children) visit(child);
+    if (part.type !== 'text' || part.children.length > 0) return;
+    const text = partText(bytes, part, budget).value;
+    budget -= part.sizeBytes;
+    pieces.push(part.subtype === 'html' ? htmlToText(text) : text);
+  };
+  visit(summary.body);
+  return { headers, body: pieces.join('\n') };
+}
+
+/** The text one header name is searched in: every field of that name, one per line; null if none. */
+export function headerText(text: SearchText, name: string): string | null {
+  const values = text.headers.filter(([n]) => n === name).map(([, v]) => v);
+  return values.length === 0 ? null : values.join('\n');
+}
+
+/** All header fields as "name: value" lines (the header half of TEXT). */
+export function allHeadersText(text: SearchText): string {
+  return text.headers.map(([n, v]) => `${n}: ${v}`).join('\n');
+}
+
+/** The brute-force matcher: the definition of a content search's results. */
+export function matches(text: SearchText, criterion: ContentCriterion): boolean {
+  switch (criterion.key) {
+    case 'and':
+      return criterion.of.every((c) => matches(text, c));
+    case 'or':
+      return criterion.of.some((c) => matches(text, c));
+    case 'not':
+      return !matches(text, criterion.of);
+    case 'body':
+      return fold(text.body).includes(fold(criterion.value));
+    case 'text': {
+      const q = fold(criterion.value);
+      return fold(allHeadersText(text)).includes(q) || fold(text.body).includes(q);
+    }
+    default: {
+      const name = criterion.key === 'header' ? criterion.name.toLowerCase() : criterion.key;
+      const value = headerText(text, name);
+      return value !== null && fold(value).includes(fold(criterion.value));
+    }
+  }
+}
