@@ -26,12 +26,18 @@ const afterLogin = [
   'LIST-EXTENDED',
   'LIST-STATUS',
   'STATUS=SIZE',
+  'ESEARCH',
+  'SEARCHRES',
+  'WITHIN',
   'MULTIAPPEND',
   'BINARY',
   'UTF8=ACCEPT',
   'OBJECTID',
   'QUOTA',
   'QUOTA=RES-STORAGE',
+  'SORT',
+  'THREAD=REFERENCES',
+  'THREAD=ORDEREDSUBJECT',
 ];
 
 export function capabilities(state: CapabilityState): string[] {

@@ -74,7 +74,6 @@ async function signIn(s: ImapSession, tag: string, login: string, password: stri
   const result = await s.context.authenticate(login, password, peer);
   if (!result.ok) {
     if (result.code === 'AUTHENTICATION_FAILED') {
-      s.context.metrics.authFailure('imap');
       await failed(s, tag, 'Invalid credentials');
       return;
     }

@@ -16,16 +16,11 @@ import { inSequenceSet } from './sets.js';
 
 type FetchCommand = Extract<Command, { kind: 'FETCH' }>;
 
-const simple = (kind: Extract<FetchAttribute, { kind: 'FLAGS' }>['kind'] | string): FetchAttribute => ({ kind }) as FetchAttribute;
+const simple = (kind: 'UID' | 'MODSEQ'): FetchAttribute => ({ kind });
 
+/** The parser has already expanded ALL/FAST/FULL into attributes; add the implied UID and MODSEQ. */
 function expand(c: FetchCommand): FetchAttribute[] {
-  const out: FetchAttribute[] = [];
-  if (c.macro !== undefined) {
-    out.push(simple('FLAGS'), simple('INTERNALDATE'), simple('RFC822.SIZE'));
-    if (c.macro !== 'FAST') out.push(simple('ENVELOPE'));
-    if (c.macro === 'FULL') out.push(simple('BODY'));
-  }
-  out.push(...c.attributes);
+  const out: FetchAttribute[] = [...c.attributes];
   const has = (kind: string): boolean => out.some((a) => a.kind === kind);
   if (c.uid && !has('UID')) out.unshift(simple('UID'));
   if (c.changedSince !== undefined && !has('MODSEQ')) out.push(simple('MODSEQ'));

@@ -15,7 +15,9 @@ import { create, deleteMailbox, rename, subscribe, unsubscribe } from './mailbox
 import { list, lsub } from './list.js';
 import { capability, check, compress, enable, id, idle, logout, namespace, noop } from './misc.js';
 import { getquota, getquotaroot, setquota } from './quota.js';
+import { search } from './search.js';
 import { close, examine, select, unselect } from './select.js';
+import { sort, thread } from './sort.js';
 import { status } from './status.js';
 import { store } from './store.js';
 
@@ -49,6 +51,9 @@ export const handlers: { readonly [K in CommandKind]?: Handler<K> } = {
   STORE: store,
   EXPUNGE: expunge,
   'UID EXPUNGE': uidExpunge,
+  SEARCH: search,
+  SORT: sort,
+  THREAD: thread,
   COPY: copy,
   MOVE: move,
   GETQUOTA: getquota,

@@ -1,0 +1,125 @@
+// A small raw IMAP client for conformance tests: real sockets (plain, STARTTLS, TLS), commands
+// written byte for byte, responses read whole (literals included) up to the tagged line.
+
+import net from 'node:net';
+import tls from 'node:tls';
+
+export interface Reply {
+  /** Untagged and continuation lines, literals inline, CRLF removed. */
+  readonly untagged: string[];
+  /** The tagged line, e.g. `a1 OK [READ-WRITE] SELECT completed`. */
+  readonly tagged: string;
+  /** Everything received for the command, as text. */
+  readonly raw: string;
+}
+
+export class RawImap {
+  private buffer = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  private closedFlag = false;
+  private tagCounter = 0;
+
+  private constructor(private socket: net.Socket | tls.TLSSocket) {
+    this.attach(socket);
+  }
+
+  static async connect(port: number, options: { tls: boolean; ca?: string }): Promise<RawImap> {
+    const socket = options.tls
+      ? tls.connect({ host: '127.0.0.1', port, ca: options.ca, servername: 'localhost', rejectUnauthorized: options.ca !== undefined })
+      : net.connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve, reject) => {
+      socket.once(options.tls ? 'secureConnect' : 'connect', () => resolve());
+      socket.once('error', reject);
+    });
+    return new RawImap(socket);
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    socket.on('close', () => {
+      this.closedFlag = true;
+      for (const w of this.waiters.splice(0)) w();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  private wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** One response line with any literals inline; null when the connection closed first. */
+  async line(): Promise<string | null> {
+    let text = '';
+    for (;;) {
+      const lf = this.buffer.indexOf(0x0a);
+      if (lf < 0) {
+        if (this.closedFlag) return null;
+        await this.wait();
+        continue;
+      }
+      const line = this.buffer.subarray(0, lf + 1).toString('latin1');
+      this.buffer = this.buffer.subarray(lf + 1);
+      const literal = line.match(/~?\{(\d+)\}\r\n$/);
+      text += line.replace(/\r\n$/, '');
+      if (literal === null) return text;
+      const n = Number(literal[1]);
+      while (this.buffer.length < n) {
+        if (this.closedFlag) return null;
+        await this.wait();
+      }
+      text += '\r\n' + this.buffer.subarray(0, n).toString('latin1');
+      this.buffer = this.buffer.subarray(n);
+    }
+  }
+
+  write(bytes: string | Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  nextTag(): string {
+    return `t${++this.tagCounter}`;
+  }
+
+  /** Sends `tag command` (CRLF added) and reads to the tagged answer. */
+  async command(command: string, tag = this.nextTag()): Promise<Reply> {
+    this.write(`${tag} ${command}\r\n`);
+    return this.until(tag);
+  }
+
+  /** Reads lines until the one tagged `tag`. */
+  async until(tag: string): Promise<Reply> {
+    const untagged: string[] = [];
+    for (;;) {
+      const line = await this.line();
+      if (line === null) throw new Error(`connection closed before ${tag} was answered; got:\n${untagged.join('\n')}`);
+      if (line.startsWith(`${tag} `)) return { untagged, tagged: line, raw: [...untagged, line].join('\n') };
+      untagged.push(line);
+    }
+  }
+
+  /** Upgrades a plain connection after `OK` to STARTTLS. */
+  async startTls(ca: string): Promise<void> {
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const secured = tls.connect({ socket: plain, ca, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => {
+      secured.once('secureConnect', () => resolve());
+      secured.once('error', reject);
+    });
+    this.socket = secured;
+    this.buffer = Buffer.alloc(0);
+    this.attach(secured);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
