@@ -4,6 +4,7 @@
 import type { FrontEnd, FrontEndContext, ListenPlan } from '../protocols/frontend.js';
 import { startImap } from '../protocols/imap/server.js';
 import { startMailFlow } from './delivery/index.js';
+import { startPop3 } from '../protocols/pop3/server.js';
 
 /** What a starter may need of the server besides the context: where the data directory is. */
 export interface FrontEndHost {
@@ -15,6 +16,7 @@ export type FrontEndStarter = (context: FrontEndContext, plan: ListenPlan, host:
 export const frontEndStarters: ReadonlyArray<{ readonly name: string; readonly start: FrontEndStarter }> = [
   { name: 'IMAP', start: startImap },
   { name: 'SMTP', start: startMailFlow },
+  { name: 'POP3', start: startPop3 },
 ];
 
 /** Starts every front end; if one cannot listen, closes those already started and throws. */
