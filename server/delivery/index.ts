@@ -1,16 +1,58 @@
 // The mail flow as the server runs it: the SMTP/LMTP front end (protocols/smtp) over the
-// durable transport stores of the data directory: the safety net, pruned on a timer.
+// durable transport stores of the data directory: the safety net (pruned on a timer) and the
+// outbound queue (delivered through a smarthost or by MX lookup, bouncing with a DSN).
+//
+// Settings come from <data>/transport.json when it exists (all optional):
+//   { "smarthost": "host:port" | { "host", "port", "secure", "auth": { "user", "pass" } },
+//     "mxPort": 25, "safetyNetRetentionMs": 172800000, "retryMsBase": 60000,
+//     "retryMsMax": 3600000, "giveUpMs": 172800000, "verifyTls": false }
+// and options passed by a caller (tests) override them.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FrontEnd, FrontEndContext, ListenPlan } from '../../protocols/frontend.js';
+import { deliverLocal } from '../../protocols/smtp/deliver.js';
+import { buildDsn, type FailedRecipient } from '../../protocols/smtp/dsn.js';
 import { startSmtp, type SmtpFrontEndOptions } from '../../protocols/smtp/server.js';
-import type { MailServices } from '../../protocols/smtp/types.js';
+import type { MailServices, OutboundMessage } from '../../protocols/smtp/types.js';
 import { safetyNetPruneIntervalMs } from './constants.js';
+import { FileOutboundQueue, outboundQueueDir } from './queue.js';
+import { type MxResolver, type Smarthost, systemResolver } from './relay.js';
 import { FileSafetyNet, safetyNetDir } from './safety-net.js';
 
-export interface MailFlowOptions extends SmtpFrontEndOptions {
-  readonly nowMs?: () => number;
+export interface TransportSettings {
+  readonly smarthost?: Smarthost | null;
+  readonly mxPort?: number;
   readonly safetyNetRetentionMs?: number;
+  readonly retryMsBase?: number;
+  readonly retryMsMax?: number;
+  readonly giveUpMs?: number;
+  readonly verifyTls?: boolean;
+}
+
+export interface MailFlowOptions extends SmtpFrontEndOptions, TransportSettings {
+  readonly nowMs?: () => number;
+  readonly resolver?: MxResolver;
+}
+
+export const transportSettingsFile = (dataDir: string): string => join(dataDir, 'transport.json');
+
+/** <data>/transport.json, or {} when there is none; a smarthost may be written "host:port". */
+export function readTransportSettings(dataDir: string): TransportSettings {
+  let text: string;
+  try {
+    text = readFileSync(transportSettingsFile(dataDir), 'utf8');
+  } catch {
+    return {};
+  }
+  const raw = JSON.parse(text) as TransportSettings & { smarthost?: Smarthost | string | null };
+  if (typeof raw.smarthost === 'string') {
+    const match = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(raw.smarthost);
+    if (match === null) throw new Error(`transport.json: smarthost "${raw.smarthost}" is not host:port`);
+    return { ...raw, smarthost: { host: match[1]!, port: Number(match[2] ?? 25) } };
+  }
+  return raw as TransportSettings;
 }
 
 /** A transaction id: 12 URL-safe characters. */
@@ -18,27 +60,76 @@ export function newTransactionId(): string {
   return randomBytes(9).toString('base64url');
 }
 
+const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+
 export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, host: { readonly dataDir: string }, options: MailFlowOptions = {}): Promise<FrontEnd> {
-  const nowMs = options.nowMs ?? Date.now;
-  const safetyNet = await FileSafetyNet.open({ dir: safetyNetDir(host.dataDir), nowMs, ...(options.safetyNetRetentionMs === undefined ? {} : { retentionMs: options.safetyNetRetentionMs }) });
-  const services: MailServices = { safetyNet, outbound: null, nowMs, newId: newTransactionId };
-  let smtp: FrontEnd;
+  const settings: MailFlowOptions = { ...readTransportSettings(host.dataDir), ...options };
+  const nowMs = settings.nowMs ?? Date.now;
+  const log = context.log.child({ component: 'transport' });
+  const safetyNet = await FileSafetyNet.open({ dir: safetyNetDir(host.dataDir), nowMs, ...(settings.safetyNetRetentionMs === undefined ? {} : { retentionMs: settings.safetyNetRetentionMs }) });
+
+  let queue: FileOutboundQueue | null = null;
+  /** Tells the sender which recipients failed: a DSN into their mailbox when local, else through the queue with the null sender. */
+  const bounce = async (message: OutboundMessage, failed: readonly FailedRecipient[]): Promise<void> => {
+    context.metrics.delivery('bounced', failed.length);
+    if (message.mailFrom === '') {
+      log.warn({ id: message.id, failed: failed.length }, 'a bounce could not be delivered; dropped (no bounce of a bounce)');
+      return;
+    }
+    const id = newTransactionId();
+    const timeMs = nowMs();
+    const dsn = buildDsn({ hostname: context.hostname, to: message.mailFrom, originalId: message.id, arrivalMs: message.timeMs, nowMs: timeMs, boundary: `${id}/${context.hostname}`, failed, original: message.content });
+    const accepted = await context.isAcceptedDomain(domainOf(message.mailFrom));
+    if (!accepted.ok) throw new Error(accepted.message);
+    if (!accepted.value) {
+      await queue!.enqueue({ id, timeMs, mailFrom: '', recipients: [message.mailFrom], content: dsn });
+      return;
+    }
+    const resolved = await context.resolveRecipient(message.mailFrom);
+    if (!resolved.ok) {
+      if (resolved.code === 'NO_SUCH_USER') return log.warn({ id: message.id, to: message.mailFrom }, 'bounce for a sender who no longer exists; dropped');
+      throw new Error(resolved.message);
+    }
+    const [result] = await deliverLocal(context, safetyNet, { id, timeMs, mailFrom: '', prefix: '', body: dsn }, [{ rcpt: message.mailFrom, accounts: resolved.value }]);
+    if (!result!.ok) throw new Error(`${result!.code}: ${result!.message}`);
+  };
+
   try {
-    smtp = await startSmtp(context, plan, services, options);
+    queue = await FileOutboundQueue.open({
+      dir: outboundQueueDir(host.dataDir),
+      nowMs,
+      log,
+      bounce,
+      relay: { hostname: context.hostname, smarthost: settings.smarthost ?? null, resolver: settings.resolver ?? systemResolver, mxPort: settings.mxPort ?? 25, ...(settings.verifyTls === undefined ? {} : { verifyTls: settings.verifyTls }) },
+      ...(settings.retryMsBase === undefined ? {} : { retryMsBase: settings.retryMsBase }),
+      ...(settings.retryMsMax === undefined ? {} : { retryMsMax: settings.retryMsMax }),
+      ...(settings.giveUpMs === undefined ? {} : { giveUpMs: settings.giveUpMs }),
+    });
   } catch (error) {
     await safetyNet.close();
     throw error;
   }
+  const services: MailServices = { safetyNet, outbound: queue, nowMs, newId: newTransactionId };
+  let smtp: FrontEnd;
+  try {
+    smtp = await startSmtp(context, plan, services, settings);
+  } catch (error) {
+    await queue.close();
+    await safetyNet.close();
+    throw error;
+  }
   const pruning = setInterval(() => {
-    safetyNet.prune().catch((error: Error) => context.log.warn({ error: error.message }, 'safety net prune failed'));
+    safetyNet.prune().catch((error: Error) => log.warn({ error: error.message }, 'safety net prune failed'));
   }, safetyNetPruneIntervalMs);
   pruning.unref();
+  const outbound = queue;
   return {
     description: smtp.description,
     ports: smtp.ports,
     async close() {
       clearInterval(pruning);
       await smtp.close();
+      await outbound.close();
       await safetyNet.close();
     },
   };
