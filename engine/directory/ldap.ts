@@ -1,7 +1,7 @@
 // The LDAP directory: the organisation's own directory (OpenLDAP, 389-ds, AD) behind the same
 // `Directory` interface as the embedded one, through `ldapts` 8.x.
 //
-// - Logins: search the entry by `mail` or the alias attribute with the service account, then
+// - Logins: search the entry by `mail` (the primary address) with the service account, then
 //   bind as the entry's DN with the password on a connection of its own (bind-to-authenticate;
 //   password hashes are never read). An unknown login still makes one bind (to a DN that does
 //   not exist), so the answer takes the same shape and time.
@@ -182,10 +182,17 @@ export function parseLdapConfig(input: unknown, defaults: { domains: readonly st
 // ---------------------------------------------------------------------------------------
 // Filters. Values only ever go in through filter objects, which encode them as values.
 
-/** `(&(|(objectClass=user)(objectClass=group))(|(mail=v)(alias=v)))`: users and groups by address. */
-export function addressFilter(config: LdapConfig, address: string, kinds: 'users' | 'users and groups'): Filter {
+/**
+ * Recipients: `(&(|(objectClass=user)(objectClass=group))(|(mail=v)(alias=v)))`, users and
+ * groups by address. Logins: `(&(objectClass=user)(mail=v))`: the login is the primary
+ * address, as in the embedded directory.
+ */
+export function addressFilter(config: LdapConfig, address: string, kinds: 'login' | 'users and groups'): Filter {
   const classes = [new EqualityFilter({ attribute: 'objectClass', value: config.userObjectClass })];
-  if (kinds === 'users and groups') classes.push(new EqualityFilter({ attribute: 'objectClass', value: config.groupObjectClass }));
+  if (kinds === 'login') {
+    return new AndFilter({ filters: [classes[0]!, new EqualityFilter({ attribute: config.attributes.mail, value: address })] });
+  }
+  classes.push(new EqualityFilter({ attribute: 'objectClass', value: config.groupObjectClass }));
   return new AndFilter({
     filters: [
       new OrFilter({ filters: classes }),
@@ -331,7 +338,7 @@ export class LdapDirectory implements Directory {
     let entry: LdapEntry | null;
     try {
       // Never from the cache: a login sees a removed or moved entry at once.
-      entry = await this.searchOne(addressFilter(this.config, address.value, 'users'));
+      entry = await this.searchOne(addressFilter(this.config, address.value, 'login'));
     } catch (error) {
       return unavailable(error);
     }
