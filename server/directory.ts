@@ -31,6 +31,7 @@ import {
 } from '../engine/directory/index.js';
 import { fail, ok, type Result } from '../engine/errors.js';
 import { systemClock } from '../engine/io.js';
+import type { AddressBookSource } from '../protocols/http/autoconfig.js';
 
 export const ldapConfigFileName = 'ldap.json';
 
@@ -229,4 +230,18 @@ class ProvisioningDirectory implements Directory {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/** The offline address book's entries: every user and every group of the directory. */
+export function addressBookOf(directory: Directory): AddressBookSource {
+  return {
+    version: () => directory.version(),
+    async entries() {
+      const [users, groups] = await Promise.all([directory.listUsers(), directory.listGroups()]);
+      return [
+        ...users.map((u) => ({ kind: 'user' as const, address: u.address, displayName: u.displayName, aliases: u.aliases, members: [], id: u.mailboxId })),
+        ...groups.map((g) => ({ kind: 'group' as const, address: g.address, displayName: g.address.slice(0, g.address.indexOf('@')), aliases: [], members: g.members, id: `group:${g.address}` })),
+      ];
+    },
+  };
 }

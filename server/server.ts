@@ -14,8 +14,9 @@ import type { AddressInfo } from 'node:net';
 import type { MailboxApi } from '../engine/api.js';
 import pino from 'pino';
 import type { FrontEnd, FrontEndContext, ListenPlan, ServiceName } from '../protocols/frontend.js';
+import { clientSetupRoutes } from '../protocols/http/autoconfig.js';
 import { startHttpServers } from '../protocols/http/server.js';
-import { type LdapFlags, openConfiguredDirectory, withMailboxes } from './directory.js';
+import { addressBookOf, type LdapFlags, openConfiguredDirectory, withMailboxes } from './directory.js';
 import { createFrontEndContext } from './frontend.js';
 import { ServerMetrics, healthOf } from './metrics.js';
 import { startFrontEnds } from './frontends.js';
@@ -158,6 +159,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   let servers: { https: FastifyInstance; http: FastifyInstance } | undefined;
   let frontEnds: FrontEnd[] = [];
+  // Filled once everything listens; client set-up reads it per request.
+  const bound: Partial<Record<ServiceName, number>> = {};
   try {
     const startedAtMs = Date.now();
     servers = await startHttpServers({
@@ -167,6 +170,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       httpsPort: plan.port('https'),
       httpPort: plan.port('http'),
       metrics: () => metrics.exposition(),
+      httpsRoutes: [clientSetupRoutes({ context, ports: () => bound, addressBook: addressBookOf(served) })],
       backend: {
         server: () => ({ name: options.server, startedAtMs }),
         copies: () => supervisor.list(),
@@ -191,10 +195,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await directory.close();
     throw new StartError(`cannot listen: ${(error as Error).message}`);
   }
-  const bound: Partial<Record<ServiceName, number>> = {
-    https: (servers.https.server.address() as AddressInfo).port,
-    http: (servers.http.server.address() as AddressInfo).port,
-  };
+  bound.https = (servers.https.server.address() as AddressInfo).port;
+  bound.http = (servers.http.server.address() as AddressInfo).port;
   for (const frontEnd of frontEnds) Object.assign(bound, frontEnd.ports);
 
   const adminUrl = `https://${options.listen}:${bound.https}`;

@@ -23,6 +23,8 @@ export interface HttpServersOptions {
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   /** JMAP's routes, registered on the HTTPS server (protocols/http/jmap). */
   readonly jmap?: (app: FastifyInstance) => void;
+  /** More HTTPS routes as encapsulated plugins (client set-up and address book: autoconfig.ts). */
+  readonly httpsRoutes?: ReadonlyArray<(app: FastifyInstance) => Promise<void>>;
 }
 
 export const bodyBytesMax = 1024 * 1024;
@@ -67,6 +69,7 @@ export async function startHttpServers(options: HttpServersOptions): Promise<{ h
   await https.register(swaggerUi, { routePrefix: docsPrefix, logLevel: 'warn' });
   registerAdminApi(https, backend, options.adminToken);
   options.jmap?.(https);
+  for (const routes of options.httpsRoutes ?? []) await https.register(routes);
 
   http.get('/healthz', async (_request, reply) => {
     const health = await backend.health();
