@@ -132,3 +132,42 @@ test('a damaged state store is thrown away and rebuilt from the log', async () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('UIDVALIDITY is never given out twice: not to a recreated folder, nor to a mailbox id deleted and created again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-db-'));
+  try {
+    const seen = new Set<number>();
+    const uidValidities = async (db: MailboxDatabase): Promise<number[]> => {
+      const folders = await db.folders('u1');
+      assert.ok(folders.ok);
+      return folders.value.map((f) => f.uidValidity);
+    };
+    const fresh = (values: number[]): void => {
+      for (const v of values) {
+        assert.ok(!seen.has(v), `UIDVALIDITY ${v} given out twice`);
+        seen.add(v);
+      }
+    };
+    let db = await openAt(dir);
+    const create = () => db.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] });
+    assert.ok((await create()).ok);
+    fresh(await uidValidities(db));
+    // A folder deleted and created again, within the same second.
+    assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'deleteFolder', name: 'Junk' }, { op: 'createFolder', name: 'Junk' }] })).ok);
+    fresh((await uidValidities(db)).filter((v) => !seen.has(v)));
+    assert.equal((await uidValidities(db)).length, 6);
+    for (let round = 0; round < 2; round++) {
+      assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'deleteMailbox', address: 'a@example.org' }] })).ok);
+      if (round === 1) {
+        // The retired UIDVALIDITY survives a reopen (it lives in the state store and the log).
+        await db.close();
+        db = await openAt(dir);
+      }
+      assert.ok((await create()).ok);
+      fresh(await uidValidities(db));
+    }
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -195,7 +195,7 @@ export class MailboxDatabase implements MailboxApi {
 
   /** Rebuilds a state from the whole log, from position 0 (the simulator's checker, `quire db rebuild`). */
   static async rebuildFromLog(log: TransactionLog, kv: KvStore): Promise<DatabaseState> {
-    const state: DatabaseState = { mailboxes: new Map(), contents: new Map(), position: 0 };
+    const state = emptyState();
     await replay(log, kv, state, log.end);
     return state;
   }

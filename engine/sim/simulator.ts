@@ -13,7 +13,7 @@ import { type Prng, seededPrng } from '../io.js';
 import { LogCorruptError } from '../log/log.js';
 import { flushMapName } from '../log/flushmap.js';
 import { KvCorruptionError, MemoryKv } from '../state/kv.js';
-import { type DatabaseState, canonicalState } from '../state/model.js';
+import { type DatabaseState, canonicalState, emptyState } from '../state/model.js';
 import { loadState } from '../state/store.js';
 import { VirtualClock } from './clock.js';
 import { SimIoError, SimStorage } from './storage.js';
@@ -133,7 +133,7 @@ class Simulation {
   private ackedEnd = 0;
   private syncedEnd = 0;
   private readonly batches = new Map<number, { end: number; bytes: Uint8Array }>();
-  private readonly snapshots = new Map<number, string>([[0, canonicalState({ mailboxes: new Map(), contents: new Map(), position: 0 })]]);
+  private readonly snapshots = new Map<number, string>([[0, canonicalState(emptyState())]]);
   private readonly ackedAppends: AckedAppend[] = [];
   private readonly contents = new Map<string, Uint8Array>();
   private readonly contentPool: Uint8Array[] = [];

@@ -58,6 +58,11 @@ export interface ContentRef {
 export interface DatabaseState {
   mailboxes: Map<string, MailboxState>;
   contents: Map<string, ContentRef>;
+  /**
+   * The last UIDVALIDITY of each deleted mailbox id: a mailbox created again under the same id
+   * starts above it, so no UIDVALIDITY is ever given out twice for a folder of that id.
+   */
+  retiredUidValidity: Map<string, number>;
   /** The log position up to which events have been applied (the end of the last applied batch). */
   position: number;
 }
@@ -77,10 +82,12 @@ export interface Touched {
   /** Folders removed entirely (with all their messages). */
   foldersRemoved: Array<{ mailboxId: string; folderId: number; uids: number[] }>;
   mailboxesRemoved: string[];
+  /** Mailbox ids whose retired UIDVALIDITY was set or consumed. */
+  retired: Set<string>;
 }
 
 export function emptyState(): DatabaseState {
-  return { mailboxes: new Map(), contents: new Map(), position: 0 };
+  return { mailboxes: new Map(), contents: new Map(), retiredUidValidity: new Map(), position: 0 };
 }
 
 export function emptyTouched(): Touched {
@@ -93,6 +100,7 @@ export function emptyTouched(): Touched {
     contentSummaries: new Map(),
     foldersRemoved: [],
     mailboxesRemoved: [],
+    retired: new Set(),
   };
 }
 
@@ -143,6 +151,11 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
   switch (event.type) {
     case EventType.MailboxCreated: {
       assert(!state.mailboxes.has(event.mailboxId), `mailbox ${event.mailboxId} created twice`);
+      const retired = state.retiredUidValidity.get(event.mailboxId);
+      if (retired !== undefined) {
+        state.retiredUidValidity.delete(event.mailboxId);
+        touched.retired.add(event.mailboxId);
+      }
       state.mailboxes.set(event.mailboxId, {
         mailboxId: event.mailboxId,
         address: event.address,
@@ -150,7 +163,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         usedBytes: 0,
         modseqHighest: 0,
         folderIdNext: 1,
-        uidValidityLast: 0,
+        uidValidityLast: retired ?? 0,
         folders: new Map(),
         folderIdsByName: new Map(),
         subscriptions: new Set(),
@@ -166,6 +179,8 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         touched.foldersRemoved.push({ mailboxId: mailbox.mailboxId, folderId: folder.folderId, uids: folder.messages.map((m) => m.uid) });
       }
       state.mailboxes.delete(event.mailboxId);
+      state.retiredUidValidity.set(event.mailboxId, mailbox.uidValidityLast);
+      touched.retired.add(event.mailboxId);
       touched.mailboxesRemoved.push(event.mailboxId);
       return;
     }
@@ -346,7 +361,8 @@ export function canonicalState(state: DatabaseState): string {
       subscriptions: [...m.subscriptions].sort(),
     }));
   const contents = [...state.contents.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  return stableStringify({ mailboxes, contents, position: state.position });
+  const retiredUidValidity = [...state.retiredUidValidity.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return stableStringify({ mailboxes, contents, retiredUidValidity, position: state.position });
 }
 
 /** JSON with object keys sorted, so two equal states print the same whatever order built them. */

@@ -7,6 +7,7 @@
 //   e/<mailboxId>/<folderId>/<uid:8 hex> one message's metadata (flags, modseq, content hash)
 //   r/<hash>                            content reference count and size
 //   c/<hash>                            content bytes (1 byte compression, then data)
+//   u/<mailboxId>                       last UIDVALIDITY of a deleted mailbox id {"uidValidity": n}
 //   s/<hash>                            the content's MIME summary (JSON, engine/mime/types.ts)
 //
 // The checkpoint is written in the same atomic batch as the state it describes.
@@ -36,6 +37,7 @@ export const messageKey = (mailboxId: string, folderId: number, uid: number): st
 export const contentKey = (hash: string): string => `c/${hash}`;
 export const summaryKey = (hash: string): string => `s/${hash}`;
 const refKey = (hash: string): string => `r/${hash}`;
+const retiredKey = (mailboxId: string): string => `u/${mailboxId}`;
 
 type MailboxRecord = Omit<MailboxState, 'folders' | 'folderIdsByName' | 'subscriptions'> & { subscriptions: string[] };
 type FolderRecord = Omit<FolderState, 'messages'>;
@@ -86,6 +88,10 @@ export function materialize(state: DatabaseState, touched: Touched): KvOp[] {
   for (const [hash, summary] of touched.contentSummaries) {
     if (touched.contentData.get(hash) !== null) ops.push({ key: summaryKey(hash), value: json(summary) });
   }
+  for (const mailboxId of touched.retired) {
+    const uidValidity = state.retiredUidValidity.get(mailboxId);
+    ops.push({ key: retiredKey(mailboxId), value: uidValidity === undefined ? null : json({ uidValidity }) });
+  }
   ops.push({ key: checkpointKey, value: json({ position: state.position }) });
   return ops;
 }
@@ -124,5 +130,6 @@ export async function loadState(kv: KvStore): Promise<DatabaseState> {
     folder.messages.push(parse<MessageMeta>(value)); // keys sort by hex UID, so the list stays in UID order
   }
   for await (const [key, value] of kv.scan('r/')) state.contents.set(key.slice(2), parse(value));
+  for await (const [key, value] of kv.scan('u/')) state.retiredUidValidity.set(key.slice(2), parse<{ uidValidity: number }>(value).uidValidity);
   return state;
 }
