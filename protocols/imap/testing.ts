@@ -3,6 +3,11 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import selfsigned from 'selfsigned';
+import { createFrontEndContext, frontEndLimitsDefault } from '../../server/frontend.js';
+import type { FrontEnd, FrontEndContext, FrontEndLimits } from '../frontend.js';
+import type { TestServer } from '../../test/harness.js';
+import { startImap } from './server.js';
 
 export interface Reply {
   /** Untagged and continuation lines, literals inline, CRLF removed. */
@@ -122,4 +127,33 @@ export class RawImap {
   close(): void {
     this.socket.destroy();
   }
+}
+
+// ───────────────────────────── a second front end with small limits ─────────────────────────────
+
+
+export interface LimitedImap {
+  readonly context: FrontEndContext;
+  readonly frontEnd: FrontEnd;
+  /** The certificate this front end presents (its own, self-signed). */
+  readonly cert: string;
+}
+
+/**
+ * An IMAP front end over the test server's directory and databases, with its own limits (and
+ * no failed-login slow-down unless asked), so tests can reach each limit cheaply.
+ */
+export async function startLimitedImap(server: TestServer, limits: Partial<FrontEndLimits>, options: { throttle?: boolean } = {}): Promise<LimitedImap> {
+  const pems = selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, days: 1 });
+  const context = createFrontEndContext({
+    directory: server.server.directory,
+    mailboxes: (database) => server.server.supervisor.api(database),
+    hostname: 'localhost',
+    serverName: 'MBX1',
+    tls: { cert: pems.cert, key: pems.private },
+    limits: { ...frontEndLimitsDefault, ...limits },
+    ...(options.throttle === true ? {} : { throttle: { failuresFree: 1_000_000, delayMsBase: 0, delayMsMax: 0, windowMs: 1, keysMax: 10 } }),
+  });
+  const frontEnd = await startImap(context, { host: '127.0.0.1', port: () => 0 });
+  return { context, frontEnd, cert: pems.cert };
 }

@@ -11,18 +11,44 @@ import { statusLine } from './status.js';
 
 const delimiter = '/';
 
-/** A LIST pattern as a regular expression: `*` any run, `%` any run without the delimiter. */
-export function patternRegex(reference: string, pattern: string): RegExp {
+/**
+ * A LIST pattern as a matcher: `*` any run, `%` any run without the delimiter. Not a regular
+ * expression: patterns come from clients and may be a line long. Runs of wildcards collapse,
+ * a pattern with more literal characters than the name is rejected at once, and the match is a
+ * dynamic program over (pattern, name), so a match costs at most |pattern| x |name| steps.
+ */
+export function listMatcher(reference: string, pattern: string): (name: string) => boolean {
   let full = reference + pattern;
   // INBOX is case-insensitive, so a pattern naming it is too.
   if (/^inbox(\/|$)/i.test(full)) full = 'INBOX' + full.slice(5);
-  let source = '^';
+  const tokens: string[] = [];
   for (const ch of full) {
-    if (ch === '*') source += '.*';
-    else if (ch === '%') source += '[^/]*';
-    else source += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const last = tokens[tokens.length - 1];
+    if ((ch === '*' || ch === '%') && (last === '*' || last === '%')) {
+      if (ch === '*') tokens[tokens.length - 1] = '*';
+      continue;
+    }
+    tokens.push(ch);
   }
-  return new RegExp(source + '$', 's');
+  const literals = tokens.filter((t) => t !== '*' && t !== '%').length;
+  return (name: string) => {
+    const chars = [...name];
+    if (literals > chars.length) return false;
+    // row[j]: tokens[0..i) match chars[0..j).
+    let row = new Array<boolean>(chars.length + 1).fill(false);
+    row[0] = true;
+    for (const token of tokens) {
+      const next = new Array<boolean>(chars.length + 1).fill(false);
+      if (token === '*' || token === '%') {
+        next[0] = row[0]!;
+        for (let j = 1; j <= chars.length; j++) next[j] = row[j]! || (next[j - 1]! && (token === '*' || chars[j - 1] !== delimiter));
+      } else {
+        for (let j = 1; j <= chars.length; j++) next[j] = row[j - 1]! && chars[j - 1] === token;
+      }
+      row = next;
+    }
+    return row[chars.length]!;
+  };
 }
 
 interface Node {
@@ -67,11 +93,11 @@ export const list = handler<'LIST'>(authenticated, async (s, tag, c) => {
     return;
   }
   const nodes = tree(folders.value);
-  const regexes = c.patterns.map((p) => patternRegex(c.reference, p));
+  const matchers = c.patterns.map((p) => listMatcher(c.reference, p));
   const out: Buffer[] = [];
   const options = { utf8: s.enabled.utf8 };
   for (const node of [...nodes.values()].sort((a, b) => compareNames(a.name, b.name))) {
-    if (!regexes.some((r) => r.test(node.name))) continue;
+    if (!matchers.some((matches) => matches(node.name))) continue;
     const entry = listEntry(c, node);
     if (entry === null) continue;
     out.push(encodeList(entry, options));
@@ -120,10 +146,10 @@ export const lsub = handler<'LSUB'>(authenticated, async (s, tag, c) => {
     await s.fail(tag, folders);
     return;
   }
-  const regex = patternRegex(c.reference, c.pattern);
+  const matches = listMatcher(c.reference, c.pattern);
   const out: Buffer[] = [];
   for (const folder of folders.value) {
-    if (!folder.subscribed || !regex.test(folder.name)) continue;
+    if (!folder.subscribed || !matches(folder.name)) continue;
     out.push(encodeList({ attributes: [], delimiter, name: folder.name }, { utf8: s.enabled.utf8 }, 'LSUB'));
   }
   await s.write(Buffer.concat(out));

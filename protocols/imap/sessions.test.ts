@@ -1,0 +1,127 @@
+// Proves that sessions on one mailbox see each other's changes with the right untagged
+// responses, over real sockets: IDLE gets EXISTS for a new message; flag changes arrive as FETCH
+// (with MODSEQ under CONDSTORE); expunges are held back during FETCH/STORE/SEARCH and sent on
+// NOOP (EXPUNGE, or VANISHED under QRESYNC) with sequence numbers kept right; QRESYNC SELECT and
+// UID FETCH CHANGEDSINCE VANISHED resynchronise a client that was away.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../../test/harness.js';
+import { RawImap, type Reply } from './testing.js';
+
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer();
+});
+
+after(async () => {
+  await server.stop();
+});
+
+async function login(address: string, password: string): Promise<RawImap> {
+  const c = await RawImap.connect(server.port('imaps'), { tls: true, ca: server.cert });
+  await c.line();
+  ok(await c.command(`LOGIN ${address} ${password}`));
+  return c;
+}
+
+function ok(r: Reply): Reply {
+  assert.match(r.tagged, /^\S+ OK/, r.raw);
+  return r;
+}
+
+const message = (n: number): string => `From: a@example.org\r\nSubject: message ${n}\r\n\r\nbody ${n}\r\n`;
+
+async function append(c: RawImap, n: number): Promise<void> {
+  const m = message(n);
+  ok(await c.command(`APPEND INBOX {${m.length}+}\r\n${m}`));
+}
+
+test('IDLE delivers EXISTS; FETCH FLAGS with MODSEQ; expunges wait for a command that allows them', async () => {
+  await server.addUser('pair@example.org', 'pair-pw');
+  const a = await login('pair@example.org', 'pair-pw');
+  const b = await login('pair@example.org', 'pair-pw');
+  for (let i = 1; i <= 3; i++) await append(a, i);
+  ok(await a.command('SELECT INBOX'));
+  ok(await b.command('ENABLE CONDSTORE'));
+  ok(await b.command('SELECT INBOX'));
+
+  // B idles; A appends; B is told at once, without asking.
+  b.write('i1 IDLE\r\n');
+  assert.match((await b.line())!, /^\+ /);
+  await append(a, 4);
+  assert.equal(await b.line(), '* 4 EXISTS');
+  // A flag change while idling arrives as FETCH with MODSEQ.
+  ok(await a.command('STORE 2 +FLAGS (\\Seen)'));
+  assert.match((await b.line())!, /^\* 2 FETCH \(UID 2 FLAGS \(\\Seen\) MODSEQ \(\d+\)\)$/);
+  b.write('DONE\r\n');
+  assert.match((await b.until('i1')).tagged, /^i1 OK/);
+
+  // A expunges message 1. B's FETCH must not announce it, and B's numbers stay as they were.
+  ok(await a.command('STORE 1 +FLAGS (\\Deleted)'));
+  const expunged = ok(await a.command('EXPUNGE'));
+  assert.ok(expunged.untagged.includes('* 1 EXPUNGE'));
+  let r = ok(await b.command('FETCH 1:* (UID)'));
+  assert.ok(!r.untagged.some((l) => /EXPUNGE/.test(l)), r.raw);
+  assert.ok(r.untagged.includes('* 2 FETCH (UID 2)'), r.raw);
+  r = ok(await b.command('SEARCH ALL'));
+  assert.ok(!r.untagged.some((l) => /EXPUNGE/.test(l)), r.raw);
+  // NOOP may say it: sequence number 1 goes, and 2 becomes 1.
+  r = ok(await b.command('NOOP'));
+  assert.ok(r.untagged.includes('* 1 EXPUNGE'), r.raw);
+  r = ok(await b.command('FETCH 1 (UID)'));
+  assert.deepEqual(r.untagged, ['* 1 FETCH (UID 2)']);
+
+  // Interleaved: two expunges by A, B's UID command may hear them (UID commands allow EXPUNGE).
+  ok(await a.command('STORE 1:2 +FLAGS (\\Deleted)'));
+  ok(await a.command('EXPUNGE'));
+  r = ok(await b.command('UID FETCH 1:* (FLAGS)'));
+  const announced = r.untagged.filter((l) => / EXPUNGE$/.test(l));
+  assert.equal(announced.length, 2, r.raw);
+  r = ok(await b.command('FETCH 1:* (UID)'));
+  assert.deepEqual(r.untagged, ['* 1 FETCH (UID 4)']);
+  ok(await a.command('LOGOUT'));
+  ok(await b.command('LOGOUT'));
+  a.close();
+  b.close();
+});
+
+test('QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) and UID FETCH CHANGEDSINCE VANISHED', async () => {
+  await server.addUser('qresync@example.org', 'qresync-pw');
+  const a = await login('qresync@example.org', 'qresync-pw');
+  const b = await login('qresync@example.org', 'qresync-pw');
+  for (let i = 1; i <= 5; i++) await append(a, i);
+  ok(await a.command('SELECT INBOX'));
+  ok(await b.command('ENABLE QRESYNC'));
+  let r = ok(await b.command('SELECT INBOX'));
+  const uidValidity = Number(r.untagged.find((l) => l.includes('UIDVALIDITY'))!.match(/UIDVALIDITY (\d+)/)![1]);
+  const modseq = Number(r.untagged.find((l) => l.includes('HIGHESTMODSEQ'))!.match(/HIGHESTMODSEQ (\d+)/)![1]);
+
+  ok(await a.command('STORE 2 +FLAGS (\\Deleted \\Flagged)'));
+  ok(await a.command('STORE 3 +FLAGS (\\Answered)'));
+  ok(await a.command('EXPUNGE'));
+  r = ok(await b.command('NOOP'));
+  assert.ok(r.untagged.includes('* VANISHED 2'), r.raw);
+  assert.ok(r.untagged.some((l) => /^\* 3 FETCH \(UID 3 FLAGS \(\\Answered\) MODSEQ \(\d+\)\)$/.test(l)), r.raw);
+
+  r = ok(await b.command(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`));
+  assert.ok(r.untagged.includes('* VANISHED (EARLIER) 2'), r.raw);
+  assert.ok(r.untagged.some((l) => /UID 3 FLAGS \(\\Answered\) MODSEQ/.test(l)), r.raw);
+  assert.equal(r.untagged.length, 2, r.raw);
+
+  // A client that was away: SELECT with what it knew.
+  ok(await b.command('UNSELECT'));
+  r = ok(await b.command(`SELECT INBOX (QRESYNC (${uidValidity} ${modseq} 1:5))`));
+  assert.ok(r.untagged.includes('* VANISHED (EARLIER) 2'), r.raw);
+  assert.ok(r.untagged.some((l) => /^\* 2 FETCH \(UID 3 FLAGS \(\\Answered\) MODSEQ \(\d+\)\)$/.test(l)), r.raw);
+  // A SELECT while selected closes the old one first.
+  r = ok(await b.command('EXAMINE INBOX'));
+  assert.equal(r.untagged[0], '* OK [CLOSED] Previous mailbox closed');
+  assert.match(r.tagged, /OK \[READ-ONLY\]/);
+  assert.match((await b.command('STORE 1 +FLAGS (\\Seen)')).tagged, /NO/);
+  ok(await a.command('LOGOUT'));
+  ok(await b.command('LOGOUT'));
+  a.close();
+  b.close();
+});
