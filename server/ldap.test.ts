@@ -6,7 +6,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +79,28 @@ test('a server on LDAP: bind logins through the front-end context, mailboxes at 
     assert.equal(!unknown.ok && unknown.code, 'NO_SUCH_USER');
     assert.deepEqual(await context.isAcceptedDomain('example.org'), { ok: true, value: true });
 
+    // Real clients over real sockets: IMAP LOGIN by LDAP bind, LMTP RCPT resolved in LDAP,
+    // Autodiscover and the address book (curl) from LDAP's entries.
+    const imap = await LineClient.open(server.ports.imaps!, true, server.tlsCert);
+    await imap.expect(/^\* OK/);
+    assert.match(await imap.command('a1 LOGIN carol@example.org carol-pw', /^a1 /), /^a1 OK/);
+    const lmtp = await LineClient.open(server.ports.lmtp!, false);
+    await lmtp.expect(/^220 /);
+    assert.match(await lmtp.command('LHLO client.test', /^250 /), /^250 /);
+    assert.match(await lmtp.command('MAIL FROM:<sender@remote.test>', /^\d{3} /), /^250 /);
+    assert.match(await lmtp.command('RCPT TO:<staff@example.org>', /^\d{3} /), /^250 /);
+    assert.match(await lmtp.command('RSET', /^\d{3} /), /^250 /);
+    const caFile = join(dataDir, 'ca.pem');
+    writeFileSync(caFile, server.tlsCert);
+    const discover = await curl(server.ports.https!, caFile, '/autodiscover/autodiscover.xml', 'bob@example.org:bob-pw',
+      '<Autodiscover><Request><EMailAddress>robert@example.org</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>');
+    assert.match(discover, /^HTTP\/1\.1 200/);
+    assert.match(discover, /<DisplayName>Bob Test<\/DisplayName>\s*<AutoDiscoverSMTPAddress>bob@example\.org</);
+    const book = await curl(server.ports.https!, caFile, '/addressbook/v1/global.vcf', 'bob@example.org:bob-pw');
+    assert.match(book, /^HTTP\/1\.1 200/);
+    assert.match(book, /\r\nFN:Dave Test\r\nEMAIL;TYPE=work;PREF=1:dave@example\.org\r\n/);
+    assert.match(book, /\r\nKIND:group\r\nFN:staff\r\nEMAIL;TYPE=work;PREF=1:staff@example\.org\r\nMEMBER:mailto:alice@example\.org\r\n/);
+
     // Writes: the admin API says LDAP is read-only.
     const answer = await fetchAdmin(server.ports.https!, server.adminToken, server.tlsCert, '/api/v1/users', { address: 'eve@example.org', password: 'pw' });
     assert.equal(answer.status, 403);
@@ -93,6 +117,15 @@ test('a server on LDAP: bind logins through the front-end context, mailboxes at 
     assert.deepEqual([smtpAnswer(rcpt).code, smtpAnswer(rcpt).enhanced], [451, '4.4.3']);
     const find = await context.findAccount('alice@example.org');
     assert.equal(!find.ok && find.code, 'DIRECTORY_UNAVAILABLE');
+    // The same over the wire: a temporary answer at LOGIN and at RCPT, so nothing is accepted and lost.
+    const imap2 = await LineClient.open(server.ports.imaps!, true, server.tlsCert);
+    await imap2.expect(/^\* OK/);
+    assert.match(await imap2.command('b1 LOGIN bob@example.org bob-pw', /^b1 /), /^b1 NO \[UNAVAILABLE\] /);
+    assert.match(await lmtp.command('MAIL FROM:<sender@remote.test>', /^\d{3} /), /^250 /);
+    assert.match(await lmtp.command('RCPT TO:<carol@example.org>', /^\d{3} /), /^451 4\.4\.3 /);
+    const bookDown = await curl(server.ports.https!, caFile, '/addressbook/v1/global.vcf', 'bob@example.org:bob-pw');
+    assert.match(bookDown, /^HTTP\/1\.1 503/);
+    for (const client of [imap, imap2, lmtp]) client.close();
 
     await server.stop();
     server = undefined;
@@ -123,4 +156,62 @@ async function fetchAdmin(port: number, token: string, cert: string, path: strin
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** A line-protocol client (IMAP, LMTP) over a real socket: send a line, read until a line matches. */
+class LineClient {
+  private buffer = '';
+  private waiting: (() => void) | null = null;
+  private constructor(private readonly socket: import('node:net').Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      this.waiting?.();
+    });
+  }
+
+  static open(port: number, tls: boolean, ca?: string): Promise<LineClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tls
+        ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => resolve(new LineClient(socket)))
+        : tcpConnect({ host: '127.0.0.1', port }, () => resolve(new LineClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Lines up to and including the first that matches `last`; returns that line. */
+  async expect(last: RegExp): Promise<string> {
+    for (;;) {
+      const lines = this.buffer.split('\r\n');
+      for (let i = 0; i < lines.length - 1; i++) {
+        if (last.test(lines[i]!)) {
+          this.buffer = lines.slice(i + 1).join('\r\n');
+          return lines[i]!;
+        }
+      }
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+
+  command(line: string, last: RegExp): Promise<string> {
+    this.socket.write(`${line}\r\n`);
+    return this.expect(last);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** curl over HTTPS trusting the server's certificate; the whole answer with its headers. Async: the server runs in this process. */
+async function curl(port: number, caFile: string, path: string, user: string, xml?: string): Promise<string> {
+  const args = ['-sS', '-i', '--http1.1', '--cacert', caFile, '--resolve', `localhost:${port}:127.0.0.1`, '--user', user];
+  if (xml !== undefined) args.push('-H', 'Content-Type: text/xml', '--data-binary', '@-');
+  const child = spawn('curl', [...args, `https://localhost:${port}${path}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(xml ?? '');
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(status, 0, 'curl ran');
+  return out;
 }
