@@ -6,9 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { connect as tcpConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { imapAnswer, smtpAnswer } from '../engine/errors.js';
 import { ldapDave, startTestLdap } from '../engine/directory/ldap-testing.js';
 import { ldapBaseDn, ldapRootDn } from '../scripts/services/services.js';
+import { adminCall, curlHttps } from '../protocols/http/testing.js';
+import { RawImap } from '../protocols/imap/testing.js';
+import { SmtpTalk } from '../protocols/smtp/testing.js';
 import { startServer } from './server.js';
 
 const bin = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
@@ -81,31 +82,31 @@ test('a server on LDAP: bind logins through the front-end context, mailboxes at 
 
     // Real clients over real sockets: IMAP LOGIN by LDAP bind, LMTP RCPT resolved in LDAP,
     // Autodiscover and the address book (curl) from LDAP's entries.
-    const imap = await LineClient.open(server.ports.imaps!, true, server.tlsCert);
-    await imap.expect(/^\* OK/);
-    assert.match(await imap.command('a1 LOGIN carol@example.org carol-pw', /^a1 /), /^a1 OK/);
-    const lmtp = await LineClient.open(server.ports.lmtp!, false);
-    await lmtp.expect(/^220 /);
-    assert.match(await lmtp.command('LHLO client.test', /^250 /), /^250 /);
-    assert.match(await lmtp.command('MAIL FROM:<sender@remote.test>', /^\d{3} /), /^250 /);
-    assert.match(await lmtp.command('RCPT TO:<staff@example.org>', /^\d{3} /), /^250 /);
-    assert.match(await lmtp.command('RSET', /^\d{3} /), /^250 /);
+    const imap = await RawImap.connect(server.ports.imaps!, { tls: true, ca: server.tlsCert });
+    assert.match((await imap.line())!, /^\* OK/);
+    assert.match((await imap.command('LOGIN carol@example.org carol-pw')).tagged, /^\S+ OK/);
+    const lmtp = await SmtpTalk.connect(server.ports.lmtp!);
+    assert.equal((await lmtp.reply()).code, 220);
+    assert.equal((await lmtp.command('LHLO client.test')).code, 250);
+    assert.equal((await lmtp.command('MAIL FROM:<sender@remote.test>')).code, 250);
+    assert.equal((await lmtp.command('RCPT TO:<staff@example.org>')).code, 250);
+    assert.equal((await lmtp.command('RSET')).code, 250);
     const caFile = join(dataDir, 'ca.pem');
     writeFileSync(caFile, server.tlsCert);
-    const discover = await curl(server.ports.https!, caFile, '/autodiscover/autodiscover.xml', 'bob@example.org:bob-pw',
-      '<Autodiscover><Request><EMailAddress>robert@example.org</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>');
-    assert.match(discover, /^HTTP\/1\.1 200/);
-    assert.match(discover, /<DisplayName>Bob Test<\/DisplayName>\s*<AutoDiscoverSMTPAddress>bob@example\.org</);
-    const book = await curl(server.ports.https!, caFile, '/addressbook/v1/global.vcf', 'bob@example.org:bob-pw');
-    assert.match(book, /^HTTP\/1\.1 200/);
-    assert.match(book, /\r\nFN:Dave Test\r\nEMAIL;TYPE=work;PREF=1:dave@example\.org\r\n/);
-    assert.match(book, /\r\nKIND:group\r\nFN:staff\r\nEMAIL;TYPE=work;PREF=1:staff@example\.org\r\nMEMBER:mailto:alice@example\.org\r\n/);
+    const discover = await curlHttps(server.ports.https!, caFile, '/autodiscover/autodiscover.xml', { user: 'bob@example.org:bob-pw', xml:
+      '<Autodiscover><Request><EMailAddress>robert@example.org</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>' });
+    assert.equal(discover.status, 200);
+    assert.match(discover.body, /<DisplayName>Bob Test<\/DisplayName>\s*<AutoDiscoverSMTPAddress>bob@example\.org</);
+    const book = await curlHttps(server.ports.https!, caFile, '/addressbook/v1/global.vcf', { user: 'bob@example.org:bob-pw' });
+    assert.equal(book.status, 200);
+    assert.match(book.body, /\r\nFN:Dave Test\r\nEMAIL;TYPE=work;PREF=1:dave@example\.org\r\n/);
+    assert.match(book.body, /\r\nKIND:group\r\nFN:staff\r\nEMAIL;TYPE=work;PREF=1:staff@example\.org\r\nMEMBER:mailto:alice@example\.org\r\n/);
 
     // Writes: the admin API says LDAP is read-only.
-    const answer = await fetchAdmin(server.ports.https!, server.adminToken, server.tlsCert, '/api/v1/users', { address: 'eve@example.org', password: 'pw' });
+    const answer = await adminCall(server.ports.https!, server.tlsCert, server.adminToken, 'POST', '/api/v1/users', { address: 'eve@example.org', password: 'pw' });
     assert.equal(answer.status, 403);
-    assert.equal(answer.body.error, 'NOT_AUTHORIZED');
-    assert.match(answer.body.message, /only reads: add users in LDAP/);
+    assert.equal(answer.json().error, 'NOT_AUTHORIZED');
+    assert.match(answer.json().message, /only reads: add users in LDAP/);
 
     await slapd.stop();
     const down = await context.authenticate('bob@example.org', 'bob-pw', peer);
@@ -118,13 +119,13 @@ test('a server on LDAP: bind logins through the front-end context, mailboxes at 
     const find = await context.findAccount('alice@example.org');
     assert.equal(!find.ok && find.code, 'DIRECTORY_UNAVAILABLE');
     // The same over the wire: a temporary answer at LOGIN and at RCPT, so nothing is accepted and lost.
-    const imap2 = await LineClient.open(server.ports.imaps!, true, server.tlsCert);
-    await imap2.expect(/^\* OK/);
-    assert.match(await imap2.command('b1 LOGIN bob@example.org bob-pw', /^b1 /), /^b1 NO \[UNAVAILABLE\] /);
-    assert.match(await lmtp.command('MAIL FROM:<sender@remote.test>', /^\d{3} /), /^250 /);
-    assert.match(await lmtp.command('RCPT TO:<carol@example.org>', /^\d{3} /), /^451 4\.4\.3 /);
-    const bookDown = await curl(server.ports.https!, caFile, '/addressbook/v1/global.vcf', 'bob@example.org:bob-pw');
-    assert.match(bookDown, /^HTTP\/1\.1 503/);
+    const imap2 = await RawImap.connect(server.ports.imaps!, { tls: true, ca: server.tlsCert });
+    assert.match((await imap2.line())!, /^\* OK/);
+    assert.match((await imap2.command('LOGIN bob@example.org bob-pw')).tagged, /^\S+ NO \[UNAVAILABLE\] /);
+    assert.equal((await lmtp.command('MAIL FROM:<sender@remote.test>')).code, 250);
+    assert.match((await lmtp.command('RCPT TO:<carol@example.org>')).text, /^451 4\.4\.3 /);
+    const bookDown = await curlHttps(server.ports.https!, caFile, '/addressbook/v1/global.vcf', { user: 'bob@example.org:bob-pw' });
+    assert.equal(bookDown.status, 503);
     for (const client of [imap, imap2, lmtp]) client.close();
 
     await server.stop();
@@ -139,79 +140,3 @@ test('a server on LDAP: bind logins through the front-end context, mailboxes at 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
-
-/** POSTs to the admin API over HTTPS, trusting exactly the server's own certificate. */
-async function fetchAdmin(port: number, token: string, cert: string, path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const { request } = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', ca: cert, servername: 'localhost', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-/** A line-protocol client (IMAP, LMTP) over a real socket: send a line, read until a line matches. */
-class LineClient {
-  private buffer = '';
-  private waiting: (() => void) | null = null;
-  private constructor(private readonly socket: import('node:net').Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      this.waiting?.();
-    });
-  }
-
-  static open(port: number, tls: boolean, ca?: string): Promise<LineClient> {
-    return new Promise((resolve, reject) => {
-      const socket = tls
-        ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => resolve(new LineClient(socket)))
-        : tcpConnect({ host: '127.0.0.1', port }, () => resolve(new LineClient(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  /** Lines up to and including the first that matches `last`; returns that line. */
-  async expect(last: RegExp): Promise<string> {
-    for (;;) {
-      const lines = this.buffer.split('\r\n');
-      for (let i = 0; i < lines.length - 1; i++) {
-        if (last.test(lines[i]!)) {
-          this.buffer = lines.slice(i + 1).join('\r\n');
-          return lines[i]!;
-        }
-      }
-      await new Promise<void>((resolve) => (this.waiting = resolve));
-    }
-  }
-
-  command(line: string, last: RegExp): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.expect(last);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-/** curl over HTTPS trusting the server's certificate; the whole answer with its headers. Async: the server runs in this process. */
-async function curl(port: number, caFile: string, path: string, user: string, xml?: string): Promise<string> {
-  const args = ['-sS', '-i', '--http1.1', '--cacert', caFile, '--resolve', `localhost:${port}:127.0.0.1`, '--user', user];
-  if (xml !== undefined) args.push('-H', 'Content-Type: text/xml', '--data-binary', '@-');
-  const child = spawn('curl', [...args, `https://localhost:${port}${path}`], { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.end(xml ?? '');
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(status, 0, 'curl ran');
-  return out;
-}

@@ -6,10 +6,10 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../test/harness.js';
+import { type CurlAnswer, curlHttps } from './testing.js';
 import { autodiscoverBodyBytesMax, endpointsOf, parseAutodiscoverRequest, vcardFold, vcardLineBytesMax, vcards, vcardText, xmlEscape } from './autoconfig.js';
 
 let t: TestServer;
@@ -25,37 +25,9 @@ after(async () => {
   await t?.stop();
 });
 
-interface CurlAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** curl over TLS to the server's HTTPS port, verifying its certificate for "localhost". Async: the server runs in this process. */
-async function curl(path: string, options: { user?: string; data?: string; headers?: string[] } = {}): Promise<CurlAnswer> {
-  const port = t.port('https');
-  const args = ['-sS', '-i', '--http1.1', '--cacert', caFile, '--resolve', `localhost:${port}:127.0.0.1`];
-  if (options.user !== undefined) args.push('--user', options.user);
-  for (const header of options.headers ?? []) args.push('-H', header);
-  if (options.data !== undefined) args.push('-H', 'Content-Type: text/xml', '--data-binary', '@-');
-  args.push(`https://localhost:${port}${path}`);
-  const child = spawn('curl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.end(options.data ?? '');
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const run = { status, stdout, stderr };
-  assert.equal(run.status, 0, `curl failed: ${run.stderr}`);
-  const split = run.stdout.indexOf('\r\n\r\n');
-  const head = run.stdout.slice(0, split).split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of head.slice(1)) {
-    const colon = line.indexOf(':');
-    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  return { status: Number(head[0]!.split(' ')[1]), headers, body: run.stdout.slice(split + 4) };
+/** curl over TLS to the server's HTTPS port, verifying its certificate for "localhost". */
+function curl(path: string, options: { user?: string; data?: string; headers?: string[] } = {}): Promise<CurlAnswer> {
+  return curlHttps(t.port('https'), caFile, path, { ...(options.user === undefined ? {} : { user: options.user }), ...(options.data === undefined ? {} : { xml: options.data }), ...(options.headers === undefined ? {} : { headers: options.headers }) });
 }
 
 const autodiscoverRequest = (address: string, schema = 'http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a') =>

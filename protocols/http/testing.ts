@@ -45,3 +45,38 @@ export function adminCall(port: number, cert: string, token: string, method: str
     ...(json === undefined ? {} : { body: JSON.stringify(json) }),
   });
 }
+
+export interface CurlAnswer {
+  readonly status: number;
+  /** Header names lower-cased. */
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/**
+ * curl, the real client, over HTTPS to 127.0.0.1 named "localhost", trusting the PEM in
+ * `caFile`. Spawned asynchronously: the server under test usually runs in this process.
+ */
+export async function curlHttps(port: number, caFile: string, path: string, options: { user?: string; xml?: string; headers?: string[] } = {}): Promise<CurlAnswer> {
+  const { spawn } = await import('node:child_process');
+  const args = ['-sS', '-i', '--http1.1', '--cacert', caFile, '--resolve', `localhost:${port}:127.0.0.1`];
+  if (options.user !== undefined) args.push('--user', options.user);
+  for (const header of options.headers ?? []) args.push('-H', header);
+  if (options.xml !== undefined) args.push('-H', 'Content-Type: text/xml', '--data-binary', '@-');
+  const child = spawn('curl', [...args, `https://localhost:${port}${path}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(options.xml ?? '');
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (status !== 0) throw new Error(`curl exited ${status}: ${stderr}`);
+  const split = stdout.indexOf('\r\n\r\n');
+  const head = stdout.slice(0, split).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of head.slice(1)) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status: Number(head[0]!.split(' ')[1]), headers, body: stdout.slice(split + 4) };
+}
