@@ -117,6 +117,8 @@ async function writeHeader(storage: Storage, path: string, header: HeaderRecord)
 
 export class MailboxDatabase implements MailboxApi {
   private head: DatabaseState;
+  /** The checkpoint the state store has been written up to (durable.position runs ahead while a write is in flight). */
+  private materializedPosition: number;
   private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
   private failure: unknown = null;
   private closing = false;
@@ -134,6 +136,7 @@ export class MailboxDatabase implements MailboxApi {
     readonly rebuiltState: boolean,
   ) {
     this.head = structuredClone(durable);
+    this.materializedPosition = durable.position;
     this.indexer = new SearchIndexer({
       contents: () => [...this.durable.contents].map(([hash, ref]) => [hash, ref.sizeBytes]),
       isLive: (hash) => this.durable.contents.has(hash),
@@ -179,6 +182,13 @@ export class MailboxDatabase implements MailboxApi {
       await kv.close();
       throw new DatabaseCorruptError(`state store damaged and the log no longer starts at 0 (starts at ${log.start}): reseed this copy`);
     }
+    if (durable.position < log.start) {
+      await log.close();
+      await kv.close();
+      throw new DatabaseCorruptError(
+        `state checkpoint ${durable.position} is before the log's first kept position ${log.start}: the segments it needs were truncated; reseed this copy`,
+      );
+    }
     if (durable.position > log.end) {
       await log.close();
       await kv.close();
@@ -195,6 +205,9 @@ export class MailboxDatabase implements MailboxApi {
 
   /** Rebuilds a state from the whole log, from position 0 (the simulator's checker, `quire db rebuild`). */
   static async rebuildFromLog(log: TransactionLog, kv: KvStore): Promise<DatabaseState> {
+    if (log.start > 0) {
+      throw new DatabaseCorruptError(`cannot rebuild from the log: it was truncated and starts at ${log.start}, not 0; reseed this copy instead`);
+    }
     const state = emptyState();
     await replay(log, kv, state, log.end);
     return state;
@@ -211,6 +224,24 @@ export class MailboxDatabase implements MailboxApi {
 
   transactionLog(): TransactionLog {
     return this.log;
+  }
+
+  /**
+   * Deletes the whole log segments that end at or before `position`: the supervisor passes
+   * min(checkpoint, what every copy has replayed). Refuses a position past this copy's checkpoint
+   * (recovery replays from there, so those bytes must stay). The state store is synced first, so
+   * the checkpoint past the deleted segments is on disk before they go. After truncation the
+   * state can no longer be rebuilt from the log alone: a damaged state store then needs a reseed.
+   */
+  async truncateLog(position: number): Promise<Result<{ removedSegments: number; logStartPosition: number }>> {
+    if (!Number.isSafeInteger(position) || position < 0) return fail('INVALID_ARGUMENT', `bad log position ${position}`);
+    const checkpoint = this.materializedPosition;
+    if (position > checkpoint) {
+      return fail('INVALID_ARGUMENT', `cannot truncate the log at ${position}: past the checkpoint ${checkpoint}, which recovery replays from`);
+    }
+    await this.kv.sync();
+    const removedSegments = await this.log.truncateBefore(position);
+    return ok({ removedSegments, logStartPosition: this.log.start });
   }
 
   status(): DatabaseStatus {
@@ -265,6 +296,7 @@ export class MailboxDatabase implements MailboxApi {
     }
     this.durable.position = batch.end;
     await this.kv.write(materialize(this.durable, touched));
+    this.materializedPosition = batch.end;
     this.indexer.onBatch(batch.appends.flatMap((append) => append.tag as MailEvent[]), [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash));
     await this.options.onBatch?.({ start: batch.start, end: batch.end, bytes: batch.bytes });
     this.notify(changes);
@@ -275,6 +307,7 @@ export class MailboxDatabase implements MailboxApi {
     assert(this.options.role === 'passive', 'only a passive copy receives batches');
     await this.log.appendFramed(bytes, start);
     await replay(this.log, this.kv, this.durable, this.log.end);
+    this.materializedPosition = this.durable.position;
     this.head = this.durable;
   }
 

@@ -13,6 +13,11 @@ export interface KvStore {
   get(key: string): Promise<Uint8Array | undefined>;
   /** Applies all ops atomically. Not synced: the log is the write-ahead log, the state only a cache of it. */
   write(ops: readonly KvOp[]): Promise<void>;
+  /**
+   * Makes every write so far durable. Never needed for correctness of the state (the log is the
+   * write-ahead log), but the log may only drop segments once the checkpoint past them is on disk.
+   */
+  sync(): Promise<void>;
   /** Every entry whose key starts with `prefix`, in key order. */
   scan(prefix: string): AsyncIterable<[string, Uint8Array]>;
   close(): Promise<void>;
@@ -61,6 +66,10 @@ export class MemoryKv implements KvStore {
     this.checkOpen();
     this.recent.push(ops.map((op) => ({ key: op.key, value: op.value === null ? null : seal(op.value) })));
     if (this.recent.length > 64) this.flush(1);
+  }
+  async sync(): Promise<void> {
+    this.checkOpen();
+    this.flush(this.recent.length);
   }
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
     this.checkOpen();

@@ -35,6 +35,9 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** Written with sync: true to make every earlier write durable; read by nothing. */
+const syncMarkerKey = '!sync';
+
 class RocksKv implements KvStore {
   constructor(private readonly db: RocksHandle) {}
 
@@ -57,6 +60,12 @@ class RocksKv implements KvStore {
       op.value === null ? { type: 'del' as const, key: op.key } : { type: 'put' as const, key: op.key, value: asBuffer(seal(op.value)) },
     );
     return new Promise((resolve, reject) => this.db.batch(batch, { sync: false }, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /** A synced write syncs RocksDB's WAL, and with it every write before it. */
+  sync(): Promise<void> {
+    const marker = [{ type: 'put' as const, key: syncMarkerKey, value: asBuffer(seal(new Uint8Array(0))) }];
+    return new Promise((resolve, reject) => this.db.batch(marker, { sync: true }, (error) => (error ? reject(error) : resolve())));
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {

@@ -78,6 +78,10 @@ export class WorkerClient implements MailboxApi {
   listMessages(mailboxId: string, folder: string, options: { changedSince?: number } = {}): Promise<Result<FolderListing>> {
     return this.result('listMessages', { mailboxId, folder, ...options });
   }
+  /** Deletes whole log segments below `position` (at most the copy's checkpoint); see MailboxDatabase.truncateLog. */
+  truncateLog(position: number): Promise<Result<{ removedSegments: number; logStartPosition: number }>> {
+    return this.result('truncateLog', { position });
+  }
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>> {
     return this.result('readMessage', { mailboxId, folder, uid });
   }

@@ -112,6 +112,8 @@ async function main(): Promise<void> {
         }
         return out;
       }
+      case 'truncateLog':
+        return database.truncateLog(request.params.position);
       case 'ping':
         return 'pong';
       case 'close':

@@ -32,6 +32,7 @@ export type Request =
   | { readonly id: number; readonly method: 'status'; readonly params: Record<string, never> }
   | { readonly id: number; readonly method: 'receiveBatch'; readonly params: { start: number; bytes: Uint8Array } }
   | { readonly id: number; readonly method: 'readBatches'; readonly params: { from: number; bytesMax: number } }
+  | { readonly id: number; readonly method: 'truncateLog'; readonly params: { position: number } }
   | { readonly id: number; readonly method: 'ping'; readonly params: Record<string, never> }
   | { readonly id: number; readonly method: 'close'; readonly params: Record<string, never> };
 
