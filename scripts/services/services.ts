@@ -533,11 +533,19 @@ export interface DovecotOptions extends CommonOptions {
   users: DovecotUser[];
   /** Default maildir. */
   mailFormat?: 'maildir' | 'mdbox';
+  /**
+   * PEM certificate and key: also listen with TLS from the first byte (imapsPort, pop3sPort),
+   * so a benchmark can run both servers the same way (Quire allows no login before TLS).
+   */
+  tls?: { cert: string; key: string };
 }
 export interface DovecotExtra {
   imapPort: number;
   pop3Port: number;
   lmtpPort: number;
+  /** IMAP and POP3 with TLS from the first byte; 0 unless started with `tls`. */
+  imapsPort: number;
+  pop3sPort: number;
   /** Folder holding one home per user (owned by the unprivileged mail user). */
   mailDir: string;
 }
@@ -550,8 +558,10 @@ function userIds(name: string): { uid: number; gid: number } | undefined {
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
 }
 
-function dovecotConf(dir: string, o: { imapPort: number; pop3Port: number; lmtpPort: number; uid: number; gid: number; mailFormat: string }): string {
+function dovecotConf(dir: string, o: { imapPort: number; pop3Port: number; lmtpPort: number; imapsPort: number; pop3sPort: number; tls: boolean; uid: number; gid: number; mailFormat: string }): string {
   const location = o.mailFormat === 'mdbox' ? 'mdbox:~/mdbox' : 'maildir:~/Maildir';
+  const tlsListener = (port: number) => (o.tls ? `address = 127.0.0.1\n    port = ${port}` : 'port = 0');
+  const ssl = o.tls ? `ssl = yes\nssl_cert = <${join(dir, 'tls-cert.pem')}\nssl_key = <${join(dir, 'tls-key.pem')}` : 'ssl = no';
   return `# Throwaway Dovecot: written by scripts/services/services.ts. Nothing from /etc/dovecot.
 protocols = imap pop3 lmtp
 listen = 127.0.0.1
@@ -560,7 +570,7 @@ state_dir = ${join(dir, 'state')}
 instance_name = quire-${o.imapPort}
 log_path = /dev/stderr
 # Plaintext on loopback for benchmarks only; Quire's side must then run the same way.
-ssl = no
+${ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = ${location}
@@ -585,7 +595,7 @@ service imap-login {
     port = ${o.imapPort}
   }
   inet_listener imaps {
-    port = 0
+    ${tlsListener(o.imapsPort)}
   }
 }
 service pop3-login {
@@ -594,7 +604,7 @@ service pop3-login {
     port = ${o.pop3Port}
   }
   inet_listener pop3s {
-    port = 0
+    ${tlsListener(o.pop3sPort)}
   }
 }
 service lmtp {
@@ -636,6 +646,8 @@ export const dovecot = {
     const imapPort = await claimPort('dovecot', opts.imapPort);
     const pop3Port = await claimPort('dovecot', opts.pop3Port);
     const lmtpPort = await claimPort('dovecot', opts.lmtpPort);
+    const imapsPort = opts.tls === undefined ? 0 : await claimPort('dovecot', undefined);
+    const pop3sPort = opts.tls === undefined ? 0 : await claimPort('dovecot', undefined);
     const dir = makeTempDir('dovecot');
     const conf = join(dir, 'dovecot.conf');
     const mailDir = join(dir, 'mail');
@@ -650,7 +662,12 @@ export const dovecot = {
       const internal = userIds('dovecot');
       if (internal === undefined) throw new ServiceError('dovecot', 'config', "Dovecot's internal user 'dovecot' is missing");
       chownSync(usersFile, internal.uid, internal.gid);
-      writeFileSync(conf, dovecotConf(dir, { imapPort, pop3Port, lmtpPort, ...ids, mailFormat: opts.mailFormat ?? 'maildir' }));
+      if (opts.tls !== undefined) {
+        writeFileSync(join(dir, 'tls-cert.pem'), opts.tls.cert);
+        writeFileSync(join(dir, 'tls-key.pem'), opts.tls.key, { mode: 0o600 });
+      }
+      const tls = opts.tls !== undefined;
+      writeFileSync(conf, dovecotConf(dir, { imapPort, pop3Port, lmtpPort, imapsPort, pop3sPort, tls, ...ids, mailFormat: opts.mailFormat ?? 'maildir' }));
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -658,8 +675,9 @@ export const dovecot = {
     const started = Date.now();
     const s = spawnService('dovecot', 'dovecot', ['-F', '-c', conf], { cwd: dir, dir, echo: opts.echo ?? false });
     await waitReady('dovecot', s, dir, opts.readyTimeoutMs ?? dovecotReadyTimeoutMs, nativeStopGraceMs, async () =>
-      (await portAccepts(imapPort)) && (await portAccepts(pop3Port)) && (await portAccepts(lmtpPort)));
-    return makeHandle('dovecot', s, imapPort, dir, Date.now() - started, nativeStopGraceMs, { imapPort, pop3Port, lmtpPort, mailDir });
+      (await portAccepts(imapPort)) && (await portAccepts(pop3Port)) && (await portAccepts(lmtpPort)) &&
+      (opts.tls === undefined || ((await portAccepts(imapsPort)) && (await portAccepts(pop3sPort)))));
+    return makeHandle('dovecot', s, imapPort, dir, Date.now() - started, nativeStopGraceMs, { imapPort, pop3Port, lmtpPort, imapsPort, pop3sPort, mailDir });
   },
 };
 

@@ -1,0 +1,87 @@
+// The two mail servers the protocol suites compare, started the same way: a real `quire start`
+// in this process (worker processes, RocksDB, its data directory on the repository's disk) and
+// a throwaway Dovecot 2.3 from Debian (scripts/services), both with the same users, the same
+// TLS certificate, and TLS from the first byte (Quire allows no login before TLS, so Dovecot
+// runs TLS too: both sides pay the same crypto).
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dovecot } from '../../scripts/services/services.js';
+import { startServer } from '../../server/server.js';
+import { addUser } from '../../server/users.js';
+import { databasesDefault } from '../../server/paths.js';
+
+export interface BenchUser {
+  readonly name: string;
+  readonly password: string;
+}
+
+export interface MailServer {
+  readonly subject: 'quire' | 'dovecot';
+  readonly imapsPort: number;
+  readonly pop3sPort: number;
+  readonly lmtpPort: number;
+  /** The certificate a client trusts. */
+  readonly ca: string;
+  stop(): Promise<void>;
+}
+
+/** `bench<i>@example.org`: names and passwords without spaces or colons (Dovecot's passwd-file). */
+export function benchUsers(count: number): BenchUser[] {
+  return Array.from({ length: count }, (_, i) => ({ name: `bench${i}@example.org`, password: `bench-pw-${i}` }));
+}
+
+/** Quire on `dataDir`, users spread over the default databases as a deployment would. */
+export async function startQuire(dataDir: string, users: readonly BenchUser[]): Promise<MailServer & { tls: { cert: string; key: string } }> {
+  const server = await startServer({
+    dataDir,
+    server: 'BENCH',
+    domain: 'example.org',
+    listen: '127.0.0.1',
+    portOffset: 0,
+    ports: 'ephemeral',
+    logLevel: 'silent',
+    say: () => undefined,
+  });
+  try {
+    const databases = [...databasesDefault];
+    for (const [i, user] of users.entries()) {
+      const added = await addUser(server.directory, databases, (database) => server.supervisor.api(database), {
+        address: user.name,
+        password: user.password,
+        database: databases[i % databases.length]!,
+      });
+      if (!added.ok) throw new Error(`adding ${user.name}: ${added.message}`);
+    }
+    const port = (service: 'imaps' | 'pop3s' | 'lmtp'): number => {
+      const bound = server.ports[service];
+      if (bound === undefined) throw new Error(`quire does not serve ${service}`);
+      return bound;
+    };
+    return {
+      subject: 'quire',
+      imapsPort: port('imaps'),
+      pop3sPort: port('pop3s'),
+      lmtpPort: port('lmtp'),
+      ca: server.tlsCert,
+      tls: { cert: server.tlsCert, key: readFileSync(join(dataDir, 'tls', 'key.pem'), 'utf8') },
+      stop: () => server.stop(),
+    };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/** Dovecot 2.3 (maildir, default fsync behaviour) with the same users and certificate. */
+export async function startDovecot(users: readonly BenchUser[], tls: { cert: string; key: string }): Promise<MailServer> {
+  const handle = await dovecot.start({ users: users.map((u) => ({ name: u.name, password: u.password })), tls });
+  return {
+    subject: 'dovecot',
+    imapsPort: handle.imapsPort,
+    pop3sPort: handle.pop3sPort,
+    lmtpPort: handle.lmtpPort,
+    ca: tls.cert,
+    stop: () => handle.stop(),
+  };
+}
