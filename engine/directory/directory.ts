@@ -1,6 +1,6 @@
 // The directory: who has a mailbox, where it lives, how they log in, and what an address
 // expands to. Two implementations share this interface: the embedded one (a log in the data
-// directory, embedded.ts) and, later, LDAP. The interface is shaped so that LDAP fits it:
+// directory, embedded.ts) and LDAP (ldap.ts, read-only). The interface is shaped so that LDAP fits it:
 // authentication is one call (a bind), lookups go by primary address or alias (the `mail`
 // and `proxyAddresses`-like attributes), and groups expand to users.
 
