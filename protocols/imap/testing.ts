@@ -143,7 +143,7 @@ export interface LimitedImap {
  * An IMAP front end over the test server's directory and databases, with its own limits (and
  * no failed-login slow-down unless asked), so tests can reach each limit cheaply.
  */
-export async function startLimitedImap(server: TestServer, limits: Partial<FrontEndLimits>, options: { throttle?: boolean } = {}): Promise<LimitedImap> {
+export function limitedContext(server: TestServer, limits: Partial<FrontEndLimits>, options: { throttle?: boolean } = {}): { context: FrontEndContext; cert: string } {
   const pems = selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, days: 1 });
   const context = createFrontEndContext({
     directory: server.server.directory,
@@ -154,6 +154,11 @@ export async function startLimitedImap(server: TestServer, limits: Partial<Front
     limits: { ...frontEndLimitsDefault, ...limits },
     ...(options.throttle === true ? {} : { throttle: { failuresFree: 1_000_000, delayMsBase: 0, delayMsMax: 0, windowMs: 1, keysMax: 10 } }),
   });
+  return { context, cert: pems.cert };
+}
+
+export async function startLimitedImap(server: TestServer, limits: Partial<FrontEndLimits>, options: { throttle?: boolean } = {}): Promise<LimitedImap> {
+  const { context, cert } = limitedContext(server, limits, options);
   const frontEnd = await startImap(context, { host: '127.0.0.1', port: () => 0 });
-  return { context, frontEnd, cert: pems.cert };
+  return { context, frontEnd, cert };
 }
