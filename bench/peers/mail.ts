@@ -4,19 +4,20 @@
 // deliberately thin so the client costs little of the two shared cores and the same for both
 // servers. Every command's answer is checked (OK / +OK), so a server that fails fails the run.
 
+import net from 'node:net';
 import tls from 'node:tls';
 import { assert } from '../../engine/assert.js';
 import { percentileSorted } from '../lib/stats.js';
 import type { Reading } from '../lib/suite.js';
 
-/** Buffered reader over a TLS socket: whole lines, or a given number of bytes. */
+/** Buffered reader over a socket (TLS or plain): whole lines, or a given number of bytes. */
 class TlsLines {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private waiting: (() => void) | null = null;
   private ended: Error | null = null;
 
-  private constructor(private readonly socket: tls.TLSSocket) {
+  private constructor(private readonly socket: net.Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
@@ -35,6 +36,15 @@ class TlsLines {
     return new Promise((resolve, reject) => {
       const socket = tls.connect({ host: '127.0.0.1', port, ca, checkServerIdentity: () => undefined });
       socket.once('secureConnect', () => resolve(new TlsLines(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** A plain TCP connection (LMTP, which both servers speak without TLS on loopback). */
+  static connectPlain(port: number): Promise<TlsLines> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => resolve(new TlsLines(socket)));
       socket.once('error', reject);
     });
   }
@@ -229,6 +239,60 @@ export class Pop3Client {
   close(): void {
     this.io.close();
   }
+}
+
+/** A minimal LMTP client (RFC 2033): one transaction at a time, a 250 required per recipient. */
+export class LmtpClient {
+  private constructor(private readonly io: TlsLines) {}
+
+  static async connect(port: number): Promise<LmtpClient> {
+    const client = new LmtpClient(await TlsLines.connectPlain(port));
+    await client.reply('greeting', '220');
+    client.io.write('LHLO bench.example.net\r\n');
+    await client.reply('LHLO', '250');
+    return client;
+  }
+
+  /** Delivers one message to `recipients`; resolves once every recipient got its 250 (durable). */
+  async deliver(from: string, recipients: readonly string[], message: Uint8Array): Promise<void> {
+    this.io.write(`MAIL FROM:<${from}>\r\n`);
+    await this.reply('MAIL', '250');
+    for (const rcpt of recipients) {
+      this.io.write(`RCPT TO:<${rcpt}>\r\n`);
+      await this.reply('RCPT', '250');
+    }
+    this.io.write('DATA\r\n');
+    await this.reply('DATA', '354');
+    this.io.write(Buffer.concat([dotStuffed(message), Buffer.from('.\r\n')]));
+    for (let i = 0; i < recipients.length; i++) await this.reply('delivery', '250');
+  }
+
+  async quit(): Promise<void> {
+    this.io.write('QUIT\r\n');
+    try {
+      await this.reply('QUIT', '221');
+    } catch {
+      // Closed right after 221 or before it: the session is over either way.
+    }
+    this.io.close();
+  }
+
+  /** Reads a (multi-line) reply; throws unless its code is `code`. */
+  private async reply(step: string, code: string): Promise<void> {
+    for (;;) {
+      const line = await this.io.line();
+      if (line.charAt(3) === '-') continue;
+      if (!line.startsWith(code)) throw new Error(`LMTP ${step}: ${line}`);
+      return;
+    }
+  }
+}
+
+/** Message bytes with lines that start with "." doubled, ending in CRLF (RFC 5321 sec. 4.5.2). */
+function dotStuffed(message: Uint8Array): Buffer {
+  let text = Buffer.from(message).toString('latin1');
+  if (!text.endsWith('\r\n')) text += '\r\n';
+  return Buffer.from(text.replace(/(^|\r\n)\./g, '$1..'), 'latin1');
 }
 
 /** mulberry32, so both servers get the same command sequence from the same seed. */
