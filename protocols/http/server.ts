@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FrontEndContext } from '../frontend.js';
 import { type AdminBackend, docsPrefix, openApiInfo, registerAdminApi } from './admin.js';
+import { jmapRoutes } from './jmap/routes.js';
 
 export interface HttpServersOptions {
   readonly backend: AdminBackend;
@@ -21,8 +22,6 @@ export interface HttpServersOptions {
   readonly httpPort: number;
   /** The Prometheus exposition, fresh. */
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
-  /** JMAP's routes, registered on the HTTPS server (protocols/http/jmap). */
-  readonly jmap?: (app: FastifyInstance) => void;
   /** More HTTPS routes as encapsulated plugins (client set-up and address book: autoconfig.ts). */
   readonly httpsRoutes?: ReadonlyArray<(app: FastifyInstance) => Promise<void>>;
 }
@@ -68,7 +67,7 @@ export async function startHttpServers(options: HttpServersOptions): Promise<{ h
   await https.register(swagger, { ...openApiInfo, hideUntagged: true });
   await https.register(swaggerUi, { routePrefix: docsPrefix, logLevel: 'warn' });
   registerAdminApi(https, backend, options.adminToken);
-  options.jmap?.(https);
+  jmapRoutes({ context })(https);
   for (const routes of options.httpsRoutes ?? []) await https.register(routes);
 
   http.get('/healthz', async (_request, reply) => {
