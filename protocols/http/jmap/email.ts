@@ -113,14 +113,15 @@ function propertyList(value: unknown, all: readonly string[], fallback: readonly
   return value as string[];
 }
 
-async function emailObject(ref: EmailRef, content: MessageContent, properties: readonly string[], args: Args, view: AccountView): Promise<Args> {
-  const { summary } = content;
-  const env = summary.envelope;
+/** `content` is undefined when only listing properties are asked for (no summary read). */
+async function emailObject(ref: EmailRef, content: MessageContent | undefined, properties: readonly string[], args: Args, view: AccountView): Promise<Args> {
+  const summary = content?.summary as MessageContent['summary'];
+  const env = summary?.envelope;
   const out: Args = { id: ref.id };
   const bodyProperties = propertyList(args.bodyProperties, bodyPropertiesAll, bodyPropertiesDefault, 'bodyProperties');
   const needsBytes = properties.includes('headers') || properties.some((p) => p.startsWith('header:')) || bodyProperties.includes('headers');
   const bytes = needsBytes ? unwrap(await view.api.readMessage(view.mailboxId, ref.folder.name, ref.info.uid)) : null;
-  const parts = partsById(summary.body);
+  const parts = summary === undefined ? new Map<string, BodyPart>() : partsById(summary.body);
   const partsOf = (ids: readonly string[]) => ids.map((id) => parts.get(id)).filter((p) => p !== undefined).map((p) => bodyPart(p!, ref, bodyProperties, bytes));
   for (const p of properties) {
     switch (p) {
@@ -196,7 +197,7 @@ export const emailGet: Method = async (args, context) => {
       notFound.push(ref.id);
       continue;
     }
-    list.push(await emailObject(ref, content ?? ({ summary: null } as unknown as MessageContent), properties, args, view));
+    list.push(await emailObject(ref, content, properties, args, view));
   }
   return { accountId: context.accountId, state, list, notFound };
 };
@@ -243,6 +244,17 @@ const filterKeys = ['inMailbox', 'inMailboxOtherThan', 'before', 'after', 'minSi
   'hasKeyword', 'notKeyword', 'hasAttachment', 'text', 'from', 'to', 'cc', 'bcc', 'subject', 'body', 'header'];
 const contentKeys = new Set(['hasAttachment', 'text', 'from', 'to', 'cc', 'bcc', 'subject', 'body', 'header']);
 const sortKeys = ['receivedAt', 'size', 'from', 'to', 'subject', 'sentAt', 'hasKeyword', 'id'];
+
+/** Refuses an unknown condition or operator even when there is nothing to match against. */
+function checkFilter(filter: Args, depth = 0): void {
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter) || depth > 16) throw new MethodError('invalidArguments', 'a filter is an object (nested at most 16 deep)');
+  if (typeof filter.operator === 'string') {
+    if (!['AND', 'OR', 'NOT'].includes(filter.operator) || !Array.isArray(filter.conditions)) throw new MethodError('unsupportedFilter', `operator ${filter.operator}`);
+    for (const c of filter.conditions as Args[]) checkFilter(c, depth + 1);
+    return;
+  }
+  for (const key of Object.keys(filter)) if (!filterKeys.includes(key)) throw new MethodError('unsupportedFilter', `filter ${key}`);
+}
 
 function needsContent(filter: Args | undefined, sort: Args[]): boolean {
   const visit = (f: Args): boolean => (typeof f.operator === 'string' ? ((f.conditions ?? []) as Args[]).some(visit) : Object.keys(f).some((k) => contentKeys.has(k)));
@@ -325,6 +337,7 @@ async function queryIds(args: Args, context: MethodContext): Promise<string[]> {
   if (!Array.isArray(sort)) throw new MethodError('invalidArguments', 'sort must be a list');
   for (const s of sort) if (!sortKeys.includes(s?.property)) throw new MethodError('unsupportedSort', `sort by ${s?.property}`);
   const filter = args.filter as Args | undefined;
+  if (filter !== undefined && filter !== null) checkFilter(filter);
   let refs = await view.emails();
   if (filter?.inMailbox !== undefined && (await view.folderById(String(filter.inMailbox))) === undefined) refs = [];
   const contents = needsContent(filter, sort) ? await view.contentsOf(refs) : new Map<string, MessageContent>();
