@@ -126,6 +126,13 @@ export interface FolderListing {
   readonly messages: MessageInfo[];
   /** With `changedSince`: UIDs expunged after it (QRESYNC VANISHED, JMAP destroyed). */
   readonly vanished: number[];
+  /**
+   * True when `changedSince` is older than the folder's remembered expunge history (it keeps the
+   * newest expungedPerFolderMax expunges): `vanished` may then miss UIDs, and the client must
+   * resynchronize in full (IMAP: no QRESYNC shortcut; JMAP: cannotCalculateChanges). The engine
+   * always sets it; absent (older or test implementations of the API) means false.
+   */
+  readonly vanishedIncomplete?: boolean;
 }
 
 /** What the change feed says after a commit is durable (IDLE, JMAP push). */

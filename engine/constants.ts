@@ -39,6 +39,11 @@ export const flagBytesMax = 256;
 export const checkpointDepthBytesActive = 0;
 /** Passive copies keep a deeper checkpoint, as Exchange 2013 did (fewer state writes). */
 export const checkpointDepthBytesPassive = 8 * 1024 * 1024;
+/**
+ * Expunged UIDs a folder remembers (with their modseqs) for QRESYNC VANISHED and JMAP changes.
+ * Older ones are dropped; a listing asked for changes from before them says it is incomplete.
+ */
+export const expungedPerFolderMax = 4096;
 /** Change-feed listeners per mailbox. */
 export const watchersPerMailboxMax = 1024;
 /** The hierarchy separator of folder names. */

@@ -15,6 +15,7 @@ import { begin } from './api.js';
 import { MemoryKv } from './state/kv.js';
 import { SimStorage } from './sim/storage.js';
 import { VirtualClock } from './sim/clock.js';
+import { expungedPerFolderMax } from './constants.js';
 
 async function openAt(dir: string): Promise<MailboxDatabase> {
   return MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(7), openKv: openRocksKv });
@@ -218,4 +219,45 @@ test('log truncation: whole segments below the checkpoint go, recovery and commi
   // A state store lost after truncation cannot be rebuilt from the log: open says so.
   kv = new MemoryKv();
   await assert.rejects(open(), (error: Error) => error.name === 'DatabaseCorruptError' && /truncated/.test(error.message));
+});
+
+test('the expunge history is capped; a listing asked for changes from before it says it is incomplete', async () => {
+  const storage = new SimStorage(seededPrng(13));
+  let kv = new MemoryKv();
+  const clock = new VirtualClock(1_700_000_000_000);
+  const open = () => MailboxDatabase.open({ name: 'DB01', dir: '/db', storage, clock, prng: seededPrng(14), openKv: async () => kv });
+  let db = await open();
+  assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] })).ok);
+  const count = expungedPerFolderMax + 4;
+  const body = message(0);
+  const appended = await db.commit({ mailboxId: 'u1', ops: Array.from({ length: count }, () => ({ op: 'append' as const, folder: 'INBOX', content: body })) });
+  assert.ok(appended.ok);
+  const first = await begin(db, 'u1').expunge('INBOX', [1, 2, 3, 4, 5, 6]).commit();
+  assert.ok(first.ok);
+  const atFirst = first.value.modseqHighest;
+  const rest = await begin(db, 'u1').expunge('INBOX', Array.from({ length: count - 6 }, (_, i) => i + 7)).commit();
+  assert.ok(rest.ok);
+
+  // Exactly at the limit: the newest expungedPerFolderMax expunges are kept, the 4 oldest dropped.
+  const complete = await db.listMessages('u1', 'INBOX', { changedSince: atFirst });
+  assert.ok(complete.ok);
+  assert.equal(complete.value.vanishedIncomplete, false);
+  assert.equal(complete.value.vanished.length, count - 6);
+  const older = await db.listMessages('u1', 'INBOX', { changedSince: atFirst - 1 });
+  assert.ok(older.ok);
+  assert.equal(older.value.vanishedIncomplete, true, 'UIDs 1-4 are forgotten: the caller must resync');
+  assert.deepEqual(older.value.vanished.slice(0, 2), [5, 6]);
+  assert.equal(db.durableState().mailboxes.get('u1')!.folders.get(1)!.expunged.length, expungedPerFolderMax);
+  const full = await db.listMessages('u1', 'INBOX');
+  assert.ok(full.ok);
+  assert.equal(full.value.vanishedIncomplete, false);
+
+  // The cap and the dropped modseq survive reopen and equal a replay of the log.
+  const before = canonicalState(db.durableState());
+  await db.close();
+  kv = kv.reopen();
+  db = await open();
+  assert.equal(canonicalState(db.durableState()), before);
+  assert.equal(canonicalState(await MailboxDatabase.rebuildFromLog(db.transactionLog(), new MemoryKv())), before);
+  await db.close();
 });

@@ -361,7 +361,8 @@ export class MailboxDatabase implements MailboxApi {
     const since = options.changedSince;
     const messages = (since === undefined ? folder.messages : folder.messages.filter((m) => m.modseq > since)).map(messageInfo);
     const vanished = since === undefined ? [] : folder.expunged.filter((e) => e.modseq > since).map((e) => e.uid);
-    return ok({ folder: folderInfo(folder, subscribed), messages, vanished });
+    const vanishedIncomplete = since !== undefined && since < folder.expungedDroppedModseq;
+    return ok({ folder: folderInfo(folder, subscribed), messages, vanished, vanishedIncomplete });
   }
 
   async readMessage(mailboxId: string, folderName: string, uid: number): Promise<Result<Uint8Array>> {

@@ -8,6 +8,7 @@
 // state disagree: the database must stop, not guess.
 
 import { assert } from '../assert.js';
+import { expungedPerFolderMax } from '../constants.js';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { MessageSummary } from '../mime/types.js';
 
@@ -33,8 +34,13 @@ export interface FolderState {
   messages: MessageMeta[];
   unseenCount: number;
   sizeBytes: number;
-  /** Expunged UIDs with the modseq of their expunge, ascending by modseq (QRESYNC VANISHED, JMAP changes). */
+  /**
+   * Expunged UIDs with the modseq of their expunge, ascending by modseq (QRESYNC VANISHED, JMAP
+   * changes): the newest expungedPerFolderMax of them.
+   */
   expunged: Array<{ modseq: number; uid: number }>;
+  /** The highest modseq of an expunge dropped from `expunged` (0: none dropped): changes since an older modseq are not all known. */
+  expungedDroppedModseq: number;
 }
 
 export interface MailboxState {
@@ -206,6 +212,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         unseenCount: 0,
         sizeBytes: 0,
         expunged: [],
+        expungedDroppedModseq: 0,
       };
       bumpModseq(mailbox, folder, event.modseq);
       mailbox.folders.set(event.folderId, folder);
@@ -330,6 +337,8 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         touched.messages.set(`${mailbox.mailboxId}/${folder.folderId}/${item.uid}`, false);
       }
       folder.messages = folder.messages.filter((m) => !gone.has(m.uid));
+      const excess = folder.expunged.length - expungedPerFolderMax;
+      if (excess > 0) folder.expungedDroppedModseq = folder.expunged.splice(0, excess)[excess - 1]!.modseq;
       touched.mailboxes.add(mailbox.mailboxId);
       touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
       return;

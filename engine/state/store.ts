@@ -120,7 +120,8 @@ export async function loadState(kv: KvStore): Promise<DatabaseState> {
     const record = parse<FolderRecord>(value);
     const mailbox = state.mailboxes.get(key.slice(2, key.lastIndexOf('/')));
     assert(mailbox !== undefined, `state store has folder ${key} without its mailbox`);
-    mailbox.folders.set(record.folderId, { ...record, messages: [] });
+    // Folder records written before the expunge history was capped have no expungedDroppedModseq.
+    mailbox.folders.set(record.folderId, { ...record, expungedDroppedModseq: record.expungedDroppedModseq ?? 0, messages: [] });
     mailbox.folderIdsByName.set(record.name, record.folderId);
   }
   for await (const [key, value] of kv.scan('e/')) {
