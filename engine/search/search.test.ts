@@ -18,6 +18,7 @@ import { criteriaNodesMax, searchValueCharsMax } from './constants.js';
 import { generateCriterion, generateMessage } from './corpus.js';
 import { fold, matches, searchText, type SearchText } from './text.js';
 import type { ContentCriterion } from './types.js';
+import { ContentIndex } from './index.js';
 
 const seed = Number(process.env.SEARCH_SEED ?? 8);
 
@@ -46,6 +47,23 @@ test('brute force: text keys over decoded text, case-insensitive, HEADER presenc
   yes(pln!, { key: 'and', of: [{ key: 'subject', value: 'cron' }, { key: 'not', of: { key: 'body', value: 'three' } }] });
   yes(pln!, { key: 'or', of: [{ key: 'subject', value: 'nothing' }, { key: 'from', value: 'ROOT' }] });
   assert.equal(fold('Straße ＡＢＣ  Ⅻ\r\n ﬁ'), 'strasse abc xii fi');
+});
+
+test('index: adjacent pairs from different places do not make a phrase; one and two runs are exact', () => {
+  const index = new ContentIndex();
+  const doc = (body: string): SearchText => ({ headers: [['subject', 'x']], body });
+  index.add('d1', doc('alpha beta. beta gamma'), 1);
+  index.add('d2', doc('alpha beta gamma'), 1);
+  index.add('d3', doc('東京都 don\'t'), 1);
+  const ask = (value: string): Array<boolean | null> => index.evaluate({ key: 'body', value }, ['d1', 'd2', 'd3']);
+  assert.deepEqual(ask('alpha beta gamma'), [null, null, false]); // three runs: candidates, verified later
+  assert.deepEqual(ask('ta gam'), [true, true, false]); // two runs: exact
+  assert.deepEqual(ask('beta. beta'), [true, false, false]);
+  assert.deepEqual(ask('beta. '), [null, null, false]); // a separator at an end: verified
+  assert.deepEqual(ask('京都'), [false, false, true]); // inside a run that Intl.Segmenter would split
+  assert.deepEqual(ask("n't"), [false, false, true]);
+  assert.deepEqual(ask('ALPHA'), [true, true, false]);
+  assert.deepEqual(index.evaluate({ key: 'not', of: { key: 'body', value: 'alpha beta gamma' } }, ['d1', 'd2', 'd3', 'unindexed']), [null, null, true, null]);
 });
 
 test('search limits: criteria nodes and string length, at the limit and one past it', async () => {
