@@ -17,10 +17,8 @@ import {
   aliasesPerUserMax,
   compactionRecordsMin,
   compactionRecordsPerEntityMax,
-  groupDepthMax,
   groupMembersMax,
   logLineBytesMax,
-  resolvedRecipientsMax,
 } from './constants.js';
 import {
   domainOf,
@@ -37,6 +35,7 @@ import {
   type DirectoryUser,
   type RandomBytes,
 } from './directory.js';
+import { expandGroup, type ExpansionNode } from './expand.js';
 import { DirectoryLock, nodeIsProcessAlive } from './lock.js';
 import { asHeader, asRecord, decodeLine, encodeLine, logFormat, logFormatVersion, type LogRecord } from './log.js';
 import { PasswordHasher, productionScryptParams, type ScryptParams } from './password.js';
@@ -267,33 +266,18 @@ export class EmbeddedDirectory implements Directory {
   async resolveRecipient(input: string): Promise<Result<DirectoryUser[]>> {
     const address = normalizeAddress(input);
     if (!address.ok) return address;
-    const found = new Map<string, StoredUser>();
-    const seenGroups = new Set<string>();
-    const expanded = this.expand(address.value, 0, found, seenGroups);
-    if (!expanded.ok) return expanded;
-    if (found.size === 0) {
-      return fail('NO_SUCH_USER', seenGroups.size > 0 ? `group ${address.value} has no members` : `no such recipient ${address.value}`);
-    }
-    return ok([...found.values()].map(publicUser));
+    const node = this.node(address.value);
+    if (node === null) return fail('NO_SUCH_USER', `no such recipient ${address.value}`);
+    if (node.kind === 'user') return ok([node.user]);
+    return expandGroup(node, { look: async (member) => this.node(member) });
   }
 
-  /** Depth-first; a group met twice (a loop or a diamond) is expanded once. */
-  private expand(address: string, depth: number, found: Map<string, StoredUser>, seenGroups: Set<string>): Result<void> {
+  /** A user (by address or alias), a group, or null: what group expansion (expand.ts) walks. */
+  private node(address: string): ExpansionNode | null {
     const user = this.lookUser(address);
-    if (user !== null) {
-      found.set(user.address, user);
-      if (found.size > resolvedRecipientsMax) return fail('LIMIT', `expansion reaches more than ${resolvedRecipientsMax} recipients`);
-      return ok(undefined);
-    }
+    if (user !== null) return { kind: 'user', user: publicUser(user) };
     const members = this.state.groups.get(address);
-    if (members === undefined || seenGroups.has(address)) return ok(undefined);
-    if (depth >= groupDepthMax) return fail('LIMIT', `groups nested deeper than ${groupDepthMax} at ${address}`);
-    seenGroups.add(address);
-    for (const member of members) {
-      const result = this.expand(member, depth + 1, found, seenGroups);
-      if (!result.ok) return result;
-    }
-    return ok(undefined);
+    return members === undefined ? null : { kind: 'group', key: address, members };
   }
 
   private lookUser(input: string): StoredUser | null {

@@ -25,8 +25,8 @@
 import { createHash } from 'node:crypto';
 import { AndFilter, Client, EqualityFilter, type Entry, type Filter, OrFilter, PresenceFilter } from 'ldapts';
 import { fail, ok, QuireError, type Result } from '../errors.js';
+import { expandGroup, type ExpansionNode } from './expand.js';
 import {
-  groupDepthMax,
   ldapCacheEntriesMax,
   ldapCacheTtlMsDefault,
   ldapConnectTimeoutMsDefault,
@@ -35,7 +35,6 @@ import {
   ldapMemberReadsParallelMax,
   ldapOperationTimeoutMsDefault,
   ldapPageSize,
-  resolvedRecipientsMax,
 } from './constants.js';
 import {
   normalizeAddress,
@@ -212,6 +211,12 @@ type LdapEntry =
   | { readonly kind: 'group'; readonly dn: string; readonly addresses: readonly string[]; readonly members: readonly string[] }
   | { readonly kind: 'other'; readonly dn: string };
 
+/** What group expansion (expand.ts) walks: users, and groups keyed by DN; anything else is skipped. */
+function nodeOf(entry: LdapEntry | null): ExpansionNode | null {
+  if (entry === null || entry.kind === 'other') return null;
+  return entry.kind === 'user' ? { kind: 'user', user: entry.user } : { kind: 'group', key: dnKey(entry.dn), members: entry.members };
+}
+
 function values(entry: Entry, attribute: string): string[] {
   const wanted = attribute.toLowerCase();
   for (const [key, value] of Object.entries(entry)) {
@@ -367,11 +372,12 @@ export class LdapDirectory implements Directory {
       const entry = await this.lookAddress(address.value);
       if (entry === null || entry.kind === 'other') return fail('NO_SUCH_USER', `no such recipient ${address.value}`);
       if (entry.kind === 'user') return ok([entry.user]);
-      const found = new Map<string, DirectoryUser>();
-      const expanded = await this.expand(entry, 0, found, new Set([dnKey(entry.dn)]), { reads: 0 });
-      if (!expanded.ok) return expanded;
-      if (found.size === 0) return fail('NO_SUCH_USER', `group ${address.value} has no members`);
-      return ok([...found.values()]);
+      const users = await expandGroup({ kind: 'group', key: dnKey(entry.dn), members: entry.members }, {
+        look: async (dn) => nodeOf(await this.lookDn(dn)),
+        parallelMax: ldapMemberReadsParallelMax,
+        looksMax: ldapExpansionEntriesMax,
+      });
+      return users.ok || users.code !== 'NO_SUCH_USER' ? users : fail('NO_SUCH_USER', `group ${address.value} has no members`);
     } catch (error) {
       return unavailable(error);
     }
@@ -440,37 +446,6 @@ export class LdapDirectory implements Directory {
   }
 
   // ----- machinery --------------------------------------------------------------------
-
-  /** Depth-first over member DNs, reading each member entry (cached), like the embedded expansion. */
-  private async expand(
-    group: Extract<LdapEntry, { kind: 'group' }>,
-    depth: number,
-    found: Map<string, DirectoryUser>,
-    seenGroups: Set<string>,
-    budget: { reads: number },
-  ): Promise<Result<void>> {
-    if (depth >= groupDepthMax) return fail('LIMIT', `groups nested deeper than ${groupDepthMax} at ${group.dn}`);
-    budget.reads += group.members.length;
-    if (budget.reads > ldapExpansionEntriesMax) return fail('LIMIT', `expansion reads more than ${ldapExpansionEntriesMax} entries`);
-    const members: Array<LdapEntry | null> = [];
-    for (let i = 0; i < group.members.length; i += ldapMemberReadsParallelMax) {
-      members.push(...(await Promise.all(group.members.slice(i, i + ldapMemberReadsParallelMax).map((dn) => this.lookDn(dn)))));
-    }
-    for (const member of members) {
-      if (member === null || member.kind === 'other') continue; // stale member value, or not mail-enabled
-      if (member.kind === 'user') {
-        found.set(member.user.address, member.user);
-        if (found.size > resolvedRecipientsMax) return fail('LIMIT', `expansion reaches more than ${resolvedRecipientsMax} recipients`);
-        continue;
-      }
-      const key = dnKey(member.dn);
-      if (seenGroups.has(key)) continue;
-      seenGroups.add(key);
-      const result = await this.expand(member, depth + 1, found, seenGroups, budget);
-      if (!result.ok) return result;
-    }
-    return ok(undefined);
-  }
 
   private lookAddress(address: string): Promise<LdapEntry | null> {
     return this.cached(`address:${address}`, () => this.searchOne(addressFilter(this.config, address, 'users and groups')));
