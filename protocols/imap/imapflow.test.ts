@@ -1,6 +1,6 @@
-// Proves the IMAP front end works for imapflow (a real npm client) over real TLS sockets against
-// a real server: login, folders, append, select, fetch (flags, envelope, structure, bodies),
-// store, search, copy/move, expunge, and two sessions seeing each other's changes (IDLE).
+// Proves the IMAP front end works for imapflow (a real npm client) over real sockets against a
+// real server: login (TLS and STARTTLS), folders, append, select, fetch (flags, envelope,
+// structure, bodies), store, expunge, all over COMPRESS=DEFLATE; and a bad password.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +37,8 @@ test('imapflow: login over TLS and STARTTLS, append, select, fetch, store, expun
   await c.connect();
   try {
     assert.ok(c.capabilities.has('IDLE'));
+    // imapflow turns on COMPRESS=DEFLATE by itself when offered: everything below runs deflated.
+    assert.ok((c as unknown as { _deflate?: unknown })._deflate !== undefined, 'COMPRESS=DEFLATE is active');
     const appended = await c.append('INBOX', message('first'), ['\\Flagged'], new Date('2024-01-02T03:04:05Z'));
     assert.ok(appended && typeof appended === 'object' && appended.uid !== undefined, 'APPENDUID');
     await c.append('INBOX', message('second'));

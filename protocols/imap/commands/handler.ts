@@ -16,6 +16,7 @@ export interface Handler<K extends CommandKind> {
 export const any: readonly SessionState[] = ['notAuthenticated', 'authenticated', 'selected'];
 export const notAuthenticated: readonly SessionState[] = ['notAuthenticated'];
 export const authenticated: readonly SessionState[] = ['authenticated', 'selected'];
+export const authenticatedOnly: readonly SessionState[] = ['authenticated'];
 export const selectedOnly: readonly SessionState[] = ['selected'];
 
 export function handler<K extends CommandKind>(states: readonly SessionState[], handle: Handler<K>['handle']): Handler<K> {

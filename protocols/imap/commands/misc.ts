@@ -2,7 +2,7 @@
 // touch no message.
 
 import { encodeCapability, encodeContinuation, encodeEnabled } from '../wire/encoder.js';
-import { any, authenticated, handler, selectedOnly } from './handler.js';
+import { any, authenticated, authenticatedOnly, handler, selectedOnly } from './handler.js';
 
 export const capability = handler<'CAPABILITY'>(any, async (s, tag) => {
   await s.write(encodeCapability(s.capabilities()));
@@ -35,8 +35,8 @@ export const id = handler<'ID'>(any, async (s, tag) => {
   await s.ok(tag, 'ID completed');
 });
 
-/** RFC 5161 ENABLE: only extensions this server has; QRESYNC implies CONDSTORE (RFC 7162 §3.2.3). */
-export const enable = handler<'ENABLE'>(authenticated, async (s, tag, c) => {
+/** RFC 5161 ENABLE (authenticated state only, before a SELECT): extensions this server has; QRESYNC implies CONDSTORE (RFC 7162 §3.2.3). */
+export const enable = handler<'ENABLE'>(authenticatedOnly, async (s, tag, c) => {
   const turned: string[] = [];
   for (const name of c.capabilities) {
     switch (name.toUpperCase()) {
