@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { FrontEndContext } from '../frontend.js';
 import { type AdminBackend, docsPrefix, openApiInfo, registerAdminApi } from './admin.js';
 import { jmapRoutes } from './jmap/routes.js';
+import { registerAdminPage } from './page.js';
 
 export interface HttpServersOptions {
   readonly backend: AdminBackend;
@@ -67,6 +68,7 @@ export async function startHttpServers(options: HttpServersOptions): Promise<{ h
   await https.register(swagger, { ...openApiInfo, hideUntagged: true });
   await https.register(swaggerUi, { routePrefix: docsPrefix, logLevel: 'warn' });
   registerAdminApi(https, backend, options.adminToken);
+  registerAdminPage(https);
   jmapRoutes({ context })(https);
   for (const routes of options.httpsRoutes ?? []) await https.register(routes);
 
