@@ -32,18 +32,19 @@ class TlsLines {
     socket.on('close', () => end());
   }
 
-  static connect(port: number, ca: string): Promise<TlsLines> {
+  /** `localAddress`: a loopback source (127.0.0.x) so many sessions do not all count against one address's cap. */
+  static connect(port: number, ca: string, localAddress?: string): Promise<TlsLines> {
     return new Promise((resolve, reject) => {
-      const socket = tls.connect({ host: '127.0.0.1', port, ca, checkServerIdentity: () => undefined });
+      const socket = tls.connect({ host: '127.0.0.1', port, ca, checkServerIdentity: () => undefined, ...(localAddress === undefined ? {} : { localAddress }) });
       socket.once('secureConnect', () => resolve(new TlsLines(socket)));
       socket.once('error', reject);
     });
   }
 
   /** A plain TCP connection (LMTP, which both servers speak without TLS on loopback). */
-  static connectPlain(port: number): Promise<TlsLines> {
+  static connectPlain(port: number, localAddress?: string): Promise<TlsLines> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
+      const socket = net.connect({ host: '127.0.0.1', port, ...(localAddress === undefined ? {} : { localAddress }) });
       socket.once('connect', () => resolve(new TlsLines(socket)));
       socket.once('error', reject);
     });
@@ -107,8 +108,8 @@ export class ImapClient {
 
   private constructor(private readonly io: TlsLines) {}
 
-  static async connect(port: number, ca: string): Promise<ImapClient> {
-    const client = new ImapClient(await TlsLines.connect(port, ca));
+  static async connect(port: number, ca: string, localAddress?: string): Promise<ImapClient> {
+    const client = new ImapClient(await TlsLines.connect(port, ca, localAddress));
     const greeting = await client.io.line();
     assert(greeting.startsWith('* OK'), `IMAP greeting: ${greeting}`);
     return client;
@@ -165,6 +166,46 @@ export class ImapClient {
     }
   }
 
+  /**
+   * One IDLE: waits until the server reports new messages (EXISTS grows) or `waitMsMax` passes,
+   * then DONE. true when new mail came.
+   */
+  async idleUntilNews(waitMsMax: number): Promise<boolean> {
+    const tag = `b${++this.tagNumber}`;
+    this.io.write(`${tag} IDLE\r\n`);
+    for (;;) {
+      const line = await this.logicalLine();
+      if (line.startsWith('+')) break;
+      if (line.startsWith(`${tag} `)) throw new Error(`IMAP IDLE: ${line}`);
+      this.track(line);
+    }
+    let done = false;
+    let news = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      this.io.write('DONE\r\n');
+    };
+    const timer = setTimeout(finish, waitMsMax);
+    try {
+      for (;;) {
+        const line = await this.logicalLine();
+        if (line.startsWith(`${tag} `)) {
+          if (!line.startsWith(`${tag} OK`)) throw new Error(`IMAP IDLE: ${line}`);
+          return news;
+        }
+        const before = this.exists;
+        this.track(line);
+        if (this.exists > before) {
+          news = true;
+          finish();
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async logout(): Promise<void> {
     try {
       await this.command('LOGOUT');
@@ -205,8 +246,8 @@ function quote(text: string): string {
 export class Pop3Client {
   private constructor(private readonly io: TlsLines) {}
 
-  static async connect(port: number, ca: string): Promise<Pop3Client> {
-    const client = new Pop3Client(await TlsLines.connect(port, ca));
+  static async connect(port: number, ca: string, localAddress?: string): Promise<Pop3Client> {
+    const client = new Pop3Client(await TlsLines.connect(port, ca, localAddress));
     const greeting = await client.io.line();
     assert(greeting.startsWith('+OK'), `POP3 greeting: ${greeting}`);
     return client;
@@ -245,8 +286,8 @@ export class Pop3Client {
 export class LmtpClient {
   private constructor(private readonly io: TlsLines) {}
 
-  static async connect(port: number): Promise<LmtpClient> {
-    const client = new LmtpClient(await TlsLines.connectPlain(port));
+  static async connect(port: number, localAddress?: string): Promise<LmtpClient> {
+    const client = new LmtpClient(await TlsLines.connectPlain(port, localAddress));
     await client.reply('greeting', '220');
     client.io.write('LHLO bench.example.net\r\n');
     await client.reply('LHLO', '250');
@@ -336,16 +377,28 @@ export function seededMessage(seed: number, index: number): Uint8Array {
   );
 }
 
-/** Appends `messages` seeded messages to every user's INBOX over IMAP, users in parallel. */
-export async function seedInboxes(port: number, ca: string, users: readonly { name: string; password: string }[], messages: number, seed: number): Promise<void> {
-  await Promise.all(
-    users.map(async (user) => {
-      const client = await ImapClient.connect(port, ca);
-      await client.login(user.name, user.password);
-      for (let i = 0; i < messages; i++) await client.command('APPEND INBOX', seededMessage(seed, i));
+/** A loopback source address for session i (127.0.0.2 ...), so per-address caps see many clients. */
+export function loopbackSource(i: number): string {
+  return `127.0.${Math.floor(i / 250)}.${2 + (i % 250)}`;
+}
+
+/**
+ * Appends seeded messages to every user's INBOX over IMAP: `messages` each, or messages(i) for
+ * user i; at most 32 users at a time.
+ */
+export async function seedInboxes(port: number, ca: string, users: readonly { name: string; password: string }[], messages: number | ((user: number) => number), seed: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < users.length; i = next++) {
+      const count = typeof messages === 'number' ? messages : messages(i);
+      if (count === 0) continue;
+      const client = await ImapClient.connect(port, ca, loopbackSource(i));
+      await client.login(users[i]!.name, users[i]!.password);
+      for (let m = 0; m < count; m++) await client.command('APPEND INBOX', seededMessage(seed, m));
       await client.logout();
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(32, users.length) }, worker));
 }
 
 /** Latencies of one run, by command kind. */
