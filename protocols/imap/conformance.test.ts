@@ -217,6 +217,9 @@ test('SEARCH (RFC 9051 examples), ESEARCH, SEARCHRES, MODSEQ, SORT, THREAD', asy
   assert.equal(r.untagged.length, 0);
   r = ok(await c.command('FETCH $ (UID)'));
   assert.deepEqual(r.untagged, ['* 1 FETCH (UID 1)', '* 3 FETCH (UID 3)']);
+  // WITHIN (RFC 5032): all three were appended just now.
+  assert.deepEqual(ok(await c.command('SEARCH YOUNGER 86400')).untagged, ['* SEARCH 1 2 3']);
+  assert.deepEqual(ok(await c.command('SEARCH OLDER 86400')).untagged, ['* SEARCH']);
   r = ok(await c.command('SEARCH MODSEQ 1'));
   assert.match(r.untagged[0]!, /^\* SEARCH 1 2 3 \(MODSEQ \d+\)$/);
   assert.match((await c.command('SEARCH CHARSET KOI8-R ALL')).tagged, /NO \[BADCHARSET/);
