@@ -219,7 +219,7 @@ export function vcards(entries: readonly AddressBookEntry[]): string {
 // Routes
 
 /** The address of an `emailaddress` parameter, lower-cased, and its domain; null when it is not one. */
-function addressParts(input: unknown): { address: string; domain: string } | null {
+export function addressParts(input: unknown): { address: string; domain: string } | null {
   if (typeof input !== 'string' || input.length === 0 || Buffer.byteLength(input) > emailAddressBytesMax) return null;
   const address = input.trim().toLowerCase();
   const at = address.lastIndexOf('@');
@@ -233,9 +233,8 @@ function sendFailure(reply: FastifyReply, failure: Failure): FastifyReply {
   return reply.code(info.http).type('application/json').send({ error: failure.code, message: failure.message });
 }
 
-/** HTTP Basic credentials, or null when absent or malformed. */
-function basicCredentials(request: FastifyRequest): { login: string; password: string } | null {
-  const header = request.headers.authorization;
+/** HTTP Basic credentials from an Authorization header, or null when absent, malformed or longer than authorizationBytesMax. */
+export function basicCredentials(header: string | undefined): { login: string; password: string } | null {
   if (typeof header !== 'string' || header.length > authorizationBytesMax || !/^Basic /i.test(header)) return null;
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
@@ -245,7 +244,7 @@ function basicCredentials(request: FastifyRequest): { login: string; password: s
 
 /** The logged-in account, or the reply already sent (401, or 503 when the directory is down). */
 async function logIn(context: FrontEndContext, request: FastifyRequest, reply: FastifyReply): Promise<Account | null> {
-  const credentials = basicCredentials(request);
+  const credentials = basicCredentials(request.headers.authorization);
   if (credentials !== null) {
     // 'jmap': the HTTPS front end's protocol name for the slow-down and the metrics.
     const account = await context.authenticate(credentials.login, credentials.password, { protocol: 'jmap', address: request.ip });
