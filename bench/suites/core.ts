@@ -19,6 +19,8 @@ const batchRecordCounts = [16, 256] as const;
 const goalVsRocksSinglePut = 10;
 /** Quire's 64 KiB appends at 256 writers vs the disk's sequential bandwidth. */
 const goalVsDiskSequential = 0.8;
+/** The case the bandwidth goal is about; the disk's sequential run joins its rounds. */
+const bandwidthGoalParams = { payloadBytes: 65536, writers: 256 } as const;
 
 interface Sizing {
   readonly durationMs: number;
@@ -129,6 +131,10 @@ async function quireSample(
 
 // ---- The suite ----
 
+function sequentialRun(ctx: SuiteContext, s: Sizing): SampleRun {
+  return async () => sequentialReadings(sequentialWrite({ dir: await ctx.scratch('sequential'), totalBytes: s.sequentialBytes }));
+}
+
 async function runDisk(ctx: SuiteContext, s: Sizing): Promise<void> {
   for (const file of ['append', 'preallocated'] as const) {
     for (const payloadBytes of payloadSizesBytes) {
@@ -142,9 +148,7 @@ async function runDisk(ctx: SuiteContext, s: Sizing): Promise<void> {
       });
     }
   }
-  await ctx.compare(sequentialParams, {
-    disk: async () => sequentialReadings(sequentialWrite({ dir: await ctx.scratch('sequential'), totalBytes: s.sequentialBytes })),
-  });
+  await ctx.compare(sequentialParams, { disk: sequentialRun(ctx, s) });
 }
 
 async function runStores(ctx: SuiteContext, s: Sizing, quire: Loaded, failures: string[]): Promise<void> {
@@ -183,7 +187,11 @@ async function runStores(ctx: SuiteContext, s: Sizing, quire: Loaded, failures: 
 
   for (const payloadBytes of payloadSizesBytes) {
     for (const writers of writerCounts) {
-      await ctx.compare({ payloadBytes, writers }, subjects(payloadBytes, writers, 1));
+      const run = subjects(payloadBytes, writers, 1);
+      // The bandwidth goal's denominator is measured in the same rounds, alternating with Quire,
+      // so both meet the same disk and the same neighbours (the disk's figure swings minute to minute).
+      if (payloadBytes === bandwidthGoalParams.payloadBytes && writers === bandwidthGoalParams.writers) run.disk = sequentialRun(ctx, s);
+      await ctx.compare({ payloadBytes, writers }, run);
     }
   }
   for (const payloadBytes of payloadSizesBytes) {
@@ -204,15 +212,15 @@ function declareRatios(ctx: SuiteContext): void {
     });
   }
   ctx.ratio({
-    label: 'Quire 64 KiB MB/s at 256 writers ÷ disk sequential MB/s',
-    numerator: { subject: 'quire', metric: 'durable bandwidth', params: { payloadBytes: 65536, writers: 256 } },
-    denominator: { subject: 'disk', metric: 'sequential bandwidth', params: sequentialParams },
+    label: 'Quire 64 KiB MB/s at 256 writers ÷ disk sequential MB/s (measured in the same rounds)',
+    numerator: { subject: 'quire', metric: 'durable bandwidth', params: bandwidthGoalParams },
+    denominator: { subject: 'disk', metric: 'sequential bandwidth', params: bandwidthGoalParams },
     goal: goalVsDiskSequential,
   });
   ctx.ratio({
     label: 'RocksDB 64 KiB MB/s at 256 writers ÷ disk sequential MB/s (the peer, for scale)',
-    numerator: { subject: 'rocksdb', metric: 'durable bandwidth', params: { payloadBytes: 65536, writers: 256 } },
-    denominator: { subject: 'disk', metric: 'sequential bandwidth', params: sequentialParams },
+    numerator: { subject: 'rocksdb', metric: 'durable bandwidth', params: bandwidthGoalParams },
+    denominator: { subject: 'disk', metric: 'sequential bandwidth', params: bandwidthGoalParams },
   });
 }
 
