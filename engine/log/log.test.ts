@@ -150,3 +150,34 @@ test('after a dirty shutdown, a flipped bit in the last acknowledged batch is co
   await reopened.close();
   assert.ok(end > 0);
 });
+
+test('the flush map: one damaged slot falls back to the other; a log without one (older) gets one at open', async () => {
+  const storage = new SimStorage(seededPrng(6));
+  const log = await openLog(storage);
+  for (let n = 0; n < 3; n++) await log.append([record(n)]);
+  const end = log.end;
+  await log.close();
+  const mapPath = `${dir}/flush.map`;
+  // Damage the slot written last: the other slot holds an earlier durable end, still true.
+  const bytes = storage.durableBytes(mapPath)!;
+  const newest = new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(8, true) > new DataView(bytes.buffer, bytes.byteOffset + 512).getBigUint64(8, true) ? 0 : 512;
+  storage.flipBit(aimed(0, newest + 3, 0), (path) => path === mapPath);
+  const reopened = await openLog(storage);
+  assert.equal(reopened.end, end);
+  await reopened.append([record(7)]);
+  const after = reopened.end;
+  await reopened.close();
+
+  // Both slots damaged: how far the log was durable is unknown, so open refuses.
+  storage.flipBit(aimed(0, 3, 0), (path) => path === mapPath);
+  storage.flipBit(aimed(0, 512 + 3, 0), (path) => path === mapPath);
+  await assert.rejects(openLog(storage), (error: Error) => error.name === 'LogCorruptError' && /flush map/.test(error.message));
+
+  // No flush map at all (a log from before it): recovered by the older rule, then given one.
+  await storage.remove(mapPath);
+  await storage.syncDir(dir);
+  const legacy = await openLog(storage);
+  assert.equal(legacy.end, after);
+  await legacy.close();
+  assert.ok(storage.durableBytes(mapPath) !== null);
+});
