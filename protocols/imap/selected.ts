@@ -64,14 +64,23 @@ export class SelectedMailbox {
     return this.uids.length;
   }
 
-  /** Removes a UID; returns the sequence number it had (0 when not held). */
-  remove(uid: number): number {
-    const seq = this.seqOf(uid);
-    if (seq === 0) return 0;
-    this.uids.splice(seq - 1, 1);
-    this.infos.delete(uid);
-    this.pendingExpunge.delete(uid);
-    return seq;
+  /**
+   * Removes UIDs at once; returns the sequence numbers they had, highest first (the order in
+   * which EXPUNGE responses need no renumbering). One pass over the view, however many go.
+   */
+  removeAll(uids: Iterable<number>): number[] {
+    const gone = new Set<number>();
+    const seqs: number[] = [];
+    for (const uid of uids) {
+      const seq = this.seqOf(uid);
+      if (seq === 0 || gone.has(uid)) continue;
+      gone.add(uid);
+      seqs.push(seq);
+      this.infos.delete(uid);
+      this.pendingExpunge.delete(uid);
+    }
+    if (gone.size > 0) this.uids = this.uids.filter((uid) => !gone.has(uid));
+    return seqs.sort((a, b) => b - a);
   }
 
   /**

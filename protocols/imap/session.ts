@@ -275,7 +275,17 @@ export class ImapSession {
       await this.ok(tag, 'IDLE terminated');
     });
     // Anything already pending is said at once.
-    if (this.dirty) this.idleSync = this.idleSync.then(() => this.sync({ expunges: true }));
+    if (this.dirty) this.idleSync = this.idleSync.then(() => this.idleUpdate());
+  }
+
+  /** A sync while IDLE runs outside the command loop: a failure ends the session, never the process. */
+  private async idleUpdate(): Promise<void> {
+    try {
+      await this.sync({ expunges: true });
+    } catch (error) {
+      this.log.error({ err: String((error as Error).stack ?? error) }, 'imap idle update failed');
+      this.io.close('* BYE [SERVERBUG] Internal error\r\n');
+    }
   }
 
   // ───────────────────────────── login and selection ─────────────────────────────
@@ -295,7 +305,7 @@ export class ImapSession {
     const touches = change.hierarchyChanged || change.folders.some((f) => f.folderId === selected.folderId);
     if (!touches) return;
     this.dirty = true;
-    if (this.idleTag !== null) this.idleSync = this.idleSync.then(() => this.sync({ expunges: true }));
+    if (this.idleTag !== null) this.idleSync = this.idleSync.then(() => this.idleUpdate());
   }
 
   select(mailbox: SelectedMailbox | null): void {
@@ -340,11 +350,11 @@ export class ImapSession {
       }
       for (const uid of vanished) if (selected.seqOf(uid) !== 0) selected.pendingExpunge.add(uid);
       const fetches: MessageInfo[] = [];
-      let existsBefore = selected.exists;
+      const existsBefore = selected.exists;
       for (const info of [...messages].sort((a, b) => a.uid - b.uid)) {
         const known = selected.infos.get(info.uid);
         if (known === undefined) {
-          if (info.uid >= selected.uidNext || selected.seqOf(info.uid) === 0) selected.append(info);
+          selected.append(info);
           continue;
         }
         selected.infos.set(info.uid, info);
@@ -352,10 +362,7 @@ export class ImapSession {
       }
       selected.uidNext = Math.max(selected.uidNext, folder.uidNext);
       selected.modseqHighest = Math.max(selected.modseqHighest, folder.modseqHighest);
-      if (selected.exists !== existsBefore) {
-        await this.write(encodeNumbered(selected.exists, 'EXISTS'));
-        existsBefore = selected.exists;
-      }
+      if (selected.exists !== existsBefore) await this.write(encodeNumbered(selected.exists, 'EXISTS'));
       for (const info of fetches) {
         if (options.silent?.has(info.uid) === true || selected.pendingExpunge.has(info.uid)) continue;
         const w = this.writer();
@@ -368,18 +375,13 @@ export class ImapSession {
   }
 
   private async announceExpunges(selected: SelectedMailbox): Promise<void> {
-    const uids = [...selected.pendingExpunge].sort((a, b) => b - a);
+    const uids = [...selected.pendingExpunge];
+    const seqs = selected.removeAll(uids);
     if (this.enabled.qresync) {
-      for (const uid of uids) selected.remove(uid);
       await this.write(encodeVanished(uids, false));
       return;
     }
-    const parts: Buffer[] = [];
-    for (const uid of uids) {
-      const seq = selected.remove(uid);
-      if (seq !== 0) parts.push(encodeNumbered(seq, 'EXPUNGE'));
-    }
-    await this.write(Buffer.concat(parts));
+    await this.write(Buffer.concat(seqs.map((seq) => encodeNumbered(seq, 'EXPUNGE'))));
   }
 
   private async findFolderName(folderId: number): Promise<string | null> {
