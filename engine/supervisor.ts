@@ -19,6 +19,8 @@ import { batchEnvelope, checkEnvelope, ShippingError, type BatchEnvelope } from 
 import { EmbeddedTransport } from './replication/embedded.js';
 import { DatabaseRouter } from './replication/router.js';
 import { FencedError, type Publisher, type ShippingTransport, type Subscription } from './replication/transport.js';
+import { nodeStorage, systemClock } from './io.js';
+import { TransactionLog } from './log/log.js';
 import { WorkerClient } from './worker/client.js';
 import type { Notice, OpenParams, Shipped } from './worker/protocol.js';
 
@@ -324,14 +326,21 @@ export class Supervisor {
           group.headPosition = Math.max(group.headPosition, copy.end);
           if (group.active === copy) {
             // The same copy came back after a crash: ship what it made durable but never shipped.
-            void this.ship(group, copy.end, copy.end, null);
+            void this.ship(group, copy.end, copy.end, null).catch(() => {});
             group.router.setTarget(copy.client);
+            if (!group.activating) group.router.release();
           }
           if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
         } else {
           // Healthy once its feed is open (subscribe).
           copy.state = copy.suspended ? 'Suspended' : 'Initializing';
-          if (!copy.suspended) void this.subscribe(copy);
+          if (!copy.suspended) {
+            void this.subscribe(copy).catch((error: Error) => {
+              copy.state = 'Failed';
+              copy.error = `cannot subscribe to shipping: ${error.message}`;
+              this.say(`${copy.name}: ${copy.error}`);
+            });
+          }
         }
         this.say(`${copy.name} ${copy.state.toLowerCase()} (pid ${copy.status.pid}, log at ${copy.end})`);
         break;
@@ -437,7 +446,7 @@ export class Supervisor {
     if (group.active === copy) {
       group.active = null;
       group.router.setTarget(null);
-      void group.publisher?.close();
+      void group.publisher?.close().catch(() => {});
       group.publisher = null;
     }
     // The worker learns it through its failed commit (sync) and exits by itself; the kill is for
@@ -546,6 +555,8 @@ export class Supervisor {
     copy.restarts += 1;
     copy.failedStarts += 1;
     if (copy.role === 'active' && group.active === copy) {
+      // Calls wait in the router (bounded) for the restart or the failover, not fail at once.
+      void group.router.hold();
       group.router.setTarget(null);
       const budget = this.options.restartsBeforeFailover ?? 3;
       if (copy.failedStarts > budget && this.candidates(group).length > 0) {
@@ -591,7 +602,7 @@ export class Supervisor {
       }
       const candidate = this.candidates(g)[0];
       if (candidate === undefined) throw new Error(`no healthy passive copy of ${g.name} to activate`);
-      await this.activate(g, candidate, 'failover');
+      await this.activate(g, candidate, 'failover', old);
       if (old !== null) {
         old.role = 'passive';
         old.fenced = false;
@@ -603,22 +614,24 @@ export class Supervisor {
   }
 
   /** The chosen passive copy becomes active (after the old active is stopped or dead). */
-  private async activate(group: DatabaseGroup, candidate: Copy, why: 'failover' | 'switchover'): Promise<void> {
+  private async activate(group: DatabaseGroup, candidate: Copy, why: 'failover' | 'switchover', failed: Copy | null = null): Promise<void> {
     const lostBefore = group.durability === 'sync' ? group.safeEnd : group.headPosition;
-    void group.publisher?.close();
+    void group.publisher?.close().catch(() => {});
     group.publisher = null;
     group.active = null;
     group.router.setTarget(null);
     const generation = this.nextGeneration(group);
     const who = { server: candidate.spec.server, copy: candidate.spec.copy };
     const started = performance.now();
-    const publisher = await this.transport.openPublisher(group.name, who, generation, candidate.end);
+    const activationEnd = candidate.end;
+    const publisher = await this.transport.openPublisher(group.name, who, generation, activationEnd);
     try {
       // The ACTIVATION marker went out after the fence: once the copy read it, it has read
       // every batch the old active committed to the transport.
       const subscription = candidate.subscription;
       if (subscription === null) throw new Error(`${candidate.name} is not receiving`);
       await withTimeout(subscription.drained(generation), drainWaitMsMax, `${candidate.name} reading the last batches`);
+      if (failed !== null) await this.fetchLastLogs(group, failed, candidate, generation);
       const missing = Math.max(0, lostBefore - candidate.end);
       const dial = why === 'switchover' ? 'lossless' : (this.options.mountDial ?? 'good');
       if (missing > mountDialBytesMax[dial]) {
@@ -628,8 +641,11 @@ export class Supervisor {
       if (candidate.state !== 'Mounted') throw new Error(`${candidate.name} did not mount: ${candidate.error ?? candidate.state}`);
       group.publisher = publisher;
       group.active = candidate;
-      group.shippedEnd = candidate.end;
-      group.safeEnd = candidate.end;
+      // Batches fetched from the failed copy's files never went through the transport: ship
+      // them now, from where the ACTIVATION marker stands.
+      group.shippedEnd = activationEnd;
+      group.safeEnd = activationEnd;
+      if (candidate.end > activationEnd) void this.ship(group, candidate.end, candidate.end, null).catch(() => {});
       group.router.setTarget(candidate.client);
       group.activeServer = candidate.spec.server;
       group.activeMissingSinceMs = null;
@@ -642,6 +658,33 @@ export class Supervisor {
       await publisher.close();
       throw error;
     }
+  }
+
+  /**
+   * The failed active copy is on this machine: its log may hold batches no transport carried
+   * (async mode, or a crash between fsync and publish). Read them from its files, as Exchange
+   * copies the last logs from a failed server, and hand them to the copy being activated.
+   */
+  private async fetchLastLogs(group: DatabaseGroup, failed: Copy, candidate: Copy, generation: number): Promise<void> {
+    const child = failed.child;
+    if (child !== null && child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
+    let fetched = 0;
+    try {
+      const log = await TransactionLog.open({ dir: join(failed.spec.dir, 'log'), storage: nodeStorage(), clock: systemClock() });
+      try {
+        if (log.end > candidate.end) {
+          for await (const batch of log.read(candidate.end)) {
+            await this.receive(candidate, batchEnvelope(group.name, generation, failed.spec.server, failed.spec.copy, batch.start, batch.bytes.slice()));
+            fetched += batch.bytes.length;
+          }
+        }
+      } finally {
+        await log.close();
+      }
+    } catch (error) {
+      this.say(`${group.name}: could not read the last logs of ${failed.name}: ${(error as Error).message}`);
+    }
+    if (fetched > 0) this.say(`${group.name}: fetched ${fetched} bytes of log from ${failed.name}'s files`);
   }
 
   /** Stops a copy's worker cleanly and starts it again in `role`. */

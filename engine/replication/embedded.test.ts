@@ -103,3 +103,58 @@ test('embedded shipping: byte-identical copies, suspend/resume, switchover and f
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('async mode, kill -9 of the active worker: failover reads the last batches from its files and loses nothing acknowledged', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-embedded-kill-'));
+  const lines: string[] = [];
+  const supervisor = new Supervisor({
+    durability: 'async',
+    mountDial: 'lossless',
+    restartsBeforeFailover: 0,
+    log: (line) => lines.push(line),
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
+      { database: 'DB01', server: 'MBX2', copy: 1, role: 'passive', dir: join(dir, 'b') },
+    ],
+  });
+  try {
+    await supervisor.start();
+    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    const acknowledged = new Map<number, string>();
+    let stop = false;
+    let n = 0;
+    const writers = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const body = `Subject: async ${n++}\r\n\r\n${'a'.repeat((n * 71) % 2000)}\r\n`;
+        const r = await append(api, 'm1', body);
+        if ('uid' in r) acknowledged.set(r.uid, body);
+        else {
+          assert.equal(r.code, 'DATABASE_UNAVAILABLE', r.message);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    });
+    const wait = <T>(fn: () => Promise<T | null | false> | T | null | false, ms: number, what: string): Promise<T> =>
+      until(fn, ms, what).catch((error: Error) => {
+        throw new Error(`${error.message}\n${lines.join('\n')}`);
+      });
+    for (let round = 0; round < 3; round++) {
+      const before = acknowledged.size;
+      await wait(() => acknowledged.size >= before + 100, 30_000, 'load');
+      const active = (await supervisor.list()).find((c) => c.role === 'active')!;
+      process.kill(active.pid!, 'SIGKILL');
+      await wait(async () => (await supervisor.list()).some((c) => c.role === 'active' && c.state === 'Mounted' && c.server !== active.server), 30_000, 'failover');
+      await supervisor.resume('DB01', active.server);
+      await wait(async () => (await supervisor.list()).some((c) => c.server === active.server && c.state === 'Healthy'), 30_000, 'old copy back as passive');
+    }
+    stop = true;
+    await Promise.all(writers);
+    assert.deepEqual(await checkAcknowledged(api, 'm1', acknowledged), { missing: [], wrong: [] }, lines.join('\n'));
+    assert.ok(!lines.some((l) => /not mounting|failed/.test(l)), lines.join('\n'));
+  } finally {
+    await supervisor.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

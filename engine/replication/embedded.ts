@@ -7,6 +7,9 @@
 import { activationEnvelope, batchEnvelope, type BatchEnvelope } from './envelope.js';
 import { type CopyName, FencedError, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
 
+/** How long a publish waits for a passive copy that is catching up before answering without it. */
+export const syncCatchUpWaitMsMax = 30_000;
+
 /** Reads verified batches of the database's current active copy from `from` on (empty when none is mounted). */
 export type BatchSource = (database: string, from: number) => Promise<Array<{ start: number; bytes: Uint8Array }>>;
 
@@ -15,22 +18,39 @@ class EmbeddedSubscription implements Subscription {
   private catchingUp = false;
   /** A batch was offered while catching up: read again before stopping. */
   private again = false;
+  private readonly reaching: Array<{ end: number; resolve: (reached: boolean) => void }> = [];
   private closed = false;
   private generationSeen = 0;
   private readonly waiters: Array<{ generation: number; resolve: () => void }> = [];
 
   constructor(private readonly options: SubscribeOptions, private readonly transport: EmbeddedTransport) {}
 
-  /** Delivers the envelope if this copy is exactly at its start; otherwise starts a catch-up. True once delivered. */
+  /**
+   * Delivers the envelope if this copy is exactly at its start; otherwise starts a catch-up
+   * (from the active copy's log). True once this copy has the batch; false if it stops first.
+   */
   offer(envelope: BatchEnvelope): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
     if (envelope.kind === 'ACTIVATION') return this.enqueue(envelope);
     if (this.catchingUp || envelope.firstPosition !== this.options.expected()) {
       this.again = true;
-      if (envelope.endPosition > this.options.expected()) this.catchUp();
-      return Promise.resolve(false);
+      if (envelope.endPosition <= this.options.expected()) return Promise.resolve(true);
+      this.catchUp();
+      return new Promise((resolve) => this.reaching.push({ end: envelope.endPosition, resolve }));
     }
     return this.enqueue(envelope);
+  }
+
+  /** Answers the offers waiting for a position this copy has now reached (or, closing, never will). */
+  private settleReaching(closing = false): void {
+    const expected = this.options.expected();
+    for (let i = this.reaching.length - 1; i >= 0; i--) {
+      const waiter = this.reaching[i]!;
+      if (closing || waiter.end <= expected) {
+        this.reaching.splice(i, 1);
+        waiter.resolve(!closing);
+      }
+    }
   }
 
   private enqueue(envelope: BatchEnvelope): Promise<boolean> {
@@ -39,6 +59,7 @@ class EmbeddedSubscription implements Subscription {
       if (envelope.kind === 'BATCH' && envelope.firstPosition !== this.options.expected()) return false;
       await this.options.deliver(envelope);
       if (envelope.kind === 'ACTIVATION') this.sawGeneration(envelope.generation);
+      else this.settleReaching();
       return true;
     });
     this.queue = delivered.catch((error: Error) => this.fail(error));
@@ -59,6 +80,7 @@ class EmbeddedSubscription implements Subscription {
             if (this.closed) return;
             const envelope = batchEnvelope(this.options.database, this.transport.generationOf(this.options.database), '', 0, batch.start, batch.bytes);
             await this.options.deliver(envelope);
+            this.settleReaching();
           }
         }
       })
@@ -67,6 +89,7 @@ class EmbeddedSubscription implements Subscription {
   }
 
   private fail(error: Error): void {
+    this.settleReaching(true);
     if (!this.closed) this.options.onError(error);
   }
 
@@ -84,6 +107,7 @@ class EmbeddedSubscription implements Subscription {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.settleReaching(true);
     this.transport.unsubscribe(this);
     await this.queue.catch(() => {});
   }
@@ -119,7 +143,9 @@ export class EmbeddedTransport implements ShippingTransport {
         }
         const offers = this.subscriptionsOf(database).map((s) => s.offer(envelope));
         if (offers.length === 0) return;
-        // Safe once one copy has it; when no copy is caught up, the active's own log is all there is.
+        // Safe once one copy has it (a copy that is behind gets it by catching up). When every
+        // copy stops first, or none gets there in time, the active's own log is all there is.
+        let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           let pending = offers.length;
           for (const offer of offers) {
@@ -128,7 +154,9 @@ export class EmbeddedTransport implements ShippingTransport {
               if (delivered || pending === 0) resolve();
             });
           }
+          timer = setTimeout(resolve, syncCatchUpWaitMsMax);
         });
+        clearTimeout(timer);
       },
       close: async () => {},
     };
