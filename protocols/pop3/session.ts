@@ -29,6 +29,8 @@ export interface Pop3Io {
   onData(listener: (chunk: Buffer) => void): void;
   onClose(listener: () => void): void;
   onIdle(listener: () => void): void;
+  /** Sets the idle limit and restarts the idle timer. */
+  setIdleMs(ms: number): void;
 }
 
 export interface LoggedIn {
@@ -90,6 +92,9 @@ export class Pop3Session {
         if (event === null || this.ended) break;
         await this.serve(event);
         if (this.ended || this.io.isClosed) break;
+        // Idle time counts from the last answer: a slow command (a password hash on a busy
+        // machine, a large RETR) is not the client's inactivity.
+        this.io.setIdleMs(this.context.limits.idleMs);
       }
     } catch (error) {
       this.log.error({ err: (error as Error).message }, 'POP3 session failed');

@@ -207,6 +207,8 @@ export class MemoryIo implements Pop3Io {
 
   onIdle(): void {}
 
+  setIdleMs(): void {}
+
   private inputWanted(): void {
     const waiting = this.waitingForInput;
     this.waitingForInput = null;
