@@ -25,6 +25,7 @@ import {
   type Directory,
   type DirectoryGroup,
   type DirectoryUser,
+  type LdapConfig,
   LdapDirectory,
   openEmbeddedDirectory,
   parseLdapConfig,
@@ -65,7 +66,7 @@ function readJson(file: string): Result<Record<string, unknown>> {
  * saved back), or null when it uses the embedded directory. The bind password comes from
  * `bindPassword`, `bindPasswordFile` or $QUIRE_LDAP_BIND_PASSWORD.
  */
-export function ldapConfigOf(dataDir: string, defaults: { domain: string; databases: readonly string[] }, flags: LdapFlags = {}) {
+export function ldapConfigOf(dataDir: string, defaults: { domain: string; databases: readonly string[] }, flags: LdapFlags = {}): Result<LdapConfig | null> {
   const file = join(dataDir, ldapConfigFileName);
   let raw: Record<string, unknown> = {};
   if (existsSync(file)) {
@@ -78,9 +79,15 @@ export function ldapConfigOf(dataDir: string, defaults: { domain: string; databa
     // The domains are saved too, so the offline CLI (which has no --domain) sees the same ones.
     raw = { domains: [defaults.domain], ...raw, ...given };
     if (given.bindPasswordFile !== undefined) delete raw.bindPassword;
-    writeFileSync(file, `${JSON.stringify(raw, null, 2)}\n`, { mode: 0o600 });
   }
   if (Object.keys(raw).length === 0) return ok(null);
+  const parsed = parseRaw(file, raw, defaults);
+  // Saved only once it holds together, so a mistyped flag does not break the next start.
+  if (parsed.ok && Object.keys(given).length > 0) writeFileSync(file, `${JSON.stringify(raw, null, 2)}\n`, { mode: 0o600 });
+  return parsed;
+}
+
+function parseRaw(file: string, raw: Record<string, unknown>, defaults: { domain: string; databases: readonly string[] }): Result<LdapConfig> {
   const { bindPasswordFile, ...rest } = raw;
   if (bindPasswordFile !== undefined) {
     if (typeof bindPasswordFile !== 'string') return fail('INVALID_ARGUMENT', `${file}: bindPasswordFile must be a file name`);

@@ -16,6 +16,7 @@ import { ldapDave, startTestLdap } from '../engine/directory/ldap-testing.js';
 import { ldapBaseDn, ldapRootDn } from '../scripts/services/services.js';
 import { adminCall, curlHttps } from '../protocols/http/testing.js';
 import { RawImap } from '../protocols/imap/testing.js';
+import { Pop3TestClient } from '../protocols/pop3/testing.js';
 import { SmtpTalk } from '../protocols/smtp/testing.js';
 import { startServer } from './server.js';
 
@@ -124,6 +125,11 @@ test('a server on LDAP: bind logins through the front-end context, mailboxes at 
     assert.match((await imap2.command('LOGIN bob@example.org bob-pw')).tagged, /^\S+ NO \[UNAVAILABLE\] /);
     assert.equal((await lmtp.command('MAIL FROM:<sender@remote.test>')).code, 250);
     assert.match((await lmtp.command('RCPT TO:<carol@example.org>')).text, /^451 4\.4\.3 /);
+    const pop3 = await Pop3TestClient.connect(server.ports.pop3s!, { tls: true, cert: server.tlsCert });
+    assert.match((await pop3.line())!, /^\+OK/);
+    assert.match(await pop3.command('USER bob@example.org'), /^\+OK/);
+    assert.match(await pop3.command('PASS bob-pw'), /^-ERR \[SYS\/TEMP\] /);
+    pop3.close();
     const bookDown = await curlHttps(server.ports.https!, caFile, '/addressbook/v1/global.vcf', { user: 'bob@example.org:bob-pw' });
     assert.equal(bookDown.status, 503);
     for (const client of [imap, imap2, lmtp]) client.close();
