@@ -221,6 +221,8 @@ async function changesSince(sinceState: unknown, view: AccountView): Promise<{ n
     const uidNextThen = since.uidNext.get(folder.folderId) ?? 1;
     if (folder.modseqHighest <= since.modseq && uidNextThen === folder.uidNext) continue;
     const listing = await view.listing(folder, since.modseq);
+    // The folder's expunge history no longer reaches back to that state: the client must resync.
+    if (listing.vanishedIncomplete === true) throw new MethodError('cannotCalculateChanges', 'too old a state: expunges since then are no longer known');
     for (const m of listing.messages) (m.uid >= uidNextThen ? created : updated).push(emailId(folder.folderId, m.uid));
     for (const uid of listing.vanished) if (uid < uidNextThen) destroyed.push(emailId(folder.folderId, uid));
   }
