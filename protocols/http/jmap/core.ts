@@ -76,6 +76,27 @@ export function resolveId(id: string, context: MethodContext): string {
   return context.createdIds.get(id.slice(1)) ?? id;
 }
 
+/** The start of a /set or /import (RFC 8620 5.3): account, ifInState, and the old state. */
+export async function checkState(args: Args, context: MethodContext): Promise<string> {
+  checkAccount(args, context);
+  const oldState = await context.view.state();
+  if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState) throw new MethodError('stateMismatch', 'ifInState does not match');
+  return oldState;
+}
+
+/** A /set's arguments split and counted against maxObjectsInSet, and its response to fill. */
+export async function beginSet(args: Args, context: MethodContext) {
+  const oldState = await checkState(args, context);
+  const creates = Object.entries((args.create ?? {}) as Record<string, Args>);
+  const updates = Object.entries((args.update ?? {}) as Record<string, Args>);
+  const destroys = (args.destroy ?? []) as string[];
+  if (!Array.isArray(destroys)) throw new MethodError('invalidArguments', 'destroy must be a list of ids');
+  if (creates.length + updates.length + destroys.length > jmapLimits.maxObjectsInSet) throw new MethodError('requestTooLarge', `at most ${jmapLimits.maxObjectsInSet} objects`);
+  const out: Args = { accountId: context.accountId, oldState, created: null, updated: null, destroyed: null, notCreated: null, notUpdated: null, notDestroyed: null };
+  const put = (key: string, id: string, value: unknown) => ((out[key] ??= {})[id] = value);
+  return { creates, updates, destroys, out, put };
+}
+
 // ---- result references (RFC 8620 3.7) ----
 
 /** RFC 6901 JSON pointer evaluation with JMAP's `*` (map over an array, flattening arrays). */

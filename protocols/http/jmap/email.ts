@@ -6,7 +6,7 @@
 import { type AddressEntry, type BodyPart, type MessageContent, type TxOp, decodeWords, isGroup, partsById } from '../../../engine/api.js';
 import { type AccountView, type EmailRef, type Folder, emailId, flagOf, keywordsOf, parseState, unwrap } from './account.js';
 import { blobIdOf, type BlobStore } from './blobs.js';
-import { type Args, type Method, type MethodContext, MethodError, bodyValueBytesDefault, checkAccount, idList, jmapLimits, resolveId } from './core.js';
+import { type Args, type Method, type MethodContext, MethodError, beginSet, bodyValueBytesDefault, checkAccount, checkState, idList, jmapLimits, resolveId } from './core.js';
 import { setErrorOf } from './errors.js';
 import { buildMessage } from './message.js';
 
@@ -460,16 +460,8 @@ function patched(current: Record<string, true>, patch: Args, property: 'keywords
 
 export function emailSet(blobs: BlobStore): Method {
   return async (args, context) => {
-    checkAccount(args, context);
     const view = context.view;
-    const oldState = await view.state();
-    if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState) throw new MethodError('stateMismatch', 'ifInState does not match');
-    const creates = Object.entries((args.create ?? {}) as Record<string, Args>);
-    const updates = Object.entries((args.update ?? {}) as Record<string, Args>);
-    const destroys = (args.destroy ?? []) as string[];
-    if (creates.length + updates.length + destroys.length > jmapLimits.maxObjectsInSet) throw new MethodError('requestTooLarge', `at most ${jmapLimits.maxObjectsInSet} objects`);
-    const out: Args = { accountId: context.accountId, oldState, created: null, updated: null, destroyed: null, notCreated: null, notUpdated: null, notDestroyed: null };
-    const put = (key: string, id: string, value: unknown) => ((out[key] ??= {})[id] = value);
+    const { creates, updates, destroys, out, put } = await beginSet(args, context);
     const refused = (key: string, id: string, error: unknown) => {
       if (!(error instanceof MethodError) || error.type === 'serverUnavailable') throw error;
       put(key, id, { type: error.type, description: error.message, ...error.extra });
@@ -543,10 +535,8 @@ export function emailSet(blobs: BlobStore): Method {
 
 export function emailImport(blobs: BlobStore): Method {
   return async (args, context) => {
-    checkAccount(args, context);
     const view = context.view;
-    const oldState = await view.state();
-    if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState) throw new MethodError('stateMismatch', 'ifInState does not match');
+    const oldState = await checkState(args, context);
     const emails = Object.entries((args.emails ?? {}) as Record<string, Args>);
     if (emails.length > jmapLimits.maxObjectsInSet) throw new MethodError('requestTooLarge', `at most ${jmapLimits.maxObjectsInSet} emails`);
     const out: Args = { accountId: context.accountId, oldState, created: null, notCreated: null };

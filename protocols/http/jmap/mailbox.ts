@@ -2,7 +2,7 @@
 
 import type { TxOp } from '../../../engine/api.js';
 import { type Folder, folderSeparator, parseMailboxId, parseState, specialUseOf } from './account.js';
-import { type Args, type Method, type MethodContext, MethodError, checkAccount, idList, jmapLimits, resolveId } from './core.js';
+import { type Args, type Method, type MethodContext, MethodError, beginSet, checkAccount, idList, jmapLimits, resolveId } from './core.js';
 import { setErrorOf } from './errors.js';
 
 const rights = { mayReadItems: true, mayAddItems: true, mayRemoveItems: true, maySetSeen: true, maySetKeywords: true, mayCreateChild: true, mayRename: true, mayDelete: true, maySubmit: true };
@@ -132,16 +132,8 @@ function fullName(name: unknown, parentId: unknown, folders: readonly Folder[], 
 }
 
 export const mailboxSet: Method = async (args, context) => {
-  checkAccount(args, context);
   const view = context.view;
-  const oldState = await view.state();
-  if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState) throw new MethodError('stateMismatch', 'ifInState does not match');
-  const creates = Object.entries((args.create ?? {}) as Record<string, Args>);
-  const updates = Object.entries((args.update ?? {}) as Record<string, Args>);
-  const destroys = (args.destroy ?? []) as string[];
-  if (creates.length + updates.length + destroys.length > jmapLimits.maxObjectsInSet) throw new MethodError('requestTooLarge', `at most ${jmapLimits.maxObjectsInSet} objects`);
-  const out: Args = { accountId: context.accountId, oldState, created: null, updated: null, destroyed: null, notCreated: null, notUpdated: null, notDestroyed: null };
-  const put = (key: string, id: string, value: unknown) => ((out[key] ??= {})[id] = value);
+  const { creates, updates, destroys, out, put } = await beginSet(args, context);
   const commit = async (ops: TxOp[]) => {
     const result = await view.api.commit({ mailboxId: view.mailboxId, ops });
     view.invalidate();
