@@ -133,10 +133,14 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     const ok = `2.0.0 Ok: delivered as ${id}`;
     const localDone = targets.length === 0
       ? Promise.resolve([])
-      : deliverLocal(context, services.safetyNet, { id, timeMs, mailFrom, prefix: (authResults ?? '') + received, body }, targets);
+      : deliverLocal(context, services.safetyNet, { id, timeMs, mailFrom, prefix: received + (authResults ?? ''), body }, targets);
+    const outgoing = async (): Promise<Uint8Array> => {
+      const content = Buffer.concat([Buffer.from(received, 'utf8'), body]);
+      return services.sign === undefined ? content : services.sign(content, mailFrom);
+    };
     const remoteDone = remote.length === 0
       ? Promise.resolve(null)
-      : services.outbound!.enqueue({ id, timeMs, mailFrom, recipients: remote, content: Buffer.concat([Buffer.from(received, 'utf8'), body]) }).then(
+      : outgoing().then((content) => services.outbound!.enqueue({ id, timeMs, mailFrom, recipients: remote, content })).then(
           () => null,
           (error: Error) => reply(452, '4.3.1', `the outbound queue cannot take the message: ${error.message}`),
         );

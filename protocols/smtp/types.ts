@@ -61,4 +61,6 @@ export interface MailServices {
   newId(): string;
   /** Inbound (port 2525) only: an Authentication-Results header (with CRLF) for the message, or null. */
   authenticate?(message: Uint8Array, facts: InboundFacts): Promise<string | null>;
+  /** Outbound only: the message as it should leave (DKIM-signed for the sender's domain). */
+  sign?(message: Uint8Array, mailFrom: string): Promise<Uint8Array>;
 }

@@ -19,3 +19,10 @@ export const outboundGiveUpMsDefault = 2 * 24 * 3600_000;
 export const outboundConcurrencyMax = 8;
 /** Connection, greeting and socket timeouts towards a remote server. */
 export const outboundTimeoutMs = 60_000;
+
+/** SPF/DKIM/DMARC checks of one inbound message give up after this long (no header is added then). */
+export const mailAuthTimeoutMs = 10_000;
+/** The DKIM selector of the key generated at first start. */
+export const dkimSelector = 'quire';
+/** RSA modulus of the generated DKIM key (RFC 8301: at least 1024, 2048 recommended). */
+export const dkimKeyBits = 2048;

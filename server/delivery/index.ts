@@ -5,7 +5,8 @@
 // Settings come from <data>/transport.json when it exists (all optional):
 //   { "smarthost": "host:port" | { "host", "port", "secure", "auth": { "user", "pass" } },
 //     "mxPort": 25, "safetyNetRetentionMs": 172800000, "retryMsBase": 60000,
-//     "retryMsMax": 3600000, "giveUpMs": 172800000, "verifyTls": false }
+//     "retryMsMax": 3600000, "giveUpMs": 172800000, "verifyTls": false,
+//     "checkInbound": true, "dkimSign": true }
 // and options passed by a caller (tests) override them.
 
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import { safetyNetPruneIntervalMs } from './constants.js';
 import { FileOutboundQueue, outboundQueueDir } from './queue.js';
 import { type MxResolver, type Smarthost, systemResolver } from './relay.js';
 import { FileSafetyNet, safetyNetDir } from './safety-net.js';
+import { type DNSResolver, checkInbound, dkimDir, ensureDkimKey, signMessage } from './mailauth.js';
 
 export interface TransportSettings {
   readonly smarthost?: Smarthost | null;
@@ -29,11 +31,17 @@ export interface TransportSettings {
   readonly retryMsMax?: number;
   readonly giveUpMs?: number;
   readonly verifyTls?: boolean;
+  /** SPF/DKIM/DMARC checks with an Authentication-Results header on the MX port (default true). */
+  readonly checkInbound?: boolean;
+  /** DKIM-sign outbound mail of the accepted domains (default true). */
+  readonly dkimSign?: boolean;
 }
 
 export interface MailFlowOptions extends SmtpFrontEndOptions, TransportSettings {
   readonly nowMs?: () => number;
   readonly resolver?: MxResolver;
+  /** DNS for SPF, DKIM and DMARC (mailauth's resolver shape); the system's by default. */
+  readonly dnsResolver?: DNSResolver;
 }
 
 export const transportSettingsFile = (dataDir: string): string => join(dataDir, 'transport.json');
@@ -109,7 +117,25 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
     await safetyNet.close();
     throw error;
   }
-  const services: MailServices = { safetyNet, outbound: queue, nowMs, newId: newTransactionId };
+  const dkim = settings.dkimSign === false ? null : ensureDkimKey(host.dataDir);
+  const services: MailServices = {
+    safetyNet,
+    outbound: queue,
+    nowMs,
+    newId: newTransactionId,
+    ...(settings.checkInbound === false
+      ? {}
+      : { authenticate: (message, facts) => checkInbound(message, facts, { mta: context.hostname, log, ...(settings.dnsResolver === undefined ? {} : { resolver: settings.dnsResolver }) }) }),
+    ...(dkim === null
+      ? {}
+      : {
+          async sign(message: Uint8Array, mailFrom: string): Promise<Uint8Array> {
+            const domain = domainOf(mailFrom);
+            const accepted = await context.isAcceptedDomain(domain);
+            return accepted.ok && accepted.value ? signMessage(message, domain, dkim, log) : message;
+          },
+        }),
+  };
   let smtp: FrontEnd;
   try {
     smtp = await startSmtp(context, plan, services, settings);
@@ -124,7 +150,7 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
   pruning.unref();
   const outbound = queue;
   return {
-    description: smtp.description,
+    description: dkim === null ? smtp.description : `${smtp.description}; DKIM selector ${dkim.selector} (TXT record in ${dkimDir(host.dataDir)}/${dkim.selector}.txt)`,
     ports: smtp.ports,
     async close() {
       clearInterval(pruning);

@@ -116,7 +116,7 @@ test('submission: local delivered, remote through the smarthost with retries, a 
     assert.equal(smarthost.deferrals, 2);
     const ok = smarthost.received.find((r) => r.to.includes('ok@remote.test'))!;
     assert.equal(ok.from, 'demo@example.org');
-    assert.match(ok.raw.toString('latin1'), /^Received: from [^\r]*\r\n\tby localhost \(Quire\) with ESMTPSA id /);
+    assert.match(ok.raw.toString('latin1'), /^DKIM-Signature: [^]*?d=example\.org;[^]*?\r\nReceived: from [^\r]*\r\n\tby localhost \(Quire\) with ESMTPSA id /, 'signed for the sender\'s domain, then our Received');
     assert.ok(ok.raw.toString('latin1').endsWith(raw), 'the message is relayed byte for byte below our Received header');
     assert.ok(!smarthost.received.some((r) => r.to.includes('bob@example.org') || r.to.includes('refuse@remote.test')));
 
