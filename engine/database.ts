@@ -411,13 +411,20 @@ export class MailboxDatabase implements MailboxApi {
     return ok(out);
   }
 
-  async readPart(mailboxId: string, folderName: string, uid: number, section: Section, options: { binary?: boolean } = {}): Promise<Result<Uint8Array | null>> {
+  /** One message's bytes and MIME summary. */
+  private async messageContent(mailboxId: string, folderName: string, uid: number): Promise<Result<{ bytes: Uint8Array; summary: MessageSummary }>> {
     const found = this.findFolder(mailboxId, folderName);
     if (!found.ok) return found;
     const index = findMessageIndex(found.value.folder, uid);
     if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
     const hash = found.value.folder.messages[index]!.hash;
-    const [bytes, summary] = [await this.contentBytes(hash), await this.summaryOf(hash)];
+    return ok({ bytes: await this.contentBytes(hash), summary: await this.summaryOf(hash) });
+  }
+
+  async readPart(mailboxId: string, folderName: string, uid: number, section: Section, options: { binary?: boolean } = {}): Promise<Result<Uint8Array | null>> {
+    const content = await this.messageContent(mailboxId, folderName, uid);
+    if (!content.ok) return content;
+    const { bytes, summary } = content.value;
     if (options.binary !== true) {
       const slice = sectionBytes(bytes, summary, section);
       return ok(slice === null ? null : slice.slice());
@@ -429,12 +436,9 @@ export class MailboxDatabase implements MailboxApi {
   }
 
   async bodyValues(mailboxId: string, folderName: string, uid: number, partIds: readonly string[], options: { bytesMax?: number } = {}): Promise<Result<Record<string, BodyValue>>> {
-    const found = this.findFolder(mailboxId, folderName);
-    if (!found.ok) return found;
-    const index = findMessageIndex(found.value.folder, uid);
-    if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
-    const hash = found.value.folder.messages[index]!.hash;
-    const [bytes, summary] = [await this.contentBytes(hash), await this.summaryOf(hash)];
+    const content = await this.messageContent(mailboxId, folderName, uid);
+    if (!content.ok) return content;
+    const { bytes, summary } = content.value;
     const byId = partsById(summary.body);
     const out: Record<string, BodyValue> = {};
     for (const partId of partIds) {
