@@ -4,8 +4,10 @@
 // TLS certificate, and TLS from the first byte (Quire allows no login before TLS, so Dovecot
 // runs TLS too: both sides pay the same crypto).
 
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { dovecotMailUser } from '../../scripts/services/constants.js';
 import { dovecot } from '../../scripts/services/services.js';
 import { startServer } from '../../server/server.js';
 import { addUser } from '../../server/users.js';
@@ -23,6 +25,12 @@ export interface MailServer {
   readonly lmtpPort: number;
   /** The certificate a client trusts. */
   readonly ca: string;
+  /**
+   * Fills a user's INBOX with `count` messages the fastest way each server allows (set-up for
+   * the large-mailbox figures, never timed): Quire through the mailbox API in large commits,
+   * Dovecot as maildir files it indexes on first use. Every `flaggedEvery`-th is \Flagged.
+   */
+  bulkInbox(user: BenchUser, count: number, message: (index: number) => Uint8Array, flaggedEvery: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,6 +73,19 @@ export async function startQuire(dataDir: string, users: readonly BenchUser[]): 
       lmtpPort: port('lmtp'),
       ca: server.tlsCert,
       tls: { cert: server.tlsCert, key: readFileSync(join(dataDir, 'tls', 'key.pem'), 'utf8') },
+      async bulkInbox(user, count, message, flaggedEvery) {
+        const found = await server.directory.findUser(user.name);
+        if (found === null) throw new Error(`no user ${user.name}`);
+        const api = server.supervisor.api(found.database);
+        for (let first = 0; first < count; first += bulkCommitMessages) {
+          const ops = [];
+          for (let i = first; i < Math.min(count, first + bulkCommitMessages); i++) {
+            ops.push({ op: 'append' as const, folder: 'INBOX', content: message(i), flags: i % flaggedEvery === 0 ? ['\\Flagged'] : [] });
+          }
+          const committed = await api.commit({ mailboxId: found.mailboxId, ops });
+          if (!committed.ok) throw new Error(`bulk append: ${committed.message}`);
+        }
+      },
       stop: () => server.stop(),
     };
   } catch (error) {
@@ -82,6 +103,26 @@ export async function startDovecot(users: readonly BenchUser[], tls: { cert: str
     pop3sPort: handle.pop3sPort,
     lmtpPort: handle.lmtpPort,
     ca: tls.cert,
+    async bulkInbox(user, count, message, flaggedEvery) {
+      // The home the userdb gives (<mailDir>/<user>), owned by the mail user as Dovecot would make it.
+      const ids = { uid: Number(execFileSync('id', ['-u', dovecotMailUser]).toString()), gid: Number(execFileSync('id', ['-g', dovecotMailUser]).toString()) };
+      const home = join(handle.mailDir, user.name);
+      const maildir = join(home, 'Maildir');
+      for (const dir of [home, maildir, join(maildir, 'cur'), join(maildir, 'new'), join(maildir, 'tmp')]) {
+        mkdirSync(dir, { recursive: true });
+        chownSync(dir, ids.uid, ids.gid);
+      }
+      const stamp = Math.floor(Date.now() / 1000);
+      for (let i = 0; i < count; i++) {
+        const bytes = message(i);
+        const file = join(maildir, 'cur', `${stamp}.M${i}P${process.pid}.bench,S=${bytes.length}:2,${i % flaggedEvery === 0 ? 'F' : ''}`);
+        writeFileSync(file, bytes);
+        chownSync(file, ids.uid, ids.gid);
+      }
+    },
     stop: () => handle.stop(),
   };
 }
+
+/** Appends per commit when filling a large Quire mailbox. */
+const bulkCommitMessages = 1000;

@@ -6,7 +6,7 @@
 // Figures: commands/s, p50 and p99 latency over all commands, p50 per command kind, and the
 // connect + TLS + LOGIN + SELECT time of a session.
 
-import type { Suite, SuiteContext } from '../lib/suite.js';
+import type { Reading, Suite, SuiteContext } from '../lib/suite.js';
 import { driveSessions, ImapClient, loadReadings, seededMessage, seedInboxes, topics, weighted, type LatencyLog } from '../peers/mail.js';
 import { benchUsers, startDovecot, startQuire, type BenchUser, type MailServer } from '../peers/mailservers.js';
 
@@ -29,6 +29,56 @@ interface Plan {
   readonly sessions: readonly number[];
   readonly messages: number;
   readonly durationMs: number;
+  /** Messages of the large mailbox (issue: 100,000). */
+  readonly bigMessages: number;
+}
+
+const bigUser: BenchUser = { name: 'big@example.org', password: 'bench-pw-big' };
+const flaggedEvery = 100;
+
+/** A small distinct message (about 600 B) for the large mailbox. */
+function bigMessage(index: number): Uint8Array {
+  return Buffer.from(
+    `From: Sender ${index % 97} <s${index % 97}@example.net>\r\nTo: big@example.org\r\nSubject: message ${index}\r\n` +
+      `Date: ${new Date(Date.UTC(2020, 0, 1) + index * 60_000).toUTCString().replace('GMT', '+0000')}\r\nMessage-ID: <big-${index}@example.net>\r\n\r\n` +
+      `${'body text of a short message in a very large mailbox. '.repeat(8)}\r\n`,
+  );
+}
+
+/**
+ * The large-mailbox operations, each timed once per sample on a fresh session: SELECT with
+ * CONDSTORE, UID FETCH 1:* (FLAGS), a flag SEARCH, and a CONDSTORE resync (FETCH CHANGEDSINCE
+ * the modseq before a STORE of 5 messages).
+ */
+async function bigSample(server: MailServer): Promise<Reading[]> {
+  const client = await ImapClient.connect(server.imapsPort, server.ca);
+  try {
+    await client.login(bigUser.name, bigUser.password);
+    const timed = async (fn: () => Promise<string[]>): Promise<[number, string[]]> => {
+      const started = performance.now();
+      const lines = await fn();
+      return [performance.now() - started, lines];
+    };
+    const [selectMs, selected] = await timed(() => client.command('SELECT INBOX (CONDSTORE)'));
+    const modseq = selected.map((l) => /HIGHESTMODSEQ (\d+)/.exec(l)?.[1]).find((m) => m !== undefined);
+    if (modseq === undefined) throw new Error(`${server.subject}: no HIGHESTMODSEQ in SELECT`);
+    const [fetchMs, flags] = await timed(() => client.command('UID FETCH 1:* (FLAGS)'));
+    const [searchMs, found] = await timed(() => client.command('UID SEARCH FLAGGED'));
+    await client.command(`STORE 1:5 ${Math.random() < 0.5 ? '+' : '-'}FLAGS.SILENT (\\Seen)`);
+    const [resyncMs, changed] = await timed(() => client.command(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq})`));
+    // The answers must be whole: every message's flags, the flagged ones, the changed ones.
+    if (flags.length < client.exists) throw new Error(`${server.subject}: FETCH FLAGS gave ${flags.length} of ${client.exists}`);
+    if (found.length !== 1) throw new Error(`${server.subject}: SEARCH FLAGGED gave ${found.length} lines`);
+    if (changed.length > 5 + flaggedEvery) throw new Error(`${server.subject}: CHANGEDSINCE gave ${changed.length} messages`);
+    return [
+      { metric: 'large SELECT', unit: 'ms', value: selectMs },
+      { metric: 'large FETCH 1:* FLAGS', unit: 'ms', value: fetchMs },
+      { metric: 'large SEARCH FLAGGED', unit: 'ms', value: searchMs },
+      { metric: 'large CONDSTORE resync', unit: 'ms', value: resyncMs },
+    ];
+  } finally {
+    await client.logout();
+  }
 }
 
 async function append(client: ImapClient, random: () => number, log: LatencyLog): Promise<void> {
@@ -106,12 +156,12 @@ const suite: Suite = {
   description: 'mixed IMAP load (FETCH, SEARCH, STORE, APPEND, EXPUNGE, IDLE, SELECT) from N sessions over TLS, Quire vs Dovecot 2.3',
   chartMetrics: ['commands', 'latency p50', 'latency p99'],
   async run(ctx: SuiteContext) {
-    const plan: Plan = ctx.quick ? { sessions: [2], messages: 20, durationMs: 400 } : { sessions: [4, 32], messages: 200, durationMs: 3000 };
+    const plan: Plan = ctx.quick ? { sessions: [2], messages: 20, durationMs: 400, bigMessages: 1_000 } : { sessions: [4, 32], messages: 200, durationMs: 3000, bigMessages: 100_000 };
     const users = benchUsers(Math.max(...plan.sessions));
-    const quire = await startQuire(await ctx.scratch('quire'), users);
+    const quire = await startQuire(await ctx.scratch('quire'), [...users, bigUser]);
     let dovecot: MailServer | undefined;
     try {
-      dovecot = await startDovecot(users, quire.tls);
+      dovecot = await startDovecot([...users, bigUser], quire.tls);
       for (const server of [quire, dovecot]) await ctx.measure(`seed ${server.subject}: ${users.length} × ${plan.messages} messages by APPEND`, () => seedInboxes(server.imapsPort, server.ca, users, plan.messages, seed));
       for (const sessions of plan.sessions) {
         await ctx.compare(
@@ -119,6 +169,13 @@ const suite: Suite = {
           { quire: () => sample(quire, users, sessions, plan), dovecot: () => sample(dovecot!, users, sessions, plan) },
         );
       }
+      for (const server of [quire, dovecot]) {
+        await ctx.measure(`fill ${server.subject}: ${plan.bigMessages} messages in one INBOX`, () => server.bulkInbox(bigUser, plan.bigMessages, bigMessage, flaggedEvery));
+        // The first SELECT builds Dovecot's index of the maildir; neither server is timed cold.
+        await ctx.measure(`first SELECT of the large mailbox on ${server.subject}`, () => bigSample(server));
+      }
+      await ctx.compare({ messages: plan.bigMessages }, { quire: () => bigSample(quire), dovecot: () => bigSample(dovecot!) });
+      ctx.note(`Large mailbox: ${plan.bigMessages} messages of about 600 B (1 in ${flaggedEvery} \\Flagged), filled through the mailbox API (Quire) and as maildir files (Dovecot), then opened once untimed; each sample times SELECT (CONDSTORE), UID FETCH 1:* (FLAGS), UID SEARCH FLAGGED and UID FETCH 1:* (FLAGS) (CHANGEDSINCE m) after a STORE of 5 messages, on a fresh session.`);
       ctx.note(`Mix weights: ${Object.entries(mix).map(([k, w]) => `${k} ${w}`).join(', ')}; EXPUNGE = STORE \\Deleted on the last message + EXPUNGE, only above the seeded size (else an APPEND).`);
       ctx.note('Both servers over TLS from the first byte (same certificate), on the same machine as the load generator. Dovecot: maildir, default fsync settings, passwd-file with PLAIN scheme; Quire: scrypt password hashes, so "session open" includes a deliberate hashing cost Dovecot does not pay.');
       ctx.note(`Each session's command sequence comes from seed ${seed} + session index, the same for both servers; a sample runs ${plan.durationMs} ms after every session is logged in.`);
