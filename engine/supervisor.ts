@@ -79,12 +79,16 @@ export interface CopyStatus {
   readonly durability: Durability;
   readonly transport: ShippingTransport['kind'];
   readonly contentIndexState: 'NotApplicable';
+  /** First log position this copy still keeps (truncation deletes whole segments below it). */
+  readonly logStartPosition: number;
   readonly error: string | null;
 }
 
 interface WorkerStatus {
   lastLogPosition: number;
   checkpointPosition: number;
+  /** First log position still kept (older segments were truncated). */
+  logStartPosition?: number;
   pid: number;
 }
 
@@ -97,6 +101,7 @@ const recentBatchesMax = 4096;
 const drainWaitMsMax = 30_000;
 /** How long a switchover waits for the target copy to catch up. */
 const catchUpWaitMsMax = 30_000;
+const truncateIntervalMsDefault = 10_000;
 /** A fenced worker still running after this long is killed. */
 const fencedKillDelayMs = 1_000;
 
@@ -181,6 +186,10 @@ export interface SupervisorOptions {
    * of it (so the first one with a healthy copy wins). Default 3000.
    */
   readonly takeoverStaggerMs?: number;
+  /** How often copies truncate their logs (default 10 s). */
+  readonly truncateIntervalMs?: number;
+  /** Log segment size of every copy (tests of truncation use small segments). */
+  readonly logSegmentBytesMax?: number;
 }
 
 export class Supervisor {
@@ -192,6 +201,8 @@ export class Supervisor {
   private readonly server: string;
   /** Servers ever seen in the servers' group: only one seen alive can be declared dead. */
   private readonly serversSeen = new Set<string>();
+  private readonly truncationWarned = new Set<Copy>();
+  private truncationTimer: NodeJS.Timeout | null = null;
   private readonly workerPath = fileURLToPath(new URL('./worker/main.js', import.meta.url));
 
   constructor(private readonly options: SupervisorOptions) {
@@ -236,6 +247,16 @@ export class Supervisor {
       if (active !== undefined) await this.openShipping(group, active);
     }
     await coordinator?.join(this.server, (members) => this.onMembers(members));
+    const truncate = (): void => {
+      this.truncationTimer = setTimeout(() => {
+        void this.list()
+          .then(() => this.truncateLogs())
+          .catch(() => {})
+          .finally(() => !this.stopping && truncate());
+      }, this.options.truncateIntervalMs ?? truncateIntervalMsDefault);
+      this.truncationTimer.unref();
+    };
+    truncate();
   }
 
   /** The servers' group changed (or was polled): take over databases whose active server is gone. */
@@ -292,7 +313,13 @@ export class Supervisor {
     copy.state = 'Initializing';
     copy.status = null;
     const group = this.group(copy.spec.database);
-    const params: OpenParams = { name: copy.spec.database, dir: copy.spec.dir, role: copy.role, shipAck: copy.role === 'active' && group.durability === 'sync' };
+    const params: OpenParams = {
+      name: copy.spec.database,
+      dir: copy.spec.dir,
+      role: copy.role,
+      shipAck: copy.role === 'active' && group.durability === 'sync',
+      ...(this.options.logSegmentBytesMax === undefined ? {} : { logSegmentBytesMax: this.options.logSegmentBytesMax }),
+    };
     const child = fork(this.workerPath, [], {
       serialization: 'advanced',
       env: { ...process.env, QUIRE_WORKER: JSON.stringify(params) },
@@ -517,7 +544,9 @@ export class Supervisor {
     if (copy.status === null || copy.child === null) throw new ShippingError(`${copy.name} is not running`);
     if (envelope.endPosition <= copy.end) {
       // A redelivery of positions this copy has: they must hold the same bytes, or this copy's
-      // log went its own way (an old active's unshipped tail after a failover).
+      // log went its own way (an old active's unshipped tail after a failover). Positions this
+      // copy already truncated away cannot be compared (its replayed state holds them).
+      if (envelope.endPosition <= (copy.status.logStartPosition ?? 0)) return;
       const own = await copy.client
         .call('readBatches', { from: envelope.firstPosition, bytesMax: 1 })
         .then((batches) => (batches as Array<{ start: number; bytes: Uint8Array }>)[0], () => undefined);
@@ -571,6 +600,45 @@ export class Supervisor {
     setTimeout(() => {
       if (!this.stopping && copy.child === null && !copy.fenced) void this.spawn(copy).then(() => setTimeout(() => (copy.restartDelayMs = restartDelayMsMin), 30_000).unref());
     }, delay).unref();
+  }
+
+  /**
+   * Log truncation (shared/EXCHANGE.md): each copy deletes whole segments below its own
+   * checkpoint and, with the embedded transport (where passive copies catch up from the active
+   * copy's log), below what every other copy of the database has replayed. A suspended or
+   * failed copy holds truncation where it stopped, and says so.
+   */
+  private async truncateLogs(): Promise<void> {
+    for (const group of this.groups.values()) {
+      const copies = this.copies.filter((c) => c.spec.database === group.name);
+      for (const copy of copies) {
+        if (!copy.running || copy.status === null) continue;
+        let position = copy.status.checkpointPosition;
+        let heldBy: Copy | null = null;
+        if (this.transport.kind === 'embedded') {
+          for (const other of copies) {
+            if (other === copy) continue;
+            const replayed = other.status?.checkpointPosition ?? 0;
+            if (replayed < position) {
+              position = replayed;
+              heldBy = other;
+            }
+          }
+        }
+        if (heldBy !== null && (heldBy.suspended || heldBy.state === 'Failed') && !this.truncationWarned.has(heldBy)) {
+          this.truncationWarned.add(heldBy);
+          this.say(`warning: ${heldBy.name} (${heldBy.state}) holds log truncation of ${copy.name} at ${position}; its log grows until the copy is resumed or reseeded`);
+        }
+        if (heldBy === null || (!heldBy.suspended && heldBy.state !== 'Failed')) this.truncationWarned.delete(heldBy as Copy);
+        if (position <= (copy.status.logStartPosition ?? 0)) continue;
+        try {
+          const result = (await copy.client.call('truncateLog', { position })) as { ok: boolean; value?: { logStartPosition: number } };
+          if (result.ok && result.value !== undefined && copy.status !== null) copy.status.logStartPosition = result.value.logStartPosition;
+        } catch {
+          // the worker went away; the next pass tries again
+        }
+      }
+    }
   }
 
   /** Passive copies that could become active, best first (shared/EXCHANGE.md: best copy selection). */
@@ -811,6 +879,7 @@ export class Supervisor {
           durability: group.durability,
           transport: this.transport.kind,
           contentIndexState: 'NotApplicable' as const,
+          logStartPosition: copy.status?.logStartPosition ?? 0,
           error: copy.error,
         };
       }),
@@ -820,6 +889,7 @@ export class Supervisor {
   /** Clean shutdown: every worker closes its database (Clean Shutdown in its header). */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.truncationTimer !== null) clearTimeout(this.truncationTimer);
     await this.transport.coordinator?.leave();
     for (const group of this.groups.values()) {
       await group.pump;

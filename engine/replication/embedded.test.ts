@@ -5,8 +5,9 @@
 // fences the old active so its writes are refused.
 
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Supervisor, type CopyStatus } from '../supervisor.js';
@@ -153,6 +154,57 @@ test('async mode, kill -9 of the active worker: failover reads the last batches 
     await Promise.all(writers);
     assert.deepEqual(await checkAcknowledged(api, 'm1', acknowledged), { missing: [], wrong: [] }, lines.join('\n'));
     assert.ok(!lines.some((l) => /not mounting|failed/.test(l)), lines.join('\n'));
+  } finally {
+    await supervisor.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('log truncation: copies delete segments every copy has replayed; a suspended copy holds it, with a warning', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-embedded-truncate-'));
+  const lines: string[] = [];
+  const supervisor = new Supervisor({
+    durability: 'sync',
+    logSegmentBytesMax: 64 * 1024,
+    truncateIntervalMs: 50,
+    log: (line) => lines.push(line),
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
+      { database: 'DB01', server: 'MBX1', copy: 2, role: 'passive', dir: join(dir, 'b') },
+    ],
+  });
+  const segments = (copyDir: string): number => readdirSync(join(copyDir, 'log')).filter((n) => n.endsWith('.qlog')).length;
+  try {
+    await supervisor.start();
+    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    const write = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        // Random text: content is deflated when that pays, and this must fill segments.
+        const r = await append(api, 'm1', `Subject: t ${i}\r\n\r\n${randomBytes(15_000).toString('base64')}\r\n`);
+        assert.ok('uid' in r, JSON.stringify(r));
+      }
+    };
+    await write(20);
+    await until(async () => (await supervisor.list()).every((c) => c.logStartPosition > 0), 20_000, 'both copies to truncate');
+    assert.ok(segments(join(dir, 'a')) < 5, `active keeps few segments (${segments(join(dir, 'a'))})`);
+
+    await supervisor.suspend('DB01', 'MBX1', 2);
+    const held = copyOf(await supervisor.list(), 2).lastReplayedPosition;
+    await write(30);
+    await until(() => lines.some((l) => /warning: .*MBX1#2 \(Suspended\) holds log truncation/.test(l)), 20_000, 'the truncation warning');
+    const active = copyOf(await supervisor.list(), 1);
+    assert.ok(active.logStartPosition <= held, `the active keeps what the suspended copy needs (${active.logStartPosition} <= ${held})`);
+    assert.ok(active.lastLogPosition - active.logStartPosition > 30 * 10_000, 'the active log grows while a copy is suspended');
+
+    await supervisor.resume('DB01', 'MBX1', 2);
+    await until(async () => {
+      const l = await supervisor.list();
+      return copyOf(l, 2).lastLogPosition === copyOf(l, 1).lastLogPosition && copyOf(l, 1).logStartPosition > held;
+    }, 30_000, 'catch-up after resume, then truncation past the hold');
+    const r = await api.listMessages('m1', 'INBOX');
+    assert.ok(r.ok && r.value.messages.length === 50);
   } finally {
     await supervisor.stop();
     rmSync(dir, { recursive: true, force: true });

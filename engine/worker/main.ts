@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       prng: systemPrng(),
       openKv: openRocksKv,
       onBatch,
+      ...(params.logSegmentBytesMax === undefined ? {} : { logSegmentBytesMax: params.logSegmentBytesMax }),
       // After a failed write the writer's view is unknown: exit, so the supervisor restarts
       // the worker and recovery rebuilds everything from the durable log.
       onFailure: (error) => {

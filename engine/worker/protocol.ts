@@ -16,6 +16,8 @@ export interface OpenParams {
    * shipped (a `shipped` message for its `seq`); a shipping error fails them.
    */
   readonly shipAck?: boolean;
+  /** Log segment size (tests of truncation use small segments). */
+  readonly logSegmentBytesMax?: number;
 }
 
 export type Request =
