@@ -28,6 +28,8 @@ usage:
   quire user list [--json]
   quire user remove ADDRESS
   quire user passwd ADDRESS --password PW
+  quire domain add NAME
+  quire domain list [--json]
   quire db list [--json]
   quire db switchover DB --to SERVER[#COPY]
   quire db suspend DB --copy SERVER[#COPY]
@@ -264,6 +266,22 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     throw new UsageError(`unknown command: quire user ${sub ?? ''}`);
+  }
+
+  if (command === 'domain') {
+    if (sub === 'add') {
+      if (target === undefined) throw new UsageError('quire domain add NAME');
+      if (running) await online('POST', '/api/v1/domains', { name: target });
+      else await withOffline(dataDir, async (d) => expectOk(await d.addDomain(target)));
+      console.log(`added accepted domain ${target.toLowerCase()}`);
+      return 0;
+    }
+    if (sub === 'list') {
+      const domains: string[] = running ? await online('GET', '/api/v1/domains') : await withOffline(dataDir, (d) => d.listDomains());
+      console.log(json ? JSON.stringify(domains) : domains.join('\n'));
+      return 0;
+    }
+    throw new UsageError(`unknown command: quire domain ${sub ?? ''}`);
   }
 
   if (command === 'db' && (sub === 'switchover' || sub === 'suspend' || sub === 'resume')) {
