@@ -49,6 +49,10 @@ export function ldapTestSeed(): string {
   // Two entries claiming one address: a directory error, answered as a temporary failure.
   people.push(person('dup1', 'dup-pw', 'dup@example.org', []));
   people.push(person('dup2', 'dup-pw', 'dup2@example.org', ['dup@example.org']));
+  // Three: past the search's size limit of 2, still the same directory error.
+  people.push(person('trip1', 'trip-pw', 'trip@example.org', []));
+  people.push(person('trip2', 'trip-pw', 'trip2@example.org', ['trip@example.org']));
+  people.push(person('trip3', 'trip-pw', 'trip3@example.org', ['trip@example.org']));
   const groups = [
     group('staff', 'staff@example.org', ldapDefaultUsers.map((u) => ldapUserDn(u.uid))),
     // all: staff (nested), ops (which loops back to all), dave, and a member that no longer exists.

@@ -69,7 +69,7 @@ test('users found by mail and by the alias attribute; mapped database, quota and
   assert.equal(await directory.findUser('nomail@example.org'), null);
   assert.equal(await directory.findUser('staff@example.org'), null, 'a group is not a user');
   const users = await directory.listUsers();
-  assert.deepEqual(users.map((u) => u.address), ['alice@example.org', 'bob@example.org', 'carol@example.org', 'dave@example.org', 'dup2@example.org', 'dup@example.org'].sort());
+  assert.deepEqual(users.map((u) => u.address), ['alice@example.org', 'bob@example.org', 'carol@example.org', 'dave@example.org', 'dup2@example.org', 'dup@example.org', 'trip2@example.org', 'trip3@example.org', 'trip@example.org'].sort());
   const groups = await directory.listGroups();
   assert.deepEqual(groups.find((g) => g.address === 'staff@example.org')?.members, ['alice@example.org', 'bob@example.org', 'carol@example.org']);
 });
@@ -152,7 +152,10 @@ test('an ambiguous address and a refused service account are temporary failures,
   const directory = open();
   const dup = await directory.resolveRecipient('dup@example.org');
   assert.equal(!dup.ok && dup.code, 'DIRECTORY_UNAVAILABLE');
-  assert.match(!dup.ok ? dup.message : '', /2 entries for one address/);
+  assert.match(!dup.ok ? dup.message : '', /more than one entry for one address \(uid=dup1,/);
+  const trip = await directory.resolveRecipient('trip@example.org');
+  assert.equal(!trip.ok && trip.code, 'DIRECTORY_UNAVAILABLE');
+  assert.match(!trip.ok ? trip.message : '', /more than one entry for one address/);
   const wrong = open({ bindPassword: 'wrong' });
   const login = await wrong.authenticate('alice@example.org', 'alice-pw');
   assert.equal(!login.ok && login.code, 'DIRECTORY_UNAVAILABLE');

@@ -483,9 +483,16 @@ export class LdapDirectory implements Directory {
 
   /** The one user or group with this address; null when none. Two entries claiming one address is a directory error. */
   private async searchOne(filter: Filter): Promise<LdapEntry | null> {
-    const entries = await this.search(this.config.baseDn, 'sub', filter, 2);
+    let entries: Entry[];
+    try {
+      entries = await this.search(this.config.baseDn, 'sub', filter, 2);
+    } catch (error) {
+      // A server that answers the size limit with an error rather than the first entries.
+      if (error instanceof QuireError && error.code === 'LIMIT') throw new Unavailable(`LDAP has more than one entry for one address (${filter.toString()}): fix the directory`);
+      throw error;
+    }
     if (entries.length > 1) {
-      throw new Unavailable(`LDAP has ${entries.length} entries for one address (${entries.map((e) => e.dn).join('; ')}): fix the directory`);
+      throw new Unavailable(`LDAP has more than one entry for one address (${entries.map((e) => e.dn).join('; ')}, at least): fix the directory`);
     }
     return entries.length === 0 ? null : this.toEntry(entries[0]!);
   }
