@@ -81,7 +81,7 @@ export interface FrontEndContext {
   readonly metrics: FrontEndMetrics;
 
   /**
-   * Checks a login (address or alias) and password. Failures are slowed down per remote
+   * Checks a login (the primary address; aliases only receive mail) and password. Failures are slowed down per remote
    * address and per login name; AUTHENTICATION_FAILED for an unknown login and a bad password
    * alike; DIRECTORY_UNAVAILABLE when the directory cannot be asked (answer a temporary error).
    */
