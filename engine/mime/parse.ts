@@ -342,8 +342,13 @@ function preview(bytes: Uint8Array, parts: readonly BodyPart[], byId: Map<string
     out += ' ' + (part.subtype === 'html' ? htmlToText(text) : text);
     if (out.length > previewCharsMax * 4) break;
   }
-  const chars = Array.from(out.replace(/\s+/g, ' ').trim());
-  return chars.slice(0, previewCharsMax).join('');
+  // Words joined by one space, only as many as the preview needs (2 UTF-16 units per character at most).
+  let collapsed = '';
+  for (const match of out.matchAll(/\S+/g)) {
+    collapsed += (collapsed === '' ? '' : ' ') + match[0];
+    if (collapsed.length >= previewCharsMax * 2) break;
+  }
+  return Array.from(collapsed.slice(0, previewCharsMax * 2)).slice(0, previewCharsMax).join('');
 }
 
 export { fieldValue };

@@ -16,8 +16,13 @@ import type { ContentCriterion } from './types.js';
 import { bodyTextBytesMax } from './constants.js';
 
 export function fold(text: string): string {
+  // ASCII is its own NFKC form and its case round trip is plain lower-casing.
+  if (!nonAscii.test(text)) return text.toLowerCase().replace(/\s+/g, ' ');
   return text.normalize('NFKC').toLowerCase().toUpperCase().toLowerCase().replace(/\s+/gu, ' ');
 }
+
+// eslint-disable-next-line no-control-regex
+const nonAscii = /[^\x00-\x7f]/;
 
 /** Word characters: letters, digits, marks. Context-free on purpose (see README: exactness). */
 export const wordChar = /[\p{L}\p{N}\p{M}]/u;
