@@ -17,10 +17,10 @@ import nodemailer from 'nodemailer';
 import { type TestServer, startTestServer } from '../../test/harness.js';
 import { createFrontEndContext, frontEndLimitsDefault } from '../../server/frontend.js';
 import { setQuota } from '../../server/users.js';
-import type { Account, FrontEnd } from '../frontend.js';
+import type { FrontEnd } from '../frontend.js';
 import { startSmtp } from './server.js';
 import { traceHeadersBytesMax } from './constants.js';
-import { SmtpTalk, dataBlock } from './testing.js';
+import { SmtpTalk, dataBlock, inboxOf } from './testing.js';
 import type { MailServices, SafetyNetEntry } from './types.js';
 
 type Directory = TestServer['server']['directory'];
@@ -29,25 +29,7 @@ let server: TestServer;
 let work: string;
 let caPath: string;
 
-async function account(address: string): Promise<Account> {
-  const found = await server.server.directory.findUser(address);
-  assert.ok(found !== null, `${address} exists`);
-  return found;
-}
-
-async function inbox(address: string): Promise<Uint8Array[]> {
-  const user = await account(address);
-  const api = server.server.supervisor.api(user.database);
-  const listing = await api.listMessages(user.mailboxId, 'INBOX');
-  assert.ok(listing.ok, JSON.stringify(listing));
-  const out: Uint8Array[] = [];
-  for (const m of listing.value.messages) {
-    const bytes = await api.readMessage(user.mailboxId, 'INBOX', m.uid);
-    assert.ok(bytes.ok);
-    out.push(bytes.value);
-  }
-  return out;
-}
+const inbox = (address: string): Promise<Uint8Array[]> => inboxOf(server, address);
 
 /** Runs a Python script without blocking the event loop (the server under test runs in this process). */
 function python(script: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {

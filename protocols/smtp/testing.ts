@@ -4,6 +4,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import type { TestServer } from '../../test/harness.js';
 
 export interface SmtpReply {
   readonly code: number;
@@ -110,4 +111,20 @@ export function dataBlock(message: string | Uint8Array): Buffer {
   const text = Buffer.from(message).toString('latin1');
   const stuffed = text.replace(/(^|\r\n)\./g, '$1..');
   return Buffer.from(`${stuffed}${stuffed.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1');
+}
+
+/** Every INBOX message of a user of a test server, oldest first, as MailboxApi.readMessage returns it. */
+export async function inboxOf(server: TestServer, address: string): Promise<Uint8Array[]> {
+  const user = await server.server.directory.findUser(address);
+  if (user === null) throw new Error(`no user ${address}`);
+  const api = server.server.supervisor.api(user.database);
+  const listing = await api.listMessages(user.mailboxId, 'INBOX');
+  if (!listing.ok) throw new Error(`${listing.code}: ${listing.message}`);
+  const out: Uint8Array[] = [];
+  for (const m of listing.value.messages) {
+    const bytes = await api.readMessage(user.mailboxId, 'INBOX', m.uid);
+    if (!bytes.ok) throw new Error(`${bytes.code}: ${bytes.message}`);
+    out.push(bytes.value);
+  }
+  return out;
 }

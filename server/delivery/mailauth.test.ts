@@ -14,6 +14,7 @@ import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { type TestServer, startTestServer } from '../../test/harness.js';
 import type { FrontEnd } from '../../protocols/frontend.js';
+import { inboxOf as messagesOf } from '../../protocols/smtp/testing.js';
 import { startMailFlow } from './index.js';
 import { dkimDir, ensureDkimKey } from './mailauth.js';
 
@@ -32,13 +33,7 @@ function resolverWith(txt: Record<string, string>) {
   };
 }
 
-async function inboxOf(address: string): Promise<string[]> {
-  const user = (await server.server.directory.findUser(address))!;
-  const api = server.server.supervisor.api(user.database);
-  const listing = await api.listMessages(user.mailboxId, 'INBOX');
-  assert.ok(listing.ok);
-  return Promise.all(listing.value.messages.map(async (m) => Buffer.from(((await api.readMessage(user.mailboxId, 'INBOX', m.uid)) as { value: Uint8Array }).value).toString('latin1')));
-}
+const inboxOf = async (address: string): Promise<string[]> => (await messagesOf(server, address)).map((m) => Buffer.from(m).toString('latin1'));
 
 before(async () => {
   server = await startTestServer();

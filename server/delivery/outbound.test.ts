@@ -16,6 +16,7 @@ import { SMTPServer } from 'smtp-server';
 import { type TestServer, startTestServer } from '../../test/harness.js';
 import { silentLog } from '../frontend.js';
 import type { FrontEnd } from '../../protocols/frontend.js';
+import { inboxOf as messagesOf } from '../../protocols/smtp/testing.js';
 import { startMailFlow } from './index.js';
 import { FileOutboundQueue } from './queue.js';
 
@@ -78,13 +79,7 @@ const tempDir = (): string => {
   return dir;
 };
 
-async function inbox(address: string): Promise<string[]> {
-  const user = (await server.server.directory.findUser(address))!;
-  const api = server.server.supervisor.api(user.database);
-  const listing = await api.listMessages(user.mailboxId, 'INBOX');
-  assert.ok(listing.ok);
-  return Promise.all(listing.value.messages.map(async (m) => Buffer.from(((await api.readMessage(user.mailboxId, 'INBOX', m.uid)) as { value: Uint8Array }).value).toString('latin1')));
-}
+const inbox = async (address: string): Promise<string[]> => (await messagesOf(server, address)).map((m) => Buffer.from(m).toString('latin1'));
 
 before(async () => {
   server = await startTestServer();

@@ -12,9 +12,9 @@
 //               attempt. Missing: nothing tried yet (every recipient remaining).
 // A message is finished by removing .msg first, then .state; a .state alone is debris.
 
-import { closeSync, constants as fsc, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nodeStorage } from '../../engine/io.js';
 import type { FrontEndLog } from '../../protocols/frontend.js';
 import type { FailedRecipient } from '../../protocols/smtp/dsn.js';
 import type { OutboundMessage, OutboundQueue } from '../../protocols/smtp/types.js';
@@ -45,14 +45,6 @@ export interface OutboundQueueOptions {
   readonly send?: typeof relay;
 }
 
-function syncDir(dir: string): void {
-  const fd = openSync(dir, fsc.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function writeDurably(dir: string, name: string, data: Uint8Array): Promise<void> {
   const temp = join(dir, `.${name}.tmp`);
@@ -64,7 +56,7 @@ async function writeDurably(dir: string, name: string, data: Uint8Array): Promis
     await handle.close();
   }
   await rename(temp, join(dir, name));
-  syncDir(dir);
+  await nodeStorage().syncDir(dir);
 }
 
 function encodeMessage(message: OutboundMessage): Uint8Array {
@@ -209,7 +201,7 @@ export class FileOutboundQueue implements OutboundQueue {
       }
       await rm(join(this.options.dir, `${message.id}.msg`), { force: true });
       await rm(join(this.options.dir, `${message.id}.state`), { force: true });
-      syncDir(this.options.dir);
+      await nodeStorage().syncDir(this.options.dir);
       this.entries.delete(message.id);
       return;
     }

@@ -18,9 +18,9 @@
 // fdatasync per segment. A torn tail (a crash during an append, never acknowledged) is cut at
 // open; a reader stops at the first record that fails its checks.
 
-import { closeSync, constants as fsc, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nodeStorage } from '../../engine/io.js';
 import type { MailboxApi } from '../../engine/api.js';
 import { crc32c } from '../../engine/checksum.js';
 import type { SafetyNet, SafetyNetDelivery, SafetyNetEntry } from '../../protocols/smtp/types.js';
@@ -125,14 +125,6 @@ async function segments(dir: string): Promise<number[]> {
 
 const segmentPath = (dir: string, bucket: number): string => join(dir, `${bucket}${segmentSuffix}`);
 
-function syncDirSync(dir: string): void {
-  const fd = openSync(dir, fsc.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export class FileSafetyNet implements SafetyNet {
   private readonly pending: Array<{ bucket: number; bytes: Uint8Array; resolve: () => void; reject: (error: Error) => void }> = [];
@@ -208,7 +200,7 @@ export class FileSafetyNet implements SafetyNet {
     if (this.current?.bucket === bucket) return this.current.handle;
     const path = segmentPath(this.options.dir, bucket);
     const handle = await open(path, 'a');
-    syncDirSync(this.options.dir);
+    await nodeStorage().syncDir(this.options.dir);
     // Keep the newest segment open; an older one (a clock step back) is opened for one batch.
     if (this.current === null || bucket > this.current.bucket) {
       await this.current?.handle.close();
@@ -228,7 +220,7 @@ export class FileSafetyNet implements SafetyNet {
       await rm(segmentPath(this.options.dir, bucket), { force: true });
       removed++;
     }
-    if (removed > 0) syncDirSync(this.options.dir);
+    if (removed > 0) await nodeStorage().syncDir(this.options.dir);
     return removed;
   }
 
