@@ -585,6 +585,10 @@ mail_gid = ${o.gid}
 first_valid_uid = ${o.uid}
 last_valid_uid = ${o.uid}
 postmaster_address = postmaster@example.org
+# Benchmarks hold hundreds of sessions; the default of 100 processes per service (one IMAP or
+# POP3 session each) would refuse the 101st.
+default_process_limit = 2000
+default_client_limit = 10000
 
 passdb {
   driver = passwd-file
