@@ -1,8 +1,8 @@
 // Proves the `quire db` commands end to end: a real `quire start` process (embedded shipping,
 // sync durability), driven by the real `quire` command line through the admin API: `db list
 // --json` shows every copy with the contract's fields, suspend holds a copy, resume brings it
-// back, and switchover moves the active role, with exit status 0; bad input exits non-zero
-// with one line of error.
+// back, switchover moves the active role, and reseed replaces a copy with a progress bar, with
+// exit status 0; bad input exits non-zero with one line of error.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,6 +70,15 @@ test('quire db list / suspend / resume / switchover against a running server', {
     assert.equal(copies.find((c) => c.copy === 1)!.role, 'passive');
     r = quire(dataDir, 'user', 'add', 'after@example.org', '--password', 'a-long-password-1');
     assert.equal(r.status, 0, `a user can be added through the new active copy: ${r.stderr}`);
+
+    r = quire(dataDir, 'db', 'reseed', 'DB01', '--copy', 'MBX1#1');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /100% /, 'a progress bar ends at 100 %');
+    assert.match(r.stdout, /reseeded DB01 on MBX1#1/);
+    await until(() => {
+      const c = list(dataDir).filter((x) => x.database === 'DB01');
+      return c.find((x) => x.copy === 1)!.state === 'Healthy' && c.find((x) => x.copy === 1)!.lastLogPosition === c.find((x) => x.copy === 2)!.lastLogPosition;
+    }, 30_000, 'reseeded copy healthy and current');
 
     r = quire(dataDir, 'db', 'switchover', 'DB01', '--to', 'NOSUCH');
     assert.notEqual(r.status, 0);

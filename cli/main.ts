@@ -34,6 +34,7 @@ usage:
   quire db switchover DB --to SERVER[#COPY]
   quire db suspend DB --copy SERVER[#COPY]
   quire db resume DB --copy SERVER[#COPY]
+  quire db reseed DB --copy SERVER[#COPY]
 
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.
@@ -282,6 +283,39 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     throw new UsageError(`unknown command: quire domain ${sub ?? ''}`);
+  }
+
+  if (command === 'db' && sub === 'reseed') {
+    const named = flag(parsed, 'copy');
+    if (target === undefined || named === undefined) throw new UsageError('quire db reseed DB --copy SERVER[#COPY]');
+    if (!running) throw new Error(`quire db reseed needs a running server on ${dataDir}`);
+    const who = parseCopyName(named);
+    let finished = false;
+    const request = online('POST', `/api/v1/databases/${encodeURIComponent(target)}/reseed`, who).finally(() => (finished = true));
+    request.catch(() => {});
+    const bar = (copied: number, total: number): void => {
+      const width = 30;
+      const filled = total === 0 ? width : Math.round((copied / total) * width);
+      const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${total === 0 ? 100 : Math.floor((copied / total) * 100)}% ${mib(copied)} / ${mib(total)} MiB`);
+    };
+    let total = 0;
+    while (!finished) {
+      await new Promise((r) => setTimeout(r, 200));
+      const copies = (await online('GET', '/api/v1/databases').catch(() => [])) as Array<Record<string, any>>;
+      const seeding = copies.find((c) => c.database === target && c.server === who.server && (who.copy === undefined || c.copy === who.copy) && c.state === 'Seeding');
+      if (seeding?.seedBytesTotal != null) {
+        total = seeding.seedBytesTotal as number;
+        bar(seeding.seedBytesCopied as number, total);
+      }
+    }
+    const copies = (await request) as Array<Record<string, any>>;
+    bar(total, total);
+    process.stderr.write('\n');
+    const done = copies.find((c) => c.database === target && c.server === who.server && (who.copy === undefined || c.copy === who.copy) && c.role === 'passive');
+    if (json) console.log(JSON.stringify(done ?? null, null, 2));
+    else console.log(`reseeded ${target} on ${named}: ${total} bytes of log copied; the copy is ${done?.state ?? 'unknown'} and catches up by shipping`);
+    return 0;
   }
 
   if (command === 'db' && (sub === 'switchover' || sub === 'suspend' || sub === 'resume')) {

@@ -9,6 +9,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +42,7 @@ export type CopyState =
   | 'Mounting'
   | 'Mounted'
   | 'Healthy'
+  | 'Seeding'
   | 'Suspended'
   | 'Failed'
   | 'FailedAndSuspended'
@@ -81,6 +83,9 @@ export interface CopyStatus {
   readonly contentIndexState: 'NotApplicable';
   /** First log position this copy still keeps (truncation deletes whole segments below it). */
   readonly logStartPosition: number;
+  /** While state is Seeding: bytes of log copied, of how many (null otherwise). */
+  readonly seedBytesCopied: number | null;
+  readonly seedBytesTotal: number | null;
   readonly error: string | null;
 }
 
@@ -116,6 +121,8 @@ class Copy {
   status: WorkerStatus | null = null;
   error: string | null = null;
   suspended = false;
+  /** A reseed in progress: bytes of log copied so far, of how many. */
+  seed: { bytesCopied: number; bytesTotal: number } | null = null;
   /** Superseded by a newer active copy: never restarted as active. */
   fenced = false;
   /** The supervisor is stopping this worker on purpose (switchover, promotion). */
@@ -326,6 +333,7 @@ export class Supervisor {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     copy.child = child;
+    child.on('error', (error) => this.say(`${copy.name} worker ${child.pid}: ${error.message}`));
     copy.client.attach(child);
     const ready = new Promise<void>((resolve) => {
       const onReady = (message: Notice): void => {
@@ -397,7 +405,8 @@ export class Supervisor {
 
   private answerShipped(copy: Copy, seq: number, error?: string): void {
     const message: Shipped = error === undefined ? { shipped: seq } : { shipped: seq, error };
-    if (copy.child?.connected) copy.child.send(message);
+    // The worker may be dying: a failed send is its exit's business, not an uncaught EPIPE.
+    if (copy.child?.connected) copy.child.send(message, () => {});
   }
 
   /** Reads verified batches of the database's active copy from `from` (the embedded transport's catch-up). */
@@ -819,6 +828,65 @@ export class Supervisor {
   }
 
   /** Stops shipping to a passive copy (it holds its place; resume catches it up). */
+  /**
+   * Reseeds a passive copy from the active copy's log under this supervisor: the copy's worker
+   * stops, the active copy's segments up to its current end are copied at disk speed into
+   * `<copy dir>.seeding` (resumable: a segment already copied whole is skipped, a partial one
+   * continues), swapped in, and the copy reopens, rebuilding its state from the whole log, then
+   * catches up by shipping. Needs the active log to start at 0 (no state snapshot is copied).
+   * Resolves when the copy is open again.
+   */
+  async reseed(database: string, server: string, copyNumber?: number): Promise<void> {
+    const copy = this.copy(database, server, copyNumber ?? this.copies.find((c) => c.spec.database === database && c.spec.server === server && c.role === 'passive')?.spec.copy);
+    const group = this.group(database);
+    const source = group.active;
+    if (copy.role !== 'passive') throw new Error(`${copy.name} is active; switch over first`);
+    if (source === null || source.state !== 'Mounted') throw new Error(`${database} has no mounted active copy on this server to seed from`);
+    if (copy.seed !== null) throw new Error(`${copy.name} is already seeding`);
+    const status = (await source.client.call('status', {})) as WorkerStatus;
+    if ((status.logStartPosition ?? 0) > 0) throw new Error(`${source.name}'s log starts at ${status.logStartPosition}, not 0: a reseed from the log alone is not possible`);
+    const end = status.lastLogPosition;
+    copy.seed = { bytesCopied: 0, bytesTotal: end };
+    const subscription = copy.subscription;
+    copy.subscription = null;
+    await subscription?.close();
+    await this.stopWorker(copy);
+    copy.status = null; // holds every copy's truncation at 0 while the segments are copied
+    copy.state = 'Seeding';
+    copy.error = null;
+    this.say(`${copy.name}: seeding ${end} bytes of log from ${source.name}`);
+    const staging = `${copy.spec.dir}.seeding`;
+    try {
+      const sourceLog = join(source.spec.dir, 'log');
+      const targetLog = join(staging, 'log');
+      await mkdir(targetLog, { recursive: true });
+      const names = (await readdir(sourceLog)).filter((n) => n.endsWith('.qlog')).sort();
+      for (const name of names) {
+        const start = Number(name.slice(0, -'.qlog'.length));
+        if (start >= end) break;
+        const sourceSize = (await stat(join(sourceLog, name))).size;
+        const length = Math.min(sourceSize, end - start);
+        const copied = await copyPrefix(join(sourceLog, name), join(targetLog, name), length, (bytes) => {
+          copy.seed!.bytesCopied = start + bytes;
+        });
+        copy.seed.bytesCopied = start + copied;
+      }
+      await rm(copy.spec.dir, { recursive: true, force: true });
+      await rename(staging, copy.spec.dir);
+      this.say(`${copy.name}: seeded ${end} bytes; reopening`);
+    } catch (error) {
+      copy.seed = null;
+      copy.state = 'Failed';
+      copy.error = `reseed failed: ${(error as Error).message}`;
+      throw error;
+    }
+    copy.seed = null;
+    copy.suspended = false;
+    copy.retiring = false;
+    copy.fenced = false;
+    await this.spawn(copy);
+  }
+
   async suspend(database: string, server: string, copyNumber?: number): Promise<void> {
     const copy = this.copy(database, server, copyNumber ?? this.copies.find((c) => c.spec.database === database && c.spec.server === server && c.role === 'passive')?.spec.copy);
     if (copy.role !== 'passive') throw new Error(`${copy.name} is active; only a passive copy can be suspended`);
@@ -880,6 +948,8 @@ export class Supervisor {
           transport: this.transport.kind,
           contentIndexState: 'NotApplicable' as const,
           logStartPosition: copy.status?.logStartPosition ?? 0,
+          seedBytesCopied: copy.seed?.bytesCopied ?? null,
+          seedBytesTotal: copy.seed?.bytesTotal ?? null,
           error: copy.error,
         };
       }),
@@ -899,6 +969,30 @@ export class Supervisor {
     await Promise.all(this.copies.map((copy) => this.stopWorker(copy)));
     for (const group of this.groups.values()) await group.publisher?.close();
     await this.transport.close();
+  }
+}
+
+/** Copies the first `length` bytes of a file (resuming a partial copy), synced; reports progress. */
+async function copyPrefix(from: string, to: string, length: number, progress: (bytesCopied: number) => void): Promise<number> {
+  const chunkBytes = 4 * 1024 * 1024;
+  const source = await open(from, 'r');
+  const target = await open(to, 'a+');
+  try {
+    let done = Math.min((await target.stat()).size, length);
+    if ((await target.stat()).size > length) await target.truncate(length);
+    const buffer = Buffer.allocUnsafe(chunkBytes);
+    while (done < length) {
+      const { bytesRead } = await source.read(buffer, 0, Math.min(chunkBytes, length - done), done);
+      if (bytesRead === 0) throw new Error(`${from} ended at ${done} of ${length} bytes`);
+      await target.write(buffer, 0, bytesRead, done);
+      done += bytesRead;
+      progress(done);
+    }
+    await target.sync();
+    return done;
+  } finally {
+    await source.close();
+    await target.close();
   }
 }
 

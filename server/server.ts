@@ -184,6 +184,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         switchover: (database, to, copy) => supervisor.switchover(database, to, copy),
         suspend: (database, server, copy) => supervisor.suspend(database, server, copy),
         resume: (database, server, copy) => supervisor.resume(database, server, copy),
+        reseed: (database, server, copy) => supervisor.reseed(database, server, copy),
         health: async () => healthOf(await supervisor.list()),
         history: () => metrics.history(),
       },

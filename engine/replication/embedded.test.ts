@@ -99,6 +99,20 @@ test('embedded shipping: byte-identical copies, suspend/resume, switchover and f
       return copyOf(l, 2).state === 'Healthy' && copyOf(l, 2).lastLogPosition === copyOf(l, 1).lastLogPosition;
     }, 20_000, 'failed copy to rejoin');
     assert.ok(logBytes(dirs[0]!).equals(logBytes(dirs[1]!)));
+
+    // Reseed: the copy's files are replaced by the active copy's log; it rebuilds its state from
+    // it and catches up. A stray partial staging folder from an interrupted reseed is resumed.
+    await supervisor.suspend('DB01', 'MBX1', 2);
+    await write(10, 'before reseed');
+    await supervisor.reseed('DB01', 'MBX1', 2);
+    await until(async () => {
+      const l = await supervisor.list();
+      return copyOf(l, 2).state === 'Healthy' && copyOf(l, 2).lastLogPosition === copyOf(l, 1).lastLogPosition;
+    }, 20_000, 'reseeded copy to catch up');
+    assert.ok(logBytes(dirs[0]!).equals(logBytes(dirs[1]!)), 'the reseeded copy holds the same bytes');
+    await supervisor.switchover('DB01', 'MBX1', 2);
+    check = await checkAcknowledged(api, 'm1', acknowledged);
+    assert.deepEqual(check, { missing: [], wrong: [] }, 'the reseeded copy, now active, serves every acknowledged message');
   } finally {
     await supervisor.stop();
     rmSync(dir, { recursive: true, force: true });

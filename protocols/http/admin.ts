@@ -33,6 +33,8 @@ export interface AdminBackend {
   switchover(database: string, to: string, copy?: number): Promise<void>;
   suspend(database: string, server: string, copy?: number): Promise<void>;
   resume(database: string, server: string, copy?: number): Promise<void>;
+  /** Copies the active copy's log to a passive copy and reopens it; resolves when it is open again. */
+  reseed(database: string, server: string, copy?: number): Promise<void>;
   health(): Promise<ServerHealth>;
   /** The admin page's chart: recent samples of delivery rate, commit rate and latency. */
   history(): readonly unknown[];
@@ -196,6 +198,7 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
   app.post(`${adminPrefix}/databases/:database/switchover`, { schema: actionSchema('Activate the copy on `server` (planned, lossless); answers the copies after') }, copyAction((d, s, c) => backend.switchover(d, s, c)));
   app.post(`${adminPrefix}/databases/:database/suspend`, { schema: actionSchema('Stop shipping to a passive copy; it holds its place') }, copyAction((d, s, c) => backend.suspend(d, s, c)));
   app.post(`${adminPrefix}/databases/:database/resume`, { schema: actionSchema('Resume a suspended passive copy; it catches up') }, copyAction((d, s, c) => backend.resume(d, s, c)));
+  app.post(`${adminPrefix}/databases/:database/reseed`, { schema: actionSchema('Reseed a passive copy from the active copy\'s log (progress in the copies\' seedBytesCopied/seedBytesTotal); answers when it is open again') }, copyAction((d, s, c) => backend.reseed(d, s, c)));
 
   app.get(`${adminPrefix}/users`, {
     schema: { tags: ['users'], summary: 'Every user with its database, quota and mailbox size', response: { 200: { type: 'array', items: { $ref: 'User#' } }, 401: { $ref: 'Error#' } } },
