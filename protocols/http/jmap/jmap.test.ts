@@ -292,9 +292,20 @@ test('JMAP over HTTPS: session, errors and limits, RFC examples, mail, changes a
     const now = (await jmap.one('Email/get', { accountId, ids: [] })).state;
     assert.equal(change.changed[accountId].Email, now);
 
+    // A push stream left open: stopping the server must end it rather than wait for the client.
+    await new Promise<void>((resolve, reject) => {
+      const request = httpsRequest({ host: '127.0.0.1', port, path: '/jmap/eventsource?types=Email&closeafter=no&ping=10', ca: quire.cert, headers: { authorization: jmap.authorization } }, (response) => {
+        response.once('data', () => resolve());
+        response.on('error', () => {});
+      });
+      request.on('error', reject);
+      request.end();
+    });
+
     const metrics = await (await fetch(`http://127.0.0.1:${quire.port('http')}/metrics`)).text();
     assert.match(metrics, /quire_protocol_commands_total\{protocol="jmap",command="EMAIL\/GET",outcome="ok"\} \d+/);
     assert.match(metrics, /quire_auth_failures_total\{protocol="jmap"\} [1-9]/);
+    assert.match(metrics, /quire_protocol_sessions\{protocol="jmap"\} 1/, 'the open push stream is a session');
   } finally {
     await quire.stop();
   }

@@ -31,6 +31,8 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
   const nowMs = options.nowMs ?? Date.now;
   const blobs = new BlobStore(nowMs);
   const logins = new Map<string, { account: Account; untilMs: number }>();
+  /** Open push streams: ended when the server closes, or its close would wait for the clients. */
+  const streams = new Set<() => void>();
   const methods: Record<string, Method> = {
     'Core/echo': async (args) => args,
     'Mailbox/get': mailboxGet,
@@ -170,6 +172,10 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         return reply.code(500).send({ type: 'about:blank', status: 500, detail: 'internal error' });
       });
 
+      jmap.addHook('preClose', async () => {
+        for (const close of [...streams]) close();
+      });
+
       jmap.get('/.well-known/jmap', session);
       jmap.get('/jmap/session', session);
       jmap.post('/jmap/api', { bodyLimit: jmapLimits.maxSizeRequest }, api);
@@ -238,6 +244,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         const close = () => {
           if (closed) return;
           closed = true;
+          streams.delete(close);
           unwatch();
           if (ping !== null) clearInterval(ping);
           lease.value.release();
@@ -245,6 +252,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
           raw.end();
         };
         raw.on('close', close);
+        streams.add(close);
         // The state now is the baseline: an event follows each change after it (RFC 8620 7.3).
         try {
           last = await view().state();
