@@ -4,8 +4,9 @@
 // detach them). (CRC32C of arbitrary buffers is the core's own crc32cBytes.)
 //
 // The log frames each batch straight into one of `frameSlots` slots and writes it to disk from
-// there, with no copy out: a slot's bytes stay untouched until the log frames into that slot
-// again, which it does only once the batch framed there has been answered. Scans use their own
+// there, with no copy out: a log takes a slot for a batch and gives it back once the batch is
+// answered, so a slot's bytes stay untouched while its write is in flight. When every slot is
+// taken (several logs in one process), the batch is framed in the work region and copied out. Scans use their own
 // region, so reading the log (recovery, shipping) never races a write in flight.
 
 import {
@@ -46,6 +47,8 @@ export const frameSlots = logPipelineBatchesMax;
 let core: WasmCore | undefined;
 let workPtr = 0;
 const slotPtrs: number[] = [];
+/** Slots are shared by every log in the process (a worker has one; tests and the CLI may have more). */
+const slotTaken: boolean[] = [];
 
 function init(): WasmCore {
   if (core === undefined) {
@@ -56,6 +59,7 @@ function init(): WasmCore {
       const ptr = core.reserve(batchBytesMax);
       assert(ptr !== 0, 'WASM core could not reserve its frame slots');
       slotPtrs.push(ptr);
+      slotTaken.push(false);
     }
   }
   return core;
@@ -67,20 +71,42 @@ export function batchBytesOf(records: readonly RecordInput[]): number {
   return total;
 }
 
+/**
+ * A frame slot no batch in flight holds, marked taken; -1 when every slot is taken (another log
+ * in this process holds them: frame with frameBatch, which copies). Give it back with
+ * releaseFrameSlot once the batch framed in it is answered.
+ */
+export function acquireFrameSlot(): number {
+  init();
+  const slot = slotTaken.indexOf(false);
+  if (slot >= 0) slotTaken[slot] = true;
+  return slot;
+}
+
+export function releaseFrameSlot(slot: number): void {
+  assert(slotTaken[slot] === true, `frame slot ${slot} released but not taken`);
+  slotTaken[slot] = false;
+}
+
 /** Frames records as one batch starting at `position`; returns a fresh copy of the bytes. */
 export function frameBatch(records: readonly RecordInput[], position: number): Uint8Array {
-  return frameBatchInto(0, records, position).slice();
+  init();
+  return frameAt(workPtr, records, position).slice();
 }
 
 /**
- * Frames records as one batch starting at `position` into frame slot `slot` and returns a view
- * of the framed bytes in WASM memory (no copy). The view is valid until `slot` is framed into
- * again.
+ * Frames records as one batch starting at `position` into frame slot `slot` (taken with
+ * acquireFrameSlot) and returns a view of the framed bytes in WASM memory (no copy). The view is
+ * valid until the slot is released.
  */
 export function frameBatchInto(slot: number, records: readonly RecordInput[], position: number): Uint8Array {
+  init();
+  assert(slotTaken[slot] === true, `frame slot ${slot} is not taken`);
+  return frameAt(slotPtrs[slot]!, records, position);
+}
+
+function frameAt(ptr: number, records: readonly RecordInput[], position: number): Uint8Array {
   const c = init();
-  assert(slot >= 0 && slot < frameSlots, `no frame slot ${slot}`);
-  const ptr = slotPtrs[slot]!;
   const total = batchBytesOf(records);
   assert(records.length > 0, 'a batch has at least one record');
   assert(total <= batchBytesMax, `batch of ${total} bytes exceeds a frame slot`);

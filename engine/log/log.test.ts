@@ -181,3 +181,20 @@ test('the flush map: one damaged slot falls back to the other; a log without one
   await legacy.close();
   assert.ok(storage.durableBytes(mapPath) !== null);
 });
+
+test('two logs in one process share the frame slots without overwriting each other in flight', async () => {
+  const storage = new SimStorage(seededPrng(8));
+  const logs = await Promise.all(['/a/log', '/b/log'].map((d) => TransactionLog.open({ dir: d, storage, clock: new VirtualClock(0) })));
+  const appends: Array<Promise<unknown>> = [];
+  for (let n = 0; n < 60; n++) {
+    appends.push(logs[n % 2]!.append([record(n, 3000 + n)]));
+    if (n % 7 === 0) await Promise.resolve();
+  }
+  await Promise.all(appends);
+  for (const [index, log] of logs.entries()) {
+    const seen: number[] = [];
+    for await (const batch of log.read(0)) for (const r of batch.records) seen.push(new DataView(r.payload.buffer, r.payload.byteOffset).getUint32(0, true));
+    assert.deepEqual(seen, Array.from({ length: 30 }, (_, i) => i * 2 + index));
+    await log.close();
+  }
+});

@@ -33,7 +33,10 @@ import {
   batchBytesOf,
   recordBytesOf,
   decodeRecords,
+  acquireFrameSlot,
+  frameBatch,
   frameBatchInto,
+  releaseFrameSlot,
   scanBytes,
   workRegionBytes,
 } from './codec.js';
@@ -57,7 +60,10 @@ export class LogBusyError extends Error {
   }
 }
 
-/** One batch as it became durable: its place in the log, its exact bytes, and who appended what. */
+/**
+ * One batch as it became durable: its place in the log, its exact bytes, and who appended what.
+ * `bytes` may be a view of the log's frame slot, valid only until onDurable returns: copy to keep.
+ */
 export interface DurableBatch {
   readonly start: number;
   readonly end: number;
@@ -128,6 +134,8 @@ interface InFlight {
   readonly start: number;
   readonly end: number;
   readonly bytes: Uint8Array;
+  /** The frame slot `bytes` lives in, or -1 when they are a copy. */
+  readonly slot: number;
   readonly group: Pending[];
   readonly written: Signal;
   readonly synced: Signal;
@@ -140,7 +148,6 @@ export class TransactionLog {
   private readonly inFlight: InFlight[] = [];
   private flushing: Promise<void> | null = null;
   private wake: (() => void) | null = null;
-  private batchSequence = 0;
   private closed = false;
   private failed: unknown = null;
   readonly stats: LogStats = { batches: 0, appends: 0, bytes: 0, syncMsTotal: 0 };
@@ -275,17 +282,19 @@ export class TransactionLog {
   /** Frames a group into the next frame slot and starts it through the pipeline. */
   private launch(group: Pending[]): void {
     const start = this.framedEnd;
-    const slot = this.batchSequence++ % logPipelineBatchesMax;
+    const slot = acquireFrameSlot();
     let bytes: Uint8Array;
     try {
-      bytes = frameBatchInto(slot, group.flatMap((p) => p.records), start);
+      const records = group.flatMap((p) => p.records);
+      bytes = slot >= 0 ? frameBatchInto(slot, records, start) : frameBatch(records, start);
     } catch (error) {
+      if (slot >= 0) releaseFrameSlot(slot);
       this.failed = error;
       for (const p of group) p.reject(error);
       return;
     }
     this.framedEnd += bytes.length;
-    const batch: InFlight = { start, end: this.framedEnd, bytes, group, written: signal(), synced: signal(), marked: signal(), applied: signal() };
+    const batch: InFlight = { start, end: this.framedEnd, bytes, slot, group, written: signal(), synced: signal(), marked: signal(), applied: signal() };
     const previous = this.inFlight[this.inFlight.length - 1];
     this.inFlight.push(batch);
     void this.process(batch, previous);
@@ -316,6 +325,9 @@ export class TransactionLog {
       if (this.failed === null) this.failed = error;
       for (const p of batch.group) p.reject(this.failed);
     } finally {
+      // A process that died mid-batch (the simulator's power loss) never gets here: its slot
+      // stays taken and later batches frame with a copy.
+      if (batch.slot >= 0) releaseFrameSlot(batch.slot);
       this.inFlight.splice(this.inFlight.indexOf(batch), 1);
       batch.written.fire();
       batch.synced.fire();
