@@ -33,7 +33,7 @@ test('admin API: documented, every route refuses without the token, works with i
 
     const routes = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ path, method: method.toUpperCase() })));
     const expected = ['GET /api/v1/server', 'GET /api/v1/server/history', 'GET /api/v1/databases', 'POST /api/v1/databases/{database}/switchover', 'POST /api/v1/databases/{database}/suspend',
-      'POST /api/v1/databases/{database}/resume', 'GET /api/v1/users', 'POST /api/v1/users', 'DELETE /api/v1/users/{address}', 'PUT /api/v1/users/{address}/password',
+      'POST /api/v1/databases/{database}/resume', 'POST /api/v1/databases/{database}/reseed', 'GET /api/v1/users', 'POST /api/v1/users', 'DELETE /api/v1/users/{address}', 'PUT /api/v1/users/{address}/password',
       'PUT /api/v1/users/{address}/quota', 'GET /api/v1/domains', 'POST /api/v1/domains'];
     for (const route of expected) assert.ok(routes.some((r) => `${r.method} ${r.path}` === route), `documented: ${route}`);
     for (const route of routes) {

@@ -73,7 +73,7 @@ const copySchema = {
     server: { type: 'string' },
     copy: { type: 'integer' },
     role: { type: 'string', enum: ['active', 'passive', 'lagged'] },
-    state: { type: 'string', description: 'Initializing, Mounting, Mounted, Healthy, Suspended, Failed, FailedAndSuspended, Dismounted' },
+    state: { type: 'string', description: 'Initializing, Mounting, Mounted, Healthy, Seeding, Suspended, Failed, FailedAndSuspended, Dismounted' },
     pid: { type: ['integer', 'null'] },
     restarts: { type: 'integer' },
     lastLogPosition: { type: 'number' },
@@ -88,6 +88,8 @@ const copySchema = {
     durability: { type: 'string', enum: ['async', 'sync'] },
     transport: { type: 'string' },
     contentIndexState: { type: 'string' },
+    seedBytesCopied: { type: ['number', 'null'], description: 'While Seeding: log bytes copied so far' },
+    seedBytesTotal: { type: ['number', 'null'], description: 'While Seeding: log bytes to copy' },
     error: { type: ['string', 'null'] },
   },
 } as const;
@@ -136,7 +138,7 @@ export const openApiInfo = {
     security: secured,
     tags: [
       { name: 'server', description: 'This server and its health' },
-      { name: 'databases', description: 'Database copies: status, switchover, suspend, resume' },
+      { name: 'databases', description: 'Database copies: status, switchover, suspend, resume, reseed' },
       { name: 'users', description: 'Mailbox users' },
       { name: 'domains', description: 'Accepted domains' },
     ],

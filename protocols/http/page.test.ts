@@ -3,7 +3,7 @@
 // over TLS. A wrong credential is refused; with the right one the page lists every copy, the
 // mailboxes and the chart; clicking "Switchover here" on DB01's passive copy makes it active
 // (the roles change on the page without a reload); adding a user through the form shows it in
-// the mailbox list; suspend and resume change the copy's state. A screenshot is saved under
+// the mailbox list; suspend, resume and reseed work on a passive copy. A screenshot is saved under
 // test-artifacts/ (git-ignored).
 
 import { test } from 'node:test';
@@ -73,6 +73,9 @@ test('admin page: log in, see copies, switch over, add a user, suspend and resum
     await page.waitForSelector('tr[data-copy="DB02/MBX1#2"] td:has-text("Suspended")');
     await page.click('tr[data-copy="DB02/MBX1#2"] button:has-text("Resume")');
     await page.waitForSelector('tr[data-copy="DB02/MBX1#2"] button:has-text("Suspend")');
+    await page.click('tr[data-copy="DB02/MBX1#2"] button:has-text("Reseed")');
+    await page.waitForSelector('#message:has-text("DB02 MBX1#2 reseeded")');
+    await page.waitForSelector('tr[data-copy="DB02/MBX1#2"] td:has-text("Healthy")');
 
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'admin-page.png'), fullPage: true });

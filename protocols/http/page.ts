@@ -4,7 +4,7 @@
 // polls the API every 2 s and shows the server's health, every database copy (role, state,
 // queues, positions, replay lag), the mailboxes with their sizes, and a chart of the delivery
 // rate and the mean commit latency over the sampled history. Actions: switchover to a copy,
-// suspend/resume a passive copy, add a user. The page itself holds no data, so it is public.
+// suspend/resume and reseed (with a progress bar while it runs) a passive copy, add a user. The page itself holds no data, so it is public.
 
 import type { FastifyInstance } from 'fastify';
 
@@ -114,11 +114,18 @@ function renderCopies(copies) {
     actions.style.display = 'inline-flex'; actions.style.gap = '4px';
     if (c.role !== 'active') {
       actions.appendChild(button('Switchover here', async () => { await api('POST', '/databases/' + encodeURIComponent(c.database) + '/switchover', { server: c.server, copy: c.copy }); say(c.database + ' is now active on ' + name); }));
+      actions.appendChild(button('Reseed', async () => { say('reseeding ' + c.database + ' ' + name + '...'); await api('POST', '/databases/' + encodeURIComponent(c.database) + '/reseed', { server: c.server, copy: c.copy }); say(c.database + ' ' + name + ' reseeded'); }));
       if (c.state === 'Suspended' || c.state === 'FailedAndSuspended') actions.appendChild(button('Resume', async () => { await api('POST', '/databases/' + encodeURIComponent(c.database) + '/resume', { server: c.server, copy: c.copy }); say(c.database + ' ' + name + ' resumed'); }));
       else actions.appendChild(button('Suspend', async () => { await api('POST', '/databases/' + encodeURIComponent(c.database) + '/suspend', { server: c.server, copy: c.copy }); say(c.database + ' ' + name + ' suspended'); }));
     }
     const role = document.createElement('span'); role.textContent = c.role; role.className = 'role-' + c.role;
-    const tr = row([c.database, name, role, c.state, bytes(c.copyQueueLength), bytes(c.replayQueueLength), c.lastLogPosition, c.checkpointPosition, c.replayLagMs + ' ms', c.contentIndexState, actions]);
+    let state = text(c.state);
+    if (c.state === 'Seeding' && c.seedBytesTotal) {
+      state = document.createElement('span');
+      const bar = document.createElement('progress'); bar.max = c.seedBytesTotal; bar.value = c.seedBytesCopied || 0;
+      state.append('Seeding ', bar, ' ' + Math.floor(100 * (c.seedBytesCopied || 0) / c.seedBytesTotal) + ' %');
+    }
+    const tr = row([c.database, name, role, state, bytes(c.copyQueueLength), bytes(c.replayQueueLength), c.lastLogPosition, c.checkpointPosition, c.replayLagMs + ' ms', c.contentIndexState, actions]);
     tr.dataset.copy = c.database + '/' + name;
     tr.dataset.role = c.role;
     body.appendChild(tr);
