@@ -5,7 +5,7 @@
 // generation: once a newer publisher opened, an older one's publish is refused.
 
 import { activationEnvelope, batchEnvelope, type BatchEnvelope } from './envelope.js';
-import { type CopyName, FencedError, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
+import { type CopyName, FencedError, GenerationWaiters, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
 
 /** How long a publish waits for a passive copy that is catching up before answering without it. */
 export const syncCatchUpWaitMsMax = 30_000;
@@ -20,8 +20,7 @@ class EmbeddedSubscription implements Subscription {
   private again = false;
   private readonly reaching: Array<{ end: number; resolve: (reached: boolean) => void }> = [];
   private closed = false;
-  private generationSeen = 0;
-  private readonly waiters: Array<{ generation: number; resolve: () => void }> = [];
+  private readonly generations = new GenerationWaiters();
 
   constructor(private readonly options: SubscribeOptions, private readonly transport: EmbeddedTransport) {}
 
@@ -94,15 +93,11 @@ class EmbeddedSubscription implements Subscription {
   }
 
   private sawGeneration(generation: number): void {
-    this.generationSeen = Math.max(this.generationSeen, generation);
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      if (this.waiters[i]!.generation <= this.generationSeen) this.waiters.splice(i, 1)[0]!.resolve();
-    }
+    this.generations.saw(generation);
   }
 
   drained(generation: number): Promise<void> {
-    if (this.generationSeen >= generation) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ generation, resolve }));
+    return this.generations.reached(generation);
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,7 @@ import kafkajs, { type Admin, type Consumer, type Producer } from 'kafkajs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { batchBytesMax } from '../constants.js';
 import { activationEnvelope, type BatchEnvelope, envelopeSchemaV1 } from './envelope.js';
-import { type Activation, type Coordinator, type CopyName, FencedError, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
+import { type Activation, type Coordinator, type CopyName, FencedError, GenerationWaiters, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -136,22 +136,17 @@ class KafkaPublisher implements Publisher {
 }
 
 class KafkaSubscription implements Subscription {
-  private generationSeen = 0;
-  private readonly waiters: Array<{ generation: number; resolve: () => void }> = [];
+  private readonly generations = new GenerationWaiters();
   private stopped = false;
 
   constructor(private readonly consumer: Consumer) {}
 
   sawGeneration(generation: number): void {
-    this.generationSeen = Math.max(this.generationSeen, generation);
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      if (this.waiters[i]!.generation <= this.generationSeen) this.waiters.splice(i, 1)[0]!.resolve();
-    }
+    this.generations.saw(generation);
   }
 
   drained(generation: number): Promise<void> {
-    if (this.generationSeen >= generation) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ generation, resolve }));
+    return this.generations.reached(generation);
   }
 
   async close(): Promise<void> {

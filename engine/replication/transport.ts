@@ -85,3 +85,21 @@ export class FencedError extends Error {
     this.name = 'FencedError';
   }
 }
+
+/** The ACTIVATION generations a subscription has delivered, and who waits for one (Subscription.drained). */
+export class GenerationWaiters {
+  private seen = 0;
+  private readonly waiters: Array<{ generation: number; resolve: () => void }> = [];
+
+  saw(generation: number): void {
+    this.seen = Math.max(this.seen, generation);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i]!.generation <= this.seen) this.waiters.splice(i, 1)[0]!.resolve();
+    }
+  }
+
+  reached(generation: number): Promise<void> {
+    if (this.seen >= generation) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ generation, resolve }));
+  }
+}
