@@ -781,11 +781,10 @@ export class Supervisor {
     if (child === null) return;
     copy.retiring = true;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    try {
-      await Promise.race([copy.client.call('close', {}), exited]);
-    } catch {
-      // already gone
-    }
+    // When the exit wins the race, the close call is still rejected later (the worker is gone):
+    // that rejection is expected, so it is handled here rather than left unhandled.
+    const closing = copy.client.call('close', {}).catch(() => undefined);
+    await Promise.race([closing, exited]);
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
