@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import type { MailboxApi } from './api.js';
 import { crc32c } from './checksum.js';
 import type { Role } from './database.js';
+import type { SearchIndexState } from './search/types.js';
 import { batchEnvelope, checkEnvelope, ShippingError, type BatchEnvelope } from './replication/envelope.js';
 import { EmbeddedTransport } from './replication/embedded.js';
 import { DatabaseRouter } from './replication/router.js';
@@ -80,7 +81,8 @@ export interface CopyStatus {
   readonly activationPreference: number;
   readonly durability: Durability;
   readonly transport: ShippingTransport['kind'];
-  readonly contentIndexState: 'NotApplicable';
+  /** The copy's content index (engine/search): Crawling, Healthy, Failed; NotApplicable when not running. */
+  readonly contentIndexState: SearchIndexState | 'NotApplicable';
   /** First log position this copy still keeps (truncation deletes whole segments below it). */
   readonly logStartPosition: number;
   /** While state is Seeding: bytes of log copied, of how many (null otherwise). */
@@ -95,6 +97,7 @@ interface WorkerStatus {
   /** First log position still kept (older segments were truncated). */
   logStartPosition?: number;
   pid: number;
+  searchIndex?: { state: SearchIndexState };
 }
 
 const restartDelayMsMin = 100;
@@ -945,7 +948,7 @@ export class Supervisor {
           activationPreference: copy.preference,
           durability: group.durability,
           transport: this.transport.kind,
-          contentIndexState: 'NotApplicable' as const,
+          contentIndexState: copy.status?.searchIndex?.state ?? ('NotApplicable' as const),
           logStartPosition: copy.status?.logStartPosition ?? 0,
           seedBytesCopied: copy.seed?.bytesCopied ?? null,
           seedBytesTotal: copy.seed?.bytesTotal ?? null,

@@ -95,12 +95,22 @@ test('content reads on a real database; the summary is in the log and survives r
   }
 });
 
-test('content reads through a worker process (WorkerClient over IPC)', { timeout: 60_000 }, async () => {
+test('content reads and search through a worker process (WorkerClient over IPC); the copy status shows the index state', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'quire-mime-ipc-'));
   const supervisor = new Supervisor({ copies: [{ database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'DB01') }] });
   try {
     await supervisor.start();
-    await exercise(supervisor.api('DB01'), 'u2');
+    const api = supervisor.api('DB01');
+    await exercise(api, 'u2');
+    // The worker builds its content index at open; the copy status shows its state.
+    let state = '';
+    for (let tries = 0; tries < 300 && state !== 'Healthy'; tries++) {
+      state = (await supervisor.list())[0]!.contentIndexState;
+      if (state !== 'Healthy') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(state, 'Healthy');
+    assert.deepEqual(await api.search('u2', 'INBOX', { key: 'text', value: 'schöne' }), { ok: true, value: [2] });
+    assert.deepEqual(await api.search('u2', 'Archive', { key: 'subject', value: 'report' }), { ok: true, value: [1] });
   } finally {
     await supervisor.stop();
     rmSync(dir, { recursive: true, force: true });
