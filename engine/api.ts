@@ -39,10 +39,28 @@ export { decodeWords } from './mime/decode.js';
 export type FlagMode = 'set' | 'add' | 'remove';
 
 export type TxOp =
-  | { readonly op: 'createMailbox'; readonly address: string; readonly quotaBytes: number | null }
+  | {
+      readonly op: 'createMailbox';
+      readonly address: string;
+      readonly quotaBytes: number | null;
+      /**
+       * A mailbox move's target: no default folders (the move copies the source's, with their
+       * UIDVALIDITY), and UIDVALIDITYs retired in this database by an earlier copy of the same
+       * mailbox may be used again, since they name the same folders.
+       */
+      readonly imported?: boolean;
+    }
   | { readonly op: 'deleteMailbox'; readonly address: string }
   | { readonly op: 'setQuota'; readonly quotaBytes: number | null }
-  | { readonly op: 'createFolder'; readonly name: string; readonly specialUse?: string | null }
+  | {
+      readonly op: 'createFolder';
+      readonly name: string;
+      readonly specialUse?: string | null;
+      /** A given UIDVALIDITY (a mailbox move); it must exceed every UIDVALIDITY the mailbox used. */
+      readonly uidValidity?: number;
+    }
+  /** Raises a folder's UIDNEXT (a mailbox move keeps the source's UIDNEXT so expunged UIDs are never reused). */
+  | { readonly op: 'raiseUidNext'; readonly folder: string; readonly uidNext: number }
   | { readonly op: 'renameFolder'; readonly from: string; readonly to: string }
   | { readonly op: 'deleteFolder'; readonly name: string }
   | { readonly op: 'subscribe'; readonly name: string; readonly subscribed: boolean }
@@ -52,6 +70,8 @@ export type TxOp =
       readonly content: Uint8Array;
       readonly flags?: readonly string[];
       readonly internalDateMs?: number;
+      /** A given UID (a mailbox move): at least the folder's UIDNEXT; not with copy/move into the folder in one transaction. */
+      readonly uid?: number;
     }
   | {
       readonly op: 'store';
@@ -72,7 +92,7 @@ export type OpResult =
   | { readonly op: 'store'; readonly changed: number[]; readonly modified: number[] }
   | { readonly op: 'expunge'; readonly uids: number[] }
   | { readonly op: 'createFolder'; readonly uidValidity: number }
-  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' };
+  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' };
 
 export interface TxRequest {
   readonly mailboxId: string;

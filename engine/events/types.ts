@@ -13,6 +13,7 @@ export const EventType = {
   FolderRenamed: 11,
   FolderDeleted: 12,
   SubscriptionSet: 13,
+  UidNextRaised: 14,
   ContentStored: 20,
   MessageAppended: 21,
   FlagsSet: 22,
@@ -26,6 +27,8 @@ export interface MailboxCreated {
   readonly address: string;
   readonly quotaBytes: number | null;
   readonly createdAtMs: number;
+  /** A mailbox move's target: starts with no folders and without the retired UIDVALIDITY floor. */
+  readonly imported?: boolean;
 }
 export interface MailboxDeleted {
   readonly type: typeof EventType.MailboxDeleted;
@@ -69,6 +72,14 @@ export interface SubscriptionSet {
   readonly mailboxId: string;
   readonly name: string;
   readonly subscribed: boolean;
+}
+/** A folder's UIDNEXT raised past UIDs it never held (a mailbox move keeps the source's UIDNEXT). */
+export interface UidNextRaised {
+  readonly type: typeof EventType.UidNextRaised;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly uidNext: number;
+  readonly modseq: number;
 }
 /** Message content, stored once per database by its SHA-256; `data` is compressed when that pays. */
 export interface ContentStored {
@@ -120,6 +131,7 @@ export type MailEvent =
   | FolderRenamed
   | FolderDeleted
   | SubscriptionSet
+  | UidNextRaised
   | ContentStored
   | MessageAppended
   | FlagsSet

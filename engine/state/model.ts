@@ -169,7 +169,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         usedBytes: 0,
         modseqHighest: 0,
         folderIdNext: 1,
-        uidValidityLast: retired ?? 0,
+        uidValidityLast: event.imported === true ? 0 : retired ?? 0,
         folders: new Map(),
         folderIdsByName: new Map(),
         subscriptions: new Set(),
@@ -257,6 +257,16 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       if (event.subscribed) mailbox.subscriptions.add(event.name);
       else mailbox.subscriptions.delete(event.name);
       touched.mailboxes.add(mailbox.mailboxId);
+      return;
+    }
+    case EventType.UidNextRaised: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const folder = folderOf(mailbox, event.folderId);
+      assert(event.uidNext > folder.uidNext, `UIDNEXT ${event.uidNext} does not grow past ${folder.uidNext}`);
+      bumpModseq(mailbox, folder, event.modseq);
+      folder.uidNext = event.uidNext;
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
       return;
     }
     case EventType.ContentStored: {

@@ -98,6 +98,12 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
   }
   const names = new Set(mailbox.folderIdsByName.keys());
   let usedBytes = mailbox.usedBytes;
+  // Given UIDs and UIDVALIDITYs (a mailbox move) must keep growing, through the whole transaction.
+  let uidValidityLast = mailbox.uidValidityLast;
+  const uidNexts = new Map<string, number>();
+  const uidNextOf = (name: string): number => uidNexts.get(name) ?? mailbox.folders.get(mailbox.folderIdsByName.get(name) ?? -1)?.uidNext ?? 1;
+  const givenUids = request.ops.some((op) => (op.op === 'append' && op.uid !== undefined) || op.op === 'raiseUidNext');
+  const badNumber = (n: number): boolean => !Number.isInteger(n) || n < 1 || n > 0xffffffff;
   const need = (name: string): Failure | null => (names.has(normalizeFolderName(name)) ? null : fail('NO_SUCH_FOLDER', `no folder ${name}`));
   for (const op of request.ops) {
     let problem: Failure | null = null;
@@ -114,7 +120,13 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
         problem = checkFolderName(name);
         if (problem === null && names.has(name)) problem = fail('FOLDER_EXISTS', `folder ${name} exists`);
         if (problem === null && names.size >= foldersPerMailboxMax) problem = fail('LIMIT', 'too many folders');
+        if (problem === null && op.uidValidity !== undefined) {
+          if (badNumber(op.uidValidity)) problem = fail('INVALID_ARGUMENT', 'UIDVALIDITY must be an integer from 1 to 2^32-1');
+          else if (op.uidValidity <= uidValidityLast) problem = fail('INVALID_ARGUMENT', `UIDVALIDITY ${op.uidValidity} does not exceed ${uidValidityLast}`);
+          else uidValidityLast = op.uidValidity;
+        } else uidValidityLast = 0xffffffff; // a planned UIDVALIDITY follows the clock: no given one after it
         names.add(name);
+        uidNexts.set(name, 1);
         break;
       }
       case 'renameFolder': {
@@ -147,6 +159,13 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
       case 'append':
         problem = need(op.folder) ?? checkFlags(op.flags ?? []);
         if (problem === null && op.content.length > messageBytesMax) problem = fail('TOO_BIG', `message over ${messageBytesMax} bytes`);
+        if (problem === null) {
+          const name = normalizeFolderName(op.folder);
+          const uidNext = uidNextOf(name);
+          if (op.uid !== undefined && badNumber(op.uid)) problem = fail('INVALID_ARGUMENT', 'UID must be an integer from 1 to 2^32-1');
+          else if (op.uid !== undefined && op.uid < uidNext) problem = fail('INVALID_ARGUMENT', `UID ${op.uid} is below UIDNEXT ${uidNext} of ${name}`);
+          else uidNexts.set(name, (op.uid ?? uidNext) + 1);
+        }
         usedBytes += op.content.length;
         break;
       case 'store':
@@ -155,12 +174,21 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
       case 'expunge':
         problem = need(op.folder);
         break;
+      case 'raiseUidNext': {
+        const name = normalizeFolderName(op.folder);
+        problem = need(name);
+        if (problem === null && (badNumber(op.uidNext) || op.uidNext <= uidNextOf(name))) problem = fail('INVALID_ARGUMENT', `UIDNEXT ${op.uidNext} does not exceed ${uidNextOf(name)} of ${name}`);
+        if (problem === null) uidNexts.set(name, op.uidNext);
+        break;
+      }
       case 'copy':
         problem = need(op.folder) ?? need(op.to);
+        if (problem === null && givenUids) problem = fail('INVALID_ARGUMENT', 'copy cannot share a transaction with given UIDs');
         usedBytes += messageBytes(mailbox, normalizeFolderName(op.folder), op.uids);
         break;
       case 'move':
         problem = need(op.folder) ?? need(op.to);
+        if (problem === null && givenUids) problem = fail('INVALID_ARGUMENT', 'move cannot share a transaction with given UIDs');
         break;
     }
     if (problem !== null) return problem;
@@ -209,15 +237,15 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
     return folder;
   };
   const newId = (prefix: string): string => prefix + hex(context.prng.bytes(12));
-  const createFolder = (name: string, specialUse: string | null): number => {
+  const createFolder = (name: string, specialUse: string | null, given?: number): number => {
     const m = mailbox();
-    const uidValidity = Math.max(m.uidValidityLast + 1, Math.floor(context.clock.nowMs() / 1000)) >>> 0;
+    const uidValidity = given ?? Math.max(m.uidValidityLast + 1, Math.floor(context.clock.nowMs() / 1000)) >>> 0;
     emit({ type: EventType.FolderCreated, mailboxId, folderId: m.folderIdNext, name, uidValidity, specialUse, modseq: nextModseq() });
     return uidValidity;
   };
-  const appendMessage = (folderName: string, hash: string, sizeBytes: number, flags: readonly string[], internalDateMs: number, emailId: string, threadId: string): number => {
+  const appendMessage = (folderName: string, hash: string, sizeBytes: number, flags: readonly string[], internalDateMs: number, emailId: string, threadId: string, given?: number): number => {
     const folder = folderOf(folderName);
-    const uid = folder.uidNext;
+    const uid = given ?? folder.uidNext;
     emit({ type: EventType.MessageAppended, mailboxId, folderId: folder.folderId, uid, modseq: nextModseq(), emailId, threadId, hash, sizeBytes, internalDateMs, flags: [...new Set(flags)] });
     return uid;
   };
@@ -225,8 +253,8 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
   for (const op of request.ops) {
     switch (op.op) {
       case 'createMailbox': {
-        emit({ type: EventType.MailboxCreated, mailboxId, address: op.address, quotaBytes: op.quotaBytes, createdAtMs: context.clock.nowMs() });
-        for (const [name, specialUse] of defaultFolders) {
+        emit({ type: EventType.MailboxCreated, mailboxId, address: op.address, quotaBytes: op.quotaBytes, createdAtMs: context.clock.nowMs(), ...(op.imported === true ? { imported: true } : {}) });
+        for (const [name, specialUse] of op.imported === true ? [] : defaultFolders) {
           createFolder(name, specialUse);
           emit({ type: EventType.SubscriptionSet, mailboxId, name, subscribed: true });
         }
@@ -242,8 +270,14 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
         results.push({ op: 'setQuota' });
         break;
       case 'createFolder':
-        results.push({ op: 'createFolder', uidValidity: createFolder(normalizeFolderName(op.name), op.specialUse ?? null) });
+        results.push({ op: 'createFolder', uidValidity: createFolder(normalizeFolderName(op.name), op.specialUse ?? null, op.uidValidity) });
         break;
+      case 'raiseUidNext': {
+        const folder = folderOf(op.folder);
+        emit({ type: EventType.UidNextRaised, mailboxId, folderId: folder.folderId, uidNext: op.uidNext, modseq: nextModseq() });
+        results.push({ op: 'raiseUidNext' });
+        break;
+      }
       case 'renameFolder': {
         const from = normalizeFolderName(op.from);
         const to = normalizeFolderName(op.to);
@@ -281,7 +315,7 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
           emit({ type: EventType.ContentStored, hash, sizeBytes: op.content.length, compression, data, summary: summarize(op.content) });
         }
         const emailId = newId('M');
-        const uid = appendMessage(op.folder, hash, op.content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, 'T' + emailId.slice(1));
+        const uid = appendMessage(op.folder, hash, op.content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, 'T' + emailId.slice(1), op.uid);
         results.push({ op: 'append', uidValidity: folderOf(op.folder).uidValidity, uid, emailId });
         break;
       }
