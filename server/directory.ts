@@ -210,6 +210,9 @@ class ProvisioningDirectory implements Directory {
   setQuota(address: string, quotaBytes: number | null): Promise<Result<void>> {
     return this.inner.setQuota(address, quotaBytes);
   }
+  setDatabase(address: string, database: string): Promise<Result<void>> {
+    return this.inner.setDatabase(address, database);
+  }
   findUser(addressOrAlias: string): Promise<DirectoryUser | null> {
     return this.inner.findUser(addressOrAlias);
   }

@@ -58,6 +58,8 @@ export interface Directory {
   removeUser(address: string): Promise<Result<DirectoryUser>>;
   setPassword(address: string, password: string): Promise<Result<void>>;
   setQuota(address: string, quotaBytes: number | null): Promise<Result<void>>;
+  /** Points the user at another database (the switch of a mailbox move; the mailbox id stays). */
+  setDatabase(address: string, database: string): Promise<Result<void>>;
   /** AUTHENTICATION_FAILED for an unknown login and for a bad password alike, in the same time. */
   authenticate(login: string, password: string): Promise<Result<DirectoryUser>>;
   /** By primary address or alias; null for unknown addresses and for groups. */

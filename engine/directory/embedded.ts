@@ -356,6 +356,16 @@ export class EmbeddedDirectory implements Directory {
     });
   }
 
+  setDatabase(input: string, databaseName: string): Promise<Result<void>> {
+    return this.change(async () => {
+      const user = this.existingUser(input);
+      if (!user.ok) return user;
+      const database = validateDatabaseName(databaseName);
+      if (!database.ok) return database;
+      return this.commit({ type: 'user.database', address: user.value.address, mailboxId: user.value.mailboxId, database: database.value }, undefined);
+    });
+  }
+
   addAlias(aliasInput: string, addressInput: string): Promise<Result<void>> {
     return this.change(async () => {
       const alias = this.acceptedAddress(aliasInput);

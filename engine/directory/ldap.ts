@@ -426,6 +426,9 @@ export class LdapDirectory implements Directory {
   setQuota(_address: string, _quotaBytes: number | null): Promise<Result<void>> {
     return this.readOnly(this.config.attributes.quota === null ? 'map a quota attribute (attributes.quota) and set quotas' : `set quotas (attribute ${this.config.attributes.quota})`);
   }
+  setDatabase(_address: string, _database: string): Promise<Result<void>> {
+    return this.readOnly('move mailboxes (the database is an attribute of the LDAP entry)');
+  }
   addAlias(_alias: string, _address: string): Promise<Result<void>> {
     return this.readOnly(`add aliases (attribute ${this.config.attributes.alias})`);
   }

@@ -105,6 +105,7 @@ function isEvent(v: unknown): v is DirectoryEvent {
     case 'user.add': return isUser(v.user);
     case 'user.remove': return isStr(v.address) && isStr(v.mailboxId) && isStrList(v.aliases);
     case 'user.password': return isStr(v.address) && isStr(v.passwordHash);
+    case 'user.database': return isStr(v.address) && isStr(v.mailboxId) && isStr(v.database);
     case 'user.quota': return isStr(v.address) && isQuota(v.quotaBytes);
     case 'alias.add':
     case 'alias.remove': return isStr(v.alias) && isStr(v.address);

@@ -18,6 +18,7 @@ export type DirectoryEvent =
   | { readonly type: 'user.remove'; readonly address: string; readonly mailboxId: string; readonly aliases: readonly string[] }
   | { readonly type: 'user.password'; readonly address: string; readonly passwordHash: string }
   | { readonly type: 'user.quota'; readonly address: string; readonly quotaBytes: number | null }
+  | { readonly type: 'user.database'; readonly address: string; readonly mailboxId: string; readonly database: string }
   | { readonly type: 'alias.add'; readonly alias: string; readonly address: string }
   | { readonly type: 'alias.remove'; readonly alias: string; readonly address: string }
   | { readonly type: 'group.add'; readonly address: string; readonly members: readonly string[] }
@@ -77,6 +78,11 @@ export function checkEvent(state: DirectoryState, event: DirectoryEvent): string
       if (!sameList(user.aliases, event.aliases)) return `${event.address} has other aliases than the event names`;
       return null;
     }
+    case 'user.database': {
+      const user = state.users.get(event.address);
+      if (user === undefined) return `no user ${event.address}`;
+      return user.mailboxId === event.mailboxId ? null : `${event.address} has mailbox ${user.mailboxId}, not ${event.mailboxId}`;
+    }
     case 'user.password':
     case 'user.quota':
       return state.users.has(event.address) ? null : `no user ${event.address}`;
@@ -122,6 +128,11 @@ export function applyEvent(state: DirectoryState, event: DirectoryEvent): void {
     case 'user.password': {
       const user = state.users.get(event.address)!;
       state.users.set(event.address, { ...user, passwordHash: event.passwordHash });
+      return;
+    }
+    case 'user.database': {
+      const user = state.users.get(event.address)!;
+      state.users.set(event.address, { ...user, database: event.database });
       return;
     }
     case 'user.quota': {
