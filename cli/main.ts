@@ -35,6 +35,9 @@ usage:
   quire db suspend DB --copy SERVER[#COPY]
   quire db resume DB --copy SERVER[#COPY]
   quire db reseed DB --copy SERVER[#COPY]
+  quire move ADDRESS --to DB [--detach]   (progress lines until done; --detach returns at once)
+  quire move list [--json]
+  quire move cancel ID|ADDRESS           (before the switch only)
 
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.
@@ -333,6 +336,38 @@ async function main(argv: string[]): Promise<number> {
       console.log(`${sub === 'switchover' ? 'switched over' : sub === 'suspend' ? 'suspended' : 'resumed'}: ${database} active on ${active ? `${active.server}#${active.copy}` : 'no copy of this server'}`);
     }
     return 0;
+  }
+
+  if (command === 'move') {
+    if (!running) throw new Error(`quire move needs a running server on ${dataDir} (the user keeps working during a move)`);
+    if (sub === 'list') {
+      const moves = (await online('GET', '/api/v1/moves')) as Array<Record<string, unknown>>;
+      if (json) console.log(JSON.stringify(moves, null, 2));
+      else printTable(moves, ['id', 'address', 'from', 'to', 'state', 'messagesCopied', 'messagesTotal', 'rounds', 'error']);
+      return 0;
+    }
+    if (sub === 'cancel') {
+      if (target === undefined) throw new UsageError('quire move cancel ID|ADDRESS');
+      const move = await online('DELETE', `/api/v1/moves/${encodeURIComponent(target)}`);
+      console.log(json ? JSON.stringify(move) : `cancelling move ${move.id} of ${move.address}`);
+      return 0;
+    }
+    const to = flag(parsed, 'to');
+    if (sub === undefined || to === undefined || target !== undefined) throw new UsageError('quire move ADDRESS --to DB [--detach]');
+    let move = await online('POST', '/api/v1/moves', { address: sub, to });
+    const line = (m: Record<string, unknown>): string => `move ${m.id} ${m.address} ${m.from} → ${m.to}: ${m.state}, ${m.messagesCopied} messages copied of ${m.messagesTotal}, ${m.rounds} catch-up rounds${m.error ? ` (${m.error})` : ''}`;
+    console.log(json ? JSON.stringify(move) : line(move));
+    if (parsed.flags.has('detach')) return 0;
+    let last = line(move);
+    while (!['done', 'cancelled', 'failed'].includes(move.state as string)) {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 500));
+      move = await online('GET', `/api/v1/moves/${encodeURIComponent(move.id as string)}`);
+      if (line(move) !== last) {
+        last = line(move);
+        console.log(json ? JSON.stringify(move) : last);
+      }
+    }
+    return move.state === 'done' ? 0 : 1;
   }
 
   if (command === 'db' && sub === 'list') {

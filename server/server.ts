@@ -22,6 +22,8 @@ import { ServerMetrics, healthOf } from './metrics.js';
 import { startFrontEnds } from './frontends.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
 import { addUser, listUsers, removeUser, setQuota } from './users.js';
+import { MoveManager } from './moves.js';
+import { fail, ok } from '../engine/errors.js';
 
 export interface ServerOptions {
   readonly dataDir: string;
@@ -74,6 +76,8 @@ export interface RunningServer {
   /** The server's TLS certificate (PEM): what a test client trusts. */
   readonly tlsCert: string;
   readonly metrics: ServerMetrics;
+  /** Mailbox moves between databases (server/moves.ts). */
+  readonly moves: MoveManager;
   stop(): Promise<void>;
 }
 
@@ -127,7 +131,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
     },
   });
-  const apis = new Map<string, MailboxApi>(databases.map((database) => [database, metrics.timed(database, supervisor.api(database))]));
+  const rawApis = new Map<string, MailboxApi>(databases.map((database) => [database, metrics.timed(database, supervisor.api(database))]));
+  const moves = new MoveManager({
+    path: join(dataDir, 'moves.json'),
+    directory,
+    apiFor: (database) => rawApis.get(database) ?? supervisor.api(database),
+    databases,
+    nowMs: () => Date.now(),
+    newId: () => Buffer.from(prng.bytes(6)).toString('hex'),
+    log: options.say,
+  });
+  // Everything but the moves themselves writes through the move lock.
+  const apis = new Map<string, MailboxApi>([...rawApis].map(([database, api]) => [database, moves.guard(database, api)]));
   const apiFor = (database: string) => apis.get(database) ?? supervisor.api(database);
   const served = withMailboxes(directory, databases, apiFor);
 
@@ -187,6 +202,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         reseed: (database, server, copy) => supervisor.reseed(database, server, copy),
         health: async () => healthOf(await supervisor.list()),
         history: () => metrics.history(),
+        startMove: (address, to) => moves.start(address, to),
+        moves: () => moves.list(),
+        move: (id) => {
+          const move = moves.get(id);
+          return move === null ? fail('INVALID_ARGUMENT', `no move ${id}`) : ok(move);
+        },
+        cancelMove: (id) => moves.cancel(id),
       },
     });
     frontEnds = await startFrontEnds(context, plan, { dataDir });
@@ -218,6 +240,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (unserved.length > 0) options.say(`  not yet served: ${unserved.map((service) => `${service} ${port(basePorts[service])}`).join(', ')}`);
   for (const line of printedOnce) options.say(`  FIRST START (shown once) ${line}`);
 
+  moves.resume();
   metrics.startSampling(undefined, (error) => log.warn({ err: error.message }, 'metrics sample failed'));
   let stopped = false;
   return {
@@ -228,10 +251,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminToken,
     tlsCert: tls.value.cert,
     metrics,
+    moves,
     async stop() {
       if (stopped) return;
       stopped = true;
       metrics.stop();
+      await moves.stop();
       await Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close()));
       await servers.https.close();
       await servers.http.close();

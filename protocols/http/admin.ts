@@ -38,6 +38,11 @@ export interface AdminBackend {
   health(): Promise<ServerHealth>;
   /** The admin page's chart: recent samples of delivery rate, commit rate and latency. */
   history(): readonly unknown[];
+  /** Mailbox moves (server/moves.ts): start one, list them with their state, cancel one before its switch. */
+  startMove(address: string, to: string): Promise<Outcome>;
+  moves(): unknown[];
+  move(id: string): Outcome;
+  cancelMove(id: string): Outcome;
 }
 
 export const adminPrefix = '/api/v1';
@@ -239,6 +244,25 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
       response: { 200: { type: 'object', additionalProperties: true }, ...errors, 404: { $ref: 'Error#' } },
     },
   }, async (request, reply) => sendResult(reply, await backend.setQuota(request.params.address, request.body.quotaBytes)));
+
+  const moveParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 320 } } };
+  app.get(`${adminPrefix}/moves`, {
+    schema: { tags: ['moves'], summary: 'Mailbox moves with their state (copying, catching-up, locked, switched, done, cancelled, failed) and progress', response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, 401: { $ref: 'Error#' } } },
+  }, async () => backend.moves());
+  app.post<{ Body: { address: string; to: string } }>(`${adminPrefix}/moves`, {
+    schema: {
+      tags: ['moves'],
+      summary: "Move a user's mailbox to another database while it stays in use",
+      body: { type: 'object', required: ['address', 'to'], additionalProperties: false, properties: { address: { type: 'string', minLength: 3 }, to: { type: 'string', minLength: 1 } } },
+      response: { 201: { type: 'object', additionalProperties: true }, ...errors, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 423: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => sendResult(reply, await backend.startMove(request.body.address, request.body.to), true));
+  app.get<{ Params: { id: string } }>(`${adminPrefix}/moves/:id`, {
+    schema: { tags: ['moves'], summary: 'One move with its state and progress', params: moveParams, response: { 200: { type: 'object', additionalProperties: true }, ...errors } },
+  }, async (request, reply) => sendResult(reply, backend.move(request.params.id)));
+  app.delete<{ Params: { id: string } }>(`${adminPrefix}/moves/:id`, {
+    schema: { tags: ['moves'], summary: 'Cancel a move before its switch (the target copy is deleted)', params: moveParams, response: { 200: { type: 'object', additionalProperties: true }, ...errors } },
+  }, async (request, reply) => sendResult(reply, backend.cancelMove(request.params.id)));
 
   app.get(`${adminPrefix}/domains`, {
     schema: { tags: ['domains'], summary: 'Accepted domains', response: { 200: { type: 'array', items: { type: 'string' } }, 401: { $ref: 'Error#' } } },
