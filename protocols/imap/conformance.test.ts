@@ -173,6 +173,8 @@ test('FETCH: envelope, body structure, sections, partials, BINARY, implicit \\Se
   assert.match(line, /"mixed"/i);
   assert.match(line, new RegExp(`RFC822.SIZE ${multipart.length}`));
   assert.match(line, /EMAILID \(M[0-9a-f]+\) THREADID \(T[0-9a-f]+\)/);
+  // Again, from the session's summary cache: the same answer.
+  assert.equal(ok(await c.command('FETCH 1 (FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE INTERNALDATE EMAILID THREADID)')).untagged[0], line);
   r = ok(await c.command('FETCH 1 (BODY.PEEK[1] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[2.MIME] BODY.PEEK[]<0.4> BINARY.PEEK[2] BINARY.SIZE[2])'));
   const all = r.untagged.join('\n');
   assert.match(all, /BODY\[1\] \{\d+\}\r\nHello Joe, do you think we can meet at 3:30 tomorrow\?/);

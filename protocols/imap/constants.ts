@@ -16,3 +16,5 @@ export const saslResponseBytesMax = 8 * 1024;
 export const appendMessagesMax = 64;
 /** Room for command text and MULTIAPPEND siblings above one full-size literal (commandBytesMax). */
 export const commandBytesOverLiteral = 4 * 1024 * 1024;
+/** MIME summaries a selected mailbox keeps per session (FETCH ENVELOPE/BODYSTRUCTURE reuse them). */
+export const contentCacheEntriesMax = 256;

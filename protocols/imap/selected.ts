@@ -4,7 +4,8 @@
 // correct across other sessions' expunges until the session may send EXPUNGE/VANISHED
 // (RFC 9051 §7.5.1: never during FETCH, STORE or SEARCH).
 
-import type { MessageInfo } from '../../engine/api.js';
+import type { MessageContent, MessageInfo } from '../../engine/api.js';
+import { contentCacheEntriesMax } from './constants.js';
 import type { SeqRange, SequenceSet } from './wire/types.js';
 
 export class SelectedMailbox {
@@ -15,6 +16,11 @@ export class SelectedMailbox {
   readonly pendingExpunge = new Set<number>();
   /** RFC 5182 SEARCHRES `$`, as UIDs. */
   saved: number[] = [];
+  /**
+   * MIME summaries already fetched (a UID's content never changes under one UIDVALIDITY), least
+   * recently used first, so repeated ENVELOPE/BODYSTRUCTURE fetches skip the database round trip.
+   */
+  private readonly contents = new Map<number, MessageContent>();
   /** Messages changed while the session could not say so (their FETCH is still owed). */
   constructor(
     public name: string,
@@ -34,7 +40,25 @@ export class SelectedMailbox {
   load(messages: readonly MessageInfo[]): void {
     this.uids = messages.map((m) => m.uid).sort((a, b) => a - b);
     this.infos.clear();
+    this.contents.clear();
     for (const m of messages) this.infos.set(m.uid, m);
+  }
+
+  /** A message's cached summary, marked as just used. */
+  content(uid: number): MessageContent | undefined {
+    const got = this.contents.get(uid);
+    if (got !== undefined) {
+      this.contents.delete(uid);
+      this.contents.set(uid, got);
+    }
+    return got;
+  }
+
+  /** Keeps a fetched summary, dropping the least recently used past contentCacheEntriesMax. */
+  remember(content: MessageContent): void {
+    this.contents.delete(content.uid);
+    if (this.contents.size >= contentCacheEntriesMax) this.contents.delete(this.contents.keys().next().value!);
+    this.contents.set(content.uid, content);
   }
 
   /** Sequence number of a UID, or 0 when the view does not hold it. */
@@ -77,6 +101,7 @@ export class SelectedMailbox {
       gone.add(uid);
       seqs.push(seq);
       this.infos.delete(uid);
+      this.contents.delete(uid);
       this.pendingExpunge.delete(uid);
     }
     if (gone.size > 0) this.uids = this.uids.filter((uid) => !gone.has(uid));

@@ -112,12 +112,21 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
     const batch = uids.slice(at, at + summariesPerCallMax);
     const summaries = new Map<number, MessageContent>();
     if (needsSummary) {
-      const got = await api.summaries(mailboxId, view.name, batch);
-      if (!got.ok) {
+      const missing: number[] = [];
+      for (const uid of batch) {
+        const cached = view.content(uid);
+        if (cached === undefined) missing.push(uid);
+        else summaries.set(uid, cached);
+      }
+      const got = missing.length === 0 ? null : await api.summaries(mailboxId, view.name, missing);
+      if (got !== null && !got.ok) {
         failure = got;
         break;
       }
-      for (const m of got.value) summaries.set(m.uid, m);
+      for (const m of got?.value ?? []) {
+        summaries.set(m.uid, m);
+        view.remember(m);
+      }
     }
     for (const uid of batch) {
       const info = view.infos.get(uid);
