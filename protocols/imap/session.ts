@@ -304,6 +304,9 @@ export class ImapSession {
     if (selected === null) return;
     const touches = change.hierarchyChanged || change.folders.some((f) => f.folderId === selected.folderId);
     if (!touches) return;
+    // Already listed through this modseq (typically the notice of the session's own STORE,
+    // APPEND or EXPUNGE, synced when it answered): a listing now would find nothing new.
+    if (!change.hierarchyChanged && change.modseqHighest <= selected.modseqHighest) return;
     this.dirty = true;
     if (this.idleTag !== null) this.idleSync = this.idleSync.then(() => this.idleUpdate());
   }
