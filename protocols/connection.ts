@@ -85,6 +85,20 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
   };
 }
 
+/**
+ * Opens a service's plain port (STARTTLS) and its TLS port together: both listen, or neither
+ * does (the first is closed again if the second cannot listen).
+ */
+export async function listenPair(options: Omit<ListenerOptions, 'port' | 'implicitTls'>, plainPort: number, tlsPort: number): Promise<[plain: Listener, secure: Listener]> {
+  const plain = await listen({ ...options, port: plainPort, implicitTls: false });
+  try {
+    return [plain, await listen({ ...options, port: tlsPort, implicitTls: true })];
+  } catch (error) {
+    await plain.close();
+    throw error;
+  }
+}
+
 function normalizeAddress(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import { assert } from '../../engine/assert.js';
 import { percentileSorted } from '../lib/stats.js';
 import type { Reading } from '../lib/suite.js';
+import { prng } from '../../protocols/fuzz.js';
 
 /** Buffered reader over a socket (TLS or plain): whole lines, or a given number of bytes. */
 class TlsLines {
@@ -336,17 +337,8 @@ function dotStuffed(message: Uint8Array): Buffer {
   return Buffer.from(text.replace(/(^|\r\n)\./g, '$1..'), 'latin1');
 }
 
-/** mulberry32, so both servers get the same command sequence from the same seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the fuzz harness's), so both servers get the same command sequence from the same seed. */
+export const seededRandom = prng;
 
 export const topics = ['invoice', 'meeting', 'release', 'holiday', 'report', 'lunch', 'backup', 'review'];
 
