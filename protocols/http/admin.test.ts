@@ -40,7 +40,9 @@ test('admin API: documented, every route refuses without the token, works with i
       const path = route.path.replace('{database}', 'DB01').replace('{address}', encodeURIComponent(quire.demo.address));
       const body = route.method === 'GET' || route.method === 'DELETE' ? undefined : JSON.stringify({ server: 'MBX1', address: 'x@example.org', password: 'p', quotaBytes: 1, name: 'x.org' });
       const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
-      for (const authorization of [undefined, `Bearer ${token.slice(0, -1)}x`, `Bearer ${token}x`, `Basic ${Buffer.from(`admin:${token}`).toString('base64')}`]) {
+      // The last character changed (to one it is not), the token with one more character, the right token as Basic.
+      const altered = `${token.slice(0, -1)}${token.endsWith('x') ? 'y' : 'x'}`;
+      for (const authorization of [undefined, `Bearer ${altered}`, `Bearer ${token}x`, `Basic ${Buffer.from(`admin:${token}`).toString('base64')}`]) {
         const answer = await httpsCall(port, quire.cert, route.method, path, { headers: { ...headers, ...(authorization === undefined ? {} : { authorization }) }, ...(body === undefined ? {} : { body }) });
         assert.equal(answer.status, 401, `${route.method} ${route.path} with ${authorization?.slice(0, 6) ?? 'no'} credential`);
         assert.equal(answer.json().error, 'AUTHENTICATION_FAILED');
