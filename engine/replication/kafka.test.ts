@@ -245,16 +245,27 @@ test('three processes: kill -9 of the server with the active copy; the other ser
     assert.equal(r.status, 0, `the new active copy takes writes: ${r.stderr}`);
 
     // The old server comes back: the control topic says MBX2 is active, so its copy starts passive and catches up.
+    console.log(`server kill -9 takeover: the new active copy took a write ${Date.now() - killedAt} ms after the kill; restarting MBX1`);
     await startServer(0, []);
     await until(() => {
       const c = db01(0);
       return c.role === 'passive' && c.state === 'Healthy' && c.lastLogPosition === db01(1).lastLogPosition;
     }, 60_000, 'MBX1 to rejoin as passive');
   } finally {
-    for (const child of servers) {
+    // `quire start` must shut down on SIGTERM; one that does not within 30 s is killed and
+    // named with its output, rather than leaving the test to time out with no clue.
+    const stuck: string[] = [];
+    for (const [i, child] of servers.entries()) {
       if (child === null || child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      const timer = new Promise((resolve) => setTimeout(() => resolve('stuck'), 30_000).unref());
+      if ((await Promise.race([exited, timer])) === 'stuck') {
+        stuck.push(`MBX${i + 1} did not exit 30 s after SIGTERM; its output ends:\n${outputs[i]!.slice(-3_000)}`);
+        process.kill(-child.pid!, 'SIGKILL');
+        await exited;
+      }
     }
+    assert.deepEqual(stuck, []);
   }
 });
