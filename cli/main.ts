@@ -19,7 +19,7 @@ import { addUser, listUsers, removeUser } from '../server/users.js';
 const usage = `quire — an event-sourced mailbox server
 
 usage:
-  quire start [--data DIR] [--server NAME] [--domain NAME] [--listen ADDR] [--port-offset N]
+  quire start [--data DIR] [--server NAME] [--domain NAME] [--listen ADDR] [--port-offset N|any]
               [--tls-cert FILE --tls-key FILE] [--durability async|sync]
               [--kafka HOST:PORT[,...] --registry URL [--passive DB[,DB...]] [--mount-dial lossless|good|best]
                [--kafka-session-timeout-ms N]]
@@ -65,6 +65,15 @@ function parseCopyName(text: string): { server: string; copy?: number } {
   const match = /^([^#\s]+)(?:#(\d+))?$/.exec(text);
   if (match === null) throw new UsageError(`not a copy name: ${text} (SERVER or SERVER#N)`);
   return { server: match[1]!, ...(match[2] === undefined ? {} : { copy: Number(match[2]) }) };
+}
+
+/** `--port-offset N` (0 to 55000), or `any`: every port chosen by the system (written to server.json). */
+function portPlan(value: string | undefined): { portOffset: number; ports?: 'ephemeral' } {
+  if (value === undefined) return { portOffset: 0 };
+  if (value === 'any') return { portOffset: 0, ports: 'ephemeral' };
+  const offset = Number(value);
+  if (!/^\d{1,5}$/.test(value) || offset > 55_000) throw new UsageError('--port-offset must be a number from 0 to 55000, or "any"');
+  return { portOffset: offset };
 }
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
@@ -189,7 +198,7 @@ async function main(argv: string[]): Promise<number> {
       server: flag(parsed, 'server') ?? 'MBX1',
       domain: flag(parsed, 'domain') ?? 'example.org',
       listen: flag(parsed, 'listen') ?? '127.0.0.1',
-      portOffset: Number(flag(parsed, 'port-offset') ?? 0),
+      ...portPlan(flag(parsed, 'port-offset')),
       ...(flag(parsed, 'tls-cert') ? { tlsCert: flag(parsed, 'tls-cert')! } : {}),
       ...(flag(parsed, 'tls-key') ? { tlsKey: flag(parsed, 'tls-key')! } : {}),
       ...(flag(parsed, 'durability') ? { durability: oneOf('durability', flag(parsed, 'durability'), ['async', 'sync'] as const)! } : {}),

@@ -14,6 +14,8 @@ export interface ServerFile {
   /** The admin API's certificate, pinned by the CLI. */
   readonly fingerprintSha256: string;
   readonly startedAtMs: number;
+  /** The ports it listens on, by service (as bound: `--port-offset any` lets the system choose). */
+  readonly ports?: Readonly<Record<string, number>>;
 }
 
 function alive(pid: number): boolean {

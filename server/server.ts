@@ -223,7 +223,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   for (const frontEnd of frontEnds) Object.assign(bound, frontEnd.ports);
 
   const adminUrl = `https://${options.listen}:${bound.https}`;
-  writeFileSync(join(dataDir, serverFileName), JSON.stringify({ pid: process.pid, server: options.server, adminUrl, fingerprintSha256: tls.value.fingerprintSha256, startedAtMs: Date.now() }));
+  writeFileSync(join(dataDir, serverFileName), JSON.stringify({ pid: process.pid, server: options.server, adminUrl, fingerprintSha256: tls.value.fingerprintSha256, startedAtMs: Date.now(), ports: bound }));
   options.say(`quire ${options.server} running on ${dataDir}`);
   options.say(`  admin API      ${adminUrl}/api/v1/  (Bearer token in ${adminSecretPath(dataDir)})`);
   options.say(`  API docs       ${adminUrl}/api/docs`);
