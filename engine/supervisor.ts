@@ -107,6 +107,8 @@ const shipBytesMax = 8 * 1024 * 1024;
 const recentBatchesMax = 4096;
 /** How long an activation waits for the chosen copy to read the last batches. */
 const drainWaitMsMax = 30_000;
+/** Each step of stop() that waits on Kafka may take this long; then the stop goes on (the log is the truth). */
+const stopStepMsMax = 5_000;
 /** How long a switchover waits for the target copy to catch up. */
 const catchUpWaitMsMax = 30_000;
 const truncateIntervalMsDefault = 10_000;
@@ -962,15 +964,19 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.truncationTimer !== null) clearTimeout(this.truncationTimer);
-    await this.transport.coordinator?.leave();
+    // A broker that stops answering (a kafkajs disconnect during a rebalance can wait forever)
+    // must not keep the server from stopping: every wait on Kafka is bounded, and the workers,
+    // whose clean shutdown is what matters, are always stopped.
+    const step = (promise: Promise<unknown>, what: string): Promise<unknown> =>
+      withTimeout(promise, stopStepMsMax, what).catch((error: Error) => this.say(`stop: ${error.message} after ${stopStepMsMax} ms; going on`));
+    await step(Promise.resolve(this.transport.coordinator?.leave()), "leaving the servers' group");
     for (const group of this.groups.values()) {
-      await group.pump;
-      await Promise.allSettled([...group.publishing]);
+      await step(Promise.allSettled([group.pump, ...group.publishing]), `${group.name} shipping its last batches`);
     }
-    await Promise.all(this.copies.map((copy) => copy.subscription?.close()));
+    await step(Promise.all(this.copies.map((copy) => copy.subscription?.close())), 'closing subscriptions');
     await Promise.all(this.copies.map((copy) => this.stopWorker(copy)));
-    for (const group of this.groups.values()) await group.publisher?.close();
-    await this.transport.close();
+    await step(Promise.all([...this.groups.values()].map((group) => group.publisher?.close())), 'closing publishers');
+    await step(this.transport.close(), 'closing the transport');
   }
 }
 
