@@ -3,6 +3,7 @@
 // per-user session counts, and each database's mailbox API.
 
 import type { MailboxApi } from '../engine/api.js';
+import { messageBytesMax } from '../engine/constants.js';
 import { fail, ok, type Result } from '../engine/errors.js';
 import type { Directory, DirectoryUser } from '../engine/directory/index.js';
 import type { Account, FrontEndContext, FrontEndLimits, FrontEndLog, FrontEndMetrics, Peer, SessionLease } from '../protocols/frontend.js';
@@ -13,7 +14,7 @@ export const frontEndLimitsDefault: FrontEndLimits = {
   connectionsPerPort: 5_000,
   // RFC 9051 sec. 5.4: an autologout timer must be at least 30 minutes.
   idleMs: 30 * 60_000,
-  messageBytesMax: 48 * 1024 * 1024,
+  messageBytesMax,
 };
 
 export interface ThrottleOptions {

@@ -9,9 +9,11 @@ import type { AccountView } from './account.js';
 export const capabilityCore = 'urn:ietf:params:jmap:core';
 export const capabilityMail = 'urn:ietf:params:jmap:mail';
 
-/** The limits of urn:ietf:params:jmap:core, advertised in the session and enforced. */
+/**
+ * The limits of urn:ietf:params:jmap:core, advertised in the session and enforced. The upload
+ * limit is not here: it is the server's message size limit (FrontEndLimits.messageBytesMax).
+ */
 export const jmapLimits = {
-  maxSizeUpload: 48 * 1024 * 1024,
   maxConcurrentUpload: 4,
   maxSizeRequest: 10 * 1024 * 1024,
   maxConcurrentRequests: 4,

@@ -97,7 +97,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
       },
     };
     return reply.send({
-      capabilities: { [capabilityCore]: { ...jmapLimits, maxSizeUpload: Math.min(jmapLimits.maxSizeUpload, context.limits.messageBytesMax) }, [capabilityMail]: {} },
+      capabilities: { [capabilityCore]: { ...jmapLimits, maxSizeUpload: context.limits.messageBytesMax }, [capabilityMail]: {} },
       accounts: { [account.mailboxId]: { name: account.address, isPersonal: true, isReadOnly: false, accountCapabilities } },
       primaryAccounts: { [capabilityMail]: account.mailboxId },
       username: account.address,
@@ -180,7 +180,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
       jmap.get('/jmap/session', session);
       jmap.post('/jmap/api', { bodyLimit: jmapLimits.maxSizeRequest }, api);
 
-      jmap.post<{ Params: { accountId: string } }>('/jmap/upload/:accountId/', { bodyLimit: Math.min(jmapLimits.maxSizeUpload, context.limits.messageBytesMax) }, async (request, reply) => {
+      jmap.post<{ Params: { accountId: string } }>('/jmap/upload/:accountId/', { bodyLimit: context.limits.messageBytesMax }, async (request, reply) => {
         const account = await authenticate(request, reply);
         if (account === null) return reply;
         if (request.params.accountId !== account.mailboxId) return reply.code(404).send({ type: 'about:blank', status: 404, detail: 'no such account' });
