@@ -1,6 +1,8 @@
 // The POP3 verbs, one module each: the states a verb is valid in and its handler. Parsing is
 // wire/parser.ts's (one grammar for the session, the tests and the fuzzer).
 
+import type { MaildropMessage } from '../maildrop.js';
+import { encodeMultiline } from '../wire/encoder.js';
 import type { Pop3Command } from '../wire/parser.js';
 import type { Pop3Session } from '../session.js';
 import { apop } from './apop.js';
@@ -62,4 +64,20 @@ export function loggedIn(session: Pop3Session): NonNullable<Pop3Session['loggedI
 export function noSuchMessage(session: Pop3Session, number: number): Promise<'no'> {
   const deleted = loggedIn(session).maildrop.isDeleted(number);
   return session.err(deleted ? `Message ${number} is marked deleted` : `No message ${number}`).then(() => 'no' as const);
+}
+
+/**
+ * LIST and UIDL: with a message number, one "+OK number value" line for that live message;
+ * without, a multi-line listing of every live message, one "number value" line each.
+ */
+export async function perMessageListing(session: Pop3Session, message: number | undefined, value: (m: MaildropMessage) => string | number, heading: () => string): Promise<'ok' | 'no'> {
+  const { maildrop } = loggedIn(session);
+  if (message !== undefined) {
+    const found = maildrop.get(message);
+    if (found === undefined) return noSuchMessage(session, message);
+    await session.ok(`${found.number} ${value(found)}`);
+    return 'ok';
+  }
+  await session.write(encodeMultiline(heading(), maildrop.live().map((m) => `${m.number} ${value(m)}`)));
+  return 'ok';
 }
