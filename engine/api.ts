@@ -49,6 +49,8 @@ export type TxOp =
        * mailbox may be used again, since they name the same folders.
        */
       readonly imported?: boolean;
+      /** A public-folder mailbox: no default folders; its folders are public folders, reached through their ACLs. */
+      readonly public?: boolean;
     }
   | { readonly op: 'deleteMailbox'; readonly address: string }
   | { readonly op: 'setQuota'; readonly quotaBytes: number | null }
@@ -64,6 +66,14 @@ export type TxOp =
   | { readonly op: 'renameFolder'; readonly from: string; readonly to: string }
   | { readonly op: 'deleteFolder'; readonly name: string }
   | { readonly op: 'subscribe'; readonly name: string; readonly subscribed: boolean }
+  /**
+   * Sets one entry of a folder's access control list (RFC 4314): `identifier` (an address,
+   * `anyone`, `anonymous`) gets `rights` (letters of "lrswipkxtea", any order), or loses its
+   * entry (null). The engine stores ACLs; front ends enforce them.
+   */
+  | { readonly op: 'setAcl'; readonly folder: string; readonly identifier: string; readonly rights: string | null }
+  /** Mail-enables a folder at an SMTP address (null: no longer). The directory routing to it is the server's. */
+  | { readonly op: 'setFolderAddress'; readonly folder: string; readonly address: string | null }
   | {
       readonly op: 'append';
       readonly folder: string;
@@ -92,7 +102,7 @@ export type OpResult =
   | { readonly op: 'store'; readonly changed: number[]; readonly modified: number[] }
   | { readonly op: 'expunge'; readonly uids: number[] }
   | { readonly op: 'createFolder'; readonly uidValidity: number }
-  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' };
+  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' | 'setAcl' | 'setFolderAddress' };
 
 export interface TxRequest {
   readonly mailboxId: string;
@@ -120,11 +130,17 @@ export interface FolderInfo {
   readonly sizeBytes: number;
   readonly specialUse: string | null;
   readonly subscribed: boolean;
+  /** The folder's ACL (identifier → RFC 4314 rights letters); absent or empty: only the owner. */
+  readonly acl?: Readonly<Record<string, string>>;
+  /** A mail-enabled folder's SMTP address. */
+  readonly address?: string | null;
 }
 
 export interface MailboxInfo {
   readonly mailboxId: string;
   readonly address: string;
+  /** A public-folder mailbox. */
+  readonly public?: boolean;
   readonly quotaBytes: number | null;
   readonly usedBytes: number;
   readonly modseqHighest: number;

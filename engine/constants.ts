@@ -32,6 +32,13 @@ export const folderNameBytesMax = 1024;
 export const folderDepthMax = 32;
 /** Folders per mailbox. */
 export const foldersPerMailboxMax = 10000;
+/** ACL entries (RFC 4314 identifiers with rights) on one folder, and an identifier's length. */
+export const aclEntriesPerFolderMax = 256;
+export const aclIdentifierBytesMax = 320;
+/** The RFC 4314 rights a folder's ACL can grant, in the RFC's order. */
+export const aclRights = 'lrswipkxtea';
+/** A mail-enabled folder's SMTP address, at most this long (RFC 5321 path limit). */
+export const folderAddressBytesMax = 254;
 /** Keywords (user flags) on one message, and their length. */
 export const flagsPerMessageMax = 128;
 export const flagBytesMax = 256;

@@ -345,7 +345,7 @@ export class MailboxDatabase implements MailboxApi {
   async mailbox(mailboxId: string): Promise<Result<MailboxInfo>> {
     const m = this.durable.mailboxes.get(mailboxId);
     if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
-    return ok({ mailboxId, address: m.address, quotaBytes: m.quotaBytes, usedBytes: m.usedBytes, modseqHighest: m.modseqHighest, folders: m.folders.size });
+    return ok({ mailboxId, address: m.address, public: m.public, quotaBytes: m.quotaBytes, usedBytes: m.usedBytes, modseqHighest: m.modseqHighest, folders: m.folders.size });
   }
 
   async folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
@@ -527,6 +527,8 @@ function folderInfo(f: FolderState, subscribed: boolean): FolderInfo {
     sizeBytes: f.sizeBytes,
     specialUse: f.specialUse,
     subscribed,
+    acl: { ...f.acl },
+    address: f.address,
   };
 }
 

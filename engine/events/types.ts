@@ -14,6 +14,8 @@ export const EventType = {
   FolderDeleted: 12,
   SubscriptionSet: 13,
   UidNextRaised: 14,
+  AclSet: 15,
+  FolderAddressSet: 16,
   ContentStored: 20,
   MessageAppended: 21,
   FlagsSet: 22,
@@ -29,6 +31,8 @@ export interface MailboxCreated {
   readonly createdAtMs: number;
   /** A mailbox move's target: starts with no folders and without the retired UIDVALIDITY floor. */
   readonly imported?: boolean;
+  /** A public-folder mailbox: its folders are public folders; it starts with no folders. */
+  readonly public?: boolean;
 }
 export interface MailboxDeleted {
   readonly type: typeof EventType.MailboxDeleted;
@@ -79,6 +83,30 @@ export interface UidNextRaised {
   readonly mailboxId: string;
   readonly folderId: number;
   readonly uidNext: number;
+  readonly modseq: number;
+}
+/**
+ * One entry of a folder's access control list (RFC 4314): `identifier` (a user's address,
+ * `anyone` for Exchange's Default, `anonymous` for Exchange's Anonymous) is granted `rights`
+ * (letters of aclRights in their order), or loses its entry when `rights` is null. `name` is
+ * the folder's name, checked by the replayer.
+ */
+export interface AclSet {
+  readonly type: typeof EventType.AclSet;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly name: string;
+  readonly identifier: string;
+  readonly rights: string | null;
+  readonly modseq: number;
+}
+/** A folder mail-enabled at an SMTP address (mail to it is delivered into the folder), or no longer (null). */
+export interface FolderAddressSet {
+  readonly type: typeof EventType.FolderAddressSet;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly name: string;
+  readonly address: string | null;
   readonly modseq: number;
 }
 /** Message content, stored once per database by its SHA-256; `data` is compressed when that pays. */
@@ -132,6 +160,8 @@ export type MailEvent =
   | FolderDeleted
   | SubscriptionSet
   | UidNextRaised
+  | AclSet
+  | FolderAddressSet
   | ContentStored
   | MessageAppended
   | FlagsSet

@@ -39,6 +39,10 @@ export interface FolderState {
    * changes): the newest expungedPerFolderMax of them.
    */
   expunged: Array<{ modseq: number; uid: number }>;
+  /** The folder's access control list (RFC 4314): identifier → rights letters. Empty: only the mailbox's owner. */
+  acl: Record<string, string>;
+  /** The SMTP address mail to which is delivered into this folder (a mail-enabled public folder), or null. */
+  address: string | null;
   /** The highest modseq of an expunge dropped from `expunged` (0: none dropped): changes since an older modseq are not all known. */
   expungedDroppedModseq: number;
 }
@@ -46,6 +50,8 @@ export interface FolderState {
 export interface MailboxState {
   readonly mailboxId: string;
   readonly address: string;
+  /** A public-folder mailbox (its folders are public folders, it has no owner). */
+  readonly public: boolean;
   quotaBytes: number | null;
   usedBytes: number;
   modseqHighest: number;
@@ -165,6 +171,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       state.mailboxes.set(event.mailboxId, {
         mailboxId: event.mailboxId,
         address: event.address,
+        public: event.public === true,
         quotaBytes: event.quotaBytes,
         usedBytes: 0,
         modseqHighest: 0,
@@ -213,6 +220,8 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         sizeBytes: 0,
         expunged: [],
         expungedDroppedModseq: 0,
+        acl: {},
+        address: null,
       };
       bumpModseq(mailbox, folder, event.modseq);
       mailbox.folders.set(event.folderId, folder);
@@ -265,6 +274,19 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       assert(event.uidNext > folder.uidNext, `UIDNEXT ${event.uidNext} does not grow past ${folder.uidNext}`);
       bumpModseq(mailbox, folder, event.modseq);
       folder.uidNext = event.uidNext;
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
+      return;
+    }
+    case EventType.AclSet:
+    case EventType.FolderAddressSet: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const folder = folderOf(mailbox, event.folderId);
+      assert(folder.name === event.name, `${event.type === EventType.AclSet ? 'ACL' : 'address'} change names ${event.name} but the folder is ${folder.name}`);
+      if (event.type === EventType.FolderAddressSet) folder.address = event.address;
+      else if (event.rights === null) delete folder.acl[event.identifier];
+      else folder.acl[event.identifier] = event.rights;
+      bumpModseq(mailbox, folder, event.modseq);
       touched.mailboxes.add(mailbox.mailboxId);
       touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
       return;

@@ -13,11 +13,15 @@ import { deflateRawSync } from 'node:zlib';
 import type { CommitResult, OpResult, TxOp, TxRequest } from '../api.js';
 import { assert } from '../assert.js';
 import {
+  aclEntriesPerFolderMax,
+  aclIdentifierBytesMax,
+  aclRights,
   compressBytesMin,
   compressRatioMax,
   defaultFolders,
   flagBytesMax,
   flagsPerMessageMax,
+  folderAddressBytesMax,
   folderDepthMax,
   folderNameBytesMax,
   folderSeparator,
@@ -156,6 +160,20 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
       case 'subscribe':
         problem = checkFolderName(normalizeFolderName(op.name));
         break;
+      case 'setAcl': {
+        problem = need(op.folder) ?? checkAclEntry(op.identifier, op.rights);
+        const folder = mailbox.folders.get(mailbox.folderIdsByName.get(normalizeFolderName(op.folder)) ?? -1);
+        if (problem === null && op.rights !== null && folder !== undefined && !(op.identifier in folder.acl) && Object.keys(folder.acl).length >= aclEntriesPerFolderMax) {
+          problem = fail('LIMIT', `a folder's ACL holds at most ${aclEntriesPerFolderMax} entries`);
+        }
+        break;
+      }
+      case 'setFolderAddress':
+        problem = need(op.folder);
+        if (problem === null && op.address !== null && (!/^[^\s@<>]+@[^\s@<>]+$/.test(op.address) || utf8.encode(op.address).length > folderAddressBytesMax)) {
+          problem = fail('INVALID_ARGUMENT', `not an SMTP address: ${op.address}`);
+        }
+        break;
       case 'append':
         problem = need(op.folder) ?? checkFlags(op.flags ?? []);
         if (problem === null && op.content.length > messageBytesMax) problem = fail('TOO_BIG', `message over ${messageBytesMax} bytes`);
@@ -197,6 +215,20 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
     return fail('OVER_QUOTA', `mailbox quota of ${mailbox.quotaBytes} bytes exceeded`);
   }
   return null;
+}
+
+function checkAclEntry(identifier: string, rights: string | null): Failure | null {
+  // eslint-disable-next-line no-control-regex
+  if (identifier.length === 0 || utf8.encode(identifier).length > aclIdentifierBytesMax || /[\u0000-\u0020\u007f]/.test(identifier)) {
+    return fail('INVALID_ARGUMENT', 'ACL identifier empty, too long or with spaces or control characters');
+  }
+  if (rights !== null && [...rights].some((r) => !aclRights.includes(r))) return fail('INVALID_ARGUMENT', `ACL rights are letters of ${aclRights}`);
+  return null;
+}
+
+/** Rights letters without repeats, in the RFC's order, so equal grants read the same. */
+export function canonicalRights(rights: string): string {
+  return [...aclRights].filter((r) => rights.includes(r)).join('');
 }
 
 function hex(bytes: Uint8Array): string {
@@ -253,8 +285,16 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
   for (const op of request.ops) {
     switch (op.op) {
       case 'createMailbox': {
-        emit({ type: EventType.MailboxCreated, mailboxId, address: op.address, quotaBytes: op.quotaBytes, createdAtMs: context.clock.nowMs(), ...(op.imported === true ? { imported: true } : {}) });
-        for (const [name, specialUse] of op.imported === true ? [] : defaultFolders) {
+        emit({
+          type: EventType.MailboxCreated,
+          mailboxId,
+          address: op.address,
+          quotaBytes: op.quotaBytes,
+          createdAtMs: context.clock.nowMs(),
+          ...(op.imported === true ? { imported: true } : {}),
+          ...(op.public === true ? { public: true } : {}),
+        });
+        for (const [name, specialUse] of op.imported === true || op.public === true ? [] : defaultFolders) {
           createFolder(name, specialUse);
           emit({ type: EventType.SubscriptionSet, mailboxId, name, subscribed: true });
         }
@@ -294,6 +334,22 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
         const folder = folderOf(op.name);
         emit({ type: EventType.FolderDeleted, mailboxId, folderId: folder.folderId, name: folder.name, messages: folder.messages.length, modseq: nextModseq() });
         results.push({ op: 'deleteFolder' });
+        break;
+      }
+      case 'setAcl': {
+        const folder = folderOf(op.folder);
+        const rights = op.rights === null ? null : canonicalRights(op.rights);
+        if (folder.acl[op.identifier] !== rights && !(rights === null && !(op.identifier in folder.acl))) {
+          emit({ type: EventType.AclSet, mailboxId, folderId: folder.folderId, name: folder.name, identifier: op.identifier, rights, modseq: nextModseq() });
+        }
+        results.push({ op: 'setAcl' });
+        break;
+      }
+      case 'setFolderAddress': {
+        const folder = folderOf(op.folder);
+        const address = op.address === null ? null : op.address.toLowerCase();
+        if (folder.address !== address) emit({ type: EventType.FolderAddressSet, mailboxId, folderId: folder.folderId, name: folder.name, address, modseq: nextModseq() });
+        results.push({ op: 'setFolderAddress' });
         break;
       }
       case 'subscribe':

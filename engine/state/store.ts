@@ -3,7 +3,7 @@
 //
 //   !checkpoint                         {"position": n}   the log position the state is complete up to
 //   m/<mailboxId>                       mailbox header (address, quota, modseq, subscriptions)
-//   f/<mailboxId>/<folderId:8 hex>      folder header (name, UIDVALIDITY, UIDNEXT, counts, expunged)
+//   f/<mailboxId>/<folderId:8 hex>      folder header (name, UIDVALIDITY, UIDNEXT, counts, expunged, ACL, address)
 //   e/<mailboxId>/<folderId>/<uid:8 hex> one message's metadata (flags, modseq, content hash)
 //   r/<hash>                            content reference count and size
 //   c/<hash>                            content bytes (1 byte compression, then data)
@@ -111,6 +111,7 @@ export async function loadState(kv: KvStore): Promise<DatabaseState> {
     const record = parse<MailboxRecord>(value);
     state.mailboxes.set(record.mailboxId, {
       ...record,
+      public: record.public ?? false, // records written before public folders existed
       folders: new Map(),
       folderIdsByName: new Map(),
       subscriptions: new Set(record.subscriptions),
@@ -120,8 +121,15 @@ export async function loadState(kv: KvStore): Promise<DatabaseState> {
     const record = parse<FolderRecord>(value);
     const mailbox = state.mailboxes.get(key.slice(2, key.lastIndexOf('/')));
     assert(mailbox !== undefined, `state store has folder ${key} without its mailbox`);
-    // Folder records written before the expunge history was capped have no expungedDroppedModseq.
-    mailbox.folders.set(record.folderId, { ...record, expungedDroppedModseq: record.expungedDroppedModseq ?? 0, messages: [] });
+    // Folder records written before the expunge history was capped have no expungedDroppedModseq;
+    // before ACLs and mail-enabled folders, no acl or address.
+    mailbox.folders.set(record.folderId, {
+      ...record,
+      expungedDroppedModseq: record.expungedDroppedModseq ?? 0,
+      acl: record.acl ?? {},
+      address: record.address ?? null,
+      messages: [],
+    });
     mailbox.folderIdsByName.set(record.name, record.folderId);
   }
   for await (const [key, value] of kv.scan('e/')) {
