@@ -263,13 +263,27 @@ test('mailboxes: LIST variants, CREATE with parents and USE, RENAME, DELETE, SUB
   assert.equal(r.untagged.length, 0, r.raw);
   r = ok(await c.command('LIST "" INBOX RETURN (STATUS (MESSAGES UIDNEXT SIZE))'));
   assert.deepEqual(r.untagged, ['* LIST (\\HasNoChildren) "/" INBOX', '* STATUS INBOX (MESSAGES 0 UIDNEXT 1 SIZE 0)']);
+  // RENAME creates the superior hierarchy; RENAME INBOX moves its messages and leaves it empty.
+  ok(await c.command('RENAME Stuff Old/Stuff'));
+  r = ok(await c.command('LIST "" Old/*'));
+  assert.deepEqual(r.untagged, ['* LIST (\\HasNoChildren \\Archive) "/" Old/Stuff']);
+  const inboxMail = 'Subject: kept\r\n\r\nbody\r\n';
+  ok(await c.command(`APPEND INBOX (\\Flagged) {${inboxMail.length}+}\r\n${inboxMail}`));
+  ok(await c.command(`APPEND INBOX {${inboxMail.length}+}\r\n${inboxMail}`));
+  ok(await c.command('RENAME INBOX Old/Inbox'));
+  r = ok(await c.command('STATUS INBOX (MESSAGES UIDNEXT)'));
+  assert.deepEqual(r.untagged, ['* STATUS INBOX (MESSAGES 0 UIDNEXT 3)']);
+  r = ok(await c.command('STATUS Old/Inbox (MESSAGES)'));
+  assert.deepEqual(r.untagged, ['* STATUS Old/Inbox (MESSAGES 2)']);
+  assert.match((await c.command('RENAME INBOX Old/Inbox')).tagged, /NO \[ALREADYEXISTS\]/);
+  assert.match((await c.command('RENAME Old/Stuff Old//x')).tagged, /NO \[CANNOT\]/);
   ok(await c.command('DELETE Projects/2025/Q1'));
   assert.match((await c.command('DELETE INBOX')).tagged, /NO/);
   assert.match((await c.command('STATUS Nope (MESSAGES)')).tagged, /NO \[NONEXISTENT\]/);
   r = ok(await c.command('NAMESPACE'));
   assert.deepEqual(r.untagged, ['* NAMESPACE (("" "/")) NIL NIL']);
   r = ok(await c.command('GETQUOTAROOT INBOX'));
-  assert.deepEqual(r.untagged, ['* QUOTAROOT INBOX ""', '* QUOTA "" (STORAGE 0 10240)']);
+  assert.deepEqual(r.untagged, ['* QUOTAROOT INBOX ""', '* QUOTA "" (STORAGE 1 10240)']); // the two messages moved out of INBOX
   // UTF-8 names: mUTF-7 before ENABLE, UTF-8 after.
   ok(await c.command('CREATE "&ZeVnLIqe-"'));
   r = ok(await c.command('LIST "" "&ZeVnLIqe-"'));

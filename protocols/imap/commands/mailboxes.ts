@@ -33,17 +33,10 @@ export const create = handler<'CREATE'>(authenticated, async (s, tag, c) => {
     await s.fail(tag, folders);
     return;
   }
-  const existing = new Set(folders.value.map((f) => f.name));
-  const ops: TxOp[] = [];
-  const parts = name.split('/');
-  if (parts.some((p) => p === '')) {
+  const ops = parentsNeeded(new Set(folders.value.map((f) => f.name)), name);
+  if (ops === null) {
     await s.no(tag, 'Empty hierarchy level in the name', { code: 'CANNOT' });
     return;
-  }
-  // RFC 9051 §6.3.4: create the superior hierarchy the name needs.
-  for (let i = 1; i < parts.length; i++) {
-    const parent = parts.slice(0, i).join('/');
-    if (!existing.has(parent)) ops.push({ op: 'createFolder', name: parent });
   }
   ops.push({ op: 'createFolder', name, ...(uses[0] === undefined ? {} : { specialUse: uses[0] }) });
   await commit(s, tag, ops, 'CREATE completed');
@@ -58,11 +51,58 @@ export const deleteMailbox = handler<'DELETE'>(authenticated, async (s, tag, c) 
   await commit(s, tag, [{ op: 'deleteFolder', name }], 'DELETE completed');
 });
 
+/**
+ * The createFolder ops for the superior hierarchy `name` needs (RFC 9051 §6.3.4 and §6.3.6), or
+ * null when the name has an empty level.
+ */
+function parentsNeeded(existing: ReadonlySet<string>, name: string): TxOp[] | null {
+  const parts = name.split('/');
+  if (parts.some((p) => p === '')) return null;
+  const ops: TxOp[] = [];
+  for (let i = 1; i < parts.length; i++) {
+    const parent = parts.slice(0, i).join('/');
+    if (!existing.has(parent)) ops.push({ op: 'createFolder', name: parent });
+  }
+  return ops;
+}
+
 export const rename = handler<'RENAME'>(authenticated, async (s, tag, c) => {
   const from = folderName(c.from);
   const to = folderName(c.to);
-  await commit(s, tag, [{ op: 'renameFolder', from, to }], 'RENAME completed');
-  if (s.selected !== null && s.selected.name === from) s.selected.name = to;
+  const mailboxId = s.account!.mailboxId;
+  const folders = await s.api!.folders(mailboxId);
+  if (!folders.ok) {
+    await s.fail(tag, folders);
+    return;
+  }
+  const existing = new Set(folders.value.map((f) => f.name));
+  const ops = parentsNeeded(existing, to);
+  if (ops === null) {
+    await s.no(tag, 'Empty hierarchy level in the name', { code: 'CANNOT' });
+    return;
+  }
+  if (from !== 'INBOX') {
+    ops.push({ op: 'renameFolder', from, to });
+    await commit(s, tag, ops, 'RENAME completed');
+    if (s.selected !== null && s.selected.name === from) s.selected.name = to;
+    return;
+  }
+  // RFC 9051 §6.3.6: renaming INBOX moves all its messages to a new mailbox with the given name
+  // and leaves INBOX empty; INBOX's inferior names are not renamed. One transaction, so the
+  // messages are either all in the new mailbox or all still in INBOX.
+  if (existing.has(to)) {
+    await s.no(tag, `Mailbox ${to} exists`, { code: 'ALREADYEXISTS' });
+    return;
+  }
+  const listing = await s.api!.listMessages(mailboxId, 'INBOX');
+  if (!listing.ok) {
+    await s.fail(tag, listing);
+    return;
+  }
+  ops.push({ op: 'createFolder', name: to });
+  const uids = listing.value.messages.map((m) => m.uid);
+  if (uids.length > 0) ops.push({ op: 'move', folder: 'INBOX', uids, to });
+  await commit(s, tag, ops, 'RENAME completed');
 });
 
 export const subscribe = handler<'SUBSCRIBE'>(authenticated, (s, tag, c) => commit(s, tag, [{ op: 'subscribe', name: folderName(c.mailbox), subscribed: true }], 'SUBSCRIBE completed'));
