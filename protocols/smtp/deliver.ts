@@ -45,8 +45,11 @@ export function deliveredBytes(message: IncomingMessage, rcpt: string): Uint8Arr
   return concat([Buffer.from(envelopeHeaders(message.mailFrom, rcpt) + message.prefix, 'utf8'), message.body]);
 }
 
+/** A target's failure, naming the mailboxes that do not have the message (the others of the target do). */
+export type TargetFailure = Failure & { readonly failedAccounts: readonly Account[] };
+
 /** Delivers to every target; one Result per target, in order. */
-export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNet, message: IncomingMessage, targets: readonly DeliveryTarget[]): Promise<Result<void>[]> {
+export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNet, message: IncomingMessage, targets: readonly DeliveryTarget[]): Promise<Array<Result<void> & ({ ok: true } | TargetFailure)>> {
   const contents: Uint8Array[] = [];
   const byMailbox = new Map<string, { account: Account; rcpt: string; contentIndex: number }>();
   targets.forEach((target) => {
@@ -90,12 +93,15 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
   deliveries.forEach((delivery, index) => byMailboxResult.set(delivery.mailboxId, commitResults[index]!));
 
   return targets.map((target) => {
-    if (!netResult!.ok) return netResult!;
+    if (!netResult!.ok) return { ...netResult!, failedAccounts: target.accounts };
     let failure: Failure | null = null;
+    const failedAccounts: Account[] = [];
     for (const account of target.accounts) {
       const result = byMailboxResult.get(account.mailboxId)!;
-      if (!result.ok && (failure === null || (result.code !== 'OVER_QUOTA' && failure.code === 'OVER_QUOTA'))) failure = result;
+      if (result.ok) continue;
+      failedAccounts.push(account);
+      if (failure === null || (result.code !== 'OVER_QUOTA' && failure.code === 'OVER_QUOTA')) failure = result;
     }
-    return failure ?? ok(undefined);
+    return failure === null ? { ok: true as const, value: undefined } : { ...failure, failedAccounts };
   });
 }

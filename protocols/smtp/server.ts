@@ -3,17 +3,19 @@
 // file is the session logic: who may send what to whom (MAIL, RCPT), and what a DATA turns
 // into (local delivery through the mailbox API, remote recipients into the outbound queue).
 // A 250 is sent only once the message is durable in every recipient's database and in the
-// safety net (deliver.ts).
+// safety net (deliver.ts), or, in SMTP, once it is durable for some recipients and the rest is
+// durably queued (the outbound queue redelivers locally and bounces what fails for good), so a
+// sender never retries a message some recipients already have.
 
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Account, FrontEnd, FrontEndContext, ListenPlan, Peer, Protocol, ServiceName, SessionLease } from '../frontend.js';
 import type { Failure } from '../../engine/errors.js';
 import { closeGraceMs, receivedHopsMax, recipientsPerTransactionMax, smtpIdleMsMax, traceHeadersBytesMax, unauthenticatedCommandsMax } from './constants.js';
-import { type DeliveryTarget, deliverLocal } from './deliver.js';
+import { type DeliveryTarget, type TargetFailure, deliverLocal } from './deliver.js';
 import { failureReply, isTemporary, reply } from './replies.js';
 import { headerValues, protocolName, receivedHeader } from './trace.js';
-import type { MailServices } from './types.js';
+import type { FailedRecipient, MailServices, MessageDsn, RecipientDsn } from './types.js';
 
 /** mx: mail for accepted domains from anyone; submission: authenticated users, anywhere; lmtp: final delivery. */
 export type SmtpRole = 'mx' | 'submission' | 'lmtp';
@@ -36,6 +38,20 @@ function domainOf(address: string): string {
 /** The largest message DATA accepts: the front-end limit, less room for the trace headers. */
 export function messageSizeMax(context: FrontEndContext): number {
   return context.limits.messageBytesMax - traceHeadersBytesMax;
+}
+
+/** The RFC 3461 parameters of a transaction, or undefined when the client gave none (DSN off, or not used). */
+function dsnOf(session: SMTPServerSession): MessageDsn | undefined {
+  const envelope = session.envelope.dsn;
+  const recipients: Record<string, RecipientDsn> = {};
+  for (const rcpt of session.envelope.rcptTo) {
+    if (rcpt.dsn?.notify === undefined && rcpt.dsn?.orcpt === undefined) continue;
+    recipients[rcpt.address.toLowerCase()] = { notify: rcpt.dsn.notify ?? null, orcpt: rcpt.dsn.orcpt ?? null };
+  }
+  const ret = envelope?.ret === 'FULL' || envelope?.ret === 'HDRS' ? envelope.ret : null;
+  const envid = envelope?.envid ?? null;
+  if (ret === null && envid === null && Object.keys(recipients).length === 0) return undefined;
+  return { ret, envid, recipients };
 }
 
 /** The session logic of one role, as smtp-server callbacks. */
@@ -111,6 +127,7 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
       ? await services.authenticate(body, { clientAddress: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom })
       : null;
 
+    const dsn = dsnOf(session);
     const answers: Array<SmtpError | string | null> = rcptTo.map(() => null);
     const targets: DeliveryTarget[] = [];
     const targetIndex: number[] = [];
@@ -140,15 +157,84 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     };
     const remoteDone = remote.length === 0
       ? Promise.resolve(null)
-      : outgoing().then((content) => services.outbound!.enqueue({ id, timeMs, mailFrom, recipients: remote, content })).then(
+      : outgoing().then((content) => services.outbound!.enqueue({ id, timeMs, mailFrom, recipients: remote, content, ...(dsn === undefined ? {} : { dsn }) })).then(
           () => null,
           (error: Error) => reply(452, '4.3.1', `the outbound queue cannot take the message: ${error.message}`),
         );
     const [local, remoteError] = await Promise.all([localDone, remoteDone]);
     local.forEach((result, i) => (answers[targetIndex[i]!] = result.ok ? ok : failureReply(result as Failure)));
     for (const index of remoteIndex) answers[index] = remoteError ?? `2.0.0 Ok: queued as ${id}`;
+    if (role !== 'lmtp' && services.outbound !== null && remoteError === null) {
+      const content = Buffer.concat([Buffer.from(received + (authResults ?? ''), 'utf8'), body]);
+      await completeInQueue({ id, timeMs, mailFrom, content, dsn }, rcptTo.map((a) => a.address.toLowerCase()), answers, targets, targetIndex, local, remote.length > 0);
+    }
     log.info({ id, from: mailFrom, recipients: rcptTo.length, bytes: body.length, failed: answers.filter((a) => typeof a !== 'string').length }, 'transaction');
     return answers.map((answer) => answer!);
+  }
+
+  /**
+   * SMTP has one answer per message. When the message is durable for some recipients (a mailbox
+   * has it, or the outbound queue does) and others failed, the failed local recipients go into
+   * the outbound queue for local redelivery (temporary failures) or a bounce (permanent ones),
+   * and every answer becomes 250, so the sender does not send the message again to those who
+   * have it. Also queues a report for local deliveries the sender asked to hear of
+   * (NOTIFY=SUCCESS). When nothing is stored, or the queue cannot take it, answers stay as they are.
+   */
+  async function completeInQueue(
+    message: { id: string; timeMs: number; mailFrom: string; content: Uint8Array; dsn: MessageDsn | undefined },
+    rcptTo: readonly string[],
+    answers: Array<SmtpError | string | null>,
+    targets: readonly DeliveryTarget[],
+    targetIndex: readonly number[],
+    local: ReadonlyArray<{ ok: true } | TargetFailure>,
+    queuedRemote: boolean,
+  ): Promise<void> {
+    const stored = queuedRemote || local.some((result, i) => result.ok || result.failedAccounts.length < new Set(targets[i]!.accounts.map((a) => a.mailboxId)).size);
+    const redeliver: Record<string, string> = {};
+    const recipientsDsn: Record<string, RecipientDsn> = {};
+    const reports: FailedRecipient[] = [];
+    const paramsOf = (rcpt: string): RecipientDsn | undefined => message.dsn?.recipients[rcpt];
+    local.forEach((result, i) => {
+      const rcpt = targets[i]!.rcpt;
+      const params = paramsOf(rcpt);
+      if (result.ok) {
+        if (params?.notify?.includes('SUCCESS')) reports.push({ address: rcpt, action: 'delivered', status: '2.0.0', diagnostic: `delivered to the mailbox as ${message.id}`, remoteMta: null });
+        return;
+      }
+      const error = answers[targetIndex[i]!] as SmtpError;
+      if (!isTemporary(error)) return;
+      for (const account of result.failedAccounts) {
+        redeliver[account.address] = rcpt;
+        if (params !== undefined) recipientsDsn[account.address] = params;
+      }
+    });
+    const failed: FailedRecipient[] = [...reports];
+    answers.forEach((answer, index) => {
+      if (answer === null || typeof answer === 'string') return;
+      if (isTemporary(answer)) {
+        // A temporary failure with no mailbox named (recipient state lost): resolve it again when redelivering.
+        if (!targetIndex.includes(index)) redeliver[rcptTo[index]!] = rcptTo[index]!;
+        return;
+      }
+      const text = answer.message;
+      const enhanced = /^([245]\.\d{1,3}\.\d{1,3}) /.exec(text)?.[1] ?? '5.0.0';
+      failed.push({ address: rcptTo[index]!, status: enhanced, diagnostic: `${answer.responseCode} ${text}`, remoteMta: null });
+    });
+    const partial = Object.keys(redeliver).length > 0 || failed.length > reports.length;
+    if (!stored || (!partial && reports.length === 0)) return;
+    const queuedId = services.newId();
+    const dsn: MessageDsn | undefined = message.dsn === undefined ? undefined : { ...message.dsn, recipients: { ...message.dsn.recipients, ...recipientsDsn } };
+    try {
+      await services.outbound!.enqueue({ id: queuedId, timeMs: message.timeMs, mailFrom: message.mailFrom, recipients: Object.keys(redeliver), content: message.content, local: redeliver, ...(dsn === undefined ? {} : { dsn }) }, failed);
+    } catch (error) {
+      log.error({ id: message.id, error: (error as Error).message }, 'the outbound queue cannot take the undelivered part of a transaction');
+      return;
+    }
+    if (!partial) return;
+    log.info({ id: message.id, queued: queuedId, redeliver: Object.keys(redeliver).length, bounced: failed.length - reports.length }, 'part of the transaction queued');
+    answers.forEach((answer, index) => {
+      if (answer !== null && typeof answer !== 'string') answers[index] = `2.0.0 Ok: delivered as ${message.id}, the rest queued as ${queuedId}`;
+    });
   }
 
   return {
@@ -278,7 +364,8 @@ export async function startSmtp(context: FrontEndContext, plan: ListenPlan, serv
         size: sizeMax,
         rejectOversized: true,
         hideENHANCEDSTATUSCODES: false,
-        hideDSN: true,
+        // DSN (RFC 3461) needs the outbound queue: it carries the parameters and sends the reports.
+        hideDSN: role === 'lmtp' || services.outbound === null,
         hideREQUIRETLS: true,
         authMethods: ['PLAIN', 'LOGIN'],
         disabledCommands: role === 'submission' ? [] : ['AUTH'],

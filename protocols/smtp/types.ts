@@ -31,6 +31,22 @@ export interface SafetyNet {
   keep(entry: SafetyNetEntry): Promise<void>;
 }
 
+/** RFC 3461 parameters of one recipient. */
+export interface RecipientDsn {
+  /** NOTIFY: null when not given (failures and delays are reported); ['NEVER'] or some of SUCCESS, FAILURE, DELAY. */
+  readonly notify: readonly string[] | null;
+  /** ORCPT as given (addr-type;xtext), or null. */
+  readonly orcpt: string | null;
+}
+
+/** RFC 3461 parameters of a message: RET and ENVID of MAIL FROM, NOTIFY and ORCPT of each RCPT. */
+export interface MessageDsn {
+  readonly ret: 'FULL' | 'HDRS' | null;
+  readonly envid: string | null;
+  /** By recipient address (lower case); a recipient without parameters may be missing. */
+  readonly recipients: Readonly<Record<string, RecipientDsn>>;
+}
+
 export interface OutboundMessage {
   readonly id: string;
   readonly timeMs: number;
@@ -38,11 +54,28 @@ export interface OutboundMessage {
   readonly mailFrom: string;
   readonly recipients: readonly string[];
   readonly content: Uint8Array;
+  /**
+   * Recipients the queue delivers locally (the part of an SMTP transaction whose database could
+   * not take the message at DATA): address (resolving to one mailbox) -> the envelope recipient
+   * as given, its Delivered-To. Those recipients' content lacks Return-Path and Delivered-To.
+   */
+  readonly local?: Readonly<Record<string, string>>;
+  readonly dsn?: MessageDsn;
+}
+
+/** A recipient the sender is told about: failed for good, or (action) delivered or relayed when NOTIFY=SUCCESS asked. */
+export interface FailedRecipient {
+  readonly address: string;
+  /** RFC 3464 Action; 'failed' when absent. */
+  readonly action?: 'failed' | 'delivered' | 'relayed';
+  readonly status: string;
+  readonly diagnostic: string;
+  readonly remoteMta: string | null;
 }
 
 /** The durable outbound queue. `enqueue` resolves once the message is durable (fsync). */
 export interface OutboundQueue {
-  enqueue(message: OutboundMessage): Promise<void>;
+  enqueue(message: OutboundMessage, failed?: readonly FailedRecipient[]): Promise<void>;
 }
 
 /** What the session knows when it asks for an Authentication-Results header. */

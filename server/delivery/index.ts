@@ -13,13 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrontEnd, FrontEndContext, ListenPlan } from '../../protocols/frontend.js';
-import { deliverLocal } from '../../protocols/smtp/deliver.js';
-import { buildDsn, type FailedRecipient } from '../../protocols/smtp/dsn.js';
+import { smtpAnswer } from '../../engine/errors.js';
+import { type DeliveryTarget, deliverLocal } from '../../protocols/smtp/deliver.js';
+import { type FailedRecipient, reportFor } from '../../protocols/smtp/dsn.js';
 import { startSmtp, type SmtpFrontEndOptions } from '../../protocols/smtp/server.js';
 import type { MailServices, OutboundMessage } from '../../protocols/smtp/types.js';
 import { safetyNetPruneIntervalMs } from './constants.js';
-import { FileOutboundQueue, outboundQueueDir } from './queue.js';
-import { type MxResolver, type Smarthost, systemResolver } from './relay.js';
+import { FileOutboundQueue, outboundQueueDir, type QueueEntryView } from './queue.js';
+import { type MxResolver, type RecipientOutcome, type Smarthost, systemResolver } from './relay.js';
 import { FileSafetyNet, safetyNetDir } from './safety-net.js';
 import { type DNSResolver, checkInbound, dkimDir, ensureDkimKey, signMessage } from './mailauth.js';
 
@@ -42,6 +43,20 @@ export interface MailFlowOptions extends SmtpFrontEndOptions, TransportSettings 
   readonly resolver?: MxResolver;
   /** DNS for SPF, DKIM and DMARC (mailauth's resolver shape); the system's by default. */
   readonly dnsResolver?: DNSResolver;
+}
+
+/** What the admin API does with the running server's outbound queue (`quire queue`). */
+export interface QueueAdmin {
+  list(): QueueEntryView[];
+  /** Makes one message (or all) due now; answers how many. */
+  flush(id?: string): number;
+  /** Removes a message, with a DSN to its sender for the recipients left when `bounce`; false: no such message. */
+  remove(id: string, bounce: boolean): Promise<boolean>;
+}
+
+/** The mail flow front end, with its outbound queue for the admin API. */
+export interface MailFlow extends FrontEnd {
+  readonly queue: QueueAdmin;
 }
 
 export const transportSettingsFile = (dataDir: string): string => join(dataDir, 'transport.json');
@@ -70,23 +85,28 @@ export function newTransactionId(): string {
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
-export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, host: { readonly dataDir: string }, options: MailFlowOptions = {}): Promise<FrontEnd> {
+export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, host: { readonly dataDir: string }, options: MailFlowOptions = {}): Promise<MailFlow> {
   const settings: MailFlowOptions = { ...readTransportSettings(host.dataDir), ...options };
   const nowMs = settings.nowMs ?? Date.now;
   const log = context.log.child({ component: 'transport' });
   const safetyNet = await FileSafetyNet.open({ dir: safetyNetDir(host.dataDir), nowMs, ...(settings.safetyNetRetentionMs === undefined ? {} : { retentionMs: settings.safetyNetRetentionMs }) });
 
   let queue: FileOutboundQueue | null = null;
-  /** Tells the sender which recipients failed: a DSN into their mailbox when local, else through the queue with the null sender. */
-  const bounce = async (message: OutboundMessage, failed: readonly FailedRecipient[]): Promise<void> => {
-    context.metrics.delivery('bounced', failed.length);
-    if (message.mailFrom === '') {
-      log.warn({ id: message.id, failed: failed.length }, 'a bounce could not be delivered; dropped (no bounce of a bounce)');
-      return;
-    }
+  /**
+   * Tells the sender about a finished message's recipients: a DSN (failures, and successes
+   * asked for with NOTIFY=SUCCESS; nothing for NOTIFY=NEVER) into their mailbox when local,
+   * else through the queue with the null sender.
+   */
+  const bounce = async (message: OutboundMessage, reported: readonly FailedRecipient[]): Promise<void> => {
+    const failedCount = reported.filter((f) => (f.action ?? 'failed') === 'failed').length;
+    if (failedCount > 0) context.metrics.delivery('bounced', failedCount);
     const id = newTransactionId();
     const timeMs = nowMs();
-    const dsn = buildDsn({ hostname: context.hostname, to: message.mailFrom, originalId: message.id, arrivalMs: message.timeMs, nowMs: timeMs, boundary: `${id}/${context.hostname}`, failed, original: message.content });
+    const dsn = reportFor(message, reported, { hostname: context.hostname, id, nowMs: timeMs });
+    if (dsn === null) {
+      if (message.mailFrom === '' && failedCount > 0) log.warn({ id: message.id, failed: failedCount }, 'a bounce could not be delivered; dropped (no bounce of a bounce)');
+      return;
+    }
     const accepted = await context.isAcceptedDomain(domainOf(message.mailFrom));
     if (!accepted.ok) throw new Error(accepted.message);
     if (!accepted.value) {
@@ -102,12 +122,44 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
     if (!result!.ok) throw new Error(`${result!.code}: ${result!.message}`);
   };
 
+  /** Redelivers the local recipients of a partly failed SMTP transaction (each address resolves to the mailbox that missed it). */
+  const local = async (message: OutboundMessage, recipients: readonly string[]): Promise<RecipientOutcome[]> => {
+    const outcomes: RecipientOutcome[] = [];
+    const targets: DeliveryTarget[] = [];
+    const addresses: string[] = [];
+    for (const address of recipients) {
+      const resolved = await context.resolveRecipient(address);
+      if (!resolved.ok) {
+        const answer = smtpAnswer(resolved);
+        outcomes.push({ address, outcome: answer.code >= 500 ? 'failed' : 'retry', status: answer.enhanced, diagnostic: resolved.message, remoteMta: null });
+        continue;
+      }
+      targets.push({ rcpt: message.local?.[address] ?? address, accounts: resolved.value });
+      addresses.push(address);
+    }
+    if (targets.length > 0) {
+      const results = await deliverLocal(context, safetyNet, { id: message.id, timeMs: nowMs(), mailFrom: message.mailFrom, prefix: '', body: message.content }, targets);
+      results.forEach((result, i) => {
+        const address = addresses[i]!;
+        if (result.ok) {
+          context.metrics.delivery('delivered', 1);
+          outcomes.push({ address, outcome: 'delivered', status: '2.0.0', diagnostic: `delivered to the mailbox as ${message.id}`, remoteMta: null });
+          return;
+        }
+        const answer = smtpAnswer(result);
+        outcomes.push({ address, outcome: answer.code >= 500 ? 'failed' : 'retry', status: answer.enhanced, diagnostic: `${answer.code} ${answer.message}`, remoteMta: null });
+      });
+    }
+    return outcomes;
+  };
+
   try {
     queue = await FileOutboundQueue.open({
       dir: outboundQueueDir(host.dataDir),
       nowMs,
       log,
       bounce,
+      local,
       relay: { hostname: context.hostname, smarthost: settings.smarthost ?? null, resolver: settings.resolver ?? systemResolver, mxPort: settings.mxPort ?? 25, ...(settings.verifyTls === undefined ? {} : { verifyTls: settings.verifyTls }) },
       ...(settings.retryMsBase === undefined ? {} : { retryMsBase: settings.retryMsBase }),
       ...(settings.retryMsMax === undefined ? {} : { retryMsMax: settings.retryMsMax }),
@@ -152,6 +204,11 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
   return {
     description: dkim === null ? smtp.description : `${smtp.description}; DKIM selector ${dkim.selector} (TXT record in ${dkimDir(host.dataDir)}/${dkim.selector}.txt)`,
     ports: smtp.ports,
+    queue: {
+      list: () => outbound.view(),
+      flush: (id) => outbound.flush(id),
+      remove: (id, withBounce) => outbound.remove(id, withBounce),
+    },
     async close() {
       clearInterval(pruning);
       await smtp.close();

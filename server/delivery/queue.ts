@@ -3,21 +3,26 @@
 // directory), so a 250 on submission survives kill -9; at open every message on disk is
 // scheduled again. Delivery goes through relay.ts, per domain (or all at once to the
 // smarthost), with exponential backoff; recipients refused for good, or still undelivered
-// when the message is too old, are reported to the sender in one DSN (dsn.ts).
+// when the message is too old, are reported to the sender in one DSN (dsn.ts), and so are
+// deliveries the sender asked to hear of (NOTIFY=SUCCESS).
+//
+// Local recipients (message.local) are delivered through `options.local` instead of SMTP: the
+// part of an SMTP transaction whose database could not take the message at DATA, after the
+// other recipients had it (server.ts answers 250 then, and the queue redelivers).
 //
 // Files in <data>/transport/queue/:
-//   <id>.msg    | H u32 LE | header JSON {v, id, timeMs, mailFrom, recipients} | message bytes |
-//               written once, never changed
-//   <id>.state  {attempts, nextAttemptMs, remaining, failed}; replaced atomically after each
-//               attempt. Missing: nothing tried yet (every recipient remaining).
+//   <id>.msg    | H u32 LE | header JSON {v, id, timeMs, mailFrom, recipients, local?, dsn?,
+//               failed?} | message bytes | written once, never changed
+//   <id>.state  {attempts, nextAttemptMs, remaining, failed, lastError?}; replaced atomically
+//               after each attempt. Missing: nothing tried yet (every recipient remaining,
+//               the header's `failed` already reported on).
 // A message is finished by removing .msg first, then .state; a .state alone is debris.
 
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeStorage } from '../../engine/io.js';
 import type { FrontEndLog } from '../../protocols/frontend.js';
-import type { FailedRecipient } from '../../protocols/smtp/dsn.js';
-import type { OutboundMessage, OutboundQueue } from '../../protocols/smtp/types.js';
+import type { FailedRecipient, OutboundMessage, OutboundQueue } from '../../protocols/smtp/types.js';
 import { outboundConcurrencyMax, outboundGiveUpMsDefault, outboundRetryMsBase, outboundRetryMsMax } from './constants.js';
 import { type RecipientOutcome, type RelayOptions, relay } from './relay.js';
 
@@ -27,15 +32,33 @@ export interface QueueState {
   readonly attempts: number;
   readonly nextAttemptMs: number;
   readonly remaining: readonly string[];
+  /** Recipients to report on when the message is finished: failed ones, and deliveries asked for with NOTIFY=SUCCESS. */
   readonly failed: readonly FailedRecipient[];
+  /** What the last attempt of a remaining recipient ran into. */
+  readonly lastError?: string;
+}
+
+/** One queued message as `quire queue list` shows it. */
+export interface QueueEntryView {
+  readonly id: string;
+  readonly mailFrom: string;
+  readonly recipients: readonly string[];
+  readonly local: readonly string[];
+  readonly arrivalMs: number;
+  readonly bytes: number;
+  readonly attempts: number;
+  readonly nextAttemptMs: number;
+  readonly lastError: string | null;
 }
 
 export interface OutboundQueueOptions {
   readonly dir: string;
   readonly nowMs: () => number;
   readonly relay: RelayOptions;
-  /** Hands a finished message's failures to whoever tells the sender (a DSN). */
+  /** Hands a finished message's failures (and asked-for successes) to whoever tells the sender (a DSN). */
   readonly bounce: (message: OutboundMessage, failed: readonly FailedRecipient[]) => Promise<void>;
+  /** Delivers to local recipients (message.local); without it they are retried until given up. */
+  readonly local?: (message: OutboundMessage, recipients: readonly string[]) => Promise<RecipientOutcome[]>;
   readonly log: FrontEndLog;
   readonly retryMsBase?: number;
   readonly retryMsMax?: number;
@@ -59,22 +82,117 @@ async function writeDurably(dir: string, name: string, data: Uint8Array): Promis
   await nodeStorage().syncDir(dir);
 }
 
-function encodeMessage(message: OutboundMessage): Uint8Array {
-  const header = Buffer.from(JSON.stringify({ v: 1, id: message.id, timeMs: message.timeMs, mailFrom: message.mailFrom, recipients: message.recipients }), 'utf8');
+interface MessageHeader {
+  v: number;
+  id: string;
+  timeMs: number;
+  mailFrom: string;
+  recipients: string[];
+  local?: Record<string, string>;
+  dsn?: OutboundMessage['dsn'];
+  failed?: FailedRecipient[];
+}
+
+function encodeMessage(message: OutboundMessage, failed: readonly FailedRecipient[]): Uint8Array {
+  const fields: MessageHeader = { v: 1, id: message.id, timeMs: message.timeMs, mailFrom: message.mailFrom, recipients: [...message.recipients] };
+  if (message.local !== undefined) fields.local = { ...message.local };
+  if (message.dsn !== undefined) fields.dsn = message.dsn;
+  if (failed.length > 0) fields.failed = [...failed];
+  const header = Buffer.from(JSON.stringify(fields), 'utf8');
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length, 0);
   return Buffer.concat([length, header, message.content]);
 }
 
-function decodeMessage(bytes: Buffer): OutboundMessage | null {
+function decodeMessage(bytes: Buffer): { message: OutboundMessage; failed: FailedRecipient[] } | null {
   try {
     const length = bytes.readUInt32LE(0);
-    const header = JSON.parse(bytes.subarray(4, 4 + length).toString('utf8')) as { v: number; id: string; timeMs: number; mailFrom: string; recipients: string[] };
+    const header = JSON.parse(bytes.subarray(4, 4 + length).toString('utf8')) as MessageHeader;
     if (header.v !== 1) return null;
-    return { id: header.id, timeMs: header.timeMs, mailFrom: header.mailFrom, recipients: header.recipients, content: new Uint8Array(bytes.subarray(4 + length)) };
+    const message: OutboundMessage = {
+      id: header.id,
+      timeMs: header.timeMs,
+      mailFrom: header.mailFrom,
+      recipients: header.recipients,
+      content: new Uint8Array(bytes.subarray(4 + length)),
+      ...(header.local === undefined ? {} : { local: header.local }),
+      ...(header.dsn === undefined ? {} : { dsn: header.dsn }),
+    };
+    return { message, failed: header.failed ?? [] };
   } catch {
     return null;
   }
+}
+
+const initialState = (message: OutboundMessage, failed: readonly FailedRecipient[]): QueueState => ({ attempts: 0, nextAttemptMs: 0, remaining: message.recipients, failed });
+
+/** Every message in a queue directory with its state, read from the files (`quire queue` without a running server). */
+export async function readQueueDir(dir: string): Promise<Array<{ message: OutboundMessage; state: QueueState }>> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const found: Array<{ message: OutboundMessage; state: QueueState }> = [];
+  for (const name of names.filter((n) => n.endsWith('.msg') && !n.startsWith('.'))) {
+    const decoded = decodeMessage(await readFile(join(dir, name)));
+    if (decoded === null) continue;
+    let state = initialState(decoded.message, decoded.failed);
+    try {
+      state = JSON.parse(await readFile(join(dir, `${decoded.message.id}.state`), 'utf8')) as QueueState;
+    } catch {
+      // nothing tried yet
+    }
+    found.push({ message: decoded.message, state });
+  }
+  return found.sort((a, b) => a.message.timeMs - b.message.timeMs);
+}
+
+export function viewOf(message: OutboundMessage, state: QueueState): QueueEntryView {
+  return {
+    id: message.id,
+    mailFrom: message.mailFrom,
+    recipients: state.remaining,
+    local: state.remaining.filter((r) => message.local?.[r] !== undefined),
+    arrivalMs: message.timeMs,
+    bytes: message.content.length,
+    attempts: state.attempts,
+    nextAttemptMs: state.nextAttemptMs,
+    lastError: state.lastError ?? null,
+  };
+}
+
+/** Without a running server: makes one message (or all) due now; the next start tries them first. */
+export async function flushQueueDir(dir: string, id?: string): Promise<number> {
+  let flushed = 0;
+  for (const { message, state } of await readQueueDir(dir)) {
+    if (id !== undefined && message.id !== id) continue;
+    await writeDurably(dir, `${message.id}.state`, Buffer.from(JSON.stringify({ ...state, nextAttemptMs: 0 })));
+    flushed++;
+  }
+  return flushed;
+}
+
+/** Removes a message's files (.msg first: a .state alone is debris the next open removes). */
+async function removeFiles(dir: string, id: string): Promise<void> {
+  await rm(join(dir, `${id}.msg`), { force: true });
+  await rm(join(dir, `${id}.state`), { force: true });
+  await nodeStorage().syncDir(dir);
+}
+
+/** Without a running server: removes a message; with `bounce`, first queues the DSN for its sender (delivered at the next start). */
+export async function deleteFromQueueDir(dir: string, id: string, bounce: ((message: OutboundMessage, failed: readonly FailedRecipient[]) => Promise<void>) | null): Promise<boolean> {
+  const entry = (await readQueueDir(dir)).find((e) => e.message.id === id);
+  if (entry === undefined) return false;
+  if (bounce !== null) await bounce(entry.message, [...entry.state.failed, ...deletedRecipients(entry.state)]);
+  await removeFiles(dir, id);
+  return true;
+}
+
+function deletedRecipients(state: QueueState): FailedRecipient[] {
+  return state.remaining.map((address) => ({ address, status: '5.0.0', diagnostic: `removed from the queue by the administrator${state.lastError ? `; last: ${state.lastError}` : ''}`, remoteMta: null }));
 }
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
@@ -97,12 +215,13 @@ export class FileOutboundQueue implements OutboundQueue {
       if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(options.dir, name), { force: true });
     }
     for (const name of names.filter((n) => n.endsWith('.msg'))) {
-      const message = decodeMessage(await readFile(join(options.dir, name)));
-      if (message === null) {
+      const decoded = decodeMessage(await readFile(join(options.dir, name)));
+      if (decoded === null) {
         options.log.error({ file: name }, 'outbound queue: unreadable message file left in place');
         continue;
       }
-      let state: QueueState = { attempts: 0, nextAttemptMs: 0, remaining: message.recipients, failed: [] };
+      const { message } = decoded;
+      let state = initialState(message, decoded.failed);
       try {
         state = JSON.parse(await readFile(join(options.dir, `${message.id}.state`), 'utf8')) as QueueState;
       } catch {
@@ -118,16 +237,52 @@ export class FileOutboundQueue implements OutboundQueue {
   }
 
   /** Durable once it resolves. */
-  async enqueue(message: OutboundMessage): Promise<void> {
+  async enqueue(message: OutboundMessage, failed: readonly FailedRecipient[] = []): Promise<void> {
     if (this.closed) throw new Error('the outbound queue is closed');
-    await writeDurably(this.options.dir, `${message.id}.msg`, encodeMessage(message));
-    this.entries.set(message.id, { message, state: { attempts: 0, nextAttemptMs: 0, remaining: message.recipients, failed: [] }, busy: false });
+    await writeDurably(this.options.dir, `${message.id}.msg`, encodeMessage(message, failed));
+    this.entries.set(message.id, { message, state: initialState(message, failed), busy: false });
     this.schedule();
   }
 
   /** Messages waiting (for tests and the admin view). */
   list(): Array<{ id: string; mailFrom: string; state: QueueState }> {
     return [...this.entries.values()].map(({ message, state }) => ({ id: message.id, mailFrom: message.mailFrom, state }));
+  }
+
+  /** Messages waiting, oldest first, as `quire queue list` shows them. */
+  view(): QueueEntryView[] {
+    return [...this.entries.values()].sort((a, b) => a.message.timeMs - b.message.timeMs).map(({ message, state }) => viewOf(message, state));
+  }
+
+  /** Makes one message (or every one) due now; answers how many. */
+  flush(id?: string): number {
+    let flushed = 0;
+    for (const entry of this.entries.values()) {
+      if (id !== undefined && entry.message.id !== id) continue;
+      entry.state = { ...entry.state, nextAttemptMs: 0 };
+      flushed++;
+    }
+    this.schedule();
+    return flushed;
+  }
+
+  /** Removes a message (waiting for a running attempt to end first); with `bounce`, its sender gets a DSN for the recipients left. False: no such message. */
+  async remove(id: string, bounce: boolean): Promise<boolean> {
+    let entry = this.entries.get(id);
+    while (entry?.busy === true) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      entry = this.entries.get(id);
+    }
+    if (entry === undefined) return false;
+    this.entries.delete(id);
+    try {
+      if (bounce) await this.options.bounce(entry.message, [...entry.state.failed, ...deletedRecipients(entry.state)]);
+    } catch (error) {
+      this.entries.set(id, entry);
+      throw error;
+    }
+    await removeFiles(this.options.dir, id);
+    return true;
   }
 
   /** Resolves when nothing is due or running (tests). */
@@ -166,11 +321,24 @@ export class FileOutboundQueue implements OutboundQueue {
     const { message, state } = entry;
     const send = this.options.send ?? relay;
     const groups = new Map<string, string[]>();
+    const local: string[] = [];
     for (const address of state.remaining) {
+      if (message.local?.[address] !== undefined) {
+        local.push(address);
+        continue;
+      }
       const key = this.options.relay.smarthost !== null ? '' : domainOf(address);
       groups.set(key, [...(groups.get(key) ?? []), address]);
     }
     const outcomes: RecipientOutcome[] = [];
+    if (local.length > 0) {
+      try {
+        if (this.options.local === undefined) throw new Error('no local delivery configured');
+        outcomes.push(...(await this.options.local(message, local)));
+      } catch (error) {
+        outcomes.push(...local.map((address): RecipientOutcome => ({ address, outcome: 'retry', status: '4.3.0', diagnostic: (error as Error).message, remoteMta: null })));
+      }
+    }
     for (const [domain, recipients] of groups) {
       try {
         outcomes.push(...(await send(message.mailFrom, recipients, message.content, domain || domainOf(recipients[0]!), this.options.relay)));
@@ -179,8 +347,17 @@ export class FileOutboundQueue implements OutboundQueue {
       }
     }
     const now = this.options.nowMs();
-    const failed = [...state.failed, ...outcomes.filter((o) => o.outcome === 'failed').map(({ address, status, diagnostic, remoteMta }) => ({ address, status, diagnostic, remoteMta }))];
+    const notify = (address: string): readonly string[] => message.dsn?.recipients[address.toLowerCase()]?.notify ?? [];
+    const failed: FailedRecipient[] = [
+      ...state.failed,
+      ...outcomes.filter((o) => o.outcome === 'failed').map(({ address, status, diagnostic, remoteMta }) => ({ address, status, diagnostic, remoteMta })),
+      // NOTIFY=SUCCESS: delivered here, or relayed to a server we do not pass the DSN request to.
+      ...outcomes
+        .filter((o) => o.outcome === 'delivered' && notify(o.address).includes('SUCCESS'))
+        .map(({ address, diagnostic, remoteMta }): FailedRecipient => ({ address, action: message.local?.[address] !== undefined ? 'delivered' : 'relayed', status: '2.0.0', diagnostic, remoteMta })),
+    ];
     let remaining = outcomes.filter((o) => o.outcome === 'retry');
+    const lastError = remaining[0]?.diagnostic;
     const attempts = state.attempts + 1;
     if (remaining.length > 0 && now - message.timeMs >= (this.options.giveUpMs ?? outboundGiveUpMsDefault)) {
       failed.push(...remaining.map((o) => ({ address: o.address, status: '4.4.7', diagnostic: `delivery time expired after ${attempts} attempts; last: ${o.diagnostic}`, remoteMta: o.remoteMta })));
@@ -199,13 +376,11 @@ export class FileOutboundQueue implements OutboundQueue {
           return;
         }
       }
-      await rm(join(this.options.dir, `${message.id}.msg`), { force: true });
-      await rm(join(this.options.dir, `${message.id}.state`), { force: true });
-      await nodeStorage().syncDir(this.options.dir);
+      await removeFiles(this.options.dir, message.id);
       this.entries.delete(message.id);
       return;
     }
-    entry.state = { attempts, nextAttemptMs: now + this.backoffMs(attempts), remaining: remaining.map((o) => o.address), failed };
+    entry.state = { attempts, nextAttemptMs: now + this.backoffMs(attempts), remaining: remaining.map((o) => o.address), failed, ...(lastError === undefined ? {} : { lastError }) };
     await writeDurably(this.options.dir, `${message.id}.state`, Buffer.from(JSON.stringify(entry.state)));
   }
 
