@@ -35,6 +35,11 @@ function headerSection(message: Uint8Array): string {
 
 const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 900);
 
+/** RFC 3461 sec. 4 xtext: what the sender gave as ENVID, as it goes back in Original-Envelope-Id (smtp-server hands it over decoded). */
+export function xtext(value: string): string {
+  return [...Buffer.from(value, 'utf8')].map((byte) => (byte >= 33 && byte <= 126 && byte !== 43 && byte !== 61 ? String.fromCharCode(byte) : `+${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+}
+
 /** The recipients of `failed` the sender wants to hear about (RFC 3461 sec. 4.1: NOTIFY). */
 export function wanted(failed: readonly FailedRecipient[], dsn: MessageDsn | undefined): FailedRecipient[] {
   return failed.filter((f) => {
@@ -81,7 +86,7 @@ export function buildDsn(input: DsnInput): Uint8Array {
     `Content-Type: message/delivery-status`,
     ``,
     `Reporting-MTA: dns; ${hostname}`,
-    ...(input.dsn?.envid ? [`Original-Envelope-Id: ${oneLine(input.dsn.envid)}`] : []),
+    ...(input.dsn?.envid ? [`Original-Envelope-Id: ${xtext(input.dsn.envid).slice(0, 900)}`] : []),
     `X-Quire-Queue-ID: ${input.originalId}`,
     `Arrival-Date: ${rfc5322Date(input.arrivalMs)}`,
     ...input.failed.flatMap((f) => {

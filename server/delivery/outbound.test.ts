@@ -3,11 +3,14 @@
 // the queue delivers through a smarthost (a real smtp-server in this test), retries a 4xx
 // with backoff, and bounces a 5xx to the sender as a DSN in their INBOX; MX routing goes
 // through an injected resolver; a queued message survives closing the queue and is delivered
-// after reopening.
+// after reopening. DSN (RFC 3461) parameters given with Python's smtplib are honoured: NOTIFY=
+// SUCCESS gets a delivered (local) or relayed (remote) report, NOTIFY=NEVER no bounce, RET=FULL
+// returns the whole message and RET=HDRS its header, ENVID and ORCPT come back in the report.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +125,73 @@ test('submission: local delivered, remote through the smarthost with retries, a 
     assert.match(dsn, /Final-Recipient: rfc822; refuse@remote\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\n/);
     assert.match(dsn, /Message-ID: <outbound@example\.org>/, 'the original headers are returned');
     assert.doesNotMatch(dsn, /ok@remote\.test|later@remote\.test\r\nAction/, 'only the failed recipient is reported');
+  } finally {
+    await flow.close();
+  }
+});
+
+/** Runs a Python script without blocking the event loop (the server under test runs in this process). */
+function python(script: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+test('DSN parameters (smtplib): NOTIFY=SUCCESS reports delivered and relayed, NOTIFY=NEVER silences a bounce, RET, ENVID and ORCPT honoured', async () => {
+  const dir = tempDir();
+  const flow = await startMailFlow(server.server.context, { host: '127.0.0.1', port: () => 0 }, { dataDir: dir }, { services: ['submission', 'lmtp'], smarthost: { host: '127.0.0.1', port: smarthost.port }, retryMsBase: 50, retryMsMax: 200 });
+  try {
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, server.cert);
+    // Per-recipient parameters, so the low-level calls: MAIL with RET/ENVID, then one RCPT each.
+    const script = `
+import smtplib, ssl, sys, json
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.starttls(context=ssl.create_default_context(cafile=sys.argv[2]))
+s.ehlo('client.test')
+print('dsn' if s.has_extn('dsn') else 'no-dsn')
+s.login(sys.argv[3], sys.argv[4])
+for mail_options, rcpts, subject in json.loads(sys.argv[5]):
+    print(s.mail(sys.argv[3], mail_options)[0])
+    for address, options in rcpts:
+        print(s.rcpt(address, options)[0])
+    print(s.data(('From: demo@example.org\\r\\nSubject: ' + subject + '\\r\\nMessage-ID: <' + subject + '@example.org>\\r\\n\\r\\nbody of ' + subject + '\\r\\n').encode())[0])
+s.quit()
+l = smtplib.LMTP('127.0.0.1', int(sys.argv[6]))
+l.ehlo('client.test')
+print('lmtp-dsn' if l.has_extn('dsn') else 'lmtp-no-dsn')
+l.quit()
+`;
+    const transactions = [
+      [['RET=FULL', 'ENVID=env+2Bone'], [['bob@example.org', ['NOTIFY=SUCCESS']], ['ok@remote.test', ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;orig@remote.test']], ['refuse@remote.test', ['NOTIFY=NEVER']]], 'dsnfull'],
+      [['RET=HDRS'], [['refuse@remote.test', ['NOTIFY=FAILURE', 'ORCPT=rfc822;first@remote.test']]], 'dsnhdrs'],
+    ];
+    const r = await python(script, String(flow.ports.submission), ca, server.demo.address, server.demo.password, JSON.stringify(transactions), String(flow.ports.lmtp));
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['dsn', '250', '250', '250', '250', '250', '250', '250', '250', 'lmtp-no-dsn'], 'DSN offered on submission (not on LMTP), every command accepted');
+
+    const reports = async (): Promise<string[]> => (await inbox('demo@example.org')).filter((m) => /Subject: (Successful Mail Delivery Report|Undelivered Mail Returned to Sender)/.test(m) && /dsn(full|hdrs)/.test(m));
+    await until(async () => (await reports()).length >= 3 && flow.queue.list().length === 0, 'three reports and an empty queue');
+    const all = await reports();
+    assert.equal(all.length, 3, 'delivered (bob), relayed (ok@), failed (refuse@ in the RET=HDRS message); nothing for NOTIFY=NEVER');
+    const delivered = all.find((m) => /Action: delivered/.test(m))!;
+    assert.match(delivered, /Original-Envelope-Id: env\+2Bone\r\n/);
+    assert.match(delivered, /Final-Recipient: rfc822; bob@example\.org\r\nAction: delivered\r\nStatus: 2\.0\.0\r\n/);
+    assert.match(delivered, /Content-Type: message\/rfc822\r\n\r\n[^]*body of dsnfull\r\n/, 'RET=FULL returns the whole message');
+    const relayed = all.find((m) => /Action: relayed/.test(m))!;
+    assert.match(relayed, /Original-Recipient: rfc822;orig@remote\.test\r\nFinal-Recipient: rfc822; ok@remote\.test\r\nAction: relayed\r\n/);
+    assert.doesNotMatch(relayed, /refuse@remote\.test\r\nAction/, 'NOTIFY=NEVER: the refused recipient of that message is not reported');
+    const failed = all.find((m) => /Action: failed/.test(m))!;
+    assert.match(failed, /Subject: Undelivered Mail Returned to Sender/);
+    assert.match(failed, /Original-Recipient: rfc822;first@remote\.test\r\nFinal-Recipient: rfc822; refuse@remote\.test\r\nAction: failed\r\nStatus: 5\.1\.1/);
+    assert.match(failed, /Content-Type: text\/rfc822-headers\r\n\r\n[^]*Message-ID: <dsnhdrs@example\.org>\r\n\r\n--/);
+    assert.doesNotMatch(failed, /body of dsnhdrs/, 'RET=HDRS: the header section only');
   } finally {
     await flow.close();
   }
