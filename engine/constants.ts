@@ -10,6 +10,11 @@ export const batchBytesMax = 64 * 1024 * 1024;
  */
 export const logPipelineBatchesMax = 2;
 /**
+ * Durable batches whose state-store write may wait behind the one in flight (merged into the
+ * next write, served from memory meanwhile); one more waits, so the store cannot fall far behind.
+ */
+export const stateBatchesBehindMax = 16;
+/**
  * Group commit: when nothing is on its way to disk and this many bytes or more wait, the first
  * batch takes only about half of them, so the second half is framed while the first is written.
  */

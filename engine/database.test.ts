@@ -261,3 +261,66 @@ test('the expunge history is capped; a listing asked for changes from before it 
   assert.equal(canonicalState(await MailboxDatabase.rebuildFromLog(db.transactionLog(), new MemoryKv())), before);
   await db.close();
 });
+
+/** A state store whose writes wait until released (or fail), to see what the engine does meanwhile. */
+class HeldKv extends MemoryKv {
+  held: Array<{ release(): void; fail(error: Error): void }> = [];
+  override write(ops: Parameters<MemoryKv['write']>[0]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.held.push({ release: () => void super.write(ops).then(resolve, reject), fail: reject });
+    });
+  }
+}
+
+test('a commit answers before its state-store write lands; reads see it meanwhile; a failed state write stops the database and loses nothing', async () => {
+  const storage = new SimStorage(seededPrng(21));
+  const held = new HeldKv();
+  let kv: MemoryKv = held;
+  const clock = new VirtualClock(1_700_000_000_000);
+  let failures = 0;
+  const open = () => MailboxDatabase.open({ name: 'DB01', dir: '/db', storage, clock, prng: seededPrng(22), openKv: async () => kv, onFailure: () => failures++ });
+  let db = await open();
+  assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] })).ok);
+  const first = await begin(db, 'u1').append('INBOX', message(1)).commit();
+  assert.ok(first.ok);
+  // Both batches answered while the first state write is still held (the second waits behind it).
+  assert.equal(held.held.length, 1);
+  const read = await db.readMessage('u1', 'INBOX', 1);
+  assert.ok(read.ok);
+  assert.deepEqual(read.value, message(1));
+  const summaries = await db.summaries('u1', 'INBOX', [1]);
+  assert.ok(summaries.ok && summaries.value[0]!.summary.envelope.subject === 'test 1');
+  // The checkpoint is what the store holds: behind the log until the writes land.
+  assert.ok(db.status().checkpointPosition < db.status().lastLogPosition);
+
+  // Writes land in order, merged: one more write carries everything queued behind the first.
+  held.held.shift()!.release();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(held.held.length, 1);
+  held.held.shift()!.release();
+  await db.stateSettled();
+  assert.equal(held.held.length, 0);
+
+  // A state write that fails: the answered commit is in the log; the database refuses writes and says so.
+  const second = await begin(db, 'u1').append('INBOX', message(2)).commit();
+  assert.ok(second.ok);
+  held.held.shift()!.fail(new Error('injected state store failure'));
+  await db.stateSettled();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(failures, 1);
+  const refused = await begin(db, 'u1').append('INBOX', message(3)).commit();
+  assert.equal(!refused.ok && refused.code, 'DATABASE_UNAVAILABLE');
+  await db.close();
+
+  // Reopen (what the supervisor's restart does): the log replays what the store missed.
+  kv = held.reopen();
+  db = await open();
+  assert.equal(db.replayedBatches, 1);
+  const inbox = await db.listMessages('u1', 'INBOX');
+  assert.ok(inbox.ok);
+  assert.deepEqual(inbox.value.messages.map((m) => m.uid), [1, 2]);
+  const again = await db.readMessage('u1', 'INBOX', 2);
+  assert.ok(again.ok);
+  assert.deepEqual(again.value, message(2));
+  await db.close();
+});

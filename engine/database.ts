@@ -26,13 +26,13 @@ import type {
 } from './api.js';
 import { assert } from './assert.js';
 import { crc32c } from './checksum.js';
-import { commitQueueTransactionsMax, watchersPerMailboxMax } from './constants.js';
+import { commitQueueTransactionsMax, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
 import { type Result, fail, ok } from './errors.js';
 import { EventType, type MailEvent } from './events/types.js';
 import { decodeEvent, encodeEvent, codecVersion } from './events/v1.js';
 import type { Clock, Prng, Storage } from './io.js';
-import { type DurableBatch, TransactionLog } from './log/log.js';
-import { type KvStore, KvCorruptionError } from './state/kv.js';
+import { type DurableBatch, type LogStats, TransactionLog } from './log/log.js';
+import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
 import { type DatabaseState, type FolderState, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize, summaryKey } from './state/store.js';
@@ -78,6 +78,20 @@ export interface DatabaseStatus {
   readonly logBytes: number;
   readonly syncMsTotal: number;
   readonly searchIndex: SearchIndexStatus;
+  /** Where commits' time went, cumulative since open (docs/internals/write-path.md). */
+  readonly timings: WriteTimings;
+}
+
+/** The log's group-commit counters plus the database's own stages of a commit. */
+export interface WriteTimings extends LogStats {
+  /** Commits planned (with events) and their planning time (sha256, deflate, MIME parse). */
+  readonly commits: number;
+  readonly planMsTotal: number;
+  /** Per commit: from commit() until it answered. */
+  readonly commitMsTotal: number;
+  /** Per batch: the state store write, and onBatch (shipping). */
+  readonly stateMsTotal: number;
+  readonly shipMsTotal: number;
 }
 
 interface HeaderRecord {
@@ -119,12 +133,23 @@ export class MailboxDatabase implements MailboxApi {
   private head: DatabaseState;
   /** The checkpoint the state store has been written up to (durable.position runs ahead while a write is in flight). */
   private materializedPosition: number;
+  /**
+   * State-store writes behind the log. A batch is answered once it is durable in the log and
+   * applied to the in-memory state; its state-store write (with the checkpoint) follows without
+   * holding the answer. One write runs at a time (RocksDB would run concurrent batches in any
+   * order); batches that become durable meanwhile are merged into the next write, newest value
+   * per key. Until a value lands, `stored()` serves it from here, so a read after an answered
+   * commit sees it.
+   */
+  private stateWriting: { readonly ops: Map<string, Uint8Array | null>; readonly done: Promise<void> } | null = null;
+  private stateQueued: { readonly ops: Map<string, Uint8Array | null>; end: number; batches: number } | null = null;
   private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
   private failure: unknown = null;
   private closing = false;
   /** MIME summaries by content hash (immutable per hash), most recently used last. */
   private readonly summaryCache = new Map<string, MessageSummary>();
   private readonly indexer: SearchIndexer;
+  private readonly timings = { commits: 0, planMsTotal: 0, commitMsTotal: 0, stateMsTotal: 0, shipMsTotal: 0 };
 
   private constructor(
     private readonly options: DatabaseOptions,
@@ -235,6 +260,7 @@ export class MailboxDatabase implements MailboxApi {
    */
   async truncateLog(position: number): Promise<Result<{ removedSegments: number; logStartPosition: number }>> {
     if (!Number.isSafeInteger(position) || position < 0) return fail('INVALID_ARGUMENT', `bad log position ${position}`);
+    await this.stateSettled();
     const checkpoint = this.materializedPosition;
     if (position > checkpoint) {
       return fail('INVALID_ARGUMENT', `cannot truncate the log at ${position}: past the checkpoint ${checkpoint}, which recovery replays from`);
@@ -249,7 +275,7 @@ export class MailboxDatabase implements MailboxApi {
       name: this.options.name,
       role: this.options.role ?? 'active',
       lastLogPosition: this.log.end,
-      checkpointPosition: this.durable.position,
+      checkpointPosition: this.materializedPosition,
       logStartPosition: this.log.start,
       openedShutdown: this.openedShutdown,
       replayedBatches: this.replayedBatches,
@@ -259,6 +285,7 @@ export class MailboxDatabase implements MailboxApi {
       logBytes: this.log.stats.bytes,
       syncMsTotal: this.log.stats.syncMsTotal,
       searchIndex: this.indexer.status(),
+      timings: { ...this.log.stats, ...this.timings },
     };
   }
 
@@ -268,13 +295,18 @@ export class MailboxDatabase implements MailboxApi {
     if ((this.options.role ?? 'active') !== 'active') return fail('NOT_ACTIVE', `this copy of ${this.name} is passive`);
     // Backpressure before planning: once planned, the head holds the change, so the append must not be refused.
     if (this.log.queuedAppends >= commitQueueTransactionsMax) return fail('LIMIT', 'commit queue full, try again');
-    const planned = planTransaction(this.head, request, { clock: this.options.clock, prng: this.options.prng });
+    const clock = this.options.clock;
+    const startedMs = clock.monoMs();
+    const planned = planTransaction(this.head, request, { clock, prng: this.options.prng });
     if (!planned.ok) return planned;
     const { events, results, modseqHighest } = planned.value;
     if (events.length === 0) return ok({ results, modseqHighest, position: this.log.end });
     const records = events.map((event) => ({ type: event.type, version: codecVersion, payload: encodeEvent(event) }));
+    this.timings.commits += 1;
+    this.timings.planMsTotal += clock.monoMs() - startedMs;
     try {
       const { end } = await this.log.append(records, events);
+      this.timings.commitMsTotal += clock.monoMs() - startedMs;
       return ok({ results, modseqHighest, position: end });
     } catch (error) {
       // The head holds a change the log did not take: the writer view is wrong from here on,
@@ -295,11 +327,66 @@ export class MailboxDatabase implements MailboxApi {
       }
     }
     this.durable.position = batch.end;
-    await this.kv.write(materialize(this.durable, touched));
-    this.materializedPosition = batch.end;
-    this.indexer.onBatch(batch.appends.flatMap((append) => append.tag as MailEvent[]), [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash));
+    const clock = this.options.clock;
+    const startedMs = clock.monoMs();
+    await this.writeState(batch.end, materialize(this.durable, touched));
+    const writtenMs = clock.monoMs();
+    this.timings.stateMsTotal += writtenMs - startedMs;
     await this.options.onBatch?.({ start: batch.start, end: batch.end, bytes: batch.bytes });
+    this.timings.shipMsTotal += clock.monoMs() - writtenMs;
     this.notify(changes);
+    // Indexing new contents is CPU (inflate, tokenize): after this batch's callers are answered.
+    const events = batch.appends.flatMap((append) => append.tag as MailEvent[]);
+    const deleted = [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash);
+    void clock.sleep(0).then(() => this.indexer.onBatch(events, deleted));
+  }
+
+  /**
+   * Queues a batch's state-store writes behind the one in flight, starting it at once when none
+   * is, and returns without waiting for it, unless `stateBatchesBehindMax` batches are already
+   * behind (backpressure). A failed write stops the database: the log holds every answered
+   * commit, and reopening replays it from the checkpoint the store did reach.
+   */
+  private async writeState(end: number, ops: readonly KvOp[]): Promise<void> {
+    while (this.stateWriting !== null && (this.stateQueued?.batches ?? 0) >= stateBatchesBehindMax) await this.stateWriting.done;
+    if (this.failure !== null) throw this.failure;
+    const queued = (this.stateQueued ??= { ops: new Map(), end, batches: 0 });
+    for (const op of ops) queued.ops.set(op.key, op.value);
+    queued.end = end;
+    queued.batches += 1;
+    if (this.stateWriting === null) this.startStateWrite();
+  }
+
+  private startStateWrite(): void {
+    const next = this.stateQueued;
+    if (next === null) return;
+    this.stateQueued = null;
+    const done = this.kv.write([...next.ops].map(([key, value]) => ({ key, value }))).then(
+      () => {
+        this.materializedPosition = next.end;
+        this.stateWriting = null;
+        this.startStateWrite();
+      },
+      (error: unknown) => {
+        if (this.failure === null) queueMicrotask(() => this.options.onFailure?.(error));
+        this.failure ??= error;
+        this.stateWriting = null;
+      },
+    );
+    this.stateWriting = { ops: next.ops, done };
+  }
+
+  /** A state-store value, newest first: a batch not written yet, else the store. */
+  private async stored(key: string): Promise<Uint8Array | undefined> {
+    for (const pending of [this.stateQueued, this.stateWriting]) {
+      if (pending?.ops.has(key)) return pending.ops.get(key) ?? undefined;
+    }
+    return this.kv.get(key);
+  }
+
+  /** Waits until every durable batch's state-store write has landed (or one failed). */
+  async stateSettled(): Promise<void> {
+    while (this.stateWriting !== null) await this.stateWriting.done;
   }
 
   /** A passive copy: verify, append and replay a batch shipped from the active copy. */
@@ -374,7 +461,7 @@ export class MailboxDatabase implements MailboxApi {
   }
 
   private async contentBytes(hash: string): Promise<Uint8Array> {
-    const record = await this.kv.get(contentKey(hash));
+    const record = await this.stored(contentKey(hash));
     if (record === undefined) throw new DatabaseCorruptError(`content ${hash} missing from the state store`);
     const { compression, data } = decodeContentRecord(record);
     return compression === 'deflate' ? new Uint8Array(inflateRawSync(data)) : new Uint8Array(data);
@@ -388,7 +475,7 @@ export class MailboxDatabase implements MailboxApi {
       this.summaryCache.set(hash, cached);
       return cached;
     }
-    const record = await this.kv.get(summaryKey(hash));
+    const record = await this.stored(summaryKey(hash));
     let summary = record === undefined ? null : (JSON.parse(dec.decode(record)) as MessageSummary);
     if (summary === null || summary.version !== summaryVersion) summary = summarize(await this.contentBytes(hash));
     if (this.summaryCache.size >= summaryCacheEntriesMax) this.summaryCache.delete(this.summaryCache.keys().next().value!);
@@ -485,6 +572,7 @@ export class MailboxDatabase implements MailboxApi {
     this.indexer.stop();
     this.closing = true;
     await this.log.close();
+    await this.stateSettled();
     await this.kv.close();
     if (this.failure === null) {
       await writeHeader(this.options.storage, join(this.options.dir, 'header.json'), { format: 1, database: this.options.name, shutdown: 'clean' });

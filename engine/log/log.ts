@@ -96,6 +96,7 @@ interface Pending {
   readonly records: readonly RecordInput[];
   readonly bytes: number;
   readonly tag: unknown;
+  readonly queuedMs: number;
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
@@ -105,11 +106,28 @@ interface Segment {
   readonly name: string;
 }
 
+/**
+ * Counters of the group commit, cumulative since open. The `*MsTotal` are summed per batch
+ * (write, sync, mark, onDurable) or per append (queue, append), so a mean is total / batches
+ * or total / appends: where a commit's time goes.
+ */
 export interface LogStats {
   batches: number;
   appends: number;
   bytes: number;
+  /** write + fdatasync of the batches (and of closing a full segment). */
   syncMsTotal: number;
+  /** The fdatasync alone. */
+  dataSyncMsTotal: number;
+  /** Flush-map marks written (one may cover several batches) and their write + fdatasync. */
+  marks: number;
+  markMsTotal: number;
+  /** onDurable (apply, state store, shipping) per batch. */
+  durableMsTotal: number;
+  /** Per append: from append() until its batch was framed (waiting for the pipeline). */
+  queueMsTotal: number;
+  /** Per append: from append() until it was answered. */
+  appendMsTotal: number;
 }
 
 /** A signal that resolves once; stages of the pipeline wait for the batch before them with it. */
@@ -150,7 +168,7 @@ export class TransactionLog {
   private wake: (() => void) | null = null;
   private closed = false;
   private failed: unknown = null;
-  readonly stats: LogStats = { batches: 0, appends: 0, bytes: 0, syncMsTotal: 0 };
+  readonly stats: LogStats = { batches: 0, appends: 0, bytes: 0, syncMsTotal: 0, dataSyncMsTotal: 0, marks: 0, markMsTotal: 0, durableMsTotal: 0, queueMsTotal: 0, appendMsTotal: 0 };
 
   private constructor(
     private readonly options: LogOptions,
@@ -224,7 +242,7 @@ export class TransactionLog {
     const bytes = batchBytesOf(records);
     assert(records.length > 0 && bytes <= batchBytesMax, 'an append must fit in one batch');
     return new Promise((resolve, reject) => {
-      this.pending.push({ records, bytes, tag, resolve, reject });
+      this.pending.push({ records, bytes, tag, queuedMs: this.options.clock.monoMs(), resolve, reject });
       if (this.flushing === null) this.flushing = this.flushLoop();
       else this.wake?.();
     });
@@ -282,6 +300,8 @@ export class TransactionLog {
   /** Frames a group into the next frame slot and starts it through the pipeline. */
   private launch(group: Pending[]): void {
     const start = this.framedEnd;
+    const launchedMs = this.options.clock.monoMs();
+    for (const p of group) this.stats.queueMsTotal += launchedMs - p.queuedMs;
     const slot = acquireFrameSlot();
     let bytes: Uint8Array;
     try {
@@ -311,14 +331,20 @@ export class TransactionLog {
       batch.synced.fire();
       // The flush map's sync overlaps the next batch's data sync; one mark may cover several batches.
       await this.after(previous?.marked);
-      if (this.flushMap.durableEnd < batch.end) await this.flushMap.mark(this.endPosition);
+      if (this.flushMap.durableEnd < batch.end) await this.markDurable();
       batch.marked.fire();
       await this.after(previous?.applied);
       const appends = batch.group.map((p) => ({ records: p.records, tag: p.tag }));
+      const durableStartedMs = this.options.clock.monoMs();
       await this.options.onDurable?.({ start: batch.start, end: batch.end, bytes: batch.bytes, appends });
+      const answeredMs = this.options.clock.monoMs();
+      this.stats.durableMsTotal += answeredMs - durableStartedMs;
       this.stats.appends += batch.group.length;
       const result = { start: batch.start, end: batch.end };
-      for (const p of batch.group) p.resolve(result);
+      for (const p of batch.group) {
+        this.stats.appendMsTotal += answeredMs - p.queuedMs;
+        p.resolve(result);
+      }
     } catch (error) {
       // A failed write or fsync leaves the file in an unknown state, and a failed onDurable
       // leaves the state behind the log: stop taking writes. Later batches fail too.
@@ -334,6 +360,13 @@ export class TransactionLog {
       batch.marked.fire();
       batch.applied.fire();
     }
+  }
+
+  private async markDurable(): Promise<void> {
+    const started = this.options.clock.monoMs();
+    await this.flushMap.mark(this.endPosition);
+    this.stats.marks += 1;
+    this.stats.markMsTotal += this.options.clock.monoMs() - started;
   }
 
   /** Waits for the batch before to pass a stage; throws if the log failed meanwhile. */
@@ -377,6 +410,7 @@ export class TransactionLog {
   private async syncBatch(file: StorageFile, rolledFrom: StorageFile | null, length: number): Promise<void> {
     const started = this.options.clock.monoMs();
     await file.sync();
+    this.stats.dataSyncMsTotal += this.options.clock.monoMs() - started;
     if (rolledFrom !== null) await rolledFrom.close();
     this.stats.syncMsTotal += this.options.clock.monoMs() - started;
     this.stats.batches += 1;
