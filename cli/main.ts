@@ -4,6 +4,7 @@
 // and a non-zero status otherwise; --json for machine-readable listings.
 
 import { request as httpsRequest } from 'node:https';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { MailboxApi } from '../engine/api.js';
 import { MailboxDatabase } from '../engine/database.js';
@@ -15,6 +16,8 @@ import { databasesDefault, readAdminToken, runningServer, type ServerFile } from
 import { openConfiguredDirectory } from '../server/directory.js';
 import { StartError, startServer } from '../server/server.js';
 import { addUser, listUsers, removeUser } from '../server/users.js';
+import { newTransactionId } from '../server/delivery/index.js';
+import { bounceIntoQueueDir, deleteFromQueueDir, flushQueueDir, outboundQueueDir, type QueueEntryView, readQueueDir, viewOf } from '../server/delivery/queue.js';
 
 const usage = `quire — an event-sourced mailbox server
 
@@ -38,6 +41,9 @@ usage:
   quire move ADDRESS --to DB [--detach]   (progress lines until done; --detach returns at once)
   quire move list [--json]
   quire move cancel ID|ADDRESS           (before the switch only)
+  quire queue list [--json]              (the outbound queue: id, sender, recipients left, attempts, next attempt, last error)
+  quire queue flush [ID]                 (try one message, or all, now)
+  quire queue delete ID [--bounce]       (drop a message; --bounce sends its sender a DSN for the recipients left)
 
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.
@@ -94,7 +100,7 @@ function parseArgs(argv: string[]): Parsed {
         const value = inline ?? argv[++i];
         if (value === undefined) throw new UsageError(`--${name} needs a value`);
         flags.set(name, value);
-      } else if (name === 'json') flags.set(name, true);
+      } else if (name === 'json' || name === 'bounce') flags.set(name, true);
       else throw new UsageError(`unknown option --${name}`);
     } else positional.push(arg);
   }
@@ -377,6 +383,55 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     return move.state === 'done' ? 0 : 1;
+  }
+
+  if (command === 'queue') {
+    const dir = outboundQueueDir(dataDir);
+    if (sub === 'list') {
+      const entries: QueueEntryView[] = running ? await online('GET', '/api/v1/queue') : (await readQueueDir(dir)).map((e) => viewOf(e.message, e.state));
+      if (json) console.log(JSON.stringify(entries, null, 2));
+      else {
+        printTable(entries.map((e) => ({
+          id: e.id,
+          sender: e.mailFrom === '' ? '<>' : e.mailFrom,
+          recipients: e.recipients.map((r) => (e.local.includes(r) ? `${r} (local)` : r)).join(', '),
+          attempts: e.attempts,
+          next: e.nextAttemptMs === 0 ? 'now' : new Date(e.nextAttemptMs).toISOString(),
+          lastError: e.lastError ?? '',
+        })), ['id', 'sender', 'recipients', 'attempts', 'next', 'lastError']);
+      }
+      return 0;
+    }
+    if (sub === 'flush') {
+      const flushed: number = running ? (await online('POST', '/api/v1/queue/flush', target === undefined ? {} : { id: target })).flushed : await flushQueueDir(dir, target);
+      if (target !== undefined && flushed === 0) throw new Error(`NO_SUCH_MESSAGE: no queued message ${target}`);
+      console.log(json ? JSON.stringify({ flushed }) : `${flushed} message${flushed === 1 ? '' : 's'} due now${running ? '' : ' (tried at the next start)'}`);
+      return 0;
+    }
+    if (sub === 'delete') {
+      if (target === undefined) throw new UsageError('quire queue delete ID [--bounce]');
+      const bounce = parsed.flags.has('bounce');
+      if (running) await online('DELETE', `/api/v1/queue/${encodeURIComponent(target)}${bounce ? '?bounce=true' : ''}`);
+      else {
+        const opened = bounce ? await openConfiguredDirectory(dataDir, { domain: 'example.org', databases: [...databasesDefault] }) : null;
+        if (opened !== null && !opened.ok) throw new Error(opened.message);
+        try {
+          const directory = opened?.value.directory;
+          const bouncer = directory === undefined ? null : bounceIntoQueueDir(dir, {
+            hostname: hostname(),
+            newId: newTransactionId,
+            nowMs: Date.now,
+            isLocal: (address) => directory.isAcceptedDomain(address.slice(address.lastIndexOf('@') + 1).toLowerCase()),
+          });
+          if (!(await deleteFromQueueDir(dir, target, bouncer))) throw new Error(`NO_SUCH_MESSAGE: no queued message ${target}`);
+        } finally {
+          await opened?.value.directory.close();
+        }
+      }
+      console.log(json ? JSON.stringify({ deleted: target, bounced: bounce }) : `deleted ${target}${bounce ? ' (its sender gets a DSN)' : ''}`);
+      return 0;
+    }
+    throw new UsageError(`unknown command: quire queue ${sub ?? ''}`);
   }
 
   if (command === 'db' && sub === 'list') {

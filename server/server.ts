@@ -20,6 +20,7 @@ import { addressBookOf, type LdapFlags, openConfiguredDirectory, withMailboxes }
 import { createFrontEndContext } from './frontend.js';
 import { ServerMetrics, healthOf } from './metrics.js';
 import { startFrontEnds } from './frontends.js';
+import type { MailFlow, QueueAdmin } from './delivery/index.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
 import { addUser, listUsers, removeUser, setQuota } from './users.js';
 import { MoveManager } from './moves.js';
@@ -174,6 +175,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   let servers: { https: FastifyInstance; http: FastifyInstance } | undefined;
   let frontEnds: FrontEnd[] = [];
+  // The mail flow's outbound queue, once it runs (the admin API's /queue).
+  let queue: QueueAdmin | null = null;
+  const noQueue = fail('NOT_ACTIVE', 'the mail flow is not running');
   // Filled once everything listens; client set-up reads it per request.
   const bound: Partial<Record<ServiceName, number>> = {};
   try {
@@ -209,9 +213,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           return move === null ? fail('INVALID_ARGUMENT', `no move ${id}`) : ok(move);
         },
         cancelMove: (id) => moves.cancel(id),
+        queue: () => queue?.list() ?? [],
+        flushQueue: (id) => {
+          if (queue === null) return noQueue;
+          const flushed = queue.flush(id);
+          return id !== undefined && flushed === 0 ? fail('NO_SUCH_MESSAGE', `no queued message ${id}`) : ok({ flushed });
+        },
+        deleteQueued: async (id, bounce) => {
+          if (queue === null) return noQueue;
+          return (await queue.remove(id, bounce)) ? ok({ deleted: id, bounced: bounce }) : fail('NO_SUCH_MESSAGE', `no queued message ${id}`);
+        },
       },
     });
     frontEnds = await startFrontEnds(context, plan, { dataDir });
+    queue = frontEnds.map((frontEnd) => (frontEnd as Partial<MailFlow>).queue).find((q) => q !== undefined) ?? null;
   } catch (error) {
     if (servers !== undefined) await Promise.allSettled([servers.https.close(), servers.http.close()]);
     await supervisor.stop();

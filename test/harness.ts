@@ -3,7 +3,7 @@
 // worker processes, real RocksDB, real sockets: tests of a front end talk to it as a client
 // would.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DestinationStream } from 'pino';
@@ -35,10 +35,13 @@ export interface TestServerOptions {
   /** Capture the JSON log (at `logLevel`, default 'info') instead of silencing it. */
   readonly logDestination?: DestinationStream;
   readonly logLevel?: string;
+  /** Written as <data>/transport.json before the start (server/delivery/index.ts: smarthost, retries...). */
+  readonly transport?: Readonly<Record<string, unknown>>;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'quire-test-'));
+  if (options.transport !== undefined) writeFileSync(join(dataDir, 'transport.json'), JSON.stringify(options.transport));
   const printed: string[] = [];
   const domain = options.domain ?? 'example.org';
   const server = await startServer({

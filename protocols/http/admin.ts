@@ -43,6 +43,10 @@ export interface AdminBackend {
   moves(): unknown[];
   move(id: string): Outcome;
   cancelMove(id: string): Outcome;
+  /** The outbound queue (server/delivery/queue.ts): messages waiting, flush (all or one), delete (with a DSN to the sender or silently). */
+  queue(): unknown[];
+  flushQueue(id?: string): Outcome;
+  deleteQueued(id: string, bounce: boolean): Promise<Outcome>;
 }
 
 export const adminPrefix = '/api/v1';
@@ -112,6 +116,24 @@ const userSchema = {
   },
 } as const;
 
+const queuedMessageSchema = {
+  $id: 'QueuedMessage',
+  type: 'object',
+  description: 'One message of the outbound queue, as `quire queue list --json` prints it',
+  properties: {
+    id: { type: 'string' },
+    mailFrom: { type: 'string', description: "The envelope sender ('' for a bounce)" },
+    recipients: { type: 'array', items: { type: 'string' }, description: 'Recipients not delivered yet' },
+    local: { type: 'array', items: { type: 'string' }, description: 'Those of them redelivered locally (their database could not take the message at DATA)' },
+    arrivalMs: { type: 'number' },
+    bytes: { type: 'integer' },
+    attempts: { type: 'integer' },
+    nextAttemptMs: { type: 'number' },
+    lastError: { type: ['string', 'null'] },
+  },
+  required: ['id', 'mailFrom', 'recipients', 'local', 'arrivalMs', 'bytes', 'attempts', 'nextAttemptMs', 'lastError'],
+} as const;
+
 const healthSchema = {
   $id: 'Health',
   type: 'object',
@@ -146,13 +168,14 @@ export const openApiInfo = {
       { name: 'databases', description: 'Database copies: status, switchover, suspend, resume, reseed' },
       { name: 'users', description: 'Mailbox users' },
       { name: 'domains', description: 'Accepted domains' },
+      { name: 'queue', description: 'The outbound queue: list, flush, delete' },
     ],
   },
 };
 
 /** Registers the admin API's routes and its Bearer check on `app` (the HTTPS server). */
 export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, adminToken: string): void {
-  for (const schema of [errorSchema, copySchema, userSchema, healthSchema]) app.addSchema(schema);
+  for (const schema of [errorSchema, copySchema, userSchema, healthSchema, queuedMessageSchema]) app.addSchema(schema);
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/') || request.url.startsWith(`${docsPrefix}/`) || request.url === docsPrefix) return;
     if (!bearerAuthorized(request, adminToken)) {
@@ -263,6 +286,28 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
   app.delete<{ Params: { id: string } }>(`${adminPrefix}/moves/:id`, {
     schema: { tags: ['moves'], summary: 'Cancel a move before its switch (the target copy is deleted)', params: moveParams, response: { 200: { type: 'object', additionalProperties: true }, ...errors } },
   }, async (request, reply) => sendResult(reply, backend.cancelMove(request.params.id)));
+
+  const queuedParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } };
+  app.get(`${adminPrefix}/queue`, {
+    schema: { tags: ['queue'], summary: 'Messages in the outbound queue, oldest first', response: { 200: { type: 'array', items: { $ref: 'QueuedMessage#' } }, 401: { $ref: 'Error#' } } },
+  }, async () => backend.queue());
+  app.post<{ Body: { id?: string } }>(`${adminPrefix}/queue/flush`, {
+    schema: {
+      tags: ['queue'],
+      summary: 'Try one queued message (id) or every one now, whatever their next attempt time',
+      body: { type: 'object', additionalProperties: false, properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } },
+      response: { 200: { type: 'object', properties: { flushed: { type: 'integer' } }, required: ['flushed'] }, ...errors, 404: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => sendResult(reply, backend.flushQueue(request.body?.id)));
+  app.delete<{ Params: { id: string }; Querystring: { bounce?: 'true' | 'false' } }>(`${adminPrefix}/queue/:id`, {
+    schema: {
+      tags: ['queue'],
+      summary: 'Remove a queued message; with bounce=true its sender gets a DSN for the recipients left',
+      params: queuedParams,
+      querystring: { type: 'object', additionalProperties: false, properties: { bounce: { type: 'string', enum: ['true', 'false'] } } },
+      response: { 200: { type: 'object', properties: { deleted: { type: 'string' }, bounced: { type: 'boolean' } }, required: ['deleted', 'bounced'] }, ...errors, 404: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => sendResult(reply, await backend.deleteQueued(request.params.id, request.query.bounce === 'true')));
 
   app.get(`${adminPrefix}/domains`, {
     schema: { tags: ['domains'], summary: 'Accepted domains', response: { 200: { type: 'array', items: { type: 'string' } }, 401: { $ref: 'Error#' } } },

@@ -22,6 +22,7 @@ import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeStorage } from '../../engine/io.js';
 import type { FrontEndLog } from '../../protocols/frontend.js';
+import { reportFor } from '../../protocols/smtp/dsn.js';
 import type { FailedRecipient, OutboundMessage, OutboundQueue } from '../../protocols/smtp/types.js';
 import { outboundConcurrencyMax, outboundGiveUpMsDefault, outboundRetryMsBase, outboundRetryMsMax } from './constants.js';
 import { type RecipientOutcome, type RelayOptions, relay } from './relay.js';
@@ -189,6 +190,23 @@ export async function deleteFromQueueDir(dir: string, id: string, bounce: ((mess
   if (bounce !== null) await bounce(entry.message, [...entry.state.failed, ...deletedRecipients(entry.state)]);
   await removeFiles(dir, id);
   return true;
+}
+
+/**
+ * Without a running server: a bounce written into the queue directory as a message from the
+ * null sender, delivered at the next start (locally when the sender's domain is accepted).
+ */
+export function bounceIntoQueueDir(dir: string, report: { hostname: string; newId: () => string; nowMs: () => number; isLocal: (address: string) => Promise<boolean> }) {
+  return async (message: OutboundMessage, reported: readonly FailedRecipient[]): Promise<void> => {
+    const id = report.newId();
+    const timeMs = report.nowMs();
+    const content = reportFor(message, reported, { hostname: report.hostname, id, nowMs: timeMs });
+    if (content === null) return;
+    const local = await report.isLocal(message.mailFrom);
+    const bounce: OutboundMessage = { id, timeMs, mailFrom: '', recipients: [message.mailFrom], content, ...(local ? { local: { [message.mailFrom]: message.mailFrom } } : {}) };
+    await mkdir(dir, { recursive: true });
+    await writeDurably(dir, `${id}.msg`, encodeMessage(bounce, []));
+  };
 }
 
 function deletedRecipients(state: QueueState): FailedRecipient[] {
