@@ -65,6 +65,12 @@ export interface LdapAttributeMap {
   readonly mailboxId: string;
   /** Member DNs of a group. */
   readonly member: string;
+  /**
+   * Active Directory's multi-valued address list (null: not used): `SMTP:a@x` is the primary
+   * address (it wins over `mail`), each `smtp:b@x` an alias; other types (X500:, SIP:) are
+   * ignored. Matched as `smtp:<address>`, which AD's case-insensitive matching finds either way.
+   */
+  readonly proxyAddresses: string | null;
 }
 
 export interface LdapConfig {
@@ -94,6 +100,7 @@ export const ldapAttributesDefault: LdapAttributeMap = {
   quota: null,
   mailboxId: 'entryUUID',
   member: 'member',
+  proxyAddresses: null,
 };
 
 const attributeNamePattern = /^[A-Za-z][A-Za-z0-9-]{0,63}$/;
@@ -135,7 +142,7 @@ export function parseLdapConfig(input: unknown, defaults: { domains: readonly st
     if (typeof raw.attributes !== 'object' || raw.attributes === null) return fail('INVALID_ARGUMENT', 'LDAP configuration: "attributes" must be an object');
     for (const [key, value] of Object.entries(raw.attributes)) {
       if (!(key in ldapAttributesDefault)) return fail('INVALID_ARGUMENT', `LDAP configuration: unknown attribute mapping "${key}" (known: ${Object.keys(ldapAttributesDefault).join(', ')})`);
-      const optional = key === 'database' || key === 'quota';
+      const optional = key === 'database' || key === 'quota' || key === 'proxyAddresses';
       if (value === null && optional) attributes[key] = null;
       else if (typeof value === 'string' && attributeNamePattern.test(value)) attributes[key] = value;
       else return fail('INVALID_ARGUMENT', `LDAP configuration: attributes.${key} must be an attribute name${optional ? ' or null' : ''}`);
@@ -188,8 +195,10 @@ export function parseLdapConfig(input: unknown, defaults: { domains: readonly st
  */
 export function addressFilter(config: LdapConfig, address: string, kinds: 'login' | 'users and groups'): Filter {
   const classes = [new EqualityFilter({ attribute: 'objectClass', value: config.userObjectClass })];
+  const proxy = config.attributes.proxyAddresses === null ? [] : [new EqualityFilter({ attribute: config.attributes.proxyAddresses, value: `smtp:${address}` })];
   if (kinds === 'login') {
-    return new AndFilter({ filters: [classes[0]!, new EqualityFilter({ attribute: config.attributes.mail, value: address })] });
+    const mail = new EqualityFilter({ attribute: config.attributes.mail, value: address });
+    return new AndFilter({ filters: [classes[0]!, proxy.length === 0 ? mail : new OrFilter({ filters: [mail, ...proxy] })] });
   }
   classes.push(new EqualityFilter({ attribute: 'objectClass', value: config.groupObjectClass }));
   return new AndFilter({
@@ -199,6 +208,7 @@ export function addressFilter(config: LdapConfig, address: string, kinds: 'login
         filters: [
           new EqualityFilter({ attribute: config.attributes.mail, value: address }),
           new EqualityFilter({ attribute: config.attributes.alias, value: address }),
+          ...proxy,
         ],
       }),
     ],
@@ -347,7 +357,8 @@ export class LdapDirectory implements Directory {
     } catch (error) {
       return unavailable(error);
     }
-    const user = entry?.kind === 'user' ? entry : null;
+    // With proxyAddresses the login is the primary address (the filter also finds an smtp: alias).
+    const user = entry?.kind === 'user' && (this.config.attributes.proxyAddresses === null || entry.user.address === address.value) ? entry : null;
     // An unknown login binds too (to a DN that does not exist), so it costs one round trip as well.
     const dn = user?.dn ?? `cn=quire-no-such-user,${this.config.baseDn}`;
     const client = this.newClient(this.config);
@@ -502,7 +513,7 @@ export class LdapDirectory implements Directory {
 
   private attributeList(): string[] {
     const a = this.config.attributes;
-    return ['objectClass', 'cn', 'createTimestamp', a.mail, a.alias, a.displayName, a.mailboxId, a.member, ...(a.database ? [a.database] : []), ...(a.quota ? [a.quota] : [])];
+    return ['objectClass', 'cn', 'createTimestamp', a.mail, a.alias, a.displayName, a.mailboxId, a.member, ...[a.database, a.quota, a.proxyAddresses].filter((x): x is string => x !== null)];
   }
 
   private async search(base: string, scope: 'base' | 'sub', filter: Filter, sizeLimit: number, paged = false): Promise<Entry[]> {
@@ -541,11 +552,14 @@ export class LdapDirectory implements Directory {
   private toEntry(raw: Entry): LdapEntry {
     const a = this.config.attributes;
     const classes = values(raw, 'objectClass').map((c) => c.toLowerCase());
-    const addresses = normalizedAddresses([...values(raw, a.mail), ...values(raw, a.alias)]);
+    // proxyAddresses: SMTP: is the primary address (listed first), smtp: the aliases.
+    const proxies = a.proxyAddresses === null ? [] : values(raw, a.proxyAddresses).filter((v) => /^smtp:/i.test(v));
+    const primaryProxy = proxies.find((v) => v.startsWith('SMTP:'))?.slice(5);
+    const addresses = normalizedAddresses([...(primaryProxy === undefined ? [] : [primaryProxy]), ...values(raw, a.mail), ...values(raw, a.alias), ...proxies.map((v) => v.slice(5))]);
     if (classes.includes(this.config.groupObjectClass.toLowerCase())) {
       return { kind: 'group', dn: raw.dn, addresses, members: values(raw, a.member) };
     }
-    const mail = normalizeAddress(values(raw, a.mail)[0] ?? '');
+    const mail = normalizeAddress(primaryProxy ?? values(raw, a.mail)[0] ?? '');
     if (!classes.includes(this.config.userObjectClass.toLowerCase()) || !mail.ok) return { kind: 'other', dn: raw.dn };
     const idSource = values(raw, a.mailboxId)[0];
     if (idSource === undefined) throw new Unavailable(`LDAP entry ${raw.dn} has no ${a.mailboxId} (the mailbox id attribute)`);
@@ -582,7 +596,14 @@ export class LdapDirectory implements Directory {
   private async readSnapshot(nowMs: number): Promise<Snapshot> {
     const filter = new OrFilter({
       filters: [
-        new AndFilter({ filters: [new EqualityFilter({ attribute: 'objectClass', value: this.config.userObjectClass }), new PresenceFilter({ attribute: this.config.attributes.mail })] }),
+        new AndFilter({
+          filters: [
+            new EqualityFilter({ attribute: 'objectClass', value: this.config.userObjectClass }),
+            this.config.attributes.proxyAddresses === null
+              ? new PresenceFilter({ attribute: this.config.attributes.mail })
+              : new OrFilter({ filters: [new PresenceFilter({ attribute: this.config.attributes.mail }), new PresenceFilter({ attribute: this.config.attributes.proxyAddresses })] }),
+          ],
+        }),
         new EqualityFilter({ attribute: 'objectClass', value: this.config.groupObjectClass }),
       ],
     });

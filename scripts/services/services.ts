@@ -433,7 +433,7 @@ function ldapDefaultSeed(): string {
   return [...people, group].join('\n');
 }
 
-function slapdConf(dir: string, rootPassword: string): string {
+function slapdConf(dir: string, rootPassword: string, extraSchema: boolean): string {
   return `# Throwaway slapd for tests: written by scripts/services/services.ts
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
@@ -441,7 +441,7 @@ include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
 # misc: inetLocalMailRecipient / mailLocalAddress, used for mail aliases.
 include /etc/ldap/schema/misc.schema
-modulepath /usr/lib/ldap
+${extraSchema ? `# the test's own schema (OpenldapOptions.schema)\ninclude ${join(dir, 'extra.schema')}\n` : ''}modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile ${join(dir, 'slapd.pid')}
 argsfile ${join(dir, 'slapd.args')}
@@ -471,6 +471,8 @@ export interface OpenldapOptions extends CommonOptions {
   /** LDIF loaded after the base entries (suffix, ou=people, ou=groups); default: ldapDefaultUsers and cn=staff. */
   seedLdif?: string;
   rootPassword?: string;
+  /** Extra schema (slapd.conf syntax: attributetype, objectclass) included after the stock ones, for attributes they lack. */
+  schema?: string;
 }
 export interface OpenldapExtra {
   url: string;
@@ -494,7 +496,8 @@ export const openldap = {
     const conf = join(dir, 'slapd.conf');
     try {
       mkdirSync(join(dir, 'db'));
-      writeFileSync(conf, slapdConf(dir, rootPassword));
+      if (opts.schema !== undefined) writeFileSync(join(dir, 'extra.schema'), opts.schema);
+      writeFileSync(conf, slapdConf(dir, rootPassword, opts.schema !== undefined));
       writeFileSync(join(dir, 'seed.ldif'), `${ldapBaseLdif}\n${opts.seedLdif ?? ldapDefaultSeed()}`);
       run('openldap', 'slapadd seed', 'slapadd', ['-f', conf, '-l', join(dir, 'seed.ldif')], { cwd: dir });
     } catch (err) {
