@@ -46,11 +46,27 @@ export type TxOp =
       /**
        * A mailbox move's target: no default folders (the move copies the source's, with their
        * UIDVALIDITY), and UIDVALIDITYs retired in this database by an earlier copy of the same
-       * mailbox may be used again, since they name the same folders.
+       * mailbox may be used again, since they name the same folders. The mailbox is "importing"
+       * until finishImport: only then may ops carry the source's modseqs, ids and folder ids.
        */
       readonly imported?: boolean;
       /** A public-folder mailbox: no default folders; its folders are public folders, reached through their ACLs. */
       readonly public?: boolean;
+    }
+  /** Importing only: the mailbox takes the source's highest modseq (at least every folder's) and stops importing. */
+  | { readonly op: 'finishImport'; readonly modseqHighest: number }
+  /**
+   * Importing only: a folder takes the source folder's UIDNEXT (not lower), HIGHESTMODSEQ (at
+   * least its messages' modseqs) and expunge history (ascending modseqs), so QRESYNC VANISHED
+   * and JMAP changes answer in the target as they did in the source.
+   */
+  | {
+      readonly op: 'importFolder';
+      readonly folder: string;
+      readonly uidNext: number;
+      readonly modseqHighest: number;
+      readonly expunged: ReadonlyArray<{ readonly uid: number; readonly modseq: number }>;
+      readonly expungedDroppedModseq: number;
     }
   | { readonly op: 'deleteMailbox'; readonly address: string }
   | { readonly op: 'setQuota'; readonly quotaBytes: number | null }
@@ -60,6 +76,8 @@ export type TxOp =
       readonly specialUse?: string | null;
       /** A given UIDVALIDITY (a mailbox move); it must exceed every UIDVALIDITY the mailbox used. */
       readonly uidValidity?: number;
+      /** Importing only: a given folder id (IMAP MAILBOXID, JMAP ids), at least the mailbox's next one. */
+      readonly folderId?: number;
     }
   /** Raises a folder's UIDNEXT (a mailbox move keeps the source's UIDNEXT so expunged UIDs are never reused). */
   | { readonly op: 'raiseUidNext'; readonly folder: string; readonly uidNext: number }
@@ -82,6 +100,10 @@ export type TxOp =
       readonly internalDateMs?: number;
       /** A given UID (a mailbox move): at least the folder's UIDNEXT; not with copy/move into the folder in one transaction. */
       readonly uid?: number;
+      /** Importing only: the source's modseq, email id and thread id (IMAP OBJECTID, CONDSTORE). */
+      readonly modseq?: number;
+      readonly emailId?: string;
+      readonly threadId?: string;
     }
   | {
       readonly op: 'store';
@@ -91,6 +113,8 @@ export type TxOp =
       readonly flags: readonly string[];
       /** CONDSTORE: only change messages whose modseq is at most this. */
       readonly unchangedSince?: number;
+      /** Importing only: the source's modseq for the change (applied even when the flags are equal but the modseq is not). */
+      readonly modseq?: number;
     }
   | { readonly op: 'expunge'; readonly folder: string; readonly uids: readonly number[] }
   | { readonly op: 'copy'; readonly folder: string; readonly uids: readonly number[]; readonly to: string }
@@ -102,7 +126,7 @@ export type OpResult =
   | { readonly op: 'store'; readonly changed: number[]; readonly modified: number[] }
   | { readonly op: 'expunge'; readonly uids: number[] }
   | { readonly op: 'createFolder'; readonly uidValidity: number }
-  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' | 'setAcl' | 'setFolderAddress' };
+  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' | 'setAcl' | 'setFolderAddress' | 'importFolder' | 'finishImport' };
 
 export interface TxRequest {
   readonly mailboxId: string;
@@ -145,6 +169,8 @@ export interface MailboxInfo {
   readonly usedBytes: number;
   readonly modseqHighest: number;
   readonly folders: number;
+  /** A mailbox move's target before its switch (created `imported`, not yet finishImport). */
+  readonly importing?: boolean;
 }
 
 export interface MessageInfo {
@@ -169,6 +195,19 @@ export interface FolderListing {
    * always sets it; absent (older or test implementations of the API) means false.
    */
   readonly vanishedIncomplete?: boolean;
+  /**
+   * With `history`: the folder's whole remembered expunge history (ascending modseqs) and the
+   * highest modseq dropped from it (0: none), for a mailbox move's importFolder.
+   */
+  readonly expunged?: ReadonlyArray<{ readonly uid: number; readonly modseq: number }>;
+  readonly expungedDroppedModseq?: number;
+}
+
+export interface ListOptions {
+  /** Only messages with a modseq above this, plus the UIDs expunged after it. */
+  readonly changedSince?: number;
+  /** Also the expunge history with modseqs (FolderListing.expunged). */
+  readonly history?: boolean;
 }
 
 /** What the change feed says after a commit is durable (IDLE, JMAP push). */
@@ -185,7 +224,7 @@ export interface MailboxApi {
   mailbox(mailboxId: string): Promise<Result<MailboxInfo>>;
   folders(mailboxId: string): Promise<Result<FolderInfo[]>>;
   /** A folder's messages (all, or only those changed after `changedSince`), plus vanished UIDs. */
-  listMessages(mailboxId: string, folder: string, options?: { changedSince?: number }): Promise<Result<FolderListing>>;
+  listMessages(mailboxId: string, folder: string, options?: ListOptions): Promise<Result<FolderListing>>;
   /** The message's bytes exactly as appended. */
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>>;
   /**

@@ -15,6 +15,7 @@ import type {
   CommitResult,
   FolderInfo,
   FolderListing,
+  ListOptions,
   MailboxApi,
   MailboxChange,
   MailboxInfo,
@@ -432,7 +433,7 @@ export class MailboxDatabase implements MailboxApi {
   async mailbox(mailboxId: string): Promise<Result<MailboxInfo>> {
     const m = this.durable.mailboxes.get(mailboxId);
     if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
-    return ok({ mailboxId, address: m.address, public: m.public, quotaBytes: m.quotaBytes, usedBytes: m.usedBytes, modseqHighest: m.modseqHighest, folders: m.folders.size });
+    return ok({ mailboxId, address: m.address, public: m.public, quotaBytes: m.quotaBytes, usedBytes: m.usedBytes, modseqHighest: m.modseqHighest, folders: m.folders.size, ...(m.importing === true ? { importing: true } : {}) });
   }
 
   async folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
@@ -441,7 +442,7 @@ export class MailboxDatabase implements MailboxApi {
     return ok([...m.folders.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => folderInfo(f, m.subscriptions.has(f.name))));
   }
 
-  async listMessages(mailboxId: string, folderName: string, options: { changedSince?: number } = {}): Promise<Result<FolderListing>> {
+  async listMessages(mailboxId: string, folderName: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     const found = this.findFolder(mailboxId, folderName);
     if (!found.ok) return found;
     const { folder, subscribed } = found.value;
@@ -449,7 +450,8 @@ export class MailboxDatabase implements MailboxApi {
     const messages = (since === undefined ? folder.messages : folder.messages.filter((m) => m.modseq > since)).map(messageInfo);
     const vanished = since === undefined ? [] : folder.expunged.filter((e) => e.modseq > since).map((e) => e.uid);
     const vanishedIncomplete = since !== undefined && since < folder.expungedDroppedModseq;
-    return ok({ folder: folderInfo(folder, subscribed), messages, vanished, vanishedIncomplete });
+    const history = options.history === true ? { expunged: folder.expunged.map((e) => ({ uid: e.uid, modseq: e.modseq })), expungedDroppedModseq: folder.expungedDroppedModseq } : {};
+    return ok({ folder: folderInfo(folder, subscribed), messages, vanished, vanishedIncomplete, ...history });
   }
 
   async readMessage(mailboxId: string, folderName: string, uid: number): Promise<Result<Uint8Array>> {

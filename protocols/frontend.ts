@@ -34,6 +34,13 @@ export interface Peer {
 /** Held while a session is open; release it exactly once when the session ends. */
 export interface SessionLease {
   release(): void;
+  /**
+   * `listener` is called (at most once, never after release) when the account's mailbox moves
+   * to another database while the session is open (server/moves.ts, at its switch). The session
+   * must end and tell the client to reconnect: IMAP `* BYE [UNAVAILABLE]`, POP3
+   * `-ERR [SYS/TEMP]`, JMAP closes its push stream. A new login reaches the new database.
+   */
+  onMoved(listener: () => void): void;
 }
 
 export interface FrontEndLimits {

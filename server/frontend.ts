@@ -131,13 +131,21 @@ async function asking<T>(call: () => Promise<Result<T>>): Promise<Result<T>> {
   }
 }
 
-export function createFrontEndContext(options: FrontEndContextOptions): FrontEndContext {
+/** The server's side of the context: what only the server may do to the front ends' sessions. */
+export interface ServerFrontEndContext extends FrontEndContext {
+  /** Tells every open session of the mailbox that it moved (SessionLease.onMoved); answers how many were told. */
+  mailboxMoved(mailboxId: string): number;
+}
+
+export function createFrontEndContext(options: FrontEndContextOptions): ServerFrontEndContext {
   const nowMs = options.nowMs ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const throttle = new LoginThrottle(nowMs, options.throttle);
   const limits = options.limits ?? frontEndLimitsDefault;
   const metrics = options.metrics ?? noMetrics;
   const sessions = new Map<string, number>();
+  /** Open sessions by mailbox id, each with the listeners it gave onMoved. */
+  const open = new Map<string, Set<Array<() => void>>>();
   const { directory } = options;
 
   return {
@@ -191,6 +199,10 @@ export function createFrontEndContext(options: FrontEndContextOptions): FrontEnd
         return fail('LIMIT', `${account.address} already has ${count} sessions open (the limit is ${limits.sessionsPerUser})`);
       }
       sessions.set(account.address, count + 1);
+      const listeners: Array<() => void> = [];
+      const ofMailbox = open.get(account.mailboxId) ?? new Set();
+      ofMailbox.add(listeners);
+      open.set(account.mailboxId, ofMailbox);
       let released = false;
       return ok({
         release() {
@@ -199,8 +211,27 @@ export function createFrontEndContext(options: FrontEndContextOptions): FrontEnd
           const left = (sessions.get(account.address) ?? 1) - 1;
           if (left <= 0) sessions.delete(account.address);
           else sessions.set(account.address, left);
+          ofMailbox.delete(listeners);
+          if (ofMailbox.size === 0 && open.get(account.mailboxId) === ofMailbox) open.delete(account.mailboxId);
+        },
+        onMoved(listener: () => void) {
+          if (!released) listeners.push(listener);
         },
       });
+    },
+
+    mailboxMoved(mailboxId: string): number {
+      const told = [...(open.get(mailboxId) ?? [])];
+      for (const listeners of told) {
+        for (const listener of listeners.splice(0)) {
+          try {
+            listener();
+          } catch (error) {
+            (options.log ?? silentLog).error({ err: String(error), mailboxId }, 'a session failed to end after its mailbox moved');
+          }
+        }
+      }
+      return told.length;
     },
   };
 }

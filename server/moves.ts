@@ -4,27 +4,35 @@
 //   copying ──► catching-up ──► locked ──► switched ──► done
 //      └────────────┴──────────────┴──► cancelled | failed      (before the switch only)
 //
-// 1. The target mailbox is created empty (same mailbox id, no default folders); every folder is
-//    created with the source's UIDVALIDITY, every message appended with its UID, flags and
-//    internal date, and each folder's UIDNEXT raised to the source's: a client's cached UIDs
-//    stay valid, and no expunged UID is ever reused.
-// 2. Catch-up rounds read only what changed (listMessages changedSince, with the vanished UIDs)
-//    until a round finds little to do.
+// 1. The target mailbox is created empty and "importing" (same mailbox id, no default folders).
+//    Every folder is created with the source's folder id and UIDVALIDITY, every message appended
+//    with its UID, flags, internal date, modseq, email id and thread id, and each folder takes the
+//    source's UIDNEXT, HIGHESTMODSEQ and expunge history (importFolder). So a client's cached
+//    UIDs, its QRESYNC (UIDVALIDITY, HIGHESTMODSEQ), IMAP OBJECTIDs (MAILBOXID, EMAILID,
+//    THREADID) and JMAP ids and states stay valid, and no expunged UID is ever reused.
+// 2. Catch-up rounds read only the folders whose HIGHESTMODSEQ moved, and in them only what
+//    changed (listMessages changedSince, with the vanished UIDs). The source's change feed
+//    (watch) counts the changes a round has not copied yet; when few are left, the lock follows.
 // 3. The final lock refuses writes to the source mailbox with IN_USE (retriable: IMAP
-//    NO [INUSE], SMTP 451) and waits for the writes already admitted; a last catch-up follows,
-//    then the copy is verified folder by folder (UIDVALIDITY, UIDNEXT, UIDs, flags).
-// 4. The directory points the user at the target database, and the source mailbox is deleted.
+//    NO [INUSE], SMTP 451) and waits for the writes already admitted; a last round copies what
+//    changed, every folder's counters are compared (and the folders that round touched message by
+//    message), and the target stops importing, with the source's highest modseq (finishImport).
+// 4. The directory points the user at the target database; the open sessions of the mailbox are
+//    told to reconnect (SessionLease.onMoved: IMAP BYE [UNAVAILABLE], POP3 -ERR [SYS/TEMP], JMAP
+//    push closed), and the source mailbox is deleted. The lock's length is kept in `lockMs`.
 //
 // The move's state is a JSON file in the data directory, written (temp file, fsync, rename)
 // at every change of state. A server that restarts resumes each unfinished move: before the
 // switch the copy is re-synchronized from a full comparison (idempotent), after it the source
-// deletion is finished. Every step is a diff of the two mailboxes, so nothing is lost or doubled.
+// deletion is finished. A database that restarts under a move (DATABASE_UNAVAILABLE) is waited
+// for and the copy re-synchronized the same way. Every step is a diff of the two mailboxes, so
+// nothing is lost or doubled.
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { CommitResult, FolderInfo, MailboxApi, MailboxChange, TxOp } from '../engine/api.js';
+import type { CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MessageInfo, TxOp } from '../engine/api.js';
 import type { Directory } from '../engine/directory/index.js';
-import { fail, ok, type Result } from '../engine/errors.js';
+import { errorCatalogue, fail, ok, type ErrorCode, type Result } from '../engine/errors.js';
 
 export type MoveState = 'copying' | 'catching-up' | 'locked' | 'switched' | 'done' | 'cancelled' | 'failed';
 
@@ -43,6 +51,14 @@ export interface MoveRecord {
   rounds: number;
   /** Messages in the source when last counted. */
   messagesTotal: number;
+  /** Changes (appends, flag changes, expunges, folder changes) the last round copied. */
+  lastRoundChanges?: number;
+  /** How long the final lock refused writes, from taking it to the switch (set at the switch). */
+  lockMs?: number;
+  /** Open sessions of the mailbox told to reconnect at the switch. */
+  sessionsTold?: number;
+  /** Times the move waited for a database that was restarting (DATABASE_UNAVAILABLE) and re-synchronized. */
+  retries?: number;
   error?: string;
 }
 
@@ -58,6 +74,10 @@ export const moveLimits = {
   catchUpRoundsMax: 20,
   /** Moves remembered in the listing (the finished ones beyond are dropped, oldest first). */
   movesKeptMax: 200,
+  /** A move waits this long between attempts while a database restarts. */
+  retryDelayMs: 500,
+  /** ... and fails after this long without a round completing. */
+  retryMsMax: 120_000,
 } as const;
 
 const terminal = new Set<MoveState>(['done', 'cancelled', 'failed']);
@@ -72,9 +92,21 @@ export interface MoveManagerOptions {
   readonly nowMs: () => number;
   readonly newId: () => string;
   readonly log: (line: string) => void;
+  /** Tells the open sessions of a mailbox that it moved (FrontEndContext's SessionLease.onMoved); answers how many. */
+  readonly sessionsMoved?: (mailboxId: string) => number;
 }
 
 class Cancelled extends Error {}
+
+/** A failure of a database call; `retriable` (a database restarting) makes the move wait and re-synchronize. */
+class MoveError extends Error {
+  constructor(
+    message: string,
+    readonly retriable: boolean,
+  ) {
+    super(message);
+  }
+}
 
 /** Runs mailbox moves and holds the write lock of their final step. */
 export class MoveManager {
@@ -206,36 +238,22 @@ export class MoveManager {
     const source = this.options.apiFor(move.from);
     const target = this.options.apiFor(move.to);
     const lockKey = `${move.from}/${move.mailboxId}`;
+    let progressMs = this.options.nowMs();
     try {
-      if (move.state === 'locked') {
-        // A restart during the lock: the switch may have happened before the state was saved.
-        const user = await this.options.directory.findUser(move.address);
-        if (user?.database === move.to) this.setState(move, 'switched');
-      }
-      if (move.state !== 'switched') {
-        const copier = new Copier(move, source, target);
-        await copier.prepare();
-        this.checkpoint(move);
-        await copier.round();
-        if (move.state === 'copying') this.setState(move, 'catching-up');
-        for (;;) {
+      for (;;) {
+        try {
+          await this.attempt(move, source, target, lockKey, () => (progressMs = this.options.nowMs()));
+          break;
+        } catch (error) {
+          this.locked.delete(lockKey);
+          if (!(error instanceof MoveError) || !error.retriable || move.state === 'switched') throw error;
+          if (this.options.nowMs() - progressMs > moveLimits.retryMsMax) throw new Error(`gave up after ${moveLimits.retryMsMax} ms without progress: ${error.message}`);
+          move.retries = (move.retries ?? 0) + 1;
+          this.options.log(`move ${move.id} of ${move.address}: ${error.message}; retrying`);
+          if (move.state === 'locked') this.setState(move, 'catching-up');
+          await new Promise((resolve) => setTimeout(resolve, moveLimits.retryDelayMs));
           this.checkpoint(move);
-          move.rounds += 1;
-          const changes = await copier.round();
-          move.updatedAtMs = this.options.nowMs();
-          if (changes <= moveLimits.catchUpChangesMax || move.rounds >= moveLimits.catchUpRoundsMax) break;
         }
-        this.checkpoint(move);
-        this.locked.add(lockKey);
-        this.setState(move, 'locked');
-        await this.drain(lockKey);
-        this.checkpoint(move);
-        await copier.round();
-        await copier.verify();
-        this.checkpoint(move);
-        const switched = await this.options.directory.setDatabase(move.address, move.to);
-        if (!switched.ok) throw new Error(`directory: ${switched.message}`);
-        this.setState(move, 'switched');
       }
       const deleted = await source.commit({ mailboxId: move.mailboxId, ops: [{ op: 'deleteMailbox', address: move.address }] });
       if (!deleted.ok && deleted.code !== 'NO_SUCH_MAILBOX') throw new Error(`deleting the source: ${deleted.message}`);
@@ -254,6 +272,58 @@ export class MoveManager {
     } finally {
       this.cancelling.delete(move.id);
     }
+  }
+
+  /** Copies, catches up, locks, verifies and switches (from wherever `move.state` says it is). */
+  private async attempt(move: MoveRecord, source: MailboxApi, target: MailboxApi, lockKey: string, progressed: () => void): Promise<void> {
+    if (move.state === 'locked') {
+      // A restart during the lock: the switch may have happened before the state was saved.
+      const user = await this.options.directory.findUser(move.address);
+      if (user?.database === move.to) this.setState(move, 'switched');
+    }
+    if (move.state === 'switched') return;
+    // The change feed counts what the source changed since a round began: what the next round has to copy.
+    let pending = 0;
+    const unwatch = source.watch(move.mailboxId, (change) => {
+      pending += change.hierarchyChanged ? 1 : 0;
+      for (const folder of change.folders) pending += folder.appended.length + folder.expunged.length + folder.flagged.length;
+    });
+    try {
+      const copier = new Copier(move, source, target);
+      await copier.prepare();
+      this.checkpoint(move);
+      pending = 0;
+      move.lastRoundChanges = await copier.round();
+      progressed();
+      if (move.state === 'copying') this.setState(move, 'catching-up');
+      for (;;) {
+        this.checkpoint(move);
+        if (pending <= moveLimits.catchUpChangesMax || move.rounds >= moveLimits.catchUpRoundsMax) break;
+        pending = 0;
+        move.rounds += 1;
+        move.lastRoundChanges = await copier.round();
+        move.updatedAtMs = this.options.nowMs();
+        progressed();
+      }
+      this.checkpoint(move);
+      this.locked.add(lockKey);
+      const lockedAtMs = this.options.nowMs();
+      this.setState(move, 'locked');
+      await this.drain(lockKey);
+      this.checkpoint(move);
+      move.lastRoundChanges = await copier.round();
+      await copier.verify();
+      await copier.finish();
+      this.checkpoint(move);
+      const switched = await this.options.directory.setDatabase(move.address, move.to);
+      if (!switched.ok) throw new Error(`directory: ${switched.message}`);
+      move.lockMs = this.options.nowMs() - lockedAtMs;
+      this.setState(move, 'switched');
+    } finally {
+      unwatch();
+    }
+    // New logins reach the target from here; the sessions still on the source are told to reconnect.
+    move.sessionsTold = this.options.sessionsMoved?.(move.mailboxId) ?? 0;
   }
 
   private drain(key: string): Promise<void> {
@@ -286,16 +356,24 @@ export class MoveManager {
 }
 
 function unwrap<T>(result: Result<T>, what: string): T {
-  if (!result.ok) throw new Error(`${what}: ${result.code} ${result.message}`);
+  if (!result.ok) throw new MoveError(`${what}: ${result.code} ${result.message}`, errorCatalogue[result.code as ErrorCode]?.retriable === true);
   return result.value;
 }
 
 const sameFlags = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((f) => b.includes(f));
 
+/** What the target holds of a source folder: its state as of this HIGHESTMODSEQ and UIDNEXT. */
+interface Synced {
+  readonly modseq: number;
+  readonly uidNext: number;
+}
+
 /** One move's copy: each round makes the target equal to the source as read in that round. */
 class Copier {
-  /** Per source folder (by UIDVALIDITY): the modseq the target is complete up to. */
-  private readonly since = new Map<number, number>();
+  /** Per source folder (by UIDVALIDITY): what the target is complete up to. */
+  private readonly synced = new Map<number, Synced>();
+  /** Folders (by UIDVALIDITY) the last round changed: verify compares them message by message. */
+  private readonly touched = new Set<number>();
   private quotaBytes: number | null = null;
 
   constructor(private readonly move: MoveRecord, private readonly source: MailboxApi, private readonly target: MailboxApi) {}
@@ -304,8 +382,11 @@ class Copier {
     const info = unwrap(await this.source.mailbox(this.move.mailboxId), 'reading the source mailbox');
     this.quotaBytes = info.quotaBytes;
     const existing = await this.target.mailbox(this.move.mailboxId);
-    if (existing.ok) return; // a resumed move: the next round compares everything
-    if (existing.code !== 'NO_SUCH_MAILBOX') throw new Error(`reading the target: ${existing.message}`);
+    if (existing.ok && existing.value.importing === true) return; // a resumed move: the next round compares everything
+    if (existing.ok) {
+      // Finished importing but never switched (a restart between the two): copy again from scratch.
+      unwrap(await this.target.commit({ mailboxId: this.move.mailboxId, ops: [{ op: 'deleteMailbox', address: existing.value.address }] }), 'dropping an unswitched target');
+    } else if (existing.code !== 'NO_SUCH_MAILBOX') unwrap(existing, 'reading the target');
     // No quota on the copy until the switch: the source is already within it.
     unwrap(await this.target.commit({ mailboxId: this.move.mailboxId, ops: [{ op: 'createMailbox', address: info.address, quotaBytes: null, imported: true }] }), 'creating the target mailbox');
   }
@@ -315,105 +396,144 @@ class Copier {
     unwrap(await this.target.commit({ mailboxId: this.move.mailboxId, ops }), 'writing the target');
   }
 
-  /** Brings the folder tree of the target to the source's (folders matched by UIDVALIDITY). */
-  private async folders(): Promise<FolderInfo[]> {
+  /** Brings the folder tree of the target to the source's (folders matched by UIDVALIDITY); answers the target's folders and the changes made. */
+  private async hierarchy(sourceFolders: readonly FolderInfo[]): Promise<{ targetFolders: FolderInfo[]; changes: number }> {
     const id = this.move.mailboxId;
-    const sourceFolders = unwrap(await this.source.folders(id), 'listing source folders').sort((a, b) => a.uidValidity - b.uidValidity);
     let targetFolders = unwrap(await this.target.folders(id), 'listing target folders');
+    let changes = 0;
     const wanted = new Set(sourceFolders.map((f) => f.uidValidity));
     // Deepest first, so a parent is never deleted before its children.
     for (const gone of targetFolders.filter((f) => !wanted.has(f.uidValidity)).sort((a, b) => b.name.length - a.name.length)) {
       await this.commit([{ op: 'deleteFolder', name: gone.name }]);
-      this.since.delete(gone.uidValidity);
+      this.synced.delete(gone.uidValidity);
+      changes += 1;
     }
-    for (const folder of sourceFolders) {
-      targetFolders = unwrap(await this.target.folders(id), 'listing target folders');
+    // In creation order (UIDVALIDITY and folder id both grow with it), so given folder ids keep growing.
+    for (const folder of [...sourceFolders].sort((a, b) => a.uidValidity - b.uidValidity)) {
       const twin = targetFolders.find((f) => f.uidValidity === folder.uidValidity);
       if (twin === undefined) {
-        await this.commit([{ op: 'createFolder', name: folder.name, specialUse: folder.specialUse, uidValidity: folder.uidValidity }]);
+        await this.commit([{ op: 'createFolder', name: folder.name, specialUse: folder.specialUse, uidValidity: folder.uidValidity, folderId: folder.folderId }]);
       } else if (twin.name !== folder.name) {
         await this.commit([{ op: 'renameFolder', from: twin.name, to: folder.name }]);
-      }
+        // A renamed parent renames its children too: read the tree again before the next one.
+        targetFolders = unwrap(await this.target.folders(id), 'listing target folders');
+      } else continue;
+      changes += 1;
     }
-    targetFolders = unwrap(await this.target.folders(id), 'listing target folders');
+    if (changes > 0) targetFolders = unwrap(await this.target.folders(id), 'listing target folders');
     const subscriptions: TxOp[] = [];
     for (const folder of sourceFolders) {
       const twin = targetFolders.find((f) => f.uidValidity === folder.uidValidity);
       if (twin !== undefined && twin.subscribed !== folder.subscribed) subscriptions.push({ op: 'subscribe', name: folder.name, subscribed: folder.subscribed });
     }
     await this.commit(subscriptions);
-    return sourceFolders;
+    return { targetFolders, changes: changes + subscriptions.length };
   }
 
-  /** One pass over every folder; answers how many changes it made to the target. */
+  /** One pass over the folders whose HIGHESTMODSEQ moved since the last; answers how many changes it made to the target. */
   async round(): Promise<number> {
     const id = this.move.mailboxId;
-    let changes = 0;
+    const sourceFolders = unwrap(await this.source.folders(id), 'listing source folders');
+    const { targetFolders, changes: hierarchyChanges } = await this.hierarchy(sourceFolders);
+    let changes = hierarchyChanges;
     let total = 0;
-    for (const folder of await this.folders()) {
-      const since = this.since.get(folder.uidValidity);
-      const listing = await this.source.listMessages(id, folder.name, since === undefined ? {} : { changedSince: since });
-      if (!listing.ok && listing.code === 'NO_SUCH_FOLDER') continue; // deleted meanwhile: the next round drops it
-      const changed = unwrap(listing, `listing ${folder.name}`);
-      if (changed.folder.uidValidity !== folder.uidValidity) continue; // recreated meanwhile: the next round sees it
-      const full = since === undefined || changed.vanishedIncomplete === true;
-      const present = unwrap(await this.target.listMessages(id, folder.name), `listing target ${folder.name}`);
-      const targetFlags = new Map(present.messages.map((m) => [m.uid, m.flags]));
-      const inSource = new Set(changed.messages.map((m) => m.uid));
-      const gone = full ? present.messages.map((m) => m.uid).filter((uid) => !inSource.has(uid)) : changed.vanished.filter((uid) => targetFlags.has(uid));
-      let ops: TxOp[] = gone.length > 0 ? [{ op: 'expunge', folder: folder.name, uids: gone }] : [];
-      changes += gone.length;
-      let bytes = 0;
-      for (const message of changed.messages) {
-        const flags = targetFlags.get(message.uid);
-        if (flags !== undefined) {
-          if (!sameFlags(flags, message.flags)) ops.push({ op: 'store', folder: folder.name, uids: [message.uid], mode: 'set', flags: message.flags });
-          else continue;
-        } else {
-          const content = await this.source.readMessage(id, folder.name, message.uid);
-          if (!content.ok && content.code === 'NO_SUCH_MESSAGE') continue; // expunged meanwhile
-          const data = unwrap(content, `reading ${folder.name} UID ${message.uid}`);
-          ops.push({ op: 'append', folder: folder.name, content: data, flags: message.flags, internalDateMs: message.internalDateMs, uid: message.uid });
-          bytes += data.length;
-          this.move.messagesCopied += 1;
-        }
-        changes += 1;
-        if (ops.length >= moveLimits.transactionOpsMax || bytes >= moveLimits.transactionBytesMax) {
-          await this.commit(ops);
-          ops = [];
-          bytes = 0;
-        }
-      }
-      await this.commit(ops);
-      const after = unwrap(await this.target.folders(id), 'listing target folders').find((f) => f.uidValidity === folder.uidValidity);
-      if (after !== undefined && after.uidNext < changed.folder.uidNext) {
-        await this.commit([{ op: 'raiseUidNext', folder: folder.name, uidNext: changed.folder.uidNext }]);
-        changes += 1;
-      }
-      this.since.set(folder.uidValidity, changed.folder.modseqHighest);
-      total += changed.folder.messages;
+    this.touched.clear();
+    for (const folder of sourceFolders) {
+      total += folder.messages;
+      const synced = this.synced.get(folder.uidValidity);
+      const twin = targetFolders.find((f) => f.uidValidity === folder.uidValidity);
+      if (synced !== undefined && synced.modseq === folder.modseqHighest && twin?.modseqHighest === folder.modseqHighest) continue;
+      changes += await this.folder(folder, synced);
+      this.touched.add(folder.uidValidity);
     }
     this.move.messagesTotal = total;
     return changes;
   }
 
-  /** Under the lock: the target must equal the source, folder by folder, message by message. */
+  /** Copies one folder's changes since `synced` (everything, compared with the target, when undefined). */
+  private async folder(folder: FolderInfo, synced: Synced | undefined): Promise<number> {
+    const id = this.move.mailboxId;
+    const listing = await this.source.listMessages(id, folder.name, synced === undefined ? { history: true } : { changedSince: synced.modseq, history: true });
+    if (!listing.ok && listing.code === 'NO_SUCH_FOLDER') return 0; // deleted or renamed meanwhile: the next round sees it
+    const changed = unwrap(listing, `listing ${folder.name}`);
+    if (changed.folder.uidValidity !== folder.uidValidity) return 0; // recreated meanwhile: the next round sees it
+    // The target's messages: listed when nothing is known of it, else known from the last round.
+    const present = synced === undefined || changed.vanishedIncomplete === true ? await this.targetMessages(folder.name) : null;
+    const inSource = new Set(changed.messages.map((m) => m.uid));
+    const gone = present !== null ? [...present.keys()].filter((uid) => !inSource.has(uid)) : changed.vanished;
+    let ops: TxOp[] = gone.length > 0 ? [{ op: 'expunge', folder: folder.name, uids: gone }] : [];
+    let changes = gone.length;
+    let bytes = 0;
+    for (const message of changed.messages) {
+      const known = present !== null ? present.get(message.uid) : message.uid < synced!.uidNext ? null : undefined;
+      if (known !== undefined) {
+        if (known !== null && known.modseq === message.modseq && sameFlags(known.flags, message.flags)) continue;
+        ops.push({ op: 'store', folder: folder.name, uids: [message.uid], mode: 'set', flags: message.flags, modseq: message.modseq });
+      } else {
+        const content = await this.source.readMessage(id, folder.name, message.uid);
+        if (!content.ok && content.code === 'NO_SUCH_MESSAGE') continue; // expunged meanwhile: the next round sees it vanish
+        const data = unwrap(content, `reading ${folder.name} UID ${message.uid}`);
+        ops.push({ op: 'append', folder: folder.name, content: data, flags: message.flags, internalDateMs: message.internalDateMs, uid: message.uid, modseq: message.modseq, emailId: message.emailId, threadId: message.threadId });
+        bytes += data.length;
+        this.move.messagesCopied += 1;
+      }
+      changes += 1;
+      if (ops.length >= moveLimits.transactionOpsMax - 1 || bytes >= moveLimits.transactionBytesMax) {
+        await this.commit(ops);
+        ops = [];
+        bytes = 0;
+      }
+    }
+    ops.push(importFolderOp(folder.name, changed));
+    await this.commit(ops);
+    this.synced.set(folder.uidValidity, { modseq: changed.folder.modseqHighest, uidNext: changed.folder.uidNext });
+    return changes;
+  }
+
+  private async targetMessages(folder: string): Promise<Map<number, MessageInfo>> {
+    const listing = unwrap(await this.target.listMessages(this.move.mailboxId, folder), `listing target ${folder}`);
+    return new Map(listing.messages.map((m) => [m.uid, m]));
+  }
+
+  /**
+   * Under the lock: every folder's counters must be the source's (UIDVALIDITY, folder id, UIDNEXT,
+   * HIGHESTMODSEQ, messages, unseen, size, subscription), and the folders the last round touched
+   * the same message by message (UID, modseq, flags, ids, date, size).
+   */
   async verify(): Promise<void> {
     const id = this.move.mailboxId;
     const sourceFolders = unwrap(await this.source.folders(id), 'listing source folders');
     const targetFolders = unwrap(await this.target.folders(id), 'listing target folders');
     if (sourceFolders.length !== targetFolders.length) throw new Error(`verify: ${sourceFolders.length} source folders, ${targetFolders.length} target folders`);
+    const counters = (f: FolderInfo | undefined) => f === undefined ? 'none' : JSON.stringify([f.name, f.folderId, f.uidValidity, f.uidNext, f.modseqHighest, f.messages, f.unseen, f.sizeBytes, f.subscribed, f.specialUse]);
     for (const folder of sourceFolders) {
-      const twin = targetFolders.find((f) => f.name === folder.name);
-      if (twin === undefined || twin.uidValidity !== folder.uidValidity || twin.uidNext !== folder.uidNext) {
-        throw new Error(`verify: folder ${folder.name} differs (UIDVALIDITY/UIDNEXT ${folder.uidValidity}/${folder.uidNext} vs ${twin?.uidValidity}/${twin?.uidNext})`);
-      }
-      const a = unwrap(await this.source.listMessages(id, folder.name), `listing ${folder.name}`).messages;
-      const b = unwrap(await this.target.listMessages(id, folder.name), `listing target ${folder.name}`).messages;
-      if (a.length !== b.length || a.some((m, i) => m.uid !== b[i]!.uid || m.sizeBytes !== b[i]!.sizeBytes || !sameFlags(m.flags, b[i]!.flags) || m.internalDateMs !== b[i]!.internalDateMs)) {
-        throw new Error(`verify: messages of ${folder.name} differ`);
-      }
+      const twin = targetFolders.find((f) => f.uidValidity === folder.uidValidity);
+      if (counters(twin) !== counters(folder)) throw new Error(`verify: folder ${folder.name} differs: ${counters(folder)} vs ${counters(twin)}`);
+      if (!this.touched.has(folder.uidValidity)) continue;
+      const a = unwrap(await this.source.listMessages(id, folder.name, { changedSince: 0, history: true }), `listing ${folder.name}`);
+      const b = unwrap(await this.target.listMessages(id, folder.name, { changedSince: 0, history: true }), `listing target ${folder.name}`);
+      const message = (m: MessageInfo) => JSON.stringify([m.uid, m.modseq, [...m.flags].sort(), m.emailId, m.threadId, m.internalDateMs, m.sizeBytes]);
+      const same = a.messages.length === b.messages.length && a.messages.every((m, i) => message(m) === message(b.messages[i]!));
+      if (!same || JSON.stringify([a.expunged, a.expungedDroppedModseq]) !== JSON.stringify([b.expunged, b.expungedDroppedModseq])) throw new Error(`verify: messages of ${folder.name} differ`);
     }
-    if (this.quotaBytes !== null) unwrap(await this.target.commit({ mailboxId: id, ops: [{ op: 'setQuota', quotaBytes: this.quotaBytes }] }), 'setting the quota');
   }
+
+  /** Under the lock, after verify: the target takes the source's highest modseq and quota and stops importing. */
+  async finish(): Promise<void> {
+    const id = this.move.mailboxId;
+    const info = unwrap(await this.source.mailbox(id), 'reading the source mailbox');
+    await this.commit([{ op: 'finishImport', modseqHighest: info.modseqHighest }]);
+    if (this.quotaBytes !== null) await this.commit([{ op: 'setQuota', quotaBytes: this.quotaBytes }]);
+  }
+}
+
+function importFolderOp(name: string, listing: FolderListing): TxOp {
+  return {
+    op: 'importFolder',
+    folder: name,
+    uidNext: listing.folder.uidNext,
+    modseqHighest: listing.folder.modseqHighest,
+    expunged: listing.expunged ?? [],
+    expungedDroppedModseq: listing.expungedDroppedModseq ?? 0,
+  };
 }

@@ -141,6 +141,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     nowMs: () => Date.now(),
     newId: () => Buffer.from(prng.bytes(6)).toString('hex'),
     log: options.say,
+    sessionsMoved: (mailboxId) => context.mailboxMoved(mailboxId),
   });
   // Everything but the moves themselves writes through the move lock.
   const apis = new Map<string, MailboxApi>([...rawApis].map(([database, api]) => [database, moves.guard(database, api)]));

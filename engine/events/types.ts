@@ -9,6 +9,7 @@ export const EventType = {
   MailboxCreated: 1,
   MailboxDeleted: 2,
   QuotaSet: 3,
+  ImportFinished: 4,
   FolderCreated: 10,
   FolderRenamed: 11,
   FolderDeleted: 12,
@@ -16,6 +17,7 @@ export const EventType = {
   UidNextRaised: 14,
   AclSet: 15,
   FolderAddressSet: 16,
+  FolderImported: 17,
   ContentStored: 20,
   MessageAppended: 21,
   FlagsSet: 22,
@@ -29,10 +31,20 @@ export interface MailboxCreated {
   readonly address: string;
   readonly quotaBytes: number | null;
   readonly createdAtMs: number;
-  /** A mailbox move's target: starts with no folders and without the retired UIDVALIDITY floor. */
+  /**
+   * A mailbox move's target: starts with no folders and without the retired UIDVALIDITY floor,
+   * and is "importing" (events may carry the source's modseqs, ids and folder ids) until
+   * ImportFinished.
+   */
   readonly imported?: boolean;
   /** A public-folder mailbox: its folders are public folders; it starts with no folders. */
   readonly public?: boolean;
+}
+/** A move's target takes the source's highest modseq and stops importing: from here modseqs grow from it. */
+export interface ImportFinished {
+  readonly type: typeof EventType.ImportFinished;
+  readonly mailboxId: string;
+  readonly modseqHighest: number;
 }
 export interface MailboxDeleted {
   readonly type: typeof EventType.MailboxDeleted;
@@ -109,6 +121,19 @@ export interface FolderAddressSet {
   readonly address: string | null;
   readonly modseq: number;
 }
+/**
+ * An importing folder takes the source folder's counters and expunge history as they are
+ * (a mailbox move), so QRESYNC VANISHED and JMAP changes answer in the target as in the source.
+ */
+export interface FolderImported {
+  readonly type: typeof EventType.FolderImported;
+  readonly mailboxId: string;
+  readonly folderId: number;
+  readonly uidNext: number;
+  readonly modseqHighest: number;
+  readonly expunged: ReadonlyArray<{ readonly modseq: number; readonly uid: number }>;
+  readonly expungedDroppedModseq: number;
+}
 /** Message content, stored once per database by its SHA-256; `data` is compressed when that pays. */
 export interface ContentStored {
   readonly type: typeof EventType.ContentStored;
@@ -155,6 +180,7 @@ export type MailEvent =
   | MailboxCreated
   | MailboxDeleted
   | QuotaSet
+  | ImportFinished
   | FolderCreated
   | FolderRenamed
   | FolderDeleted
@@ -162,6 +188,7 @@ export type MailEvent =
   | UidNextRaised
   | AclSet
   | FolderAddressSet
+  | FolderImported
   | ContentStored
   | MessageAppended
   | FlagsSet

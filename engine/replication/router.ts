@@ -4,7 +4,7 @@
 // new active copy, and it moves mailbox watches over too. With no active copy mounted, calls
 // answer DATABASE_UNAVAILABLE (retriable).
 
-import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
+import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail } from '../errors.js';
 
 /** What the router needs from a copy's client (WorkerClient in production). */
@@ -89,7 +89,7 @@ export class DatabaseRouter implements MailboxApi {
   folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
     return this.route((t) => t.folders(mailboxId));
   }
-  listMessages(mailboxId: string, folder: string, options: { changedSince?: number } = {}): Promise<Result<FolderListing>> {
+  listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     return this.route((t) => t.listMessages(mailboxId, folder, options));
   }
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>> {

@@ -60,6 +60,12 @@ export interface MailboxState {
   folders: Map<number, FolderState>;
   folderIdsByName: Map<string, number>;
   subscriptions: Set<string>;
+  /**
+   * A mailbox move's target before its switch (MailboxCreated `imported` until ImportFinished):
+   * events may carry the source's modseqs, which need not grow here, and folders take the
+   * source's counters and expunge history (FolderImported). Absent in older records: false.
+   */
+  importing?: boolean;
 }
 
 export interface ContentRef {
@@ -143,6 +149,13 @@ function folderOf(mailbox: MailboxState, folderId: number): FolderState {
 }
 
 function bumpModseq(mailbox: MailboxState, folder: FolderState | null, modseq: number): void {
+  if (mailbox.importing === true) {
+    // The source's modseqs arrive folder by folder, not in order; ImportFinished settles the mailbox's.
+    assert(Number.isSafeInteger(modseq) && modseq > 0, `bad imported modseq ${modseq}`);
+    mailbox.modseqHighest = Math.max(mailbox.modseqHighest, modseq);
+    if (folder !== null) folder.modseqHighest = Math.max(folder.modseqHighest, modseq);
+    return;
+  }
   assert(modseq > mailbox.modseqHighest, `modseq ${modseq} does not grow past ${mailbox.modseqHighest}`);
   mailbox.modseqHighest = modseq;
   if (folder !== null) folder.modseqHighest = modseq;
@@ -180,8 +193,35 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         folders: new Map(),
         folderIdsByName: new Map(),
         subscriptions: new Set(),
+        ...(event.imported === true ? { importing: true } : {}),
       });
       touched.mailboxes.add(event.mailboxId);
+      return;
+    }
+    case EventType.ImportFinished: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      assert(mailbox.importing === true, `import of ${event.mailboxId} finished twice`);
+      for (const folder of mailbox.folders.values()) {
+        assert(folder.modseqHighest <= event.modseqHighest, `folder ${folder.name} has modseq ${folder.modseqHighest} past the imported ${event.modseqHighest}`);
+      }
+      mailbox.modseqHighest = event.modseqHighest;
+      delete mailbox.importing;
+      touched.mailboxes.add(mailbox.mailboxId);
+      return;
+    }
+    case EventType.FolderImported: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      assert(mailbox.importing === true, `folder counters imported into ${event.mailboxId}, which is not importing`);
+      const folder = folderOf(mailbox, event.folderId);
+      assert(event.uidNext >= folder.uidNext, `imported UIDNEXT ${event.uidNext} below ${folder.uidNext}`);
+      for (const message of folder.messages) assert(message.modseq <= event.modseqHighest, `UID ${message.uid} has modseq ${message.modseq} past the imported ${event.modseqHighest}`);
+      folder.uidNext = event.uidNext;
+      folder.modseqHighest = event.modseqHighest;
+      folder.expunged = event.expunged.map((e) => ({ modseq: e.modseq, uid: e.uid }));
+      folder.expungedDroppedModseq = event.expungedDroppedModseq;
+      mailbox.modseqHighest = Math.max(mailbox.modseqHighest, event.modseqHighest);
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
       return;
     }
     case EventType.MailboxDeleted: {

@@ -28,6 +28,7 @@ import {
   foldersPerMailboxMax,
   messageBytesMax,
   transactionOpsMax,
+  expungedPerFolderMax,
 } from '../constants.js';
 import { type Failure, type Result, fail, ok } from '../errors.js';
 import { EventType, type MailEvent } from '../events/types.js';
@@ -109,8 +110,20 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
   const givenUids = request.ops.some((op) => (op.op === 'append' && op.uid !== undefined) || op.op === 'raiseUidNext');
   const badNumber = (n: number): boolean => !Number.isInteger(n) || n < 1 || n > 0xffffffff;
   const need = (name: string): Failure | null => (names.has(normalizeFolderName(name)) ? null : fail('NO_SUCH_FOLDER', `no folder ${name}`));
+  let folderIdNext = mailbox.folderIdNext;
+  // Importing (a move's target): the highest modseq each folder's messages will carry after this transaction.
+  const messageModseqs = new Map<string, number>();
+  const noteModseq = (name: string, modseq: number | undefined): void => {
+    const key = normalizeFolderName(name);
+    messageModseqs.set(key, Math.max(messageModseqs.get(key) ?? 0, modseq ?? Number.POSITIVE_INFINITY));
+  };
+  const importOnly = (op: TxOp): boolean =>
+    op.op === 'importFolder' || op.op === 'finishImport' || (op.op === 'createFolder' && op.folderId !== undefined) ||
+    (op.op === 'append' && (op.modseq !== undefined || op.emailId !== undefined || op.threadId !== undefined)) || (op.op === 'store' && op.modseq !== undefined);
+  const badModseq = (n: number): boolean => !Number.isSafeInteger(n) || n < 1;
   for (const op of request.ops) {
     let problem: Failure | null = null;
+    if (importOnly(op) && mailbox.importing !== true) return fail('INVALID_ARGUMENT', `${op.op} with the source's modseqs, ids or counters is for a mailbox move's target only`);
     switch (op.op) {
       case 'createMailbox':
         return fail('INVALID_ARGUMENT', 'createMailbox must be alone in its transaction');
@@ -129,6 +142,10 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
           else if (op.uidValidity <= uidValidityLast) problem = fail('INVALID_ARGUMENT', `UIDVALIDITY ${op.uidValidity} does not exceed ${uidValidityLast}`);
           else uidValidityLast = op.uidValidity;
         } else uidValidityLast = 0xffffffff; // a planned UIDVALIDITY follows the clock: no given one after it
+        if (problem === null && op.folderId !== undefined && (!Number.isSafeInteger(op.folderId) || op.folderId < folderIdNext)) {
+          problem = fail('INVALID_ARGUMENT', `folder id ${op.folderId} is below the next one, ${folderIdNext}`);
+        }
+        folderIdNext = (op.folderId ?? folderIdNext) + 1;
         names.add(name);
         uidNexts.set(name, 1);
         break;
@@ -184,11 +201,45 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
           else if (op.uid !== undefined && op.uid < uidNext) problem = fail('INVALID_ARGUMENT', `UID ${op.uid} is below UIDNEXT ${uidNext} of ${name}`);
           else uidNexts.set(name, (op.uid ?? uidNext) + 1);
         }
+        if (problem === null && op.modseq !== undefined && badModseq(op.modseq)) problem = fail('INVALID_ARGUMENT', 'modseq must be a positive integer');
+        for (const id of [op.emailId, op.threadId]) {
+          if (problem === null && id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(id)) problem = fail('INVALID_ARGUMENT', 'an email or thread id is 1 to 64 letters, digits, "-" or "_"');
+        }
+        noteModseq(op.folder, op.modseq);
         usedBytes += op.content.length;
         break;
       case 'store':
         problem = need(op.folder) ?? checkFlags(op.flags);
+        if (problem === null && op.modseq !== undefined && badModseq(op.modseq)) problem = fail('INVALID_ARGUMENT', 'modseq must be a positive integer');
+        noteModseq(op.folder, op.modseq);
         break;
+      case 'importFolder': {
+        const name = normalizeFolderName(op.folder);
+        problem = need(name);
+        const folder = mailbox.folders.get(mailbox.folderIdsByName.get(name) ?? -1);
+        if (problem === null && folder === undefined) problem = fail('INVALID_ARGUMENT', 'importFolder names a folder created in the same transaction');
+        if (problem !== null || folder === undefined) break;
+        let highest = messageModseqs.get(name) ?? 0;
+        for (const message of folder.messages) highest = Math.max(highest, message.modseq);
+        let last = op.expungedDroppedModseq;
+        const ascending = op.expunged.every((e) => {
+          const good = !badNumber(e.uid) && !badModseq(e.modseq) && e.modseq >= last && e.modseq <= op.modseqHighest;
+          last = e.modseq;
+          return good;
+        });
+        if (badNumber(op.uidNext) || op.uidNext < uidNextOf(name)) problem = fail('INVALID_ARGUMENT', `UIDNEXT ${op.uidNext} is below ${uidNextOf(name)} of ${name}`);
+        else if (badModseq(op.modseqHighest) || op.modseqHighest < highest) problem = fail('INVALID_ARGUMENT', `HIGHESTMODSEQ ${op.modseqHighest} is below a message's modseq in ${name}`);
+        else if (op.expunged.length > expungedPerFolderMax) problem = fail('LIMIT', `more than ${expungedPerFolderMax} expunged UIDs`);
+        else if (!Number.isSafeInteger(op.expungedDroppedModseq) || op.expungedDroppedModseq < 0 || !ascending) problem = fail('INVALID_ARGUMENT', 'the expunge history must have ascending modseqs up to HIGHESTMODSEQ');
+        else uidNexts.set(name, op.uidNext);
+        break;
+      }
+      case 'finishImport': {
+        if (request.ops.length !== 1) return fail('INVALID_ARGUMENT', 'finishImport must be alone in its transaction');
+        const highest = Math.max(0, ...[...mailbox.folders.values()].map((f) => f.modseqHighest));
+        if (badModseq(op.modseqHighest) || op.modseqHighest < highest) problem = fail('INVALID_ARGUMENT', `HIGHESTMODSEQ ${op.modseqHighest} is below a folder's ${highest}`);
+        break;
+      }
       case 'expunge':
         problem = need(op.folder);
         break;
@@ -269,16 +320,16 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
     return folder;
   };
   const newId = (prefix: string): string => prefix + hex(context.prng.bytes(12));
-  const createFolder = (name: string, specialUse: string | null, given?: number): number => {
+  const createFolder = (name: string, specialUse: string | null, given?: number, folderId?: number): number => {
     const m = mailbox();
     const uidValidity = given ?? Math.max(m.uidValidityLast + 1, Math.floor(context.clock.nowMs() / 1000)) >>> 0;
-    emit({ type: EventType.FolderCreated, mailboxId, folderId: m.folderIdNext, name, uidValidity, specialUse, modseq: nextModseq() });
+    emit({ type: EventType.FolderCreated, mailboxId, folderId: folderId ?? m.folderIdNext, name, uidValidity, specialUse, modseq: nextModseq() });
     return uidValidity;
   };
-  const appendMessage = (folderName: string, hash: string, sizeBytes: number, flags: readonly string[], internalDateMs: number, emailId: string, threadId: string, given?: number): number => {
+  const appendMessage = (folderName: string, hash: string, sizeBytes: number, flags: readonly string[], internalDateMs: number, emailId: string, threadId: string, given?: number, modseq?: number): number => {
     const folder = folderOf(folderName);
     const uid = given ?? folder.uidNext;
-    emit({ type: EventType.MessageAppended, mailboxId, folderId: folder.folderId, uid, modseq: nextModseq(), emailId, threadId, hash, sizeBytes, internalDateMs, flags: [...new Set(flags)] });
+    emit({ type: EventType.MessageAppended, mailboxId, folderId: folder.folderId, uid, modseq: modseq ?? nextModseq(), emailId, threadId, hash, sizeBytes, internalDateMs, flags: [...new Set(flags)] });
     return uid;
   };
 
@@ -310,7 +361,18 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
         results.push({ op: 'setQuota' });
         break;
       case 'createFolder':
-        results.push({ op: 'createFolder', uidValidity: createFolder(normalizeFolderName(op.name), op.specialUse ?? null, op.uidValidity) });
+        results.push({ op: 'createFolder', uidValidity: createFolder(normalizeFolderName(op.name), op.specialUse ?? null, op.uidValidity, op.folderId) });
+        break;
+      case 'importFolder': {
+        const folder = folderOf(op.folder);
+        const expunged = op.expunged.map((e) => ({ modseq: e.modseq, uid: e.uid }));
+        emit({ type: EventType.FolderImported, mailboxId, folderId: folder.folderId, uidNext: op.uidNext, modseqHighest: op.modseqHighest, expunged, expungedDroppedModseq: op.expungedDroppedModseq });
+        results.push({ op: 'importFolder' });
+        break;
+      }
+      case 'finishImport':
+        emit({ type: EventType.ImportFinished, mailboxId, modseqHighest: op.modseqHighest });
+        results.push({ op: 'finishImport' });
         break;
       case 'raiseUidNext': {
         const folder = folderOf(op.folder);
@@ -370,8 +432,9 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
           }
           emit({ type: EventType.ContentStored, hash, sizeBytes: op.content.length, compression, data, summary: summarize(op.content) });
         }
-        const emailId = newId('M');
-        const uid = appendMessage(op.folder, hash, op.content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, 'T' + emailId.slice(1), op.uid);
+        const emailId = op.emailId ?? newId('M');
+        const threadId = op.threadId ?? 'T' + emailId.slice(1);
+        const uid = appendMessage(op.folder, hash, op.content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, threadId, op.uid, op.modseq);
         results.push({ op: 'append', uidValidity: folderOf(op.folder).uidValidity, uid, emailId });
         break;
       }
@@ -388,9 +451,9 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
             continue;
           }
           const flags = applyFlags(message.flags, op);
-          if (!sameFlags(flags, message.flags)) items.push({ uid, emailId: message.emailId, flags });
+          if (!sameFlags(flags, message.flags) || (op.modseq !== undefined && op.modseq !== message.modseq)) items.push({ uid, emailId: message.emailId, flags });
         }
-        if (items.length > 0) emit({ type: EventType.FlagsSet, mailboxId, folderId: folder.folderId, modseq: nextModseq(), items });
+        if (items.length > 0) emit({ type: EventType.FlagsSet, mailboxId, folderId: folder.folderId, modseq: op.modseq ?? nextModseq(), items });
         results.push({ op: 'store', changed: items.map((i) => i.uid), modified });
         break;
       }

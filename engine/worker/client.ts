@@ -3,7 +3,7 @@
 // answer DATABASE_UNAVAILABLE (retriable) — never a hang and never a silent success.
 
 import type { ChildProcess } from 'node:child_process';
-import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
+import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail } from '../errors.js';
 import type { Method, Notice, Reply, Request } from './protocol.js';
 
@@ -75,7 +75,7 @@ export class WorkerClient implements MailboxApi {
   folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
     return this.result('folders', { mailboxId });
   }
-  listMessages(mailboxId: string, folder: string, options: { changedSince?: number } = {}): Promise<Result<FolderListing>> {
+  listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     return this.result('listMessages', { mailboxId, folder, ...options });
   }
   /** Deletes whole log segments below `position` (at most the copy's checkpoint); see MailboxDatabase.truncateLog. */

@@ -70,8 +70,8 @@ async function main(): Promise<void> {
       case 'folders':
         return database.folders(request.params.mailboxId);
       case 'listMessages': {
-        const { mailboxId, folder, changedSince } = request.params;
-        return database.listMessages(mailboxId, folder, changedSince === undefined ? {} : { changedSince });
+        const { mailboxId, folder, changedSince, history } = request.params;
+        return database.listMessages(mailboxId, folder, { ...(changedSince === undefined ? {} : { changedSince }), ...(history === true ? { history } : {}) });
       }
       case 'readMessage':
         return database.readMessage(request.params.mailboxId, request.params.folder, request.params.uid);

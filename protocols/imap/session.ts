@@ -294,6 +294,9 @@ export class ImapSession {
   login(account: Account, lease: SessionLease): void {
     this.account = account;
     this.lease = lease;
+    // RFC 9051 7.1.5: BYE may come at any time; RFC 5530 UNAVAILABLE: a temporary failure, so the
+    // client reconnects, and its new login reaches the database the mailbox moved to.
+    lease.onMoved(() => this.io.close('* BYE [UNAVAILABLE] Mailbox moved to another database; reconnect\r\n'));
     this.api = this.context.mailboxes(account.database);
     this.unwatch = this.api.watch(account.mailboxId, (change) => this.changed(change));
     this.state = 'authenticated';

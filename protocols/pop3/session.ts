@@ -52,6 +52,8 @@ export class Pop3Session {
   private authFailures = 0;
   private commandErrors = 0;
   private ended = false;
+  /** The mailbox moved to another database: the session ends at the next command (or at once when idle). */
+  private moved = false;
 
   constructor(
     readonly io: Pop3Io,
@@ -124,6 +126,7 @@ export class Pop3Session {
   }
 
   private async serve(event: Pop3DecoderEvent): Promise<void> {
+    if (this.moved) return this.endMoved();
     const startMs = performance.now();
     if (event.kind === 'error') return this.commandError('line', event.text, startMs);
     const parsed = parsePop3Command(event.line);
@@ -226,6 +229,7 @@ export class Pop3Session {
     }
     this.lease = lease.value;
     this.unlock = unlock;
+    lease.value.onMoved(() => this.mailboxMoved());
     const maildrop = new Maildrop(listing.value.folder.uidValidity, listing.value.messages);
     this.loggedIn = { account, api, maildrop };
     this.state = 'transaction';
@@ -234,6 +238,22 @@ export class Pop3Session {
     this.log.info({ user: account.address, messages: count }, 'POP3 login');
     await this.ok(`Logged in; maildrop has ${count} messages (${sizeBytes} octets)`);
     return 'ok';
+  }
+
+  /**
+   * The mailbox moved to another database (SessionLease.onMoved): the session ends with
+   * -ERR [SYS/TEMP] (RFC 3206: retrying later may succeed) at once when it waits for a command,
+   * else as the answer to the next one. Deletions marked in this session are not applied.
+   */
+  private mailboxMoved(): void {
+    this.moved = true;
+    if (this.wake !== null) this.endMoved();
+  }
+
+  private endMoved(): void {
+    this.log.info({ user: this.loggedIn?.account.address }, 'POP3 session ended: mailbox moved');
+    this.end(encodeErr('Mailbox moved to another database; log in again', 'SYS/TEMP'));
+    this.wakeUp();
   }
 
   private releaseMailbox(): void {

@@ -279,6 +279,6 @@ export function memoryContext(user: { address: string; password: string }, api: 
       return ok(true);
     },
     mailboxes: () => api,
-    openSession: () => ok({ release: () => undefined }),
+    openSession: () => ok({ release: () => undefined, onMoved: () => undefined }),
   };
 }

@@ -79,7 +79,9 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
   }
 
   /** The session object changes only with the account set (one account per user here). */
-  const sessionStateOf = (account: Account) => createHash('sha256').update(`${account.address}\n${account.mailboxId}`).digest('hex').slice(0, 16);
+  // The database is part of it: after a mailbox move every response's sessionState differs, so
+  // clients re-fetch the session (RFC 8620 3.4).
+  const sessionStateOf = (account: Account) => createHash('sha256').update(`${account.address}\n${account.mailboxId}\n${account.database}`).digest('hex').slice(0, 16);
   const baseUrl = (request: FastifyRequest) => `https://${request.headers.host ?? 'localhost'}`;
 
   async function session(request: FastifyRequest, reply: FastifyReply) {
@@ -253,6 +255,9 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         };
         raw.on('close', close);
         streams.add(close);
+        // A mailbox move ends the stream: the client reconnects (EventSource does by itself), and
+        // its next requests carry a new sessionState.
+        lease.value.onMoved(close);
         // The state now is the baseline: an event follows each change after it (RFC 8620 7.3).
         try {
           last = await view().state();
