@@ -108,6 +108,12 @@ export interface FrontEndContext {
   mailboxes(database: string): MailboxApi;
   /** Counts a logged-in session against the per-user limit; LIMIT when it is reached. */
   openSession(account: Account, peer: Peer): Result<SessionLease>;
+  /**
+   * Calls `listener` with the mailbox id each time a mailbox moves to another database (at the
+   * move's switch): an Account of it a front end keeps beyond a session (a login cache) names
+   * the old database and must be looked up again. Returns the unsubscribe function.
+   */
+  onMailboxMoved(listener: (mailboxId: string) => void): () => void;
 }
 
 /** The listening services of shared/CONTRACT.md, by the names the server's port table uses. */

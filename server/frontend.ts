@@ -146,6 +146,7 @@ export function createFrontEndContext(options: FrontEndContextOptions): ServerFr
   const sessions = new Map<string, number>();
   /** Open sessions by mailbox id, each with the listeners it gave onMoved. */
   const open = new Map<string, Set<Array<() => void>>>();
+  const movedListeners = new Set<(mailboxId: string) => void>();
   const { directory } = options;
 
   return {
@@ -220,7 +221,13 @@ export function createFrontEndContext(options: FrontEndContextOptions): ServerFr
       });
     },
 
+    onMailboxMoved(listener: (mailboxId: string) => void): () => void {
+      movedListeners.add(listener);
+      return () => movedListeners.delete(listener);
+    },
+
     mailboxMoved(mailboxId: string): number {
+      for (const listener of movedListeners) listener(mailboxId);
       const told = [...(open.get(mailboxId) ?? [])];
       for (const listeners of told) {
         for (const listener of listeners.splice(0)) {

@@ -117,6 +117,7 @@ export class MoveManager {
   private readonly inflight = new Map<string, number>();
   private readonly locked = new Set<string>();
   private readonly drained = new Map<string, Array<() => void>>();
+  private readonly observers = new Set<(move: MoveRecord) => void | Promise<void>>();
 
   constructor(private readonly options: MoveManagerOptions) {
     try {
@@ -135,6 +136,15 @@ export class MoveManager {
         this.run(move);
       }
     }
+  }
+
+  /**
+   * Calls `listener` under each move's final lock, after the copy is verified and just before the
+   * switch (the tests compare the source there with the target after the move). Returns the unsubscribe.
+   */
+  observe(listener: (move: MoveRecord) => void | Promise<void>): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
   }
 
   list(): MoveRecord[] {
@@ -307,13 +317,16 @@ export class MoveManager {
       }
       this.checkpoint(move);
       this.locked.add(lockKey);
-      const lockedAtMs = this.options.nowMs();
+      let lockedAtMs = this.options.nowMs();
       this.setState(move, 'locked');
       await this.drain(lockKey);
       this.checkpoint(move);
       move.lastRoundChanges = await copier.round();
       await copier.verify();
       await copier.finish();
+      const observedAtMs = this.options.nowMs();
+      for (const observer of this.observers) await observer({ ...move });
+      lockedAtMs += this.options.nowMs() - observedAtMs; // the observers' time is not the lock's
       this.checkpoint(move);
       const switched = await this.options.directory.setDatabase(move.address, move.to);
       if (!switched.ok) throw new Error(`directory: ${switched.message}`);

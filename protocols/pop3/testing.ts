@@ -280,5 +280,6 @@ export function memoryContext(user: { address: string; password: string }, api: 
     },
     mailboxes: () => api,
     openSession: () => ok({ release: () => undefined, onMoved: () => undefined }),
+    onMailboxMoved: () => () => undefined,
   };
 }

@@ -31,6 +31,10 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
   const nowMs = options.nowMs ?? Date.now;
   const blobs = new BlobStore(nowMs);
   const logins = new Map<string, { account: Account; untilMs: number }>();
+  // A remembered login names the mailbox's database: a move makes it stale.
+  context.onMailboxMoved((mailboxId) => {
+    for (const [key, login] of logins) if (login.account.mailboxId === mailboxId) logins.delete(key);
+  });
   /** Open push streams: ended when the server closes, or its close would wait for the clients. */
   const streams = new Set<() => void>();
   const methods: Record<string, Method> = {
