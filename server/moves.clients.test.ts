@@ -273,6 +273,7 @@ test('LMTP deliveries and IMAP flag changes and expunges throughout a move: the 
     const seed = begin(db01, user.mailboxId);
     for (let i = 1; i <= 200; i++) seed.append('INBOX', bytes(message(`seed-${i}`)), i % 2 === 0 ? ['\\Seen'] : []);
     ok(await seed.commit());
+    ok(await begin(db01, user.mailboxId).add({ op: 'setAcl', folder: 'INBOX', identifier: 'alice@example.org', rights: 'lrs' }).commit());
 
     let paused = false;
     let stopping = false;

@@ -437,7 +437,15 @@ class Copier {
     const subscriptions: TxOp[] = [];
     for (const folder of sourceFolders) {
       const twin = targetFolders.find((f) => f.uidValidity === folder.uidValidity);
-      if (twin !== undefined && twin.subscribed !== folder.subscribed) subscriptions.push({ op: 'subscribe', name: folder.name, subscribed: folder.subscribed });
+      if (twin === undefined) continue;
+      if (twin.subscribed !== folder.subscribed) subscriptions.push({ op: 'subscribe', name: folder.name, subscribed: folder.subscribed });
+      // Sharing (RFC 4314 ACL) and mail-enabled addresses go with the folder.
+      const want = folder.acl ?? {};
+      const have = twin.acl ?? {};
+      for (const identifier of new Set([...Object.keys(want), ...Object.keys(have)])) {
+        if (want[identifier] !== have[identifier]) subscriptions.push({ op: 'setAcl', folder: folder.name, identifier, rights: want[identifier] ?? null });
+      }
+      if ((folder.address ?? null) !== (twin.address ?? null)) subscriptions.push({ op: 'setFolderAddress', folder: folder.name, address: folder.address ?? null });
     }
     await this.commit(subscriptions);
     return { targetFolders, changes: changes + subscriptions.length };
@@ -510,7 +518,7 @@ class Copier {
 
   /**
    * Under the lock: every folder's counters must be the source's (UIDVALIDITY, folder id, UIDNEXT,
-   * HIGHESTMODSEQ, messages, unseen, size, subscription), and the folders the last round touched
+   * HIGHESTMODSEQ, messages, unseen, size, subscription, ACL, address), and the folders the last round touched
    * the same message by message (UID, modseq, flags, ids, date, size).
    */
   async verify(): Promise<void> {
@@ -518,7 +526,8 @@ class Copier {
     const sourceFolders = unwrap(await this.source.folders(id), 'listing source folders');
     const targetFolders = unwrap(await this.target.folders(id), 'listing target folders');
     if (sourceFolders.length !== targetFolders.length) throw new Error(`verify: ${sourceFolders.length} source folders, ${targetFolders.length} target folders`);
-    const counters = (f: FolderInfo | undefined) => f === undefined ? 'none' : JSON.stringify([f.name, f.folderId, f.uidValidity, f.uidNext, f.modseqHighest, f.messages, f.unseen, f.sizeBytes, f.subscribed, f.specialUse]);
+    const acl = (f: FolderInfo) => Object.entries(f.acl ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+    const counters = (f: FolderInfo | undefined) => f === undefined ? 'none' : JSON.stringify([f.name, f.folderId, f.uidValidity, f.uidNext, f.modseqHighest, f.messages, f.unseen, f.sizeBytes, f.subscribed, f.specialUse, acl(f), f.address ?? null]);
     for (const folder of sourceFolders) {
       const twin = targetFolders.find((f) => f.uidValidity === folder.uidValidity);
       if (counters(twin) !== counters(folder)) throw new Error(`verify: folder ${folder.name} differs: ${counters(folder)} vs ${counters(twin)}`);
