@@ -15,6 +15,11 @@ export const logPipelineBatchesMax = 2;
  */
 export const stateBatchesBehindMax = 16;
 /**
+ * Writes up to this size are made with a synchronous write() on the event loop (a page-cache
+ * copy), larger ones through the thread pool so a big batch never blocks the loop.
+ */
+export const syncWriteBytesMax = 256 * 1024;
+/**
  * Group commit: when nothing is on its way to disk and this many bytes or more wait, the first
  * batch takes only about half of them, so the second half is framed while the first is written.
  */

@@ -3,7 +3,8 @@
 // random stream and a faulty in-memory disk. The engine never calls Date.now,
 // Math.random, timers or node:fs itself; only the node* factories at the bottom do.
 
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { promises as fsp, constants as fsc, writeSync } from 'node:fs';
+import { syncWriteBytesMax } from './constants.js';
 import { dirname, join } from 'node:path';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 
@@ -125,6 +126,13 @@ class NodeFile implements StorageFile {
   }
   async write(offset: number, data: Uint8Array): Promise<void> {
     let done = 0;
+    if (data.length <= syncWriteBytesMax) {
+      // A small write only copies into the page cache: done here it takes microseconds, where a
+      // trip through the thread pool waits for a thread and then for this event loop, which on
+      // a busy machine costs milliseconds (and the log's commit path writes twice per batch).
+      while (done < data.length) done += writeSync(this.handle.fd, data, done, data.length - done, offset + done);
+      return;
+    }
     while (done < data.length) {
       const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
