@@ -167,7 +167,8 @@ export class MailboxDatabase implements MailboxApi {
       contents: () => [...this.durable.contents].map(([hash, ref]) => [hash, ref.sizeBytes]),
       isLive: (hash) => this.durable.contents.has(hash),
       read: async (hash) => ({ bytes: await this.contentBytes(hash), summary: await this.summaryOf(hash) }),
-    });
+      position: () => this.durable.position,
+    }, { storage: options.storage, path: join(options.dir, 'search', 'index.qsi'), checksum: crc32c });
   }
 
   static async open(options: DatabaseOptions): Promise<MailboxDatabase> {
@@ -394,7 +395,7 @@ export class MailboxDatabase implements MailboxApi {
   async receiveBatch(bytes: Uint8Array, start: number): Promise<void> {
     assert(this.options.role === 'passive', 'only a passive copy receives batches');
     await this.log.appendFramed(bytes, start);
-    await replay(this.log, this.kv, this.durable, this.log.end);
+    await replay(this.log, this.kv, this.durable, this.log.end, (events, deleted) => this.indexer.onBatch(events, deleted));
     this.materializedPosition = this.durable.position;
     this.head = this.durable;
   }
@@ -550,9 +551,9 @@ export class MailboxDatabase implements MailboxApi {
     return ok({ folder, subscribed: m.subscriptions.has(name) });
   }
 
-  /** Builds the content index from this copy's contents (the worker starts it at open). */
+  /** Loads the persisted content index and catches it up with this copy's contents, or builds it (the worker starts it at open). */
   startIndexing(): Promise<void> {
-    return this.indexer.rebuild();
+    return this.indexer.start();
   }
 
   async search(mailboxId: string, folderName: string, criterion: ContentCriterion, options: { uids?: readonly number[] } = {}): Promise<Result<number[]>> {
@@ -575,6 +576,7 @@ export class MailboxDatabase implements MailboxApi {
     this.closing = true;
     await this.log.close();
     await this.stateSettled();
+    await this.indexer.close(); // its snapshot, so the next open resumes from here
     await this.kv.close();
     if (this.failure === null) {
       await writeHeader(this.options.storage, join(this.options.dir, 'header.json'), { format: 1, database: this.options.name, shutdown: 'clean' });
@@ -582,14 +584,19 @@ export class MailboxDatabase implements MailboxApi {
   }
 }
 
-/** Replays verified batches from state.position to `end`, writing each to the store with its checkpoint. */
-async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, end: number): Promise<number> {
+/**
+ * Replays verified batches from state.position to `end`, writing each to the store with its
+ * checkpoint; `onReplayed` gets each batch's events and the contents it deleted (the content index's feed).
+ */
+async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, end: number, onReplayed?: (events: MailEvent[], deleted: string[]) => void): Promise<number> {
   let batches = 0;
   for await (const batch of log.read(state.position, end)) {
     const touched = emptyTouched();
-    for (const record of batch.records) apply(state, decodeEvent(record.type, record.version, record.payload), touched);
+    const events = batch.records.map((record) => decodeEvent(record.type, record.version, record.payload));
+    for (const event of events) apply(state, event, touched);
     state.position = batch.end;
     await kv.write(materialize(state, touched));
+    onReplayed?.(events, [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash));
     batches += 1;
   }
   return batches;

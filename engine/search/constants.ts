@@ -6,5 +6,5 @@ export const bodyTextBytesMax = 4 * 1024 * 1024;
 export const criteriaNodesMax = 256;
 /** Characters of one search string. */
 export const searchValueCharsMax = 1024;
-/** Contents indexed per slice of the crawl before it yields to other work. */
-export const crawlSliceContents = 64;
+/** Documents changed (indexed or forgotten) before a new snapshot of the index is written (also: a quarter of the index). */
+export const snapshotChangesMin = 2000;

@@ -17,67 +17,18 @@ import { fold, runsOf, allHeadersText, headerText, type SearchText, wordChar } f
 
 const runPattern = /[\p{L}\p{N}\p{M}]+/gu;
 import type { ContentCriterion } from './types.js';
+import { Dictionary, decodePostings } from './postings.js';
 
-type Field = 'h' | 'b' | 'subject' | 'from' | 'to' | 'cc' | 'bcc';
+export type Field = 'h' | 'b' | 'subject' | 'from' | 'to' | 'cc' | 'bcc';
 const ownFields = new Set<string>(['subject', 'from', 'to', 'cc', 'bcc']);
 
 /** true, false, or null (unknown: verify with the brute-force matcher). */
 export type Maybe = boolean | null;
 
-/**
- * One field's terms: a map for whole-term lookups and, for substring, prefix and suffix
- * lookups, every term in one string ("\nterm\nterm\n") searched with the native indexOf —
- * far faster than testing each term in a loop. Runs never contain "\n" (whitespace).
- */
-class Dictionary {
-  readonly postings = new Map<string, number[]>();
-  private readonly lists: number[][] = [];
-  private readonly starts: number[] = [];
-  private blob = '\n';
-  chars = 0;
-
-  get size(): number {
-    return this.lists.length;
-  }
-
-  add(term: string, id: number): void {
-    let list = this.postings.get(term);
-    if (list === undefined) {
-      this.postings.set(term, (list = []));
-      this.lists.push(list);
-      this.starts.push(this.blob.length);
-      this.blob += `${term}\n`;
-      this.chars += term.length;
-    }
-    list.push(id);
-  }
-
-  /** Calls `visit` with the postings of every term that contains (starts with, ends with) `run`. */
-  each(run: string, mode: 'includes' | 'prefix' | 'suffix', visit: (list: readonly number[]) => void): void {
-    this.matching(mode === 'prefix' ? `\n${run}` : mode === 'suffix' ? `${run}\n` : run, visit);
-  }
-
-  /** Calls `visit` with the postings of every term matching `pattern` in the lookup string ("\n" = a term's edge). */
-  matching(pattern: string, visit: (list: readonly number[]) => void): void {
-    const edge = pattern.startsWith('\n') ? 1 : 0;
-    const { starts, blob } = this;
-    let from = 0;
-    for (;;) {
-      const at = blob.indexOf(pattern, from);
-      if (at < 0) return;
-      const position = at + edge;
-      let lo = 0;
-      let hi = starts.length; // the last term starting at or before `position`
-      while (hi - lo > 1) {
-        const mid = (lo + hi) >>> 1;
-        if (starts[mid]! <= position) lo = mid;
-        else hi = mid;
-      }
-      visit(this.lists[lo]!);
-      from = lo + 1 < starts.length ? starts[lo + 1]! - edge : blob.length;
-    }
-  }
-}
+/** Per-message answers of `evaluate`: no, yes, or unknown (verify with the brute-force matcher). */
+export const answerNo = 0;
+export const answerYes = 1;
+export const answerUnknown = 2;
 
 interface LeafAnswer {
   readonly exact: boolean;
@@ -85,14 +36,15 @@ interface LeafAnswer {
   readonly docs: Uint8Array | 'all';
 }
 
+export const fields: readonly Field[] = ['h', 'b', 'subject', 'from', 'to', 'cc', 'bcc'];
+
 export class ContentIndex {
   private readonly ids = new Map<string, number>();
   private readonly hashes: Array<string | null> = [];
   private readonly sizes: number[] = [];
-  private readonly fields = new Map<Field, Dictionary>();
+  private readonly runs = new Map<Field, Dictionary>(fields.map((f) => [f, new Dictionary()]));
   /** Per field, every two adjacent runs with the separator between them ("budget report", "foo.bar"). */
-  private readonly pairs = new Map<Field, Dictionary>();
-  private postings = 0;
+  private readonly pairs = new Map<Field, Dictionary>(fields.map((f) => [f, new Dictionary()]));
   private live = 0;
   contentBytes = 0;
 
@@ -100,30 +52,30 @@ export class ContentIndex {
     return this.ids.has(hash);
   }
 
+  /** The document id of a content, or -1 if it is not indexed. */
+  idOf(hash: string): number {
+    return this.ids.get(hash) ?? -1;
+  }
+
   get documents(): number {
     return this.live;
   }
 
-  /** Estimated memory: UTF-16 dictionary strings, per-term overhead, 4 bytes per posting. */
+  /** Documents forgotten whose postings are still held (dropped by the next snapshot). */
+  get dead(): number {
+    return this.hashes.length - this.live;
+  }
+
+  /** Memory of the index: dictionary strings (UTF-16, twice: map key and lookup string), ~48 B per term, postings bytes. */
   get bytes(): number {
-    let terms = 0;
-    let chars = 0;
-    for (const field of [...this.fields.values(), ...this.pairs.values()]) {
-      terms += field.size;
-      chars += field.chars;
-    }
-    // Each term's characters twice (map key, lookup string), 48 B of map and list overhead, 4 B per posting.
-    return chars * 4 + terms * 48 + this.postings * 4;
+    let bytes = 0;
+    for (const dictionary of [...this.runs.values(), ...this.pairs.values()]) bytes += dictionary.chars * 4 + dictionary.size * 48 + dictionary.postingBytes;
+    return bytes;
   }
 
   add(hash: string, text: SearchText, contentBytes: number): void {
     if (this.ids.has(hash)) return;
-    const id = this.hashes.length;
-    this.hashes.push(hash);
-    this.sizes.push(contentBytes);
-    this.ids.set(hash, id);
-    this.live += 1;
-    this.contentBytes += contentBytes;
+    const id = this.newDocument(hash, contentBytes);
     this.addField('h', id, allHeadersText(text));
     this.addField('b', id, text.body);
     for (const name of ownFields) {
@@ -132,7 +84,17 @@ export class ContentIndex {
     }
   }
 
-  /** Forgets a content (its postings stay until a rebuild; its id never matches again). */
+  private newDocument(hash: string, contentBytes: number): number {
+    const id = this.hashes.length;
+    this.hashes.push(hash);
+    this.sizes.push(contentBytes);
+    this.ids.set(hash, id);
+    this.live += 1;
+    this.contentBytes += contentBytes;
+    return id;
+  }
+
+  /** Forgets a content (its postings stay until the next snapshot; its id never matches again). */
   remove(hash: string): void {
     const id = this.ids.get(hash);
     if (id === undefined) return;
@@ -142,68 +104,76 @@ export class ContentIndex {
     this.contentBytes -= this.sizes[id]!;
   }
 
+  /** The live contents indexed. */
+  contents(): string[] {
+    return [...this.ids.keys()];
+  }
+
   private addField(field: Field, id: number, text: string): void {
-    let dictionary = this.fields.get(field);
-    if (dictionary === undefined) this.fields.set(field, (dictionary = new Dictionary()));
-    let pairs = this.pairs.get(field);
-    if (pairs === undefined) this.pairs.set(field, (pairs = new Dictionary()));
+    const dictionary = this.runs.get(field)!;
+    const pairs = this.pairs.get(field)!;
     const folded = fold(text);
-    for (const run of runsOf(folded)) {
-      dictionary.add(run, id);
-      this.postings += 1;
-    }
+    for (const run of runsOf(folded)) dictionary.add(run, id);
     const seen = new Set<string>();
     let previous = -1;
     for (const match of folded.matchAll(runPattern)) {
       if (previous >= 0) seen.add(folded.slice(previous, match.index + match[0].length));
       previous = match.index;
     }
-    for (const pair of seen) {
-      pairs.add(pair, id);
-      this.postings += 1;
-    }
+    for (const pair of seen) pairs.add(pair, id);
   }
 
   /** Each hash's answer to the criterion: true, false, or null (unknown: verify). */
   evaluate(criterion: ContentCriterion, hashes: readonly string[]): Maybe[] {
-    const ids = hashes.map((h) => this.ids.get(h) ?? -1);
-    return this.evaluateIds(criterion, ids);
+    const codes = this.evaluateIds(criterion, Int32Array.from(hashes, (h) => this.idOf(h)));
+    return [...codes].map((c) => (c === answerUnknown ? null : c === answerYes));
   }
 
-  private evaluateIds(criterion: ContentCriterion, ids: readonly number[]): Maybe[] {
+  /**
+   * Each document's answer (answerNo, answerYes, answerUnknown), for documents given by id (-1:
+   * not indexed, so unknown). Leaves are answered once over all documents, as bitmaps; only the
+   * boolean combination runs per message.
+   */
+  evaluateIds(criterion: ContentCriterion, ids: Int32Array): Uint8Array {
     switch (criterion.key) {
       case 'and':
       case 'or': {
         const and = criterion.key === 'and';
-        let out: Maybe[] = ids.map(() => and);
+        const out = new Uint8Array(ids.length).fill(and ? answerYes : answerNo);
         for (const child of criterion.of) {
           const values = this.evaluateIds(child, ids);
-          out = out.map((a, i) => (and ? kleeneAnd(a, values[i]!) : kleeneOr(a, values[i]!)));
+          for (let i = 0; i < out.length; i++) out[i] = and ? kleeneAnd(out[i]!, values[i]!) : kleeneOr(out[i]!, values[i]!);
         }
         return out;
       }
-      case 'not':
-        return this.evaluateIds(criterion.of, ids).map((v) => (v === null ? null : !v));
+      case 'not': {
+        const out = this.evaluateIds(criterion.of, ids);
+        for (let i = 0; i < out.length; i++) if (out[i] !== answerUnknown) out[i] = out[i] === answerYes ? answerNo : answerYes;
+        return out;
+      }
       default: {
         const answer = this.leaf(criterion);
-        return ids.map((id) => {
-          if (id < 0) return null; // not indexed: the caller verifies
-          const hit = answer.docs === 'all' ? true : answer.docs[id] === 1;
-          return hit ? (answer.exact ? true : null) : false;
-        });
+        const out = new Uint8Array(ids.length);
+        const hit = answer.exact ? answerYes : answerUnknown;
+        const docs = answer.docs;
+        for (let i = 0; i < ids.length; i++) {
+          const id = ids[i]!;
+          out[i] = id < 0 ? answerUnknown : docs === 'all' || docs[id] === 1 ? hit : answerNo;
+        }
+        return out;
       }
     }
   }
 
   private leaf(criterion: Extract<ContentCriterion, { value: string }>): LeafAnswer {
     const name = criterion.key === 'header' ? criterion.name.toLowerCase() : criterion.key;
-    const fields: Field[] = name === 'text' ? ['h', 'b'] : name === 'body' ? ['b'] : ownFields.has(name) ? [name as Field] : ['h'];
-    const answer = this.query(fold(criterion.value), fields);
+    const asked: Field[] = name === 'text' ? ['h', 'b'] : name === 'body' ? ['b'] : ownFields.has(name) ? [name as Field] : ['h'];
+    const answer = this.query(fold(criterion.value), asked);
     // A HEADER search of another field only knows the runs are somewhere in the header.
     return criterion.key === 'header' && !ownFields.has(name) ? { exact: false, docs: answer.docs } : answer;
   }
 
-  private query(q: string, fields: readonly Field[]): LeafAnswer {
+  private query(q: string, asked: readonly Field[]): LeafAnswer {
     const found = [...q.matchAll(runPattern)];
     const runs = found.map((m) => m[0]);
     if (runs.length === 0) return { exact: false, docs: 'all' }; // only separators, or empty
@@ -211,60 +181,254 @@ export class ContentIndex {
     const rightBounded = !wordChar.test(q[q.length - 1]!);
     // One run alone, or two runs and the separator between them alone, are answered exactly.
     const exact = runs.length <= 2 && !leftBounded && !rightBounded;
-    const docs = new Uint8Array(this.hashes.length);
-    if (runs.length >= 2) {
-      // Each two adjacent query runs, with their separator, must be two adjacent runs of the document.
-      for (const field of fields) {
-        const pairs = this.pairs.get(field);
-        if (pairs === undefined) continue;
-        let passing: Uint8Array | null = null;
+    const size = this.hashes.length;
+    const docs = new Uint8Array(size);
+    for (const field of asked) {
+      // The documents passing every condition in this field; passing in any field is a hit.
+      let passing: Uint8Array;
+      if (runs.length >= 2) {
+        // Each two adjacent query runs, with their separator, must be two adjacent runs of the document.
+        const pairs = this.pairs.get(field)!;
+        passing = new Uint8Array(size);
         for (let i = 0; i + 1 < runs.length; i++) {
           const leftWhole = i > 0 || leftBounded;
           const rightWhole = i + 2 < runs.length || rightBounded;
           const pattern = `${leftWhole ? '\n' : ''}${q.slice(found[i]!.index, found[i + 1]!.index + runs[i + 1]!.length)}${rightWhole ? '\n' : ''}`;
-          const hits = new Uint8Array(this.hashes.length);
-          pairs.matching(pattern, (list) => {
-            for (const id of list) hits[id] = 1;
-          });
-          if (passing === null) passing = hits;
-          else for (let k = 0; k < hits.length; k++) passing[k] = passing[k]! & hits[k]!;
+          if (i === 0) {
+            pairs.markMatching(pattern, passing);
+            continue;
+          }
+          const hits = new Uint8Array(size);
+          pairs.markMatching(pattern, hits);
+          for (let k = 0; k < size; k++) passing[k] = passing[k]! & hits[k]!;
         }
-        if (passing !== null) for (let k = 0; k < passing.length; k++) docs[k] = docs[k]! | passing[k]!;
+      } else {
+        // Something precedes the run: it starts a document run; something follows: it ends one.
+        const run = runs[0]!;
+        const dictionary = this.runs.get(field)!;
+        if (asked.length === 1) passing = docs; // mark straight into the answer
+        else passing = new Uint8Array(size);
+        if (leftBounded && rightBounded) dictionary.markTerm(run, passing);
+        else dictionary.mark(run, leftBounded ? 'prefix' : rightBounded ? 'suffix' : 'includes', passing);
       }
-      return { exact, docs };
-    }
-    for (const field of fields) {
-      const dictionary = this.fields.get(field);
-      if (dictionary === undefined) continue;
-      // Documents passing every run's condition in this field.
-      let passing: Uint8Array | null = null;
-      for (let i = 0; i < runs.length; i++) {
-        const run = runs[i]!;
-        const prefix = i > 0 || leftBounded; // something precedes the run: it starts a document run
-        const suffix = i < runs.length - 1 || rightBounded; // something follows: it ends one
-        const hits = new Uint8Array(this.hashes.length);
-        const mark = (list: readonly number[]): void => {
-          for (const id of list) hits[id] = 1;
-        };
-        if (prefix && suffix) mark(dictionary.postings.get(run) ?? []);
-        else dictionary.each(run, prefix ? 'prefix' : suffix ? 'suffix' : 'includes', mark);
-        if (passing === null) passing = hits;
-        else for (let k = 0; k < hits.length; k++) passing[k] = passing[k]! & hits[k]!;
-      }
-      if (passing !== null) for (let k = 0; k < passing.length; k++) docs[k] = docs[k]! | passing[k]!;
+      if (passing !== docs) for (let k = 0; k < size; k++) docs[k] = docs[k]! | passing[k]!;
     }
     return { exact, docs };
   }
+
+  // ------------------------------------------------------------------ snapshot (persisted form)
+  //
+  //   "QSIX" | u32 format | u32 headerLength | header JSON {format, position, documents, contentBytes}
+  //   documents, ids 0..n-1:  (varint hashLength, hash UTF-8, varint contentBytes) x documents
+  //   dictionaries, 7 fields x (runs, pairs), in `fields` order:
+  //     varint terms, then per term in sorted order:
+  //       varint shared (bytes in common with the previous term's UTF-8) | varint suffixLength |
+  //       suffix UTF-8 | varint count | varint lastId | varint postingsLength | postings
+  //   u32 CRC32C of everything before it
+  //
+  // Sorted, front-coded terms keep the dictionary small and ready for prefix search; postings
+  // are the in-memory bytes (delta + varint). The snapshot numbers live documents 0..n-1, so
+  // forgotten contents' postings are dropped when it is written.
+
+  /** The persisted form: live documents only, renumbered; `position` is the log position it covers. */
+  encode(position: number, checksum: (bytes: Uint8Array) => number): Uint8Array {
+    const remap = new Int32Array(this.hashes.length).fill(-1);
+    const live: number[] = [];
+    for (let id = 0; id < this.hashes.length; id++) if (this.hashes[id] !== null) remap[id] = live.push(id) - 1;
+    const out = new ByteWriter();
+    const header = enc.encode(JSON.stringify({ format: snapshotFormat, position, documents: live.length, contentBytes: this.contentBytes }));
+    out.bytes(magic);
+    out.u32(snapshotFormat);
+    out.u32(header.length);
+    out.bytes(header);
+    for (const id of live) {
+      const hash = enc.encode(this.hashes[id]!);
+      out.varint(hash.length);
+      out.bytes(hash);
+      out.varint(this.sizes[id]!);
+    }
+    const compact = live.length < this.hashes.length;
+    for (const field of fields) {
+      for (const dictionary of [this.runs.get(field)!, this.pairs.get(field)!]) {
+        const terms = dictionary.terms;
+        const order = terms.map((_, t) => t).sort((a, b) => (terms[a]! < terms[b]! ? -1 : 1));
+        const entries: Array<{ term: Uint8Array; postings: Uint8Array; count: number; lastId: number }> = [];
+        for (const t of order) {
+          let postings = dictionary.encoded(t);
+          let count = dictionary.count(t);
+          let lastId = dictionary.lastIdOf(t);
+          if (compact) {
+            const ids = decodePostings(postings).map((id) => remap[id]!).filter((id) => id >= 0);
+            if (ids.length === 0) continue;
+            postings = encodePostings(ids);
+            count = ids.length;
+            lastId = ids[ids.length - 1]!;
+          }
+          entries.push({ term: enc.encode(terms[t]!), postings, count, lastId });
+        }
+        out.varint(entries.length);
+        let previous: Uint8Array = new Uint8Array(0);
+        for (const entry of entries) {
+          let shared = 0;
+          const most = Math.min(previous.length, entry.term.length);
+          while (shared < most && previous[shared] === entry.term[shared]) shared++;
+          out.varint(shared);
+          out.varint(entry.term.length - shared);
+          out.bytes(entry.term.subarray(shared));
+          out.varint(entry.count);
+          out.varint(entry.lastId);
+          out.varint(entry.postings.length);
+          out.bytes(entry.postings);
+          previous = entry.term;
+        }
+      }
+    }
+    out.u32(checksum(out.view()));
+    return out.view();
+  }
+
+  /** Reads a snapshot; throws SnapshotError when it is damaged or of another format (then: rebuild). */
+  static decode(bytes: Uint8Array, checksum: (bytes: Uint8Array) => number): { index: ContentIndex; position: number } {
+    if (bytes.length < 16) throw new SnapshotError('too short');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (checksum(bytes.subarray(0, bytes.length - 4)) !== view.getUint32(bytes.length - 4, true)) throw new SnapshotError('checksum mismatch');
+    const reader = new ByteReader(bytes.subarray(0, bytes.length - 4));
+    if (dec.decode(reader.bytes(4)) !== 'QSIX') throw new SnapshotError('not a search index');
+    const format = reader.u32();
+    if (format !== snapshotFormat) throw new SnapshotError(`format ${format}, expected ${snapshotFormat}`);
+    const header = JSON.parse(dec.decode(reader.bytes(reader.u32()))) as { position: number; documents: number };
+    const index = new ContentIndex();
+    for (let i = 0; i < header.documents; i++) {
+      const hash = dec.decode(reader.bytes(reader.varint()));
+      index.newDocument(hash, reader.varint());
+    }
+    for (const field of fields) {
+      for (const dictionary of [index.runs.get(field)!, index.pairs.get(field)!]) {
+        const terms = reader.varint();
+        let previous: Uint8Array = new Uint8Array(0);
+        for (let i = 0; i < terms; i++) {
+          const shared = reader.varint();
+          const suffix = reader.bytes(reader.varint());
+          if (shared > previous.length) throw new SnapshotError('bad term prefix');
+          const term = new Uint8Array(shared + suffix.length);
+          term.set(previous.subarray(0, shared));
+          term.set(suffix, shared);
+          const count = reader.varint();
+          const lastId = reader.varint();
+          const postings = reader.bytes(reader.varint());
+          if (lastId >= header.documents) throw new SnapshotError('a posting past the documents');
+          dictionary.addEncoded(dec.decode(term), postings, lastId, count);
+          previous = term;
+        }
+      }
+    }
+    if (!reader.done) throw new SnapshotError('trailing bytes');
+    return { index, position: header.position };
+  }
 }
 
-function kleeneAnd(a: Maybe, b: Maybe): Maybe {
-  if (a === false || b === false) return false;
-  if (a === null || b === null) return null;
-  return true;
+/** Bump when text extraction, folding or the snapshot layout changes: older snapshots are rebuilt. */
+export const snapshotFormat = 1;
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+const magic = enc.encode('QSIX');
+
+export class SnapshotError extends Error {
+  override name = 'SnapshotError';
 }
 
-function kleeneOr(a: Maybe, b: Maybe): Maybe {
-  if (a === true || b === true) return true;
-  if (a === null || b === null) return null;
-  return false;
+function encodePostings(ids: readonly number[]): Uint8Array {
+  const out = new ByteWriter();
+  let last = -1;
+  for (const id of ids) {
+    out.varint(last < 0 ? id : id - last);
+    last = id;
+  }
+  return out.view().slice();
+}
+
+class ByteWriter {
+  private buffer = new Uint8Array(1 << 16);
+  private length = 0;
+
+  private room(n: number): void {
+    if (this.length + n <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.length + n) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+  }
+
+  varint(value: number): void {
+    this.room(10);
+    let v = value;
+    while (v >= 0x80) {
+      this.buffer[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buffer[this.length++] = v;
+  }
+
+  u32(value: number): void {
+    this.room(4);
+    new DataView(this.buffer.buffer).setUint32(this.length, value >>> 0, true);
+    this.length += 4;
+  }
+
+  bytes(data: Uint8Array): void {
+    this.room(data.length);
+    this.buffer.set(data, this.length);
+    this.length += data.length;
+  }
+
+  view(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+class ByteReader {
+  private at = 0;
+  constructor(private readonly data: Uint8Array) {}
+
+  get done(): boolean {
+    return this.at === this.data.length;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.at >= this.data.length) throw new SnapshotError('truncated');
+      const byte = this.data[this.at++]!;
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) return value;
+      scale *= 0x80;
+      if (scale > 2 ** 49) throw new SnapshotError('varint too long');
+    }
+  }
+
+  u32(): number {
+    const b = this.bytes(4);
+    return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+  }
+
+  bytes(n: number): Uint8Array {
+    if (this.at + n > this.data.length) throw new SnapshotError('truncated');
+    const out = this.data.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+}
+
+function kleeneAnd(a: number, b: number): number {
+  if (a === answerNo || b === answerNo) return answerNo;
+  if (a === answerUnknown || b === answerUnknown) return answerUnknown;
+  return answerYes;
+}
+
+function kleeneOr(a: number, b: number): number {
+  if (a === answerYes || b === answerYes) return answerYes;
+  if (a === answerUnknown || b === answerUnknown) return answerUnknown;
+  return answerNo;
 }

@@ -1,17 +1,28 @@
-// Keeps a database copy's content index and answers searches with it.
+// Keeps a database copy's content index, persists it, and answers searches with it.
 //
-// States: Crawling (built or rebuilt from the copy's contents, in the background, with
-// progress), Healthy (every stored content is indexed; new ones are fed from each durable
-// batch's ContentStored events, deleted ones forgotten), Failed (indexing hit an error: the
-// copy is still served, by brute force). Whatever the state, results are the brute-force
-// results: an index answer is exact or is verified (index.ts), and without a healthy index
-// every message is matched by brute force.
+// States: Crawling (catching up: from nothing, or from the persisted snapshot, in the
+// background, with progress), Healthy (every stored content is indexed; new ones are fed from
+// each durable batch's ContentStored events — the active copy's commits and a passive copy's
+// replay alike — deleted ones forgotten), Failed (indexing hit an error: the copy is still
+// served, by brute force). Whatever the state, results are the brute-force results: an index
+// answer is exact or is verified (index.ts), and without a healthy index every message is
+// matched by brute force.
+//
+// Persistence: a snapshot file in the copy's directory (index.ts has the layout), written
+// atomically once enough has changed since the last one (a quarter of the documents, at least
+// `snapshotChangesMin`), when a crawl ends, and at close. Documents are contents named by
+// their hash, and a content never changes, so any snapshot is right about every document it
+// holds: at open the index loads it, forgets what is no longer stored and indexes only the
+// contents stored since (Crawling, with progress), instead of the whole copy. A damaged or
+// older-format snapshot is thrown away and the index crawled again.
 
 import { inflateRawSync } from 'node:zlib';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { MessageSummary } from '../mime/types.js';
-import { ContentIndex } from './index.js';
+import type { Storage } from '../io.js';
+import { ContentIndex, SnapshotError, answerUnknown, answerYes } from './index.js';
 import { matches, searchText, type SearchText } from './text.js';
+import { snapshotChangesMin } from './constants.js';
 import type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './types.js';
 
 export interface IndexSource {
@@ -19,6 +30,20 @@ export interface IndexSource {
   contents(): Array<[string, number]>;
   isLive(hash: string): boolean;
   read(hash: string): Promise<{ bytes: Uint8Array; summary: MessageSummary }>;
+  /** The log position the copy's state covers (recorded in a snapshot, for information). */
+  position?(): number;
+}
+
+/** Where the index is persisted: one file, written with Storage.writeAtomic. */
+export interface IndexStore {
+  readonly storage: Storage;
+  readonly path: string;
+  readonly checksum: (bytes: Uint8Array) => number;
+}
+
+interface FolderIds {
+  hashes: string[];
+  ids: Int32Array;
 }
 
 export class SearchIndexer {
@@ -30,41 +55,130 @@ export class SearchIndexer {
   private stopped = false;
   private readonly pending = new Map<string, { bytes: Uint8Array; summary: MessageSummary }>();
   private draining = false;
+  /** Documents added or forgotten since the last snapshot. */
+  private changes = 0;
+  private writing: Promise<void> | null = null;
+  private snapshotBytes = 0;
+  private loaded = 0;
+  /** Per message list (a folder's), the document id of each message: kept between searches. */
+  private folderIds = new WeakMap<object, FolderIds>();
 
-  constructor(private readonly source: IndexSource) {}
+  constructor(
+    private readonly source: IndexSource,
+    private readonly store: IndexStore | null = null,
+  ) {}
 
   status(): SearchIndexStatus {
-    return { state: this.state, documents: this.index.documents, documentsTotal: Math.max(this.total, this.index.documents), bytes: this.index.bytes, contentBytes: this.index.contentBytes, error: this.error };
+    return {
+      state: this.state,
+      documents: this.index.documents,
+      documentsTotal: Math.max(this.total, this.index.documents),
+      documentsLoaded: this.loaded,
+      bytes: this.index.bytes,
+      persistedBytes: this.snapshotBytes,
+      contentBytes: this.index.contentBytes,
+      error: this.error,
+    };
   }
 
-  /** Builds the index from the copy's contents (again, if it was built or failed). Resolves when done. */
+  /** Loads the persisted index, if any, and catches up with the copy's contents (else builds it). Resolves when Healthy or Failed. */
+  start(): Promise<void> {
+    return this.begin(true);
+  }
+
+  /** Builds the index from the copy's contents again, ignoring any snapshot. */
   rebuild(): Promise<void> {
+    return this.begin(false);
+  }
+
+  private begin(load: boolean): Promise<void> {
     if (this.crawl !== null) return this.crawl;
     this.index = new ContentIndex();
+    this.folderIds = new WeakMap();
     this.state = 'Crawling';
     this.error = null;
-    this.crawl = this.run().finally(() => (this.crawl = null));
+    this.crawl = this.run(load).finally(() => (this.crawl = null));
     return this.crawl;
   }
 
+  /** Stops a crawl at its next step (close). */
   stop(): void {
     this.stopped = true;
   }
 
-  private async run(): Promise<void> {
+  private async run(load: boolean): Promise<void> {
     try {
+      if (load && this.store !== null) await this.load();
       const contents = this.source.contents();
       this.total = contents.length;
+      // Forget what the snapshot holds and the copy no longer stores.
+      for (const hash of this.index.contents()) if (!this.source.isLive(hash)) this.forget(hash);
+      let sinceSnapshot = 0;
       for (const [hash] of contents) {
         if (this.stopped) return;
         if (this.index.has(hash) || !this.source.isLive(hash)) continue;
         const { bytes, summary } = await this.source.read(hash);
-        if (this.source.isLive(hash)) this.index.add(hash, searchText(bytes, summary), bytes.length);
+        if (this.source.isLive(hash)) this.addDocument(hash, searchText(bytes, summary), bytes.length);
+        // A long crawl persists its progress now and then, so a restart resumes from there.
+        if (++sinceSnapshot >= Math.max(snapshotChangesMin, this.index.documents)) {
+          sinceSnapshot = 0;
+          await this.persist();
+        }
       }
       this.state = 'Healthy';
+      if (this.changes > 0) await this.persist();
     } catch (error) {
       this.fail(error);
     }
+  }
+
+  private async load(): Promise<void> {
+    const bytes = await this.store!.storage.readAll(this.store!.path);
+    if (bytes === null) return;
+    try {
+      this.index = ContentIndex.decode(bytes, this.store!.checksum).index;
+      this.snapshotBytes = bytes.length;
+      this.loaded = this.index.documents;
+    } catch (error) {
+      if (!(error instanceof SnapshotError) && !(error instanceof SyntaxError) && !(error instanceof TypeError)) throw error;
+      this.index = new ContentIndex(); // damaged or another format: crawl from nothing
+      this.changes = 1;
+    }
+  }
+
+  private addDocument(hash: string, text: SearchText, contentBytes: number): void {
+    this.index.add(hash, text, contentBytes);
+    this.changes += 1;
+  }
+
+  private forget(hash: string): void {
+    if (!this.index.has(hash)) return;
+    this.index.remove(hash);
+    this.changes += 1;
+  }
+
+  /** Writes a snapshot of the index as it is now (at most one write at a time). */
+  persist(): Promise<void> {
+    if (this.store === null || this.state === 'Failed') return Promise.resolve();
+    const store = this.store;
+    const next = (this.writing ?? Promise.resolve()).then(async () => {
+      if (this.changes === 0) return;
+      this.changes = 0;
+      const bytes = this.index.encode(this.source.position?.() ?? 0, store.checksum);
+      await store.storage.mkdirp(store.path.slice(0, store.path.lastIndexOf('/')));
+      await store.storage.writeAtomic(store.path, bytes);
+      this.snapshotBytes = bytes.length;
+    });
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Close: stops the crawl, indexes what is pending and writes the snapshot. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.crawl;
+    if (this.state !== 'Failed') this.drain();
+    await this.persist().catch(() => undefined); // the next open catches up instead
   }
 
   private fail(error: unknown): void {
@@ -72,9 +186,8 @@ export class SearchIndexer {
     this.error = `${(error as Error).name}: ${(error as Error).message}`;
   }
 
-  /** A durable batch: index its new contents (after the batch's callers are answered), forget deleted ones. */
+  /** A durable batch (committed, or replayed by a passive copy): index its new contents soon, forget deleted ones. */
   onBatch(events: readonly MailEvent[], deleted: Iterable<string>): void {
-    if (this.stopped) return;
     for (const event of events) {
       if (event.type !== EventType.ContentStored || event.summary === undefined) continue;
       const bytes = event.compression === 'deflate' ? new Uint8Array(inflateRawSync(event.data)) : event.data;
@@ -82,7 +195,7 @@ export class SearchIndexer {
     }
     for (const hash of deleted) {
       this.pending.delete(hash);
-      this.index.remove(hash);
+      this.forget(hash);
     }
     if (this.pending.size > 0 && !this.draining) {
       this.draining = true;
@@ -94,12 +207,37 @@ export class SearchIndexer {
     this.draining = false;
     try {
       for (const [hash, { bytes, summary }] of this.pending) {
-        if (this.source.isLive(hash)) this.index.add(hash, searchText(bytes, summary), bytes.length);
+        if (this.source.isLive(hash)) this.addDocument(hash, searchText(bytes, summary), bytes.length);
       }
     } catch (error) {
       this.fail(error);
     }
     this.pending.clear();
+    if (this.state === 'Healthy' && this.changes >= Math.max(snapshotChangesMin, this.index.documents / 4)) void this.persist().catch((error: unknown) => this.fail(error));
+  }
+
+  /** The document id of each message (-1: not indexed), kept per message list and patched where it changed. */
+  private idsOf(messages: ReadonlyArray<{ uid: number; hash: string }>): Int32Array {
+    let known = this.folderIds.get(messages);
+    if (known === undefined || known.ids.length !== messages.length) {
+      const previous = known;
+      known = { hashes: new Array<string>(messages.length), ids: new Int32Array(messages.length).fill(-1) };
+      if (previous !== undefined) {
+        const keep = Math.min(previous.ids.length, messages.length);
+        for (let i = 0; i < keep; i++) known.hashes[i] = previous.hashes[i]!;
+        known.ids.set(previous.ids.subarray(0, keep));
+      }
+      this.folderIds.set(messages, known);
+    }
+    const { hashes, ids } = known;
+    for (let i = 0; i < messages.length; i++) {
+      const hash = messages[i]!.hash;
+      if (ids[i]! < 0 || hashes[i] !== hash) {
+        hashes[i] = hash;
+        ids[i] = this.index.idOf(hash);
+      }
+    }
+    return ids;
   }
 
   /** The UIDs of `messages` that match: exactly the brute-force results, in the order given. */
@@ -110,17 +248,21 @@ export class SearchIndexer {
       if (text === undefined) {
         const { bytes, summary } = await this.source.read(hash);
         texts.set(hash, (text = searchText(bytes, summary)));
-        // A content the feed never saw (a passive copy's replay): indexed now.
-        if (this.state === 'Healthy' && !this.index.has(hash) && this.source.isLive(hash)) this.index.add(hash, text, bytes.length);
+        // A content the feed has not indexed yet: indexed now.
+        if (this.state === 'Healthy' && !this.index.has(hash) && this.source.isLive(hash)) this.addDocument(hash, text, bytes.length);
       }
       return text;
     };
     if (this.pending.size > 0) this.drain();
-    const values = this.state === 'Healthy' ? this.index.evaluate(criterion, messages.map((m) => m.hash)) : messages.map(() => null);
     const out: number[] = [];
+    if (this.state !== 'Healthy') {
+      for (const m of messages) if (matches(await textOf(m.hash), criterion)) out.push(m.uid);
+      return out;
+    }
+    const values = this.index.evaluateIds(criterion, this.idsOf(messages));
     for (let i = 0; i < messages.length; i++) {
-      const value = values[i];
-      if (value === true || (value === null && matches(await textOf(messages[i]!.hash), criterion))) out.push(messages[i]!.uid);
+      const value = values[i]!;
+      if (value === answerYes || (value === answerUnknown && matches(await textOf(messages[i]!.hash), criterion))) out.push(messages[i]!.uid);
     }
     return out;
   }

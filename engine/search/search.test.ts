@@ -1,11 +1,12 @@
 // Proves content search: the brute-force matcher's semantics (RFC 9051 6.4.4 text keys,
 // case-insensitive over Unicode, decoded text), and that the index gives exactly the
 // brute-force results on a generated corpus of varied messages and queries — through the
-// crawl, the feed from durable batches, copies and expunges. SEARCH_SEED=n replays one run.
+// crawl, the feed from durable batches, copies and expunges, and restarts that resume from the
+// persisted snapshot (current, older than the state, damaged). SEARCH_SEED=n replays one run.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailboxDatabase } from '../database.js';
@@ -91,7 +92,7 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
   const dir = mkdtempSync(join(tmpdir(), 'quire-search-'));
   const prng = seededPrng(seed);
   try {
-    const db = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed), openKv: openRocksKv });
+    let db = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed), openKv: openRocksKv });
     assert.ok((await db.commit({ mailboxId: 'u', ops: [{ op: 'createMailbox', address: 'u@example.org', quotaBytes: null }] })).ok);
     const appendMany = async (from: number, count: number): Promise<void> => {
       for (let n = from; n < from + count; n += 25) {
@@ -159,6 +160,38 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
     const limited = await db.search('u', 'INBOX', { key: 'header', name: 'message-id', value: '' }, { uids: [4, 5, 999] });
     assert.deepEqual(limited, { ok: true, value: [4, 5] });
     assert.ok(nonEmpty > 150 && partial > 100, `the queries must be selective (non-empty ${nonEmpty}, partial ${partial})`);
+    await db.close();
+
+    // Restarts: the index resumes from its snapshot (written at close) instead of crawling again.
+    const snapshot = join(dir, 'search', 'index.qsi');
+    const reopen = async (): Promise<MailboxDatabase> => {
+      const again = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed + 1), openKv: openRocksKv });
+      await again.startIndexing();
+      const s = again.status().searchIndex;
+      assert.deepEqual([s.state, s.documents], ['Healthy', again.durableState().contents.size]);
+      return again;
+    };
+    db = await reopen();
+    assert.equal(db.status().searchIndex.documentsLoaded, db.durableState().contents.size);
+    await check(60);
+    // A snapshot older than the state (a crash before the next one): stale documents forgotten, new ones caught up.
+    const older = readFileSync(snapshot);
+    await appendMany(310, 40);
+    assert.ok((await begin(db, 'u').expunge('INBOX', [4, 5, 6, 7, 290]).commit()).ok);
+    await db.close();
+    writeFileSync(snapshot, older);
+    db = await reopen();
+    const resumed = db.status().searchIndex;
+    assert.ok(resumed.documentsLoaded > 200 && resumed.documentsLoaded < resumed.documents + 5, `resumed with ${resumed.documentsLoaded} of ${resumed.documents}`);
+    await check(60);
+    await db.close();
+    // A damaged snapshot is thrown away and the index crawled again.
+    const damaged = readFileSync(snapshot);
+    damaged[damaged.length >> 1] ^= 0x40;
+    writeFileSync(snapshot, damaged);
+    db = await reopen();
+    assert.equal(db.status().searchIndex.documentsLoaded, 0);
+    await check(40);
     await db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -25,6 +25,10 @@ export interface SearchIndexStatus {
   readonly documentsTotal: number;
   /** Estimated memory of the index: dictionary strings plus postings. */
   readonly bytes: number;
+  /** Documents the index resumed with from its snapshot at open (the rest were crawled). */
+  readonly documentsLoaded: number;
+  /** Size of the last snapshot written or loaded (0: none yet). */
+  readonly persistedBytes: number;
   /** Bytes of the contents indexed (the mail size the index is compared with). */
   readonly contentBytes: number;
   readonly error: string | null;

@@ -1,0 +1,159 @@
+// One field's term dictionary with compact postings: for every term, the ascending ids of the
+// documents holding it, delta + varint encoded (LEB128: 7 bits a byte, high bit = more), in a
+// growable byte buffer per term. A common word's list of 90,000 documents takes about 90 KB
+// instead of 720 KB of JS numbers, and is decoded straight into a bitmap.
+//
+// Lookups: a whole term through a Map; terms containing, starting or ending with a string
+// through one lookup string holding every term ("\nterm\nterm\n") searched with the native
+// indexOf (far faster than testing each term in a loop). Terms never contain "\n".
+//
+//   postings of one term:   [ id0 ][ id1 - id0 ][ id2 - id1 ] ...   each a varint, ids ascending
+
+const initialBytes = 8;
+
+export class Dictionary {
+  private readonly numbers = new Map<string, number>();
+  readonly terms: string[] = [];
+  private buffers: Uint8Array[] = [];
+  private used: number[] = [];
+  private lastId: number[] = [];
+  private counts: number[] = [];
+  private readonly starts: number[] = [];
+  private lookup = '\n';
+  chars = 0;
+  postingBytes = 0;
+
+  get size(): number {
+    return this.terms.length;
+  }
+
+  /** Adds a document to a term's postings; ids must grow per term (documents are added in id order). */
+  add(term: string, id: number): void {
+    let t = this.numbers.get(term);
+    if (t === undefined) t = this.newTerm(term, new Uint8Array(initialBytes), 0, -1, 0);
+    const last = this.lastId[t]!;
+    if (id <= last) throw new Error(`postings out of order: ${id} after ${last} for ${term}`);
+    let buffer = this.buffers[t]!;
+    let at = this.used[t]!;
+    if (at + 5 > buffer.length) {
+      const grown = new Uint8Array(Math.max(initialBytes, buffer.length * 2));
+      grown.set(buffer.subarray(0, at));
+      this.buffers[t] = buffer = grown;
+    }
+    let delta = last < 0 ? id : id - last;
+    while (delta >= 0x80) {
+      buffer[at++] = (delta & 0x7f) | 0x80;
+      delta >>>= 7;
+    }
+    buffer[at++] = delta;
+    this.postingBytes += at - this.used[t]!;
+    this.used[t] = at;
+    this.lastId[t] = id;
+    this.counts[t] = this.counts[t]! + 1;
+  }
+
+  /** A term with postings already encoded (a loaded snapshot); `bytes` is kept, not copied. */
+  addEncoded(term: string, bytes: Uint8Array, lastId: number, count: number): void {
+    this.newTerm(term, bytes, bytes.length, lastId, count);
+    this.postingBytes += bytes.length;
+  }
+
+  private newTerm(term: string, buffer: Uint8Array, used: number, lastId: number, count: number): number {
+    const t = this.terms.length;
+    this.numbers.set(term, t);
+    this.terms.push(term);
+    this.buffers.push(buffer);
+    this.used.push(used);
+    this.lastId.push(lastId);
+    this.counts.push(count);
+    this.starts.push(this.lookup.length);
+    this.lookup += `${term}\n`;
+    this.chars += term.length;
+    return t;
+  }
+
+  /** The encoded postings of term number `t` (a view). */
+  encoded(t: number): Uint8Array {
+    return this.buffers[t]!.subarray(0, this.used[t]!);
+  }
+
+  count(t: number): number {
+    return this.counts[t]!;
+  }
+
+  lastIdOf(t: number): number {
+    return this.lastId[t]!;
+  }
+
+  /** Sets bitmap[id] = 1 for every document of the term, if it exists. */
+  markTerm(term: string, bitmap: Uint8Array): void {
+    const t = this.numbers.get(term);
+    if (t !== undefined) markPostings(this.buffers[t]!, this.used[t]!, bitmap);
+  }
+
+  /** Marks the documents of every term containing (starting with, ending with) `run`. */
+  mark(run: string, mode: 'includes' | 'prefix' | 'suffix', bitmap: Uint8Array): void {
+    this.markMatching(mode === 'prefix' ? `\n${run}` : mode === 'suffix' ? `${run}\n` : run, bitmap);
+  }
+
+  /** Marks the documents of every term matching `pattern` in the lookup string ("\n" = a term's edge). */
+  markMatching(pattern: string, bitmap: Uint8Array): void {
+    const edge = pattern.startsWith('\n') ? 1 : 0;
+    const { starts, lookup } = this;
+    let from = 0;
+    for (;;) {
+      const at = lookup.indexOf(pattern, from);
+      if (at < 0) return;
+      const position = at + edge;
+      let lo = 0;
+      let hi = starts.length; // the last term starting at or before `position`
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >>> 1;
+        if (starts[mid]! <= position) lo = mid;
+        else hi = mid;
+      }
+      markPostings(this.buffers[lo]!, this.used[lo]!, bitmap);
+      from = lo + 1 < starts.length ? starts[lo + 1]! - edge : lookup.length;
+    }
+  }
+}
+
+/** Decodes delta + varint postings, setting bitmap[id] = 1 for each (the query's inner loop). */
+export function markPostings(buffer: Uint8Array, length: number, bitmap: Uint8Array): void {
+  let id = 0;
+  let i = 0;
+  let first = true;
+  while (i < length) {
+    let byte = buffer[i++]!;
+    let delta = byte & 0x7f;
+    let shift = 7;
+    while (byte & 0x80) {
+      byte = buffer[i++]!;
+      delta |= (byte & 0x7f) << shift;
+      shift += 7;
+    }
+    id = first ? delta : id + delta;
+    first = false;
+    bitmap[id] = 1;
+  }
+}
+
+/** Decodes postings into ids. */
+export function decodePostings(bytes: Uint8Array): number[] {
+  const out: number[] = [];
+  let id = 0;
+  let i = 0;
+  while (i < bytes.length) {
+    let byte = bytes[i++]!;
+    let delta = byte & 0x7f;
+    let shift = 7;
+    while (byte & 0x80) {
+      byte = bytes[i++]!;
+      delta |= (byte & 0x7f) << shift;
+      shift += 7;
+    }
+    id = out.length === 0 ? delta : id + delta;
+    out.push(id);
+  }
+  return out;
+}
