@@ -4,7 +4,7 @@
 // and a non-zero status otherwise; --json for machine-readable listings.
 
 import { request as httpsRequest } from 'node:https';
-import { hostname } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { MailboxApi } from '../engine/api.js';
 import { MailboxDatabase } from '../engine/database.js';
@@ -44,6 +44,11 @@ usage:
   quire queue list [--json]              (the outbound queue: id, sender, recipients left, attempts, next attempt, last error)
   quire queue flush [ID]                 (try one message, or all, now)
   quire queue delete ID [--bounce]       (drop a message; --bounce sends its sender a DSN for the recipients left)
+  quire search [QUERY] (--mailbox ADDRESS ... | --all) [--from TEXT] [--to TEXT] [--since DATE]
+               [--before DATE] [--copy-to ADDRESS [--name NAME]] [--json]
+                                         (many mailboxes at once: counts per mailbox; --copy-to
+                                          copies the results into a discovery mailbox)
+  quire search --audit [--json]          (every multi-mailbox search: who, when, query, counts)
 
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.
@@ -64,7 +69,11 @@ const valueFlags = new Set([
   'data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy',
   'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'kafka-session-timeout-ms',
   'ldap-url', 'ldap-bind-dn', 'ldap-bind-password-file', 'ldap-base-dn',
+  'mailbox', 'from', 'since', 'before', 'copy-to', 'name',
 ]);
+/** Flags that may be given more than once; their values are joined with commas. */
+const repeatableFlags = new Set(['mailbox']);
+const switchFlags = new Set(['json', 'bounce', 'detach', 'all', 'audit']);
 
 /** `MBX1` or `MBX1#2` (a server's second copy of the database). */
 function parseCopyName(text: string): { server: string; copy?: number } {
@@ -99,8 +108,9 @@ function parseArgs(argv: string[]): Parsed {
       if (valueFlags.has(name)) {
         const value = inline ?? argv[++i];
         if (value === undefined) throw new UsageError(`--${name} needs a value`);
-        flags.set(name, value);
-      } else if (name === 'json' || name === 'bounce') flags.set(name, true);
+        const earlier = flags.get(name);
+        flags.set(name, repeatableFlags.has(name) && typeof earlier === 'string' ? `${earlier},${value}` : value);
+      } else if (switchFlags.has(name)) flags.set(name, true);
       else throw new UsageError(`unknown option --${name}`);
     } else positional.push(arg);
   }
@@ -434,6 +444,54 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command: quire queue ${sub ?? ''}`);
   }
 
+  if (command === 'search') {
+    if (!running) throw new Error(`quire search needs a running server on ${dataDir} (it searches through the databases' workers)`);
+    if (parsed.flags.has('audit')) {
+      const searches = (await online('GET', '/api/v1/discovery/searches')) as Array<Record<string, any>>;
+      if (json) console.log(JSON.stringify(searches, null, 2));
+      else {
+        printTable(searches.map((s) => ({
+          id: s.id, started: new Date(s.startedAtMs as number).toISOString(), actor: s.actor, query: describeQuery(s.query), mailboxes: s.mailboxes === 'all' ? 'all' : (s.mailboxes as string[]).length,
+          state: s.state, found: s.messagesFound, copied: s.copyTo === null ? '-' : `${s.messagesCopied} to ${s.copyTo}`,
+        })), ['id', 'started', 'actor', 'query', 'mailboxes', 'state', 'found', 'copied']);
+      }
+      return 0;
+    }
+    if (target !== undefined) throw new UsageError('quire search takes one QUERY (quote it)');
+    const mailboxes = flag(parsed, 'mailbox');
+    const all = parsed.flags.has('all');
+    if ((mailboxes === undefined) === !all) throw new UsageError('quire search [QUERY] (--mailbox ADDRESS ... | --all) [--from TEXT] [--to TEXT] [--since DATE] [--before DATE] [--copy-to ADDRESS [--name NAME]] [--json]');
+    const body = {
+      ...(sub === undefined ? {} : { text: sub }),
+      ...(flag(parsed, 'from') === undefined ? {} : { from: flag(parsed, 'from') }),
+      ...(flag(parsed, 'to') === undefined ? {} : { to: flag(parsed, 'to') }),
+      ...(flag(parsed, 'since') === undefined ? {} : { since: flag(parsed, 'since') }),
+      ...(flag(parsed, 'before') === undefined ? {} : { before: flag(parsed, 'before') }),
+      ...(flag(parsed, 'copy-to') === undefined ? {} : { copyTo: flag(parsed, 'copy-to') }),
+      ...(flag(parsed, 'name') === undefined ? {} : { name: flag(parsed, 'name') }),
+      mailboxes: all ? 'all' : mailboxes!.split(',').filter((m) => m !== ''),
+      requestedBy: `${userInfo().username} via quire search`,
+    };
+    let search = (await online('POST', '/api/v1/discovery/searches', body)) as Record<string, any>;
+    const progress = (s: Record<string, any>): string =>
+      s.state === 'copying' ? `copying: ${s.messagesCopied} of ${s.messagesFound} messages to ${s.copyTo}` : `searching: ${s.mailboxesSearched} of ${s.mailboxesTotal || '?'} mailboxes, ${s.messagesFound} messages found`;
+    let last = '';
+    while (search.state === 'searching' || search.state === 'copying') {
+      const line = progress(search);
+      if (line !== last && !json) process.stderr.write(`\r${(last = line)}`);
+      await new Promise((resolveWait) => setTimeout(resolveWait, 250));
+      search = await online('GET', `/api/v1/discovery/searches/${encodeURIComponent(search.id as string)}`);
+    }
+    if (last !== '') process.stderr.write('\n');
+    if (json) console.log(JSON.stringify(search, null, 2));
+    else {
+      printTable(search.counts as Array<Record<string, unknown>>, ['address', 'database', 'messages', 'sizeBytes', 'error']);
+      console.log(`search ${search.id} "${search.name}": ${search.state}, ${search.messagesFound} messages in ${(search.counts as Array<{ messages: number }>).filter((c) => c.messages > 0).length} of ${search.mailboxesSearched} mailboxes` +
+        (search.copyTo === null ? '' : `; ${search.messagesCopied} copied to ${search.copyTo}, folder ${search.folder}`) + (search.error ? ` (${search.error})` : ''));
+    }
+    return search.state === 'done' ? 0 : 1;
+  }
+
   if (command === 'db' && sub === 'list') {
     let copies: Array<Record<string, unknown>>;
     if (running) copies = await online('GET', '/api/v1/databases');
@@ -448,15 +506,35 @@ async function main(argv: string[]): Promise<number> {
           database: spec.database, server: spec.server, copy: spec.copy, role: spec.role, state: 'Dismounted', pid: null, restarts: 0,
           lastLogPosition: s.lastLogPosition, checkpointPosition: s.checkpointPosition, copyQueueLength: 0, replayQueueLength: 0,
           lastInspectedPosition: s.lastLogPosition, lastReplayedPosition: s.checkpointPosition, replayLagMs: 0,
-          contentIndexState: 'NotApplicable', error: null,
+          contentIndexState: 'NotApplicable', contentIndexDocuments: null, contentIndexDocumentsTotal: null, error: null,
         });
       }
     }
     if (json) console.log(JSON.stringify(copies, null, 2));
-    else printTable(copies, ['database', 'server', 'copy', 'role', 'state', 'pid', 'lastLogPosition', 'checkpointPosition', 'copyQueueLength', 'replayQueueLength', 'replayLagMs', 'error']);
+    else {
+      // The content index column: its state, with a progress bar while it crawls.
+      const index = (c: Record<string, unknown>): string => {
+        const done = c.contentIndexDocuments as number | null;
+        const total = c.contentIndexDocumentsTotal as number | null;
+        if (c.contentIndexState !== 'Crawling' || done === null || total === null || total === 0) return String(c.contentIndexState);
+        const filled = Math.round((done / total) * 10);
+        return `Crawling [${'#'.repeat(filled)}${'.'.repeat(10 - filled)}] ${Math.floor((done / total) * 100)}% ${done}/${total}`;
+      };
+      printTable(copies.map((c) => ({ ...c, contentIndex: index(c) })), ['database', 'server', 'copy', 'role', 'state', 'pid', 'lastLogPosition', 'checkpointPosition', 'copyQueueLength', 'replayQueueLength', 'replayLagMs', 'contentIndex', 'error']);
+    }
     return 0;
   }
   throw new UsageError(`unknown command: quire ${parsed.positional.join(' ')} (try quire --help)`);
+}
+
+/** A discovery query in one line: text "..." from:... to:... since:... before:... */
+function describeQuery(query: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (query.text !== undefined) parts.push(JSON.stringify(query.text));
+  for (const key of ['from', 'to'] as const) if (query[key] !== undefined) parts.push(`${key}:${String(query[key])}`);
+  if (query.sinceMs !== undefined) parts.push(`since:${new Date(query.sinceMs as number).toISOString().slice(0, 10)}`);
+  if (query.beforeMs !== undefined) parts.push(`before:${new Date(query.beforeMs as number).toISOString().slice(0, 10)}`);
+  return parts.join(' ') || '(everything)';
 }
 
 main(process.argv.slice(2)).then(

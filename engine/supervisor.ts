@@ -83,6 +83,9 @@ export interface CopyStatus {
   readonly transport: ShippingTransport['kind'];
   /** The copy's content index (engine/search): Crawling, Healthy, Failed; NotApplicable when not running. */
   readonly contentIndexState: SearchIndexState | 'NotApplicable';
+  /** The content index's progress: contents indexed, of how many (a crawl's or catch-up's progress bar); null when not running. */
+  readonly contentIndexDocuments: number | null;
+  readonly contentIndexDocumentsTotal: number | null;
   /** First log position this copy still keeps (truncation deletes whole segments below it). */
   readonly logStartPosition: number;
   /** While state is Seeding: bytes of log copied, of how many (null otherwise). */
@@ -97,7 +100,7 @@ interface WorkerStatus {
   /** First log position still kept (older segments were truncated). */
   logStartPosition?: number;
   pid: number;
-  searchIndex?: { state: SearchIndexState };
+  searchIndex?: { state: SearchIndexState; documents: number; documentsTotal: number };
 }
 
 const restartDelayMsMin = 100;
@@ -951,6 +954,8 @@ export class Supervisor {
           durability: group.durability,
           transport: this.transport.kind,
           contentIndexState: copy.status?.searchIndex?.state ?? ('NotApplicable' as const),
+          contentIndexDocuments: copy.status?.searchIndex?.documents ?? null,
+          contentIndexDocumentsTotal: copy.status?.searchIndex?.documentsTotal ?? null,
           logStartPosition: copy.status?.logStartPosition ?? 0,
           seedBytesCopied: copy.seed?.bytesCopied ?? null,
           seedBytesTotal: copy.seed?.bytesTotal ?? null,

@@ -24,6 +24,7 @@ import type { MailFlow, QueueAdmin } from './delivery/index.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
 import { addUser, listUsers, removeUser, setQuota } from './users.js';
 import { MoveManager } from './moves.js';
+import { DiscoveryManager } from './discovery.js';
 import { fail, ok } from '../engine/errors.js';
 
 export interface ServerOptions {
@@ -147,6 +148,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const apis = new Map<string, MailboxApi>([...rawApis].map(([database, api]) => [database, moves.guard(database, api)]));
   const apiFor = (database: string) => apis.get(database) ?? supervisor.api(database);
   const served = withMailboxes(directory, databases, apiFor);
+  const discovery = new DiscoveryManager({
+    auditPath: join(dataDir, 'discovery', 'audit.log'),
+    directory,
+    apiFor,
+    createMailbox: (address) => addUser(directory, databases, apiFor, { address, password: generatePassword(randomBytes, 24), displayName: 'Discovery mailbox' }),
+    nowMs: () => Date.now(),
+    newId: () => Buffer.from(prng.bytes(6)).toString('hex'),
+    log: options.say,
+  });
 
   // With Kafka shipping the first database may be active on another server: its mailboxes are made there.
   const demoHere = (await supervisor.list()).some((c) => c.database === databases[0] && c.role === 'active');
@@ -224,6 +234,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           if (queue === null) return noQueue;
           return (await queue.remove(id, bounce)) ? ok({ deleted: id, bounced: bounce }) : fail('NO_SUCH_MESSAGE', `no queued message ${id}`);
         },
+        startDiscovery: (request, actor) => discovery.start(request, actor),
+        discoverySearches: () => discovery.list(),
+        discoverySearch: (id) => {
+          const search = discovery.get(id);
+          return search === null ? fail('INVALID_ARGUMENT', `no search ${id}`) : ok(search);
+        },
       },
     });
     frontEnds = await startFrontEnds(context, plan, { dataDir });
@@ -273,6 +289,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       stopped = true;
       metrics.stop();
       await moves.stop();
+      await discovery.stop();
       await Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close()));
       await servers.https.close();
       await servers.http.close();

@@ -47,6 +47,22 @@ export interface AdminBackend {
   queue(): unknown[];
   flushQueue(id?: string): Outcome;
   deleteQueued(id: string, bounce: boolean): Promise<Outcome>;
+  /** Multi-mailbox searches (server/discovery.ts): start one (it runs in the background), list the audit log, one search. */
+  startDiscovery(request: DiscoveryRequestBody, actor: string): Promise<Outcome>;
+  discoverySearches(): unknown[];
+  discoverySearch(id: string): Outcome;
+}
+
+/** A multi-mailbox search as the admin API takes it (dates as ISO 8601 strings, UTC). */
+export interface DiscoveryRequestBody {
+  readonly text?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly sinceMs?: number;
+  readonly beforeMs?: number;
+  readonly mailboxes: readonly string[] | 'all';
+  readonly copyTo?: string;
+  readonly name?: string;
 }
 
 export const adminPrefix = '/api/v1';
@@ -96,7 +112,9 @@ const copySchema = {
     activationPreference: { type: 'integer' },
     durability: { type: 'string', enum: ['async', 'sync'] },
     transport: { type: 'string' },
-    contentIndexState: { type: 'string' },
+    contentIndexState: { type: 'string', description: 'The content index: Crawling, Healthy, Failed (NotApplicable: no worker)' },
+    contentIndexDocuments: { type: ['integer', 'null'], description: 'Contents indexed (progress while Crawling)' },
+    contentIndexDocumentsTotal: { type: ['integer', 'null'], description: 'Contents in the copy' },
     seedBytesCopied: { type: ['number', 'null'], description: 'While Seeding: log bytes copied so far' },
     seedBytesTotal: { type: ['number', 'null'], description: 'While Seeding: log bytes to copy' },
     error: { type: ['string', 'null'] },
@@ -144,6 +162,41 @@ const healthSchema = {
   },
 } as const;
 
+const countSchema = {
+  type: 'object',
+  properties: {
+    address: { type: 'string' },
+    database: { type: 'string' },
+    messages: { type: 'integer' },
+    sizeBytes: { type: 'integer' },
+    error: { type: 'string', description: 'Set when the mailbox could not be searched' },
+  },
+} as const;
+
+const discoverySearchSchema = {
+  $id: 'DiscoverySearch',
+  type: 'object',
+  description: 'One multi-mailbox search and its audit record',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string', description: 'Also the folder the results are copied into' },
+    actor: { type: 'string', description: 'Who ran it: the credential, who it said it was, from where' },
+    query: { type: 'object', additionalProperties: true, properties: { text: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, sinceMs: { type: 'number' }, beforeMs: { type: 'number' } } },
+    mailboxes: { oneOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }] },
+    copyTo: { type: ['string', 'null'] },
+    state: { type: 'string', enum: ['searching', 'copying', 'done', 'failed', 'interrupted'] },
+    startedAtMs: { type: 'number' },
+    finishedAtMs: { type: ['number', 'null'] },
+    mailboxesTotal: { type: 'integer' },
+    mailboxesSearched: { type: 'integer' },
+    counts: { type: 'array', items: countSchema, description: 'Per mailbox searched (in the audit log of a finished search: those with matches or errors)' },
+    messagesFound: { type: 'integer' },
+    messagesCopied: { type: 'integer' },
+    folder: { type: ['string', 'null'] },
+    error: { type: ['string', 'null'] },
+  },
+} as const;
+
 const copyActionBody = {
   type: 'object',
   required: ['server'],
@@ -169,6 +222,8 @@ export const openApiInfo = {
       { name: 'users', description: 'Mailbox users' },
       { name: 'domains', description: 'Accepted domains' },
       { name: 'queue', description: 'The outbound queue: list, flush, delete' },
+      { name: 'moves', description: 'Mailbox moves between databases' },
+      { name: 'discovery', description: 'Multi-mailbox search (eDiscovery) and its audit log' },
     ],
   },
 };
@@ -176,6 +231,7 @@ export const openApiInfo = {
 /** Registers the admin API's routes and its Bearer check on `app` (the HTTPS server). */
 export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, adminToken: string): void {
   for (const schema of [errorSchema, copySchema, userSchema, healthSchema, queuedMessageSchema]) app.addSchema(schema);
+  for (const schema of [errorSchema, copySchema, userSchema, healthSchema, discoverySearchSchema]) app.addSchema(schema);
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/') || request.url.startsWith(`${docsPrefix}/`) || request.url === docsPrefix) return;
     if (!bearerAuthorized(request, adminToken)) {
@@ -308,6 +364,47 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
       response: { 200: { type: 'object', properties: { deleted: { type: 'string' }, bounced: { type: 'boolean' } }, required: ['deleted', 'bounced'] }, ...errors, 404: { $ref: 'Error#' } },
     },
   }, async (request, reply) => sendResult(reply, await backend.deleteQueued(request.params.id, request.query.bounce === 'true')));
+  const discoveryBody = {
+    type: 'object',
+    required: ['mailboxes'],
+    additionalProperties: false,
+    properties: {
+      text: { type: 'string', maxLength: 1024, description: 'Header fields or body contain it (IMAP TEXT: case-insensitive substring of decoded text)' },
+      from: { type: 'string', maxLength: 1024, description: 'The From field contains it' },
+      to: { type: 'string', maxLength: 1024, description: 'The To or Cc field contains it' },
+      since: { type: 'string', maxLength: 40, description: 'Received (internal date) at or after: ISO 8601 date or date-time, UTC' },
+      before: { type: 'string', maxLength: 40, description: 'Received before: ISO 8601 date or date-time, UTC' },
+      mailboxes: { oneOf: [{ type: 'array', items: { type: 'string', minLength: 3, maxLength: 320 }, minItems: 1, maxItems: 1000 }, { type: 'string', enum: ['all'] }], description: 'Addresses of the mailboxes to search, or "all"' },
+      copyTo: { type: 'string', minLength: 3, maxLength: 320, description: 'Copy the results into this discovery mailbox (created when missing), folder <name>/<source address>' },
+      name: { type: 'string', minLength: 1, maxLength: 100, description: 'The search\'s name: the folder the results are copied into' },
+      requestedBy: { type: 'string', maxLength: 100, description: 'Who asks (recorded in the audit log beside the credential)' },
+    },
+  };
+  app.get(`${adminPrefix}/discovery/searches`, {
+    schema: { tags: ['discovery'], summary: 'The audit log of multi-mailbox searches: who, when, query, mailboxes, counts, copied or not', response: { 200: { type: 'array', items: { $ref: 'DiscoverySearch#' } }, 401: { $ref: 'Error#' } } },
+  }, async () => backend.discoverySearches());
+  app.post<{ Body: { text?: string; from?: string; to?: string; since?: string; before?: string; mailboxes: string[] | 'all'; copyTo?: string; name?: string; requestedBy?: string } }>(`${adminPrefix}/discovery/searches`, {
+    schema: {
+      tags: ['discovery'],
+      summary: 'Search many mailboxes at once (eDiscovery); runs in the background: poll the search for its progress and counts',
+      body: discoveryBody,
+      response: { 201: { $ref: 'DiscoverySearch#' }, ...errors, 404: { $ref: 'Error#' } },
+    },
+  }, async (request, reply) => {
+    const { since, before, requestedBy, ...rest } = request.body;
+    const dates: { sinceMs?: number; beforeMs?: number } = {};
+    for (const [key, value] of [['sinceMs', since], ['beforeMs', before]] as const) {
+      if (value === undefined) continue;
+      const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
+      if (Number.isNaN(ms)) return reply.code(400).send({ error: 'INVALID_ARGUMENT', message: `bad date ${value}: use YYYY-MM-DD or an ISO 8601 date-time` });
+      dates[key] = ms;
+    }
+    const actor = `admin${requestedBy ? ` (${requestedBy})` : ''} from ${request.ip}`;
+    return sendResult(reply, await backend.startDiscovery({ ...rest, ...dates }, actor), true);
+  });
+  app.get<{ Params: { id: string } }>(`${adminPrefix}/discovery/searches/:id`, {
+    schema: { tags: ['discovery'], summary: 'One multi-mailbox search with its state, progress and counts per mailbox', params: moveParams, response: { 200: { $ref: 'DiscoverySearch#' }, ...errors } },
+  }, async (request, reply) => sendResult(reply, backend.discoverySearch(request.params.id)));
 
   app.get(`${adminPrefix}/domains`, {
     schema: { tags: ['domains'], summary: 'Accepted domains', response: { 200: { type: 'array', items: { type: 'string' } }, 401: { $ref: 'Error#' } } },
