@@ -3,8 +3,9 @@
 // over TLS. A wrong credential is refused; with the right one the page lists every copy, the
 // mailboxes and the chart; clicking "Switchover here" on DB01's passive copy makes it active
 // (the roles change on the page without a reload); adding a user through the form shows it in
-// the mailbox list; suspend, resume and reseed work on a passive copy. A screenshot is saved under
-// test-artifacts/ (git-ignored).
+// the mailbox list; suspend, resume and reseed work on a passive copy; a multi-mailbox search
+// from the eDiscovery form shows its counts per mailbox and lands in the audit table. A
+// screenshot is saved under test-artifacts/ (git-ignored).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,6 +77,23 @@ test('admin page: log in, see copies, switch over, add a user, suspend and resum
     await page.click('tr[data-copy="DB02/MBX1#2"] button:has-text("Reseed")');
     await page.waitForSelector('#message:has-text("DB02 MBX1#2 reseeded")');
     await page.waitForSelector('tr[data-copy="DB02/MBX1#2"] td:has-text("Healthy")');
+
+    // eDiscovery: search every mailbox for a word only the demo mailbox's new message holds.
+    const demo = (await quire.server.directory.findUser(quire.demo.address))!;
+    const appended = await quire.server.supervisor.api(demo.database).commit({
+      mailboxId: demo.mailboxId,
+      ops: [{ op: 'append', folder: 'INBOX', content: new TextEncoder().encode('From: a@example.org\r\nSubject: zanzibar plans\r\n\r\nmeet in Zanzibar\r\n') }],
+    });
+    assert.ok(appended.ok);
+    await page.fill('#discovery-text', 'zanzibar');
+    await page.fill('#discovery-name', 'Page case');
+    await page.click('#discovery button');
+    await page.waitForSelector('#discovery-progress[data-state="done"]');
+    assert.equal(await page.textContent(`#discovery-results tr[data-address="${quire.demo.address}"] td:nth-child(3)`), '1');
+    assert.equal(await page.textContent('#discovery-results tr[data-address="webuser@example.org"] td:nth-child(3)'), '0');
+    assert.match((await page.textContent('#discovery-progress')) ?? '', /Page case: done, 1 messages in 1 of 2 mailboxes/);
+    await page.waitForSelector('#discovery-audit tbody tr:has-text("Page case")');
+    assert.match((await page.textContent('#discovery-audit tbody tr:has-text("Page case")')) ?? '', /admin \(admin page\)/);
 
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'admin-page.png'), fullPage: true });

@@ -4,7 +4,9 @@
 // polls the API every 2 s and shows the server's health, every database copy (role, state,
 // queues, positions, replay lag), the mailboxes with their sizes, and a chart of the delivery
 // rate and the mean commit latency over the sampled history. Actions: switchover to a copy,
-// suspend/resume and reseed (with a progress bar while it runs) a passive copy, add a user. The page itself holds no data, so it is public.
+// suspend/resume and reseed (with a progress bar while it runs) a passive copy, add a user, and
+// a multi-mailbox search (eDiscovery: a form, progress, counts per mailbox, the audit log of
+// earlier searches). The page itself holds no data, so it is public.
 
 import type { FastifyInstance } from 'fastify';
 
@@ -69,6 +71,24 @@ const page = String.raw`<!doctype html>
       <button type="submit">Add user</button>
     </form>
   </section>
+  <section>
+    <h2>Multi-mailbox search (eDiscovery)</h2>
+    <form id="discovery" class="inline">
+      <input id="discovery-text" placeholder="text">
+      <input id="discovery-from" placeholder="from">
+      <input id="discovery-to" placeholder="to or cc">
+      <input id="discovery-since" type="date" title="received since">
+      <input id="discovery-before" type="date" title="received before">
+      <input id="discovery-mailboxes" placeholder="mailboxes (comma-separated; empty: all)" size="32">
+      <input id="discovery-copy-to" placeholder="copy to discovery mailbox (optional)" size="28">
+      <input id="discovery-name" placeholder="search name (folder)">
+      <button type="submit">Search</button>
+    </form>
+    <div id="discovery-progress" style="margin-top:8px;font-size:13px"></div>
+    <table id="discovery-results"><thead><tr><th>mailbox</th><th>database</th><th>messages</th><th>size</th><th>error</th></tr></thead><tbody></tbody></table>
+    <h2 style="margin-top:12px">Audit log</h2>
+    <table id="discovery-audit"><thead><tr><th>started</th><th>by</th><th>name</th><th>query</th><th>mailboxes</th><th>state</th><th>found</th><th>copied</th></tr></thead><tbody></tbody></table>
+  </section>
 </main>
 <script>
 'use strict';
@@ -105,6 +125,14 @@ function button(label, action) {
   return b;
 }
 
+function indexCell(c) {
+  if (c.contentIndexState !== 'Crawling' || !c.contentIndexDocumentsTotal) return text(c.contentIndexState);
+  const cell = document.createElement('span');
+  const bar = document.createElement('progress'); bar.max = c.contentIndexDocumentsTotal; bar.value = c.contentIndexDocuments || 0;
+  cell.append('Crawling ', bar, ' ' + Math.floor(100 * (c.contentIndexDocuments || 0) / c.contentIndexDocumentsTotal) + ' %');
+  return cell;
+}
+
 function renderCopies(copies) {
   const body = $('copies').tBodies[0];
   body.replaceChildren();
@@ -125,7 +153,7 @@ function renderCopies(copies) {
       const bar = document.createElement('progress'); bar.max = c.seedBytesTotal; bar.value = c.seedBytesCopied || 0;
       state.append('Seeding ', bar, ' ' + Math.floor(100 * (c.seedBytesCopied || 0) / c.seedBytesTotal) + ' %');
     }
-    const tr = row([c.database, name, role, state, bytes(c.copyQueueLength), bytes(c.replayQueueLength), c.lastLogPosition, c.checkpointPosition, c.replayLagMs + ' ms', c.contentIndexState, actions]);
+    const tr = row([c.database, name, role, state, bytes(c.copyQueueLength), bytes(c.replayQueueLength), c.lastLogPosition, c.checkpointPosition, c.replayLagMs + ' ms', indexCell(c), actions]);
     tr.dataset.copy = c.database + '/' + name;
     tr.dataset.role = c.role;
     body.appendChild(tr);
@@ -158,9 +186,62 @@ function renderChart(history) {
   $('latency-now').textContent = latencies.length ? latencies[latencies.length - 1].toFixed(1) : '-';
 }
 
+function describeQuery(q) {
+  const parts = [];
+  if (q.text) parts.push('"' + q.text + '"');
+  if (q.from) parts.push('from:' + q.from);
+  if (q.to) parts.push('to:' + q.to);
+  if (q.sinceMs !== undefined) parts.push('since:' + new Date(q.sinceMs).toISOString().slice(0, 10));
+  if (q.beforeMs !== undefined) parts.push('before:' + new Date(q.beforeMs).toISOString().slice(0, 10));
+  return parts.join(' ') || '(everything)';
+}
+
+function renderDiscovery(search) {
+  const progress = $('discovery-progress');
+  progress.replaceChildren();
+  if (search.state === 'searching' || search.state === 'copying') {
+    const bar = document.createElement('progress');
+    if (search.state === 'searching') { bar.max = search.mailboxesTotal || 1; bar.value = search.mailboxesSearched; }
+    else { bar.max = search.messagesFound || 1; bar.value = search.messagesCopied; }
+    progress.append(search.state + ' ', bar);
+  } else {
+    progress.append(search.name + ': ' + search.state + ', ' + search.messagesFound + ' messages in ' + search.counts.filter((c) => c.messages > 0).length + ' of ' + search.mailboxesSearched + ' mailboxes'
+      + (search.copyTo ? '; ' + search.messagesCopied + ' copied to ' + search.copyTo + ' (' + search.folder + ')' : '') + (search.error ? ' (' + search.error + ')' : ''));
+  }
+  progress.dataset.state = search.state;
+  $('discovery-results').tBodies[0].replaceChildren(...search.counts.map((c) => { const tr = row([c.address, c.database, c.messages, bytes(c.sizeBytes), c.error || '']); tr.dataset.address = c.address; return tr; }));
+}
+
+function renderAudit(searches) {
+  $('discovery-audit').tBodies[0].replaceChildren(...searches.slice().reverse().map((s) => {
+    const tr = row([new Date(s.startedAtMs).toLocaleString(), s.actor, s.name, describeQuery(s.query), s.mailboxes === 'all' ? 'all' : s.mailboxes.join(', '), s.state, s.messagesFound, s.copyTo ? s.messagesCopied + ' to ' + s.copyTo : '-']);
+    tr.dataset.id = s.id;
+    return tr;
+  }));
+}
+
+$('discovery').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const value = (id) => $(id).value.trim();
+  const mailboxes = value('discovery-mailboxes').split(',').map((m) => m.trim()).filter((m) => m);
+  const body = { mailboxes: mailboxes.length ? mailboxes : 'all', requestedBy: 'admin page' };
+  for (const [key, id] of [['text', 'discovery-text'], ['from', 'discovery-from'], ['to', 'discovery-to'], ['since', 'discovery-since'], ['before', 'discovery-before'], ['copyTo', 'discovery-copy-to'], ['name', 'discovery-name']]) if (value(id)) body[key] = value(id);
+  try {
+    let search = await api('POST', '/discovery/searches', body);
+    renderDiscovery(search);
+    while (search.state === 'searching' || search.state === 'copying') {
+      await new Promise((r) => setTimeout(r, 300));
+      search = await api('GET', '/discovery/searches/' + encodeURIComponent(search.id));
+      renderDiscovery(search);
+    }
+  } catch (error) { say('search: ' + error.message, true); }
+  refresh();
+});
+
 async function refresh() {
   try {
-    const [server, copies, users, history] = await Promise.all([api('GET', '/server'), api('GET', '/databases'), api('GET', '/users'), api('GET', '/server/history')]);
+    const [server, copies, users, history, searches] = await Promise.all([api('GET', '/server'), api('GET', '/databases'), api('GET', '/users'), api('GET', '/server/history'), api('GET', '/discovery/searches')]);
+    renderAudit(searches);
     $('server-name').textContent = 'server ' + server.name;
     const health = $('health');
     health.textContent = server.health.ok ? 'healthy' : 'unhealthy: ' + server.health.unhealthy.join(', ');
