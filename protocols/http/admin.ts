@@ -230,8 +230,7 @@ export const openApiInfo = {
 
 /** Registers the admin API's routes and its Bearer check on `app` (the HTTPS server). */
 export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, adminToken: string): void {
-  for (const schema of [errorSchema, copySchema, userSchema, healthSchema, queuedMessageSchema]) app.addSchema(schema);
-  for (const schema of [errorSchema, copySchema, userSchema, healthSchema, discoverySearchSchema]) app.addSchema(schema);
+  for (const schema of [errorSchema, copySchema, userSchema, healthSchema, queuedMessageSchema, discoverySearchSchema]) app.addSchema(schema);
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/') || request.url.startsWith(`${docsPrefix}/`) || request.url === docsPrefix) return;
     if (!bearerAuthorized(request, adminToken)) {
