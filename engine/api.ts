@@ -33,7 +33,10 @@ export type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './se
 export { summariesPerCallMax } from './mime/constants.js';
 /** Pure helpers over a summary and the message bytes (readMessage), for front ends that hold both. */
 export { headerFields, parseSection, sectionBytes, sectionRange } from './mime/section.js';
-export { bodyLists, htmlToText, partsById } from './mime/parse.js';
+export { bodyLists, bodyValuesOf, htmlToText, partsById } from './mime/parse.js';
+/** Parses a message that is not stored (JMAP Email/parse): the same bounded parser delivery runs. */
+export { summarize as parseMessage } from './mime/parse.js';
+export { binaryBytes } from './mime/section.js';
 export { decodeWords } from './mime/decode.js';
 
 export type FlagMode = 'set' | 'add' | 'remove';

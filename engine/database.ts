@@ -38,7 +38,7 @@ import { type DatabaseState, type FolderState, apply, decodeContentRecord, empty
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize, summaryKey } from './state/store.js';
 import { summariesPerCallMax, summaryCacheEntriesMax } from './mime/constants.js';
-import { partText, partsById, summarize } from './mime/parse.js';
+import { bodyValuesOf, summarize } from './mime/parse.js';
 import { binaryBytes, sectionBytes } from './mime/section.js';
 import { summaryVersion } from './mime/types.js';
 import { SearchIndexer } from './search/indexer.js';
@@ -528,18 +528,7 @@ export class MailboxDatabase implements MailboxApi {
   async bodyValues(mailboxId: string, folderName: string, uid: number, partIds: readonly string[], options: { bytesMax?: number } = {}): Promise<Result<Record<string, BodyValue>>> {
     const content = await this.messageContent(mailboxId, folderName, uid);
     if (!content.ok) return content;
-    const { bytes, summary } = content.value;
-    const byId = partsById(summary.body);
-    const out: Record<string, BodyValue> = {};
-    for (const partId of partIds) {
-      const part = byId.get(partId);
-      if (part === undefined || part.type === 'multipart' || part.message !== null) continue;
-      const text = partText(bytes, part);
-      const bytesMax = options.bytesMax ?? 0;
-      const value = bytesMax > 0 ? truncateUtf8(text.value, bytesMax) : text.value;
-      out[partId] = { value, isEncodingProblem: text.problem, isTruncated: value.length < text.value.length };
-    }
-    return ok(out);
+    return ok(bodyValuesOf(content.value.bytes, content.value.summary, partIds, options.bytesMax ?? 0));
   }
 
   private findFolder(mailboxId: string, folderName: string): Result<{ folder: FolderState; subscribed: boolean }> {
@@ -600,16 +589,6 @@ async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, en
     batches += 1;
   }
   return batches;
-}
-
-/** The longest prefix of `text` whose UTF-8 form fits in `bytesMax` (never splitting a character). */
-function truncateUtf8(text: string, bytesMax: number): string {
-  if (text.length * 3 <= bytesMax) return text;
-  const bytes = enc.encode(text);
-  if (bytes.length <= bytesMax) return text;
-  let end = bytesMax;
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
-  return dec.decode(bytes.subarray(0, end));
 }
 
 function folderInfo(f: FolderState, subscribed: boolean): FolderInfo {

@@ -15,7 +15,7 @@ import { boundaryBytesMax, headerFieldsMax, mimeDepthMax, mimePartsMax, previewC
 import { base64DecodedBytes, decodeCharset, decodeParams, decodeQuotedPrintable, decodeTransfer, decodeWords, type Decoded } from './decode.js';
 import { parseDate } from './date.js';
 import { fieldValue, firstValue, headerEnd, messageIds, parseContentValue, parseFields } from './header.js';
-import { type BodyPart, type Envelope, type HeaderField, type MessageSummary, type MimeParams, summaryVersion } from './types.js';
+import { type BodyPart, type BodyValue, type Envelope, type HeaderField, type MessageSummary, type MimeParams, summaryVersion } from './types.js';
 
 interface Context {
   readonly bytes: Uint8Array;
@@ -315,6 +315,33 @@ export function partText(bytes: Uint8Array, part: BodyPart, bytesMax = Infinity)
   const transfer = decodeTransfer(bytes.subarray(part.bodyStart, end), part.encoding);
   const text = decodeCharset(transfer.value, part.type === 'text' ? part.charset : part.charset ?? 'utf-8');
   return { value: text.value, problem: transfer.problem || text.problem || !transfer.known, truncated: end < part.bodyEnd };
+}
+
+/** JMAP bodyValues of a message's leaf parts (unknown or non-leaf partIds left out); `bytesMax` > 0 truncates each value's UTF-8 form. */
+export function bodyValuesOf(bytes: Uint8Array, summary: MessageSummary, partIds: readonly string[], bytesMax: number): Record<string, BodyValue> {
+  const byId = partsById(summary.body);
+  const out: Record<string, BodyValue> = {};
+  for (const partId of partIds) {
+    const part = byId.get(partId);
+    if (part === undefined || part.type === 'multipart' || part.message !== null) continue;
+    const text = partText(bytes, part);
+    const value = bytesMax > 0 ? truncateUtf8(text.value, bytesMax) : text.value;
+    out[partId] = { value, isEncodingProblem: text.problem, isTruncated: value.length < text.value.length };
+  }
+  return out;
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** The longest prefix of `text` whose UTF-8 form fits in `bytesMax` (never splitting a character). */
+function truncateUtf8(text: string, bytesMax: number): string {
+  if (text.length * 3 <= bytesMax) return text;
+  const encoded = utf8Encoder.encode(text);
+  if (encoded.length <= bytesMax) return text;
+  let end = bytesMax;
+  while (end > 0 && (encoded[end]! & 0xc0) === 0x80) end--;
+  return utf8Decoder.decode(encoded.subarray(0, end));
 }
 
 /** Crude HTML to text for previews and search: tags, scripts and styles out, entities in. */
