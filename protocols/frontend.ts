@@ -114,6 +114,82 @@ export interface FrontEndContext {
    * the old database and must be looked up again. Returns the unsubscribe function.
    */
   onMailboxMoved(listener: (mailboxId: string) => void): () => void;
+  /** Small per-account documents kept durably by the server (JMAP identities, submissions, the vacation response). Absent in contexts without a data directory. */
+  readonly documents?: AccountDocuments;
+  /**
+   * The server's mail flow (submission through the outbound queue and local delivery), once
+   * it runs; null or absent when this server sends no mail. SMTP submission and JMAP
+   * EmailSubmission both submit through it: one pipeline.
+   */
+  mailSubmission?(): MailSubmission | null;
+}
+
+/**
+ * Small JSON documents per account (at most documentBytesMax each), each replaced atomically
+ * and durably before `update` resolves; updates of one document run one after the other.
+ */
+export interface AccountDocuments {
+  read<T>(mailboxId: string, name: string): Promise<Result<T | null>>;
+  /** Read-modify-write: `change` gets the current value (null: none yet) and answers the new one (undefined: unchanged) and a result. */
+  update<T, R>(mailboxId: string, name: string, change: (current: T | null) => { readonly value?: T; readonly result: R }): Promise<Result<R>>;
+}
+
+/** One message handed to the mail flow by an authenticated user (SMTP submission, JMAP EmailSubmission) or on a user's behalf (an auto-reply). */
+export interface Submission {
+  readonly account: Account;
+  /** The envelope sender: one of the account's addresses; '' (the null reverse-path) only with `autoReply`. */
+  readonly mailFrom: string;
+  readonly recipients: readonly string[];
+  /** The message as submitted; the flow adds its Received header (and a DKIM signature for remote recipients). */
+  readonly content: Uint8Array;
+  /** Who handed it over, for the Received header: the client's HELO (or the front end's name), its address, RFC 3848 protocol (ESMTPSA, HTTPS). */
+  readonly via: { readonly helo: string; readonly clientAddress: string; readonly protocol: string };
+  /** A message the server generates for the account (RFC 3834): the null reverse-path is allowed. */
+  readonly autoReply?: boolean;
+}
+
+/** What became of one recipient at submission: delivered into a local mailbox, queued (for another server, or for a local retry), or refused. */
+export interface SubmittedRecipient {
+  readonly address: string;
+  readonly outcome: 'delivered' | 'queued' | 'refused';
+  /** The SMTP reply an SMTP client would have had for it (`250 2.0.0 Ok: ...`, `550 5.1.1 ...`). */
+  readonly reply: string;
+  /** The outbound queue's id of the message that carries this recipient, when queued. */
+  readonly queueId: string | null;
+}
+
+export interface SubmissionReceipt {
+  /** The transaction id (Received header, queue file, logs). */
+  readonly id: string;
+  readonly timeMs: number;
+  readonly recipients: readonly SubmittedRecipient[];
+}
+
+/** A queued message's state; `finished` once the queue is done with it (delivered or bounced). */
+export interface QueuedMessageStatus {
+  readonly finished: boolean;
+  readonly attempts: number;
+  /** Recipients still to be tried. */
+  readonly remaining: readonly string[];
+  /** Recipients refused for good (bounced), with the remote status and diagnostic. */
+  readonly failed: ReadonlyArray<{ readonly address: string; readonly status: string; readonly diagnostic: string }>;
+  /** An attempt is running now (the message cannot be cancelled at this moment). */
+  readonly busy: boolean;
+}
+
+export interface MailSubmission {
+  /** Checks the sender (one of the account's addresses), delivers local recipients and queues remote ones; durable when it resolves. NOT_AUTHORIZED for a foreign sender. */
+  submit(submission: Submission): Promise<Result<SubmissionReceipt>>;
+  /** The queue's state of a submitted message (by its id); null when the queue never had it or has forgotten it. */
+  queued(id: string): QueuedMessageStatus | null;
+  /** Takes a queued message out before anything of it was delivered; false when too late (delivered to someone, or being tried now). */
+  cancel(id: string): Promise<Result<boolean>>;
+}
+
+/** May `account` use `address` as its envelope sender (SMTP MAIL FROM, JMAP envelope, identities)? */
+export function isOwnAddress(account: Account, address: string): boolean {
+  const lower = address.toLowerCase();
+  return lower === account.address || account.aliases.includes(lower);
 }
 
 /** The listening services of shared/CONTRACT.md, by the names the server's port table uses. */

@@ -6,7 +6,7 @@ import type { MailboxApi } from '../engine/api.js';
 import { messageBytesMax } from '../engine/constants.js';
 import { fail, ok, type Result } from '../engine/errors.js';
 import type { Directory, DirectoryUser } from '../engine/directory/index.js';
-import type { Account, FrontEndContext, FrontEndLimits, FrontEndLog, FrontEndMetrics, Peer, SessionLease } from '../protocols/frontend.js';
+import type { Account, AccountDocuments, FrontEndContext, FrontEndLimits, FrontEndLog, FrontEndMetrics, MailSubmission, Peer, SessionLease } from '../protocols/frontend.js';
 
 export const frontEndLimitsDefault: FrontEndLimits = {
   sessionsPerUser: 50,
@@ -109,6 +109,9 @@ export interface FrontEndContextOptions {
   readonly throttle?: ThrottleOptions;
   readonly nowMs?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
+  readonly documents?: AccountDocuments;
+  /** The running server's mail submission, once its mail flow runs (server.ts sets it after the front ends). */
+  readonly mailSubmission?: () => MailSubmission | null;
 }
 
 export function accountOf(user: DirectoryUser): Account {
@@ -193,6 +196,8 @@ export function createFrontEndContext(options: FrontEndContextOptions): ServerFr
     },
 
     mailboxes: options.mailboxes,
+    ...(options.documents === undefined ? {} : { documents: options.documents }),
+    ...(options.mailSubmission === undefined ? {} : { mailSubmission: options.mailSubmission }),
 
     openSession(account: Account, _peer: Peer): Result<SessionLease> {
       const count = sessions.get(account.address) ?? 0;

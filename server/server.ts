@@ -13,11 +13,12 @@ import { type CopySpec, type Durability, type MountDial, Supervisor, embeddedCop
 import type { AddressInfo } from 'node:net';
 import type { MailboxApi } from '../engine/api.js';
 import pino from 'pino';
-import type { FrontEnd, FrontEndContext, ListenPlan, ServiceName } from '../protocols/frontend.js';
+import type { FrontEnd, FrontEndContext, ListenPlan, MailSubmission, ServiceName } from '../protocols/frontend.js';
 import { clientSetupRoutes } from '../protocols/http/autoconfig.js';
 import { startHttpServers } from '../protocols/http/server.js';
 import { addressBookOf, type LdapFlags, openConfiguredDirectory, withMailboxes } from './directory.js';
 import { createFrontEndContext } from './frontend.js';
+import { FileAccountDocuments, accountDocumentsDir } from './documents.js';
 import { ServerMetrics, healthOf } from './metrics.js';
 import { startFrontEnds } from './frontends.js';
 import type { MailFlow, QueueAdmin } from './delivery/index.js';
@@ -175,7 +176,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { level: options.logLevel ?? 'info', base: { server: options.server }, redact: { paths: ['password', '*.password', 'req.headers.authorization'], censor: '[redacted]' } },
     options.logDestination ?? pino.destination(1),
   );
+  // Set once the SMTP front end runs its mail flow; JMAP submits through it.
+  let submission: MailSubmission | null = null;
   const context = createFrontEndContext({
+    documents: new FileAccountDocuments(accountDocumentsDir(dataDir)),
+    mailSubmission: () => submission,
     directory: served,
     mailboxes: apiFor,
     hostname: options.listen === '127.0.0.1' || options.listen === '::1' ? 'localhost' : options.listen,
@@ -244,6 +249,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     frontEnds = await startFrontEnds(context, plan, { dataDir });
     queue = frontEnds.map((frontEnd) => (frontEnd as Partial<MailFlow>).queue).find((q) => q !== undefined) ?? null;
+    submission = frontEnds.map((frontEnd) => (frontEnd as Partial<MailFlow>).submission).find((q) => q !== undefined) ?? null;
   } catch (error) {
     if (servers !== undefined) await Promise.allSettled([servers.https.close(), servers.http.close()]);
     await supervisor.stop();
@@ -290,6 +296,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       metrics.stop();
       await moves.stop();
       await discovery.stop();
+      submission = null;
       await Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close()));
       await servers.https.close();
       await servers.http.close();

@@ -1,10 +1,10 @@
 // Blobs (RFC 8620 sec. 6): uploads are kept in memory per account for an hour (at most
 // uploadsPerAccountMax each, oldest dropped first); a stored message is the blob
 // `B<folderId>.<uid>` and one of its parts `B<folderId>.<uid>.<partId>` (decoded bytes), read
-// through the mailbox API on demand.
+// through the mailbox API on demand; a part of an upload is `U<hash>.<partId>` (Email/parse).
 
 import { createHash } from 'node:crypto';
-import { parseSection } from '../../../engine/api.js';
+import { binaryBytes, parseMessage, parseSection } from '../../../engine/api.js';
 import { emailId, unwrap } from './account.js';
 import { type MethodContext, uploadTtlMs, uploadsPerAccountMax } from './core.js';
 
@@ -39,11 +39,18 @@ export class BlobStore {
   /** A blob's bytes (and type when known); null when there is no such blob for this account. */
   async read(context: Pick<MethodContext, 'accountId' | 'view'>, blobId: string): Promise<{ bytes: Uint8Array; type: string } | null> {
     if (blobId.startsWith('U')) {
+      // An upload, or a part of an uploaded message (Email/parse names its parts `U<hash>.<partId>`).
+      const [uploadId, ...path] = blobId.split('.');
       const account = this.uploads.get(context.accountId);
       if (account === undefined) return null;
       this.expire(account);
-      const upload = account.get(blobId);
-      return upload === undefined ? null : { bytes: upload.bytes, type: upload.type };
+      const upload = account.get(uploadId!);
+      if (upload === undefined) return null;
+      if (path.length === 0) return { bytes: upload.bytes, type: upload.type };
+      const section = parseSection(path.join('.'));
+      if (section === null || section.specifier !== undefined) return null;
+      const part = binaryBytes(upload.bytes, parseMessage(upload.bytes), section.path);
+      return part === null || part === 'unknownEncoding' ? null : { bytes: part, type: 'application/octet-stream' };
     }
     const match = /^B(\d{1,9})\.(\d{1,10})(?:\.([\d.]{1,200}))?$/.exec(blobId);
     if (match === null) return null;

@@ -3,11 +3,13 @@
 // dispatch. Methods are plain async functions from arguments to a response; each throws a
 // MethodError for an expected failure.
 
-import type { Account } from '../../frontend.js';
+import type { Account, FrontEndContext } from '../../frontend.js';
 import type { AccountView } from './account.js';
 
 export const capabilityCore = 'urn:ietf:params:jmap:core';
 export const capabilityMail = 'urn:ietf:params:jmap:mail';
+export const capabilitySubmission = 'urn:ietf:params:jmap:submission';
+export const capabilityVacation = 'urn:ietf:params:jmap:vacationresponse';
 
 /**
  * The limits of urn:ietf:params:jmap:core, advertised in the session and enforced. The upload
@@ -55,6 +57,10 @@ export interface MethodContext {
   readonly view: AccountView;
   /** Creation ids of this request ("#k1" references) to the real ids. */
   readonly createdIds: Map<string, string>;
+  /** The server's context (documents, mail flow, directory lookups). */
+  readonly frontEnd: FrontEndContext;
+  /** The client's IP address (the Received header of what it submits). */
+  readonly clientAddress: string;
 }
 
 export type Method = (args: Args, context: MethodContext) => Promise<Args | Array<[string, Args]>>;
@@ -86,17 +92,31 @@ export async function checkState(args: Args, context: MethodContext): Promise<st
   return oldState;
 }
 
-/** A /set's arguments split and counted against maxObjectsInSet, and its response to fill. */
-export async function beginSet(args: Args, context: MethodContext) {
-  const oldState = await checkState(args, context);
+/** A /set's arguments split and counted against maxObjectsInSet. */
+export function setArguments(args: Args): { creates: Array<[string, Args]>; updates: Array<[string, Args]>; destroys: string[] } {
   const creates = Object.entries((args.create ?? {}) as Record<string, Args>);
   const updates = Object.entries((args.update ?? {}) as Record<string, Args>);
   const destroys = (args.destroy ?? []) as string[];
   if (!Array.isArray(destroys)) throw new MethodError('invalidArguments', 'destroy must be a list of ids');
   if (creates.length + updates.length + destroys.length > jmapLimits.maxObjectsInSet) throw new MethodError('requestTooLarge', `at most ${jmapLimits.maxObjectsInSet} objects`);
-  const out: Args = { accountId: context.accountId, oldState, created: null, updated: null, destroyed: null, notCreated: null, notUpdated: null, notDestroyed: null };
+  return { creates, updates, destroys };
+}
+
+/** A /set response to fill: put(key, id, value) into created/updated/notCreated/...; refused() files a MethodError as a SetError. */
+export function setResponse(accountId: string, oldState: string) {
+  const out: Args = { accountId, oldState, created: null, updated: null, destroyed: null, notCreated: null, notUpdated: null, notDestroyed: null };
   const put = (key: string, id: string, value: unknown) => ((out[key] ??= {})[id] = value);
-  return { creates, updates, destroys, out, put };
+  const refused = (key: string, id: string, error: unknown) => {
+    if (!(error instanceof MethodError) || error.type === 'serverUnavailable') throw error;
+    put(key, id, { type: error.type, description: error.message, ...error.extra });
+  };
+  return { out, put, refused };
+}
+
+/** The start of a mail /set: arguments, ifInState against the mailbox state, the response to fill. */
+export async function beginSet(args: Args, context: MethodContext) {
+  const oldState = await checkState(args, context);
+  return { ...setArguments(args), ...setResponse(context.accountId, oldState) };
 }
 
 // ---- result references (RFC 8620 3.7) ----
@@ -146,7 +166,7 @@ export function resolveReferences(args: Args, responses: ReadonlyArray<[string, 
 }
 
 /** The request object's shape (RFC 8620 3.3); a RequestProblem when it is not one. */
-export function checkRequest(body: unknown): { using: string[]; methodCalls: Array<[string, Args, string]>; createdIds?: Record<string, string> } {
+export function checkRequest(body: unknown, capabilities: readonly string[] = [capabilityCore, capabilityMail]): { using: string[]; methodCalls: Array<[string, Args, string]>; createdIds?: Record<string, string> } {
   const request = body as { using?: unknown; methodCalls?: unknown; createdIds?: unknown };
   if (request === null || typeof request !== 'object' || Array.isArray(request)) throw new RequestProblem('notRequest', 400, 'the body is not a JMAP Request object');
   if (!Array.isArray(request.using) || !request.using.every((u) => typeof u === 'string')) throw new RequestProblem('notRequest', 400, 'using must be a list of capability URIs');
@@ -158,7 +178,7 @@ export function checkRequest(body: unknown): { using: string[]; methodCalls: Arr
   }
   if (request.createdIds !== undefined && (request.createdIds === null || typeof request.createdIds !== 'object')) throw new RequestProblem('notRequest', 400, 'createdIds must be an object');
   for (const capability of request.using as string[]) {
-    if (capability !== capabilityCore && capability !== capabilityMail) throw new RequestProblem('unknownCapability', 400, `unknown capability ${capability}`);
+    if (!capabilities.includes(capability)) throw new RequestProblem('unknownCapability', 400, `unknown capability ${capability}`);
   }
   if (request.methodCalls.length > jmapLimits.maxCallsInRequest) throw new RequestProblem('limit', 400, `at most ${jmapLimits.maxCallsInRequest} method calls`, 'maxCallsInRequest');
   return request as { using: string[]; methodCalls: Array<[string, Args, string]>; createdIds?: Record<string, string> };

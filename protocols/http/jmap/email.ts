@@ -3,10 +3,10 @@
 // (engine/mime/README.md): envelope, body structure, JMAP body lists, preview; body values
 // from the API's bodyValues; raw headers from the stored bytes.
 
-import { type AddressEntry, type BodyPart, type MessageContent, type TxOp, decodeWords, isGroup, partsById } from '../../../engine/api.js';
+import { type AddressEntry, type BodyPart, type BodyValue, type MessageContent, type MessageSummary, type TxOp, bodyValuesOf, decodeWords, isGroup, parseMessage, partsById } from '../../../engine/api.js';
 import { type AccountView, type EmailRef, type Folder, emailId, flagOf, keywordsOf, parseState, unwrap } from './account.js';
 import { blobIdOf, type BlobStore } from './blobs.js';
-import { type Args, type Method, type MethodContext, MethodError, beginSet, bodyValueBytesDefault, checkAccount, checkState, idList, jmapLimits, resolveId } from './core.js';
+import { type Args, type Method, type MethodContext, MethodError, beginSet, bodyValueBytesDefault, checkAccount, checkState, idList, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
 import { setErrorOf } from './errors.js';
 import { buildMessage } from './message.js';
 
@@ -86,12 +86,12 @@ function headerProperty(property: string): { name: string; form: string; all: bo
   return { name: parts[0]!, form: parts[1] ?? 'asRaw', all };
 }
 
-function bodyPart(part: BodyPart, ref: EmailRef, properties: readonly string[], bytes: Uint8Array | null): Args {
+function bodyPart(part: BodyPart, source: EmailSource, properties: readonly string[], bytes: Uint8Array | null): Args {
   const out: Args = {};
   const multipart = part.type === 'multipart';
   for (const p of properties) {
     if (p === 'partId') out.partId = multipart ? null : part.partId || '1';
-    else if (p === 'blobId') out.blobId = multipart ? null : blobIdOf(ref.folder.folderId, ref.info.uid, part.partId || '1');
+    else if (p === 'blobId') out.blobId = multipart ? null : source.partBlobId(part.partId || '1');
     else if (p === 'size') out.size = multipart ? 0 : part.decodedSizeBytes;
     else if (p === 'name') out.name = part.name;
     else if (p === 'type') out.type = `${part.type}/${part.subtype}`;
@@ -101,7 +101,7 @@ function bodyPart(part: BodyPart, ref: EmailRef, properties: readonly string[], 
     else if (p === 'language') out.language = part.language;
     else if (p === 'location') out.location = part.location;
     else if (p === 'headers') out.headers = bytes === null ? [] : rawHeaders(bytes, part.headerStart, part.bodyStart);
-    else if (p === 'subParts') out.subParts = multipart ? part.children.map((c) => bodyPart(c, ref, properties, bytes)) : null;
+    else if (p === 'subParts') out.subParts = multipart ? part.children.map((c) => bodyPart(c, source, properties, bytes)) : null;
   }
   return out;
 }
@@ -113,25 +113,49 @@ function propertyList(value: unknown, all: readonly string[], fallback: readonly
   return value as string[];
 }
 
-/** `content` is undefined when only listing properties are asked for (no summary read). */
-async function emailObject(ref: EmailRef, content: MessageContent | undefined, properties: readonly string[], args: Args, view: AccountView): Promise<Args> {
-  const summary = content?.summary as MessageContent['summary'];
+/** Where an Email object's content comes from: a stored message (ref), or a blob parsed by Email/parse (no ref). */
+interface EmailSource {
+  readonly ref: EmailRef | null;
+  readonly blobId: string;
+  readonly sizeBytes: number;
+  partBlobId(partId: string): string;
+  bytes(): Promise<Uint8Array>;
+  bodyValues(partIds: readonly string[], bytesMax: number): Promise<Record<string, BodyValue>>;
+}
+
+function storedSource(ref: EmailRef, view: AccountView): EmailSource {
+  const { api, mailboxId } = view;
+  return {
+    ref,
+    blobId: blobIdOf(ref.folder.folderId, ref.info.uid),
+    sizeBytes: ref.info.sizeBytes,
+    partBlobId: (partId) => blobIdOf(ref.folder.folderId, ref.info.uid, partId),
+    bytes: async () => unwrap(await api.readMessage(mailboxId, ref.folder.name, ref.info.uid)),
+    bodyValues: async (partIds, bytesMax) => unwrap(await api.bodyValues(mailboxId, ref.folder.name, ref.info.uid, partIds, { bytesMax })),
+  };
+}
+
+/** `summary` is undefined when only listing properties are asked for (no summary read). */
+async function emailObject(source: EmailSource, maybeSummary: MessageSummary | undefined, properties: readonly string[], args: Args): Promise<Args> {
+  const ref = source.ref;
+  // Read only for content properties, which are asked for only when there is a summary.
+  const summary = maybeSummary as MessageSummary;
   const env = summary?.envelope;
-  const out: Args = { id: ref.id };
+  const out: Args = { id: ref?.id ?? null };
   const bodyProperties = propertyList(args.bodyProperties, bodyPropertiesAll, bodyPropertiesDefault, 'bodyProperties');
   const needsBytes = properties.includes('headers') || properties.some((p) => p.startsWith('header:')) || bodyProperties.includes('headers');
-  const bytes = needsBytes ? unwrap(await view.api.readMessage(view.mailboxId, ref.folder.name, ref.info.uid)) : null;
+  const bytes = needsBytes ? await source.bytes() : null;
   const parts = summary === undefined ? new Map<string, BodyPart>() : partsById(summary.body);
-  const partsOf = (ids: readonly string[]) => ids.map((id) => parts.get(id)).filter((p) => p !== undefined).map((p) => bodyPart(p!, ref, bodyProperties, bytes));
+  const partsOf = (ids: readonly string[]) => ids.map((id) => parts.get(id)).filter((p) => p !== undefined).map((p) => bodyPart(p!, source, bodyProperties, bytes));
   for (const p of properties) {
     switch (p) {
       case 'id': break;
-      case 'blobId': out.blobId = blobIdOf(ref.folder.folderId, ref.info.uid); break;
-      case 'threadId': out.threadId = ref.info.threadId; break;
-      case 'mailboxIds': out.mailboxIds = { [ref.folder.id]: true }; break;
-      case 'keywords': out.keywords = keywordsOf(ref.info.flags); break;
-      case 'size': out.size = ref.info.sizeBytes; break;
-      case 'receivedAt': out.receivedAt = utcDate(ref.info.internalDateMs); break;
+      case 'blobId': out.blobId = source.blobId; break;
+      case 'threadId': out.threadId = ref?.info.threadId ?? null; break;
+      case 'mailboxIds': out.mailboxIds = ref === null ? null : { [ref.folder.id]: true }; break;
+      case 'keywords': out.keywords = ref === null ? null : keywordsOf(ref.info.flags); break;
+      case 'size': out.size = source.sizeBytes; break;
+      case 'receivedAt': out.receivedAt = ref === null ? null : utcDate(ref.info.internalDateMs); break;
       case 'messageId': out.messageId = summary.thread.messageId === null ? null : [summary.thread.messageId]; break;
       case 'inReplyTo': out.inReplyTo = summary.thread.inReplyTo.length === 0 ? null : summary.thread.inReplyTo; break;
       case 'references': out.references = summary.thread.references.length === 0 ? null : summary.thread.references; break;
@@ -148,7 +172,7 @@ async function emailObject(ref: EmailRef, content: MessageContent | undefined, p
       case 'textBody': out.textBody = partsOf(summary.textBody); break;
       case 'htmlBody': out.htmlBody = partsOf(summary.htmlBody); break;
       case 'attachments': out.attachments = partsOf(summary.attachments); break;
-      case 'bodyStructure': out.bodyStructure = bodyPart(summary.body, ref, [...bodyProperties, 'subParts'], bytes); break;
+      case 'bodyStructure': out.bodyStructure = bodyPart(summary.body, source, [...bodyProperties, 'subParts'], bytes); break;
       case 'headers': out.headers = rawHeaders(bytes!, 0, summary.body.bodyStart); break;
       case 'bodyValues': {
         const ids = new Set<string>();
@@ -156,7 +180,7 @@ async function emailObject(ref: EmailRef, content: MessageContent | undefined, p
         if (args.fetchHTMLBodyValues === true || args.fetchAllBodyValues === true) summary.htmlBody.forEach((id) => ids.add(id));
         const bytesMax = typeof args.maxBodyValueBytes === 'number' && args.maxBodyValueBytes > 0 ? args.maxBodyValueBytes : bodyValueBytesDefault;
         const textual = [...ids].filter((id) => parts.get(id)?.type === 'text');
-        out.bodyValues = textual.length === 0 ? {} : unwrap(await view.api.bodyValues(view.mailboxId, ref.folder.name, ref.info.uid, textual, { bytesMax }));
+        out.bodyValues = textual.length === 0 ? {} : await source.bodyValues(textual, bytesMax);
         break;
       }
       default: {
@@ -197,7 +221,7 @@ export const emailGet: Method = async (args, context) => {
       notFound.push(ref.id);
       continue;
     }
-    list.push(await emailObject(ref, content, properties, args, view));
+    list.push(await emailObject(storedSource(ref, view), content?.summary, properties, args));
   }
   return { accountId: context.accountId, state, list, notFound };
 };
@@ -461,11 +485,7 @@ function patched(current: Record<string, true>, patch: Args, property: 'keywords
 export function emailSet(blobs: BlobStore): Method {
   return async (args, context) => {
     const view = context.view;
-    const { creates, updates, destroys, out, put } = await beginSet(args, context);
-    const refused = (key: string, id: string, error: unknown) => {
-      if (!(error instanceof MethodError) || error.type === 'serverUnavailable') throw error;
-      put(key, id, { type: error.type, description: error.message, ...error.extra });
-    };
+    const { creates, updates, destroys, out, put, refused } = await beginSet(args, context);
 
     for (const [creationId, object] of creates) {
       try {
@@ -574,3 +594,120 @@ export const threadGet: Method = async (args, context) => {
   return { accountId: context.accountId, state: await context.view.state(), list, notFound };
 };
 
+
+/**
+ * Email/copy (RFC 8621 4.7, RFC 8620 5.4). Only the user's own account is reachable, so the copy
+ * is within it (fromAccountId may name it; any other is fromAccountNotFound): each created Email
+ * is the source message appended to the mailboxIds given, with the keywords and receivedAt given
+ * or the source's. onSuccessDestroyOriginal destroys the sources copied through an implicit
+ * Email/set (answered as a second response), guarded by destroyFromIfInState.
+ */
+export function emailCopy(blobs: BlobStore): Method {
+  const set = emailSet(blobs);
+  return async (args, context) => {
+    const view = context.view;
+    if (typeof args.fromAccountId !== 'string') throw new MethodError('invalidArguments', 'fromAccountId is required');
+    if (args.fromAccountId !== context.accountId) throw new MethodError('fromAccountNotFound', `no account ${args.fromAccountId}`);
+    const oldState = await checkState(args, context);
+    if (args.ifFromInState !== undefined && args.ifFromInState !== null && args.ifFromInState !== oldState) throw new MethodError('stateMismatch', 'ifFromInState does not match');
+    const { creates } = setArguments({ create: args.create });
+    const { out, put, refused } = setResponse(context.accountId, oldState);
+    delete out.updated, delete out.destroyed, delete out.notUpdated, delete out.notDestroyed;
+    out.fromAccountId = args.fromAccountId;
+    const copied: string[] = [];
+    for (const [creationId, object] of creates) {
+      try {
+        const unknown = Object.keys(object).filter((k) => !['id', 'mailboxIds', 'keywords', 'receivedAt'].includes(k));
+        if (unknown.length > 0) throw new MethodError('invalidProperties', 'only id, mailboxIds, keywords and receivedAt may be given', { properties: unknown });
+        if (typeof object.id !== 'string') throw new MethodError('invalidProperties', 'id is required', { properties: ['id'] });
+        const sourceId = resolveId(object.id, context);
+        const source = await view.email(sourceId);
+        if (source === null) throw new MethodError('notFound', `no email ${sourceId}`);
+        const folder = await singleFolder(object.mailboxIds, context);
+        const bytes = unwrap(await view.api.readMessage(view.mailboxId, source.folder.name, source.info.uid));
+        const flags = object.keywords === undefined ? source.info.flags.filter((f) => f.toLowerCase() !== '\\deleted') : flagsOf(object.keywords);
+        const created = await appendEmail(context, folder, bytes, [...flags], receivedAtMs(object.receivedAt) ?? source.info.internalDateMs);
+        context.createdIds.set(creationId, created.id);
+        put('created', creationId, created);
+        copied.push(sourceId);
+      } catch (error) {
+        refused('notCreated', creationId, error);
+      }
+    }
+    out.newState = await view.state();
+    if (args.onSuccessDestroyOriginal !== true || copied.length === 0) return out;
+    // One account is both sides: destroyFromIfInState is checked against the state before the copy.
+    const fromStateOk = args.destroyFromIfInState === undefined || args.destroyFromIfInState === null || args.destroyFromIfInState === oldState;
+    const destroyed = await (fromStateOk ? set({ accountId: context.accountId, destroy: copied }, context) : Promise.reject(new MethodError('stateMismatch', 'destroyFromIfInState does not match'))).catch((error: unknown) => {
+      if (!(error instanceof MethodError)) throw error;
+      return ['error', { type: error.type, description: error.message, ...error.extra }] as [string, Args];
+    });
+    return [['Email/copy', out], Array.isArray(destroyed) ? (destroyed as [string, Args]) : ['Email/set', destroyed as Args]];
+  };
+}
+
+/**
+ * Email/parse (RFC 8621 4.9): blobs (uploads, stored messages or their message/rfc822 parts)
+ * parsed by the engine's MIME parser without storing anything. id, mailboxIds, keywords,
+ * receivedAt and threadId are null; part blobIds are the blob's id plus the part's number.
+ */
+export function emailParse(blobs: BlobStore): Method {
+  return async (args, context) => {
+    checkAccount(args, context);
+    const blobIds = idList(args.blobIds, 'blobIds', context, jmapLimits.maxObjectsInGet) ?? [];
+    const properties = propertyList(args.properties, emailPropertiesAll, emailParsePropertiesDefault, 'properties');
+    const parsed: Record<string, Args> = {};
+    const notParsable: string[] = [];
+    const notFound: string[] = [];
+    for (const blobId of blobIds) {
+      const blob = await blobs.read(context, blobId);
+      if (blob === null) {
+        notFound.push(blobId);
+        continue;
+      }
+      const summary = parseMessage(blob.bytes);
+      if (summary.headers.length === 0) {
+        notParsable.push(blobId);
+        continue;
+      }
+      const source: EmailSource = {
+        ref: null,
+        blobId,
+        sizeBytes: blob.bytes.length,
+        partBlobId: (partId) => `${blobId}.${partId}`,
+        bytes: async () => blob.bytes,
+        bodyValues: async (partIds, bytesMax) => bodyValuesOf(blob.bytes, summary, partIds, bytesMax),
+      };
+      parsed[blobId] = await emailObject(source, summary, properties, args);
+    }
+    return { accountId: context.accountId, parsed: Object.keys(parsed).length === 0 ? null : parsed, notParsable: notParsable.length === 0 ? null : notParsable, notFound: notFound.length === 0 ? null : notFound };
+  };
+}
+
+const emailParsePropertiesDefault = emailPropertiesDefault.filter((p) => !['id', 'mailboxIds', 'keywords', 'receivedAt', 'threadId', 'blobId', 'size'].includes(p));
+
+/**
+ * Thread/changes (RFC 8621 3.2) from the Email changes: the thread of a created Email is created
+ * when all its Emails are new, else updated; threads of updated Emails are updated. A destroyed
+ * Email's thread is no longer known (the API names expunges by UID), so changes that destroyed
+ * Emails answer cannotCalculateChanges and the client refetches its threads.
+ */
+export const threadChanges: Method = async (args, context) => {
+  checkAccount(args, context);
+  const changes = await changesSince(args.sinceState, context.view);
+  if (changes.destroyed.length > 0) throw new MethodError('cannotCalculateChanges', 'emails were destroyed since that state: refetch the threads');
+  const emails = await context.view.emails();
+  const threadOf = new Map(emails.map((e) => [e.id, e.info.threadId]));
+  const createdIds = new Set(changes.created);
+  const created = new Set<string>();
+  const updated = new Set<string>();
+  for (const id of [...changes.created, ...changes.updated]) {
+    const thread = threadOf.get(id);
+    if (thread === undefined) continue;
+    const allNew = emails.every((e) => e.info.threadId !== thread || createdIds.has(e.id));
+    (allNew ? created : updated).add(thread);
+  }
+  const maxChanges = typeof args.maxChanges === 'number' ? args.maxChanges : null;
+  if (maxChanges !== null && created.size + updated.size > maxChanges) throw new MethodError('cannotCalculateChanges', 'more changes than maxChanges: resynchronize');
+  return { accountId: context.accountId, oldState: args.sinceState, newState: changes.newState, hasMoreChanges: false, created: [...created], updated: [...updated], destroyed: [] };
+};

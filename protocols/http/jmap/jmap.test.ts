@@ -13,39 +13,12 @@ import { request as httpsRequest } from 'node:https';
 import { ImapFlow } from 'imapflow';
 import { startTestServer, type TestServer } from '../../../test/harness.js';
 import { httpsCall } from '../testing.js';
+import { type Call, jmapClient } from './testing.js';
 import { jmapLimits } from './core.js';
 
 const using = ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail'];
-type Call = [string, Record<string, any>, string];
 
-function client(quire: TestServer, address: string, password: string) {
-  const port = quire.port('https');
-  const authorization = `Basic ${Buffer.from(`${address}:${password}`).toString('base64')}`;
-  return {
-    authorization,
-    async raw(body: string, contentType = 'application/json') {
-      return httpsCall(port, quire.cert, 'POST', '/jmap/api', { headers: { authorization, 'content-type': contentType }, body });
-    },
-    async calls(methodCalls: Call[], extra: Record<string, unknown> = {}): Promise<Call[]> {
-      const answer = await httpsCall(port, quire.cert, 'POST', '/jmap/api', { headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify({ using, methodCalls, ...extra }) });
-      assert.equal(answer.status, 200, answer.text());
-      return answer.json().methodResponses as Call[];
-    },
-    async one(name: string, args: Record<string, any>): Promise<Record<string, any>> {
-      const [response] = await this.calls([[name, args, 'c']]);
-      assert.equal(response![0], name, JSON.stringify(response));
-      return response![1];
-    },
-    async upload(accountId: string, body: string | Uint8Array, type: string) {
-      const answer = await httpsCall(port, quire.cert, 'POST', `/jmap/upload/${accountId}/`, { headers: { authorization, 'content-type': type }, body });
-      assert.equal(answer.status, 201, answer.text());
-      return answer.json() as { blobId: string; size: number; type: string };
-    },
-    async get(path: string) {
-      return httpsCall(port, quire.cert, 'GET', path, { headers: { authorization } });
-    },
-  };
-}
+const client = (quire: TestServer, address: string, password: string) => jmapClient(quire, address, password, using);
 
 const message = (subject: string, from: string, body: string, extra = '') =>
   `From: ${from}\r\nTo: demo@example.org\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.net>\r\nDate: Tue, 1 Jul 2025 10:00:00 +0200\r\n${extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`;
@@ -66,7 +39,7 @@ test('JMAP over HTTPS: session, errors and limits, RFC examples, mail, changes a
     const sessionAnswer = await jmap.get('/.well-known/jmap');
     assert.equal(sessionAnswer.status, 200);
     const session = sessionAnswer.json();
-    assert.deepEqual(Object.keys(session.capabilities).sort(), using);
+    assert.deepEqual(Object.keys(session.capabilities).sort(), [...using, 'urn:ietf:params:jmap:submission', 'urn:ietf:params:jmap:vacationresponse']);
     assert.equal(session.capabilities[using[0]!].maxCallsInRequest, jmapLimits.maxCallsInRequest);
     assert.equal(session.username, quire.demo.address);
     const accountId = session.primaryAccounts['urn:ietf:params:jmap:mail'] as string;

@@ -9,9 +9,13 @@ import { createHash } from 'node:crypto';
 import type { Account, FrontEndContext } from '../../frontend.js';
 import { AccountView } from './account.js';
 import { BlobStore } from './blobs.js';
-import { type Args, type Method, type MethodContext, MethodError, RequestProblem, capabilityCore, capabilityMail, checkRequest, jmapLimits, resolveReferences } from './core.js';
-import { emailChanges, emailGet, emailImport, emailQuery, emailQueryChanges, emailSet, threadGet } from './email.js';
+import { type Args, type Method, type MethodContext, MethodError, RequestProblem, capabilityCore, capabilityMail, capabilitySubmission, capabilityVacation, checkRequest, jmapLimits, resolveReferences } from './core.js';
+import { emailChanges, emailCopy, emailGet, emailImport, emailParse, emailQuery, emailQueryChanges, emailSet, threadChanges, threadGet } from './email.js';
+import { identityChanges, identityGet, identitySet } from './identity.js';
 import { mailboxChanges, mailboxGet, mailboxQuery, mailboxQueryChanges, mailboxSet } from './mailbox.js';
+import { searchSnippetGet } from './snippet.js';
+import { submissionChanges, submissionGet, submissionQuery, submissionSet } from './submission.js';
+import { vacationGet, vacationSet } from './vacation.js';
 
 /** How long a good Basic login is remembered (a password change takes effect after at most this). */
 export const loginCacheMs = 60_000;
@@ -50,9 +54,32 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
     'Email/queryChanges': emailQueryChanges,
     'Email/set': emailSet(blobs),
     'Email/import': emailImport(blobs),
+    'Email/copy': emailCopy(blobs),
+    'Email/parse': emailParse(blobs),
     'Thread/get': threadGet,
+    'Thread/changes': threadChanges,
+    'SearchSnippet/get': searchSnippetGet,
+    'Identity/get': identityGet,
+    'Identity/changes': identityChanges,
+    'Identity/set': identitySet,
+    'EmailSubmission/get': submissionGet,
+    'EmailSubmission/changes': submissionChanges,
+    'EmailSubmission/query': submissionQuery,
+    'EmailSubmission/set': submissionSet(emailSet(blobs)),
+    'VacationResponse/get': vacationGet,
+    'VacationResponse/set': vacationSet,
   };
-  const needsMail = (name: string) => !name.startsWith('Core/');
+  /** The capability a method needs in `using` (RFC 8621 1.3: Identity and EmailSubmission are submission's). */
+  const capabilityOf = (name: string): string | null =>
+    name.startsWith('Core/') ? null
+    : name.startsWith('Identity/') || name.startsWith('EmailSubmission/') ? capabilitySubmission
+    : name.startsWith('VacationResponse/') ? capabilityVacation
+    : capabilityMail;
+  /** Submission and the vacation response work only with the server's documents and a running mail flow; only then are they advertised. */
+  const capabilities = (): string[] => {
+    const sending = context.documents !== undefined && (context.mailFlow?.() ?? null) !== null;
+    return [capabilityCore, capabilityMail, ...(sending ? [capabilitySubmission, capabilityVacation] : [])];
+  };
 
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Account | null> {
     const header = request.headers.authorization ?? '';
@@ -102,10 +129,13 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         mayCreateTopLevelMailbox: true,
       },
     };
+    const sending = capabilities().includes(capabilitySubmission);
+    const extra = sending ? { [capabilitySubmission]: {}, [capabilityVacation]: {} } : {};
+    const accountExtra = sending ? { [capabilitySubmission]: { maxDelayedSend: 0, submissionExtensions: {} }, [capabilityVacation]: {} } : {};
     return reply.send({
-      capabilities: { [capabilityCore]: { ...jmapLimits, maxSizeUpload: context.limits.messageBytesMax }, [capabilityMail]: {} },
-      accounts: { [account.mailboxId]: { name: account.address, isPersonal: true, isReadOnly: false, accountCapabilities } },
-      primaryAccounts: { [capabilityMail]: account.mailboxId },
+      capabilities: { [capabilityCore]: { ...jmapLimits, maxSizeUpload: context.limits.messageBytesMax }, [capabilityMail]: {}, ...extra },
+      accounts: { [account.mailboxId]: { name: account.address, isPersonal: true, isReadOnly: false, accountCapabilities: { ...accountCapabilities, ...accountExtra } } },
+      primaryAccounts: { [capabilityMail]: account.mailboxId, ...(sending ? { [capabilitySubmission]: account.mailboxId, [capabilityVacation]: account.mailboxId } : {}) },
       username: account.address,
       apiUrl: `${base}/jmap/api`,
       downloadUrl: `${base}/jmap/download/{accountId}/{blobId}/{name}?accept={type}`,
@@ -127,14 +157,14 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
       } catch {
         throw new RequestProblem('notJSON', 400, 'the body is not valid JSON');
       }
-      parsed = checkRequest(body);
+      parsed = checkRequest(body, capabilities());
     } catch (error) {
       if (!(error instanceof RequestProblem)) throw error;
       return reply.code(error.status).header('content-type', 'application/problem+json').send(error.body());
     }
     const view = new AccountView(context.mailboxes(account.database), account);
     const createdIds = new Map(Object.entries(parsed.createdIds ?? {}));
-    const methodContext: MethodContext = { account, accountId: account.mailboxId, view, createdIds };
+    const methodContext: MethodContext = { account, accountId: account.mailboxId, view, createdIds, frontEnd: context, clientAddress: request.ip };
     const responses: Array<[string, Args, string]> = [];
     for (const [name, rawArgs, callId] of parsed.methodCalls) {
       const started = performance.now();
@@ -142,7 +172,8 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
       try {
         const method = methods[name];
         if (method === undefined) throw new MethodError('unknownMethod', `unknown method ${name}`);
-        if (needsMail(name) && !parsed.using.includes(capabilityMail)) throw new MethodError('unknownMethod', `${name} needs ${capabilityMail} in using`);
+        const needed = capabilityOf(name);
+        if (needed !== null && !parsed.using.includes(needed)) throw new MethodError('unknownMethod', `${name} needs ${needed} in using`);
         const args = resolveReferences(rawArgs, responses);
         const answer = await method(args, methodContext);
         if (Array.isArray(answer)) for (const [n, a] of answer) responses.push([n, a, callId]);

@@ -1,0 +1,76 @@
+// VacationResponse/get and set (RFC 8621 sec. 8): the one object `singleton`, kept in the
+// account's `vacation` document (protocols/vacation.ts), which the delivery path reads to send
+// the auto-reply. The state string is the document's version; changing the settings starts a
+// new period (every sender may be answered once again).
+
+import { type VacationDocument, type VacationSettings, vacationDocument, vacationOff } from '../../vacation.js';
+import { unwrap } from './account.js';
+import { documentsOf } from './collection.js';
+import { type Args, type Method, MethodError, checkAccount, setArguments, setResponse } from './core.js';
+
+const singleton = 'singleton';
+const fields = ['isEnabled', 'fromDate', 'toDate', 'subject', 'textBody', 'htmlBody'] as const;
+/** Longest subject and body (characters). */
+export const vacationTextMax = 64 * 1024;
+
+const objectOf = (settings: VacationSettings): Args => ({ id: singleton, ...settings });
+
+function patched(settings: VacationSettings, patch: Args): VacationSettings {
+  const invalid = (property: string, why: string) => new MethodError('invalidProperties', `${property}: ${why}`, { properties: [property] });
+  const out: Record<string, unknown> = { ...settings };
+  for (const [key, value] of Object.entries(patch)) {
+    if (key === 'id') {
+      if (value !== singleton) throw invalid('id', 'is immutable');
+      continue;
+    }
+    if (!(fields as readonly string[]).includes(key)) throw invalid(key, 'unknown property');
+    if (key === 'isEnabled') {
+      if (typeof value !== 'boolean') throw invalid(key, 'must be a boolean');
+    } else if (key === 'fromDate' || key === 'toDate') {
+      if (value !== null && (typeof value !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(value) || Number.isNaN(Date.parse(value)))) throw invalid(key, 'must be a UTCDate or null');
+    } else if (value !== null && (typeof value !== 'string' || value.length > vacationTextMax)) throw invalid(key, `must be a string (at most ${vacationTextMax} characters) or null`);
+    out[key] = value;
+  }
+  return out as unknown as VacationSettings;
+}
+
+export const vacationGet: Method = async (args, context) => {
+  checkAccount(args, context);
+  const doc = unwrap(await documentsOf(context).read<VacationDocument>(context.account.mailboxId, vacationDocument));
+  const ids = args.ids === null || args.ids === undefined ? [singleton] : (args.ids as unknown[]);
+  if (!Array.isArray(ids)) throw new MethodError('invalidArguments', 'ids must be a list');
+  return {
+    accountId: context.accountId,
+    state: String(doc?.version ?? 0),
+    list: ids.includes(singleton) ? [objectOf(doc?.settings ?? vacationOff)] : [],
+    notFound: ids.filter((id) => id !== singleton),
+  };
+};
+
+export const vacationSet: Method = async (args, context) => {
+  checkAccount(args, context);
+  const { creates, updates, destroys } = setArguments(args);
+  return unwrap(
+    await documentsOf(context).update<VacationDocument, Args>(context.account.mailboxId, vacationDocument, (current) => {
+      const doc: VacationDocument = current ?? { version: 0, settings: vacationOff, replied: {} };
+      const oldState = String(doc.version);
+      if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState) throw new MethodError('stateMismatch', 'ifInState does not match');
+      const { out, put, refused } = setResponse(context.accountId, oldState);
+      for (const [creationId] of creates) put('notCreated', creationId, { type: 'singleton', description: 'the VacationResponse exists already and is the only one' });
+      for (const id of destroys) put('notDestroyed', id, { type: 'singleton', description: 'the VacationResponse cannot be destroyed' });
+      let settings: VacationSettings | null = null;
+      for (const [id, patch] of updates) {
+        try {
+          if (id !== singleton) throw new MethodError('notFound', `no VacationResponse ${id}`);
+          settings = patched(settings ?? doc.settings, patch);
+          put('updated', id, null);
+        } catch (error) {
+          refused('notUpdated', id, error);
+        }
+      }
+      if (settings === null) return { result: { ...out, newState: oldState } };
+      const version = doc.version + 1;
+      return { value: { version, settings, replied: {} }, result: { ...out, newState: String(version) } };
+    }),
+  );
+};
