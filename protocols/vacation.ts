@@ -119,7 +119,7 @@ export function vacationResponder(
     const from = isOwnAddress(account, rcpt) ? rcpt.toLowerCase() : account.address;
     const content = autoReplyMessage(due.value, message.body, from, sender, now, `${message.id}.vacation@${context.hostname}`);
     const sent = await submit({ account, mailFrom: '', recipients: [sender], content, via: { helo: context.hostname, clientAddress: '127.0.0.1', protocol: 'LOCAL' }, autoReply: true });
-    log.info({ account: account.address, ok: sent.ok && sent.value.recipients.every((r) => r.result.ok) }, 'vacation: answered');
+    log.info({ account: account.address, ok: sent.ok && sent.value.recipients.every((r) => r.outcome !== 'refused') }, 'vacation: answered');
   };
   return (delivered) => {
     respond(delivered).catch((error: Error) => log.warn({ error: error.message }, 'vacation: reply failed'));

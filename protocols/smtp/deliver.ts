@@ -48,8 +48,11 @@ export function deliveredBytes(message: IncomingMessage, rcpt: string): Uint8Arr
 /** A target's failure, naming the mailboxes that do not have the message (the others of the target do). */
 export type TargetFailure = Failure & { readonly failedAccounts: readonly Account[] };
 
+/** Told of each mailbox a message became durable in (the vacation auto-reply listens); must not throw. */
+export type DeliveredHook = (delivered: { readonly account: Account; readonly rcpt: string; readonly message: IncomingMessage }) => void;
+
 /** Delivers to every target; one Result per target, in order. */
-export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNet, message: IncomingMessage, targets: readonly DeliveryTarget[]): Promise<Array<Result<void> & ({ ok: true } | TargetFailure)>> {
+export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNet, message: IncomingMessage, targets: readonly DeliveryTarget[], onDelivered?: DeliveredHook): Promise<Array<Result<void> & ({ ok: true } | TargetFailure)>> {
   const contents: Uint8Array[] = [];
   const byMailbox = new Map<string, { account: Account; rcpt: string; contentIndex: number }>();
   targets.forEach((target) => {
@@ -91,6 +94,9 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
   const [netResult, ...commitResults] = await Promise.all([kept, ...commits]);
   const byMailboxResult = new Map<string, Result<void>>();
   deliveries.forEach((delivery, index) => byMailboxResult.set(delivery.mailboxId, commitResults[index]!));
+  if (onDelivered !== undefined && netResult!.ok) {
+    for (const { account, rcpt } of byMailbox.values()) if (byMailboxResult.get(account.mailboxId)!.ok) onDelivered({ account, rcpt, message });
+  }
 
   return targets.map((target) => {
     if (!netResult!.ok) return { ...netResult!, failedAccounts: target.accounts };

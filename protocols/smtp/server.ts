@@ -9,7 +9,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import type { Account, FrontEnd, FrontEndContext, ListenPlan, Peer, Protocol, ServiceName, SessionLease } from '../frontend.js';
+import { type Account, type FrontEnd, type FrontEndContext, type ListenPlan, type Peer, type Protocol, type ServiceName, type SessionLease, isOwnAddress } from '../frontend.js';
 import type { Failure } from '../../engine/errors.js';
 import { closeGraceMs, receivedHopsMax, recipientsPerTransactionMax, smtpIdleMsMax, traceHeadersBytesMax, unauthenticatedCommandsMax } from './constants.js';
 import { type DeliveryTarget, type TargetFailure, deliverLocal } from './deliver.js';
@@ -20,14 +20,14 @@ import type { FailedRecipient, MailServices, MessageDsn, RecipientDsn } from './
 /** mx: mail for accepted domains from anyone; submission: authenticated users, anywhere; lmtp: final delivery. */
 export type SmtpRole = 'mx' | 'submission' | 'lmtp';
 
-type Rcpt = { readonly kind: 'local'; readonly accounts: readonly Account[] } | { readonly kind: 'remote' };
+export type Rcpt = { readonly kind: 'local'; readonly accounts: readonly Account[] } | { readonly kind: 'remote' };
 
 interface ConnectionState {
   counted: boolean;
   lease: SessionLease | null;
 }
 
-type SmtpError = Error & { responseCode: number };
+export type SmtpError = Error & { responseCode: number };
 
 const protocolOf: Record<SmtpRole, Protocol> = { mx: 'smtp', submission: 'submission', lmtp: 'lmtp' };
 
@@ -54,19 +54,30 @@ function dsnOf(session: SMTPServerSession): MessageDsn | undefined {
   return { ret, envid, recipients };
 }
 
-/** The session logic of one role, as smtp-server callbacks. */
-export function sessionHandlers(context: FrontEndContext, services: MailServices, role: SmtpRole): Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'> {
-  const protocol = protocolOf[role];
-  const log = context.log.child({ protocol });
-  const states = new WeakMap<SMTPServerSession, ConnectionState>();
-  const rcpts = new WeakMap<SMTPServerAddress, Rcpt>();
-  const perAddress = new Map<string, number>();
-  const peerOf = (session: SMTPServerSession): Peer => ({ protocol, address: session.remoteAddress });
-  const stateOf = (session: SMTPServerSession): ConnectionState => {
-    let state = states.get(session);
-    if (state === undefined) states.set(session, (state = { counted: false, lease: null }));
-    return state;
-  };
+/** What DATA hands a transaction: an SMTP session's envelope, or a submission's (submit.ts). */
+export interface TransactionInput {
+  readonly mailFrom: string;
+  /** Each recipient with what checkRcpt made of it (undefined: lost, answered 451). */
+  readonly rcptTo: ReadonlyArray<{ readonly address: string; readonly rcpt: Rcpt | undefined }>;
+  readonly helo: string;
+  readonly clientHostname: string | null;
+  readonly clientAddress: string;
+  /** RFC 3848 `with` keyword of the Received header. */
+  readonly protocol: string;
+  readonly dsn: MessageDsn | undefined;
+}
+
+/**
+ * The mail pipeline of one role: `checkRcpt` (where a recipient's mail goes, or the refusal)
+ * and `transaction` (a message for checked recipients: local delivery, the outbound queue,
+ * partial failures completed in the queue). SMTP sessions run it at RCPT and DATA; submission
+ * through FrontEndContext.mailSubmission (JMAP) runs the same functions (submit.ts).
+ */
+export function mailTransactions(context: FrontEndContext, services: MailServices, role: SmtpRole): {
+  checkRcpt(address: string): Promise<Rcpt | SmtpError>;
+  transaction(body: Uint8Array, input: TransactionInput): Promise<Array<SmtpError | string>>;
+} {
+  const log = context.log.child({ protocol: protocolOf[role] });
 
   async function resolveLocal(address: string): Promise<Rcpt | SmtpError> {
     const resolved = await context.resolveRecipient(address);
@@ -86,8 +97,7 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     return { kind: 'local', accounts: resolved.value };
   }
 
-  async function checkRcpt(address: string, session: SMTPServerSession): Promise<Rcpt | SmtpError> {
-    if (session.envelope.rcptTo.length >= recipientsPerTransactionMax) return reply(452, '4.5.3', `too many recipients (at most ${recipientsPerTransactionMax} per message)`);
+  async function checkRcpt(address: string): Promise<Rcpt | SmtpError> {
     if (role === 'lmtp') return resolveLocal(address);
     const accepted = await context.isAcceptedDomain(domainOf(address));
     if (!accepted.ok) return failureReply(accepted);
@@ -97,44 +107,37 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     return { kind: 'remote' };
   }
 
-  async function readMessage(stream: SMTPServerDataStream): Promise<Uint8Array | null> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream as AsyncIterable<Buffer>) if (!stream.sizeExceeded) chunks.push(chunk);
-    return stream.sizeExceeded ? null : Buffer.concat(chunks);
-  }
-
-  async function transaction(body: Uint8Array, session: SMTPServerSession): Promise<Array<SmtpError | string>> {
-    const rcptTo = session.envelope.rcptTo;
-    const mailFrom = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
+  async function transaction(body: Uint8Array, input: TransactionInput): Promise<Array<SmtpError | string>> {
+    const rcptTo = input.rcptTo;
+    const mailFrom = input.mailFrom;
     if (headerValues(body, 'received').length > receivedHopsMax) {
       return rcptTo.map(() => reply(554, '5.4.6', `too many Received headers (more than ${receivedHopsMax}): a mail loop`));
     }
     const deliveredTo = new Set(headerValues(body, 'delivered-to').map((v) => v.toLowerCase()));
     const id = services.newId();
     const timeMs = services.nowMs();
-    const secure = session.secure === true;
     const received = receivedHeader({
-      helo: session.hostNameAppearsAs ?? '',
-      clientHostname: session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null,
-      clientAddress: session.remoteAddress,
+      helo: input.helo,
+      clientHostname: input.clientHostname,
+      clientAddress: input.clientAddress,
       hostname: context.hostname,
-      protocol: protocolName(role === 'lmtp', secure, Boolean(session.user)),
+      protocol: input.protocol,
       id,
       recipient: rcptTo.length === 1 ? rcptTo[0]!.address : null,
       timeMs,
     });
     const authResults = role === 'mx' && services.authenticate !== undefined
-      ? await services.authenticate(body, { clientAddress: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom })
+      ? await services.authenticate(body, { clientAddress: input.clientAddress, helo: input.helo, mailFrom })
       : null;
 
-    const dsn = dsnOf(session);
+    const dsn = input.dsn;
     const answers: Array<SmtpError | string | null> = rcptTo.map(() => null);
     const targets: DeliveryTarget[] = [];
     const targetIndex: number[] = [];
     const remote: string[] = [];
     const remoteIndex: number[] = [];
     rcptTo.forEach((address, index) => {
-      const rcpt = rcpts.get(address);
+      const rcpt = address.rcpt;
       const lower = address.address.toLowerCase();
       if (rcpt === undefined) answers[index] = reply(451, '4.3.0', 'recipient state lost, try again');
       else if (rcpt.kind === 'remote') {
@@ -150,7 +153,7 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     const ok = `2.0.0 Ok: delivered as ${id}`;
     const localDone = targets.length === 0
       ? Promise.resolve([])
-      : deliverLocal(context, services.safetyNet, { id, timeMs, mailFrom, prefix: received + (authResults ?? ''), body }, targets);
+      : deliverLocal(context, services.safetyNet, { id, timeMs, mailFrom, prefix: received + (authResults ?? ''), body }, targets, services.delivered);
     const outgoing = async (): Promise<Uint8Array> => {
       const content = Buffer.concat([Buffer.from(received, 'utf8'), body]);
       return services.sign === undefined ? content : services.sign(content, mailFrom);
@@ -237,6 +240,42 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     });
   }
 
+  return { checkRcpt, transaction };
+}
+
+/** The session logic of one role, as smtp-server callbacks. */
+export function sessionHandlers(context: FrontEndContext, services: MailServices, role: SmtpRole): Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'> {
+  const protocol = protocolOf[role];
+  const log = context.log.child({ protocol });
+  const states = new WeakMap<SMTPServerSession, ConnectionState>();
+  const rcpts = new WeakMap<SMTPServerAddress, Rcpt>();
+  const perAddress = new Map<string, number>();
+  const peerOf = (session: SMTPServerSession): Peer => ({ protocol, address: session.remoteAddress });
+  const stateOf = (session: SMTPServerSession): ConnectionState => {
+    let state = states.get(session);
+    if (state === undefined) states.set(session, (state = { counted: false, lease: null }));
+    return state;
+  };
+
+  const { checkRcpt, transaction } = mailTransactions(context, services, role);
+
+  /** What DATA hands the transaction: the session's envelope and the recipients checked at RCPT. */
+  const inputOf = (session: SMTPServerSession): TransactionInput => ({
+    mailFrom: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
+    rcptTo: session.envelope.rcptTo.map((address) => ({ address: address.address, rcpt: rcpts.get(address) })),
+    helo: session.hostNameAppearsAs ?? '',
+    clientHostname: session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null,
+    clientAddress: session.remoteAddress,
+    protocol: protocolName(role === 'lmtp', session.secure === true, Boolean(session.user)),
+    dsn: dsnOf(session),
+  });
+
+  async function readMessage(stream: SMTPServerDataStream): Promise<Uint8Array | null> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) if (!stream.sizeExceeded) chunks.push(chunk);
+    return stream.sizeExceeded ? null : Buffer.concat(chunks);
+  }
+
   return {
     onConnect(session, callback) {
       const count = perAddress.get(session.remoteAddress) ?? 0;
@@ -292,14 +331,15 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
       const account = session.user as unknown as Account | undefined;
       const from = address.address.toLowerCase();
       if (account === undefined) return callback(reply(530, '5.7.0', 'authentication required'));
-      if (from !== account.address && !account.aliases.includes(from)) {
+      if (!isOwnAddress(account, from)) {
         return callback(reply(553, '5.7.1', `${address.address}: not one of your addresses (${account.address})`));
       }
       callback();
     },
 
     onRcptTo(address, session, callback) {
-      void checkRcpt(address.address, session).then(
+      if (session.envelope.rcptTo.length >= recipientsPerTransactionMax) return callback(reply(452, '4.5.3', `too many recipients (at most ${recipientsPerTransactionMax} per message)`));
+      void checkRcpt(address.address).then(
         (result) => {
           if (result instanceof Error) {
             context.metrics.delivery(isTemporary(result) ? 'deferred' : 'rejected', 1);
@@ -319,7 +359,7 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
         const body = await readMessage(stream);
         // Over the SIZE limit: smtp-server answers 552 5.3.4 itself (rejectOversized).
         if (body === null) return callback(reply(552, '5.3.4', 'message too big'));
-        const answers = await transaction(body, session);
+        const answers = await transaction(body, inputOf(session));
         const failed = answers.filter((a): a is SmtpError => typeof a !== 'string');
         const delivered = answers.length - failed.length;
         if (delivered > 0) context.metrics.delivery('delivered', delivered);

@@ -3,6 +3,8 @@
 // server/delivery), the clock and the id source. Interfaces only, so the front end can run
 // over in-memory versions in unit tests and the file-backed ones in the server.
 
+import type { DeliveredHook } from './deliver.js';
+
 /** One recipient mailbox a message was delivered to. */
 export interface SafetyNetDelivery {
   /** The envelope recipient as the client gave it (an alias or group address maybe). */
@@ -96,4 +98,6 @@ export interface MailServices {
   authenticate?(message: Uint8Array, facts: InboundFacts): Promise<string | null>;
   /** Outbound only: the message as it should leave (DKIM-signed for the sender's domain). */
   sign?(message: Uint8Array, mailFrom: string): Promise<Uint8Array>;
+  /** Told of each local delivery once durable (the vacation auto-reply). */
+  readonly delivered?: DeliveredHook;
 }

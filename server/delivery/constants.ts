@@ -26,3 +26,5 @@ export const mailAuthTimeoutMs = 10_000;
 export const dkimSelector = 'quire';
 /** RSA modulus of the generated DKIM key (RFC 8301: at least 1024, 2048 recommended). */
 export const dkimKeyBits = 2048;
+/** Finished outbound messages whose outcome the queue remembers (in memory) for JMAP deliveryStatus. */
+export const finishedRemembered = 10_000;

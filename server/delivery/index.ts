@@ -12,8 +12,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrontEnd, FrontEndContext, ListenPlan } from '../../protocols/frontend.js';
-import { smtpAnswer } from '../../engine/errors.js';
+import type { FrontEnd, FrontEndContext, ListenPlan, MailSubmission } from '../../protocols/frontend.js';
+import { submitter } from '../../protocols/smtp/submit.js';
+import { vacationResponder } from '../../protocols/vacation.js';
+import { ok, smtpAnswer } from '../../engine/errors.js';
 import { type DeliveryTarget, deliverLocal } from '../../protocols/smtp/deliver.js';
 import { type FailedRecipient, reportFor } from '../../protocols/smtp/dsn.js';
 import { startSmtp, type SmtpFrontEndOptions } from '../../protocols/smtp/server.js';
@@ -54,9 +56,10 @@ export interface QueueAdmin {
   remove(id: string, bounce: boolean): Promise<boolean>;
 }
 
-/** The mail flow front end, with its outbound queue for the admin API. */
+/** The mail flow front end, with its outbound queue for the admin API and its submission for the other front ends (FrontEndContext.mailSubmission). */
 export interface MailFlow extends FrontEnd {
   readonly queue: QueueAdmin;
+  readonly submission: MailSubmission;
 }
 
 export const transportSettingsFile = (dataDir: string): string => join(dataDir, 'transport.json');
@@ -171,6 +174,8 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
   }
   const dkim = settings.dkimSign === false ? null : ensureDkimKey(host.dataDir);
   const services: MailServices = {
+    // The vacation auto-reply answers local deliveries, through this flow's own submission.
+    ...(context.documents === undefined ? {} : { delivered: vacationResponder(context, context.documents, (submission) => submit(submission), nowMs) }),
     safetyNet,
     outbound: queue,
     nowMs,
@@ -188,6 +193,7 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
           },
         }),
   };
+  const submit = submitter(context, services);
   let smtp: FrontEnd;
   try {
     smtp = await startSmtp(context, plan, services, settings);
@@ -202,6 +208,11 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
   pruning.unref();
   const outbound = queue;
   return {
+    submission: {
+      submit,
+      queued: (id) => outbound.status(id),
+      cancel: async (id) => ok(await outbound.cancel(id)),
+    },
     description: dkim === null ? smtp.description : `${smtp.description}; DKIM selector ${dkim.selector} (TXT record in ${dkimDir(host.dataDir)}/${dkim.selector}.txt)`,
     ports: smtp.ports,
     queue: {

@@ -21,10 +21,10 @@
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeStorage } from '../../engine/io.js';
-import type { FrontEndLog } from '../../protocols/frontend.js';
+import type { FrontEndLog, QueuedMessageStatus } from '../../protocols/frontend.js';
 import { reportFor } from '../../protocols/smtp/dsn.js';
 import type { FailedRecipient, OutboundMessage, OutboundQueue } from '../../protocols/smtp/types.js';
-import { outboundConcurrencyMax, outboundGiveUpMsDefault, outboundRetryMsBase, outboundRetryMsMax } from './constants.js';
+import { finishedRemembered, outboundConcurrencyMax, outboundGiveUpMsDefault, outboundRetryMsBase, outboundRetryMsMax } from './constants.js';
 import { type RecipientOutcome, type RelayOptions, relay } from './relay.js';
 
 export const outboundQueueDir = (dataDir: string): string => join(dataDir, 'transport', 'queue');
@@ -217,6 +217,7 @@ const domainOf = (address: string): string => address.slice(address.lastIndexOf(
 
 export class FileOutboundQueue implements OutboundQueue {
   private readonly entries = new Map<string, { message: OutboundMessage; state: QueueState; busy: boolean }>();
+  private readonly finished = new Map<string, QueuedMessageStatus>();
   private timer: NodeJS.Timeout | null = null;
   private running = 0;
   private closed = false;
@@ -301,6 +302,28 @@ export class FileOutboundQueue implements OutboundQueue {
     }
     await removeFiles(this.options.dir, id);
     return true;
+  }
+
+  /** A message's state, while queued and for a while after it finished (the newest finishedRemembered, in memory); null when unknown. */
+  status(id: string): QueuedMessageStatus | null {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return this.finished.get(id) ?? null;
+    const failed = entry.state.failed.filter((f) => (f.action ?? 'failed') === 'failed');
+    return { finished: false, attempts: entry.state.attempts, remaining: entry.state.remaining, failed, busy: entry.busy };
+  }
+
+  /** Takes a message out, without a DSN, while no attempt runs and no recipient has it yet; false when too late (JMAP undo). */
+  async cancel(id: string): Promise<boolean> {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.busy) return false;
+    const delivered = entry.message.recipients.length - entry.state.remaining.length - entry.state.failed.filter((f) => (f.action ?? 'failed') === 'failed').length;
+    if (delivered > 0) return false;
+    return this.remove(id, false);
+  }
+
+  private remember(id: string, failed: readonly FailedRecipient[], attempts: number): void {
+    this.finished.set(id, { finished: true, attempts, remaining: [], failed: failed.filter((f) => (f.action ?? 'failed') === 'failed'), busy: false });
+    while (this.finished.size > finishedRemembered) this.finished.delete(this.finished.keys().next().value!);
   }
 
   /** Resolves when nothing is due or running (tests). */
@@ -396,6 +419,7 @@ export class FileOutboundQueue implements OutboundQueue {
       }
       await removeFiles(this.options.dir, message.id);
       this.entries.delete(message.id);
+      this.remember(message.id, failed, attempts);
       return;
     }
     entry.state = { attempts, nextAttemptMs: now + this.backoffMs(attempts), remaining: remaining.map((o) => o.address), failed, ...(lastError === undefined ? {} : { lastError }) };
