@@ -77,7 +77,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
     : capabilityMail;
   /** Submission and the vacation response work only with the server's documents and a running mail flow; only then are they advertised. */
   const capabilities = (): string[] => {
-    const sending = context.documents !== undefined && (context.mailFlow?.() ?? null) !== null;
+    const sending = context.documents !== undefined && (context.mailSubmission?.() ?? null) !== null;
     return [capabilityCore, capabilityMail, ...(sending ? [capabilitySubmission, capabilityVacation] : [])];
   };
 

@@ -1,5 +1,5 @@
 // EmailSubmission/get, set, changes, query (RFC 8621 sec. 7): sending an Email through the
-// server's mail flow (FrontEndContext.mailFlow), the same submission path as SMTP on 1587/1465:
+// server's mail flow (FrontEndContext.mailSubmission), the same pipeline as SMTP on 1587/1465:
 // sender check, Received header, local recipients delivered at once, remote ones DKIM-signed
 // into the durable outbound queue. The Bcc header field is removed before sending (7.5).
 //
@@ -9,9 +9,8 @@
 // when a queued recipient is relayed or bounced). undoStatus is `pending` while nothing of the
 // message was delivered and it waits in the queue: then `undoStatus: canceled` takes it out.
 
-import { type Failure, smtpAnswer } from '../../../engine/errors.js';
 import { isGroup } from '../../../engine/api.js';
-import { type MailFlow, isOwnAddress } from '../../frontend.js';
+import { type MailSubmission, isOwnAddress } from '../../frontend.js';
 import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { type EmailRef, unwrap } from './account.js';
 import { type Collection, type Stored, changeCollection, documentsOf, getFrom } from './collection.js';
@@ -39,8 +38,8 @@ interface SubmissionValue {
   readonly sendAt: string;
   readonly undoStatus: 'pending' | 'final' | 'canceled';
   readonly deliveryStatus: Readonly<Record<string, DeliveryStatus>>;
-  /** The mail flow's transaction id (queue id). */
-  readonly queueId: string;
+  /** The outbound queue's message id of each queued recipient. */
+  readonly queueIds: Readonly<Record<string, string>>;
 }
 
 const objectOf = (item: Stored<SubmissionValue>): Args => {
@@ -48,33 +47,29 @@ const objectOf = (item: Stored<SubmissionValue>): Args => {
   return { id: item.id, identityId, emailId, threadId, envelope, sendAt, undoStatus, deliveryStatus, dsnBlobIds: [], mdnBlobIds: [] };
 };
 
-const replyOf = (failure: Failure): string => {
-  const answer = smtpAnswer(failure);
-  return `${answer.code} ${answer.enhanced} ${answer.message}`;
-};
-
-function flowOf(context: MethodContext): MailFlow {
-  const flow = context.frontEnd.mailFlow?.() ?? null;
+function flowOf(context: MethodContext): MailSubmission {
+  const flow = context.frontEnd.mailSubmission?.() ?? null;
   if (flow === null) throw new MethodError('serverUnavailable', 'this server does not send mail now');
   return flow;
 }
 
 /** Brings queued recipients and undoStatus up to date from the queue. */
-function refresh(collection: Collection<SubmissionValue>, flow: MailFlow): void {
+function refresh(collection: Collection<SubmissionValue>, flow: MailSubmission): void {
   for (const item of collection.all()) {
     const value = item.value;
     const waiting = Object.entries(value.deliveryStatus).filter(([, s]) => s.delivered === 'queued');
     if (value.undoStatus === 'canceled' || (waiting.length === 0 && value.undoStatus === 'final')) continue;
-    const status = flow.queued(value.queueId);
     const deliveryStatus = { ...value.deliveryStatus };
+    const statuses = [...new Set(Object.values(value.queueIds))].map((id) => flow.queued(id));
     for (const [address] of waiting) {
+      const status = flow.queued(value.queueIds[address] ?? '');
       const failed = status?.failed.find((f) => f.address.toLowerCase() === address);
       if (status === null) deliveryStatus[address] = { smtpReply: '250 2.0.0 Ok: left the queue, outcome not known here', delivered: 'unknown', displayed: 'unknown' };
       else if (failed !== undefined) deliveryStatus[address] = { smtpReply: `${failed.status.startsWith('4') ? 451 : 550} ${failed.status} ${failed.diagnostic}`, delivered: 'no', displayed: 'unknown' };
       else if (!status.remaining.some((r) => r.toLowerCase() === address)) deliveryStatus[address] = { smtpReply: '250 2.0.0 Ok: relayed', delivered: 'yes', displayed: 'unknown' };
     }
     const reached = Object.values(deliveryStatus).some((s) => s.delivered === 'yes' || s.delivered === 'unknown');
-    const undoStatus = value.undoStatus === 'pending' && (reached || status === null || status.finished) ? 'final' : value.undoStatus;
+    const undoStatus = value.undoStatus === 'pending' && (reached || statuses.some((q) => q === null || q.finished)) ? 'final' : value.undoStatus;
     if (undoStatus !== value.undoStatus || JSON.stringify(deliveryStatus) !== JSON.stringify(value.deliveryStatus)) collection.update(item.id, { ...value, undoStatus, deliveryStatus });
   }
 }
@@ -181,7 +176,7 @@ function envelopeOf(given: unknown, identityEmail: string, recipients: readonly 
 }
 
 /** Sends one EmailSubmission create; answers the stored value. */
-async function send(object: Args, context: MethodContext, flow: MailFlow): Promise<SubmissionValue> {
+async function send(object: Args, context: MethodContext, flow: MailSubmission): Promise<SubmissionValue> {
   const unknown = Object.keys(object).filter((k) => !['identityId', 'emailId', 'envelope'].includes(k));
   if (unknown.length > 0) throw new MethodError('invalidProperties', 'unknown or server-set properties', { properties: unknown });
   if (typeof object.identityId !== 'string' || typeof object.emailId !== 'string') throw new MethodError('invalidProperties', 'identityId and emailId are required', { properties: ['identityId', 'emailId'] });
@@ -217,16 +212,14 @@ async function send(object: Args, context: MethodContext, flow: MailFlow): Promi
     throw new MethodError('serverUnavailable', receipt.message);
   }
   const deliveryStatus: Record<string, DeliveryStatus> = {};
-  for (const { address, result } of receipt.value.recipients) {
-    deliveryStatus[address] = !result.ok
-      ? { smtpReply: replyOf(result), delivered: 'no', displayed: 'unknown' }
-      : result.value === 'delivered'
-        ? { smtpReply: `250 2.0.0 Ok: delivered as ${receipt.value.id}`, delivered: 'yes', displayed: 'unknown' }
-        : { smtpReply: `250 2.0.0 Ok: queued as ${receipt.value.id}`, delivered: 'queued', displayed: 'unknown' };
+  const queueIds: Record<string, string> = {};
+  for (const { address, outcome, reply, queueId } of receipt.value.recipients) {
+    deliveryStatus[address] = { smtpReply: reply, delivered: outcome === 'delivered' ? 'yes' : outcome === 'queued' ? 'queued' : 'no', displayed: 'unknown' };
+    if (queueId !== null) queueIds[address] = queueId;
   }
   const statuses = Object.values(deliveryStatus);
   const pending = statuses.some((s) => s.delivered === 'queued') && !statuses.some((s) => s.delivered === 'yes');
-  return { identityId, emailId, threadId: ref.info.threadId, envelope, sendAt: utcDate(receipt.value.timeMs), undoStatus: pending ? 'pending' : 'final', deliveryStatus, queueId: receipt.value.id };
+  return { identityId, emailId, threadId: ref.info.threadId, envelope, sendAt: utcDate(receipt.value.timeMs), undoStatus: pending ? 'pending' : 'final', deliveryStatus, queueIds };
 }
 
 export function submissionSet(emailSet: Method): Method {
@@ -268,7 +261,8 @@ export function submissionSet(emailSet: Method): Method {
         if (other.length > 0 || (patch.undoStatus !== undefined && patch.undoStatus !== 'canceled')) throw new MethodError('invalidProperties', 'only undoStatus can change, to canceled', { properties: other.length > 0 ? other : ['undoStatus'] });
         if (patch.undoStatus === 'canceled' && current.undoStatus !== 'canceled') {
           if (current.undoStatus !== 'pending') throw new MethodError('cannotUnsend', 'the message has been delivered to a recipient already');
-          const cancelled = unwrap(await flow.cancel(current.queueId));
+          let cancelled = true;
+          for (const queueId of new Set(Object.values(current.queueIds))) cancelled = cancelled && unwrap(await flow.cancel(queueId));
           if (!cancelled) throw new MethodError('cannotUnsend', 'the message is being delivered or was delivered already');
           await submissions(context, (collection) => collection.update(id, { ...current, undoStatus: 'canceled' }));
         }
