@@ -4,24 +4,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { startTestServer } from '../test/harness.js';
-
-const bin = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
-
-/** Runs the CLI without blocking this process (the server it talks to runs here). */
-function quire(dataDir: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args, '--data', dataDir]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { quire } from './testing.js';
 
 test('quire domain add/list through the admin API and offline', { timeout: 90_000 }, async () => {
   const server = await startTestServer({ keepData: true });

@@ -9,7 +9,6 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,7 @@ import { setQuota } from '../../server/users.js';
 import type { FrontEnd } from '../frontend.js';
 import { startSmtp } from './server.js';
 import { traceHeadersBytesMax } from './constants.js';
-import { SmtpTalk, dataBlock, inboxOf } from './testing.js';
+import { SmtpTalk, dataBlock, inboxOf, runProgram } from './testing.js';
 import type { MailServices, SafetyNetEntry } from './types.js';
 
 type Directory = TestServer['server']['directory'];
@@ -31,18 +30,7 @@ let caPath: string;
 
 const inbox = (address: string): Promise<Uint8Array[]> => inboxOf(server, address);
 
-/** Runs a Python script without blocking the event loop (the server under test runs in this process). */
-function python(script: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const python = (script: string, ...args: string[]) => runProgram('python3', ['-c', script, ...args]);
 
 const raw = (subject: string, body = 'Hello there.\r\n'): string =>
   `From: Sender <sender@remote.test>\r\nTo: demo@example.org\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@remote.test>\r\n\r\n${body}`;

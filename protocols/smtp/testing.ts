@@ -2,6 +2,7 @@
 // returns each reply whole (multi-line replies joined), for the checks that real client
 // libraries hide (the enhanced code of a refusal, per-recipient LMTP answers, pipelining).
 
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { TestServer } from '../../test/harness.js';
@@ -104,6 +105,19 @@ export class SmtpTalk {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** Runs a program (Python's smtplib scripts, CLIs) without blocking the event loop: the server under test runs in this process. */
+export function runProgram(command: string, args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** Dot-stuffs a message and ends it with CRLF.CRLF (RFC 5321 sec. 4.5.2). */

@@ -9,7 +9,6 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,7 +18,7 @@ import { SMTPServer } from 'smtp-server';
 import { type TestServer, startTestServer } from '../../test/harness.js';
 import { silentLog } from '../frontend.js';
 import type { FrontEnd } from '../../protocols/frontend.js';
-import { inboxOf as messagesOf } from '../../protocols/smtp/testing.js';
+import { inboxOf as messagesOf, runProgram } from '../../protocols/smtp/testing.js';
 import { startMailFlow } from './index.js';
 import { FileOutboundQueue } from './queue.js';
 
@@ -130,18 +129,7 @@ test('submission: local delivered, remote through the smarthost with retries, a 
   }
 });
 
-/** Runs a Python script without blocking the event loop (the server under test runs in this process). */
-function python(script: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const python = (script: string, ...args: string[]) => runProgram('python3', ['-c', script, ...args]);
 
 test('DSN parameters (smtplib): NOTIFY=SUCCESS reports delivered and relayed, NOTIFY=NEVER silences a bounce, RET, ENVID and ORCPT honoured', async () => {
   const dir = tempDir();

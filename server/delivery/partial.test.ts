@@ -10,15 +10,15 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { fail } from '../../engine/errors.js';
+import { until as waitFor } from '../../engine/replication/testing.js';
 import type { MailboxApi } from '../../engine/api.js';
 import type { FrontEndContext } from '../../protocols/frontend.js';
-import { inboxOf } from '../../protocols/smtp/testing.js';
+import { inboxOf, runProgram } from '../../protocols/smtp/testing.js';
 import { type TestServer, startTestServer } from '../../test/harness.js';
 import { type MailFlow, startMailFlow } from './index.js';
 
@@ -28,13 +28,7 @@ let work: string;
 /** The injected fault of DB02's commits: none, unavailable (temporary) or over quota (permanent). */
 let db02: 'up' | 'down' | 'full' = 'up';
 
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = (check: () => Promise<boolean> | boolean, what: string): Promise<true> => waitFor(async () => (await check()) || null, 30_000, what);
 
 /** The context the mail flow runs on: the server's, with DB02's commits failing while `db02` says so. */
 function faultyContext(base: FrontEndContext): FrontEndContext {
@@ -77,15 +71,7 @@ except smtplib.SMTPRecipientsRefused as e:
     print('refused', e)
 s.quit()
 `;
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', script, String(port), from, JSON.stringify(to), message], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runProgram('python3', ['-c', script, String(port), from, JSON.stringify(to), message]);
 }
 
 const counts = async (addresses: string[]): Promise<Record<string, number>> =>

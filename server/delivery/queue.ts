@@ -26,6 +26,7 @@ import { reportFor } from '../../protocols/smtp/dsn.js';
 import type { FailedRecipient, OutboundMessage, OutboundQueue } from '../../protocols/smtp/types.js';
 import { finishedRemembered, outboundConcurrencyMax, outboundGiveUpMsDefault, outboundRetryMsBase, outboundRetryMsMax } from './constants.js';
 import { type RecipientOutcome, type RelayOptions, relay } from './relay.js';
+import { namesIn } from './safety-net.js';
 
 export const outboundQueueDir = (dataDir: string): string => join(dataDir, 'transport', 'queue');
 
@@ -129,13 +130,7 @@ const initialState = (message: OutboundMessage, failed: readonly FailedRecipient
 
 /** Every message in a queue directory with its state, read from the files (`quire queue` without a running server). */
 export async function readQueueDir(dir: string): Promise<Array<{ message: OutboundMessage; state: QueueState }>> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  const names = await namesIn(dir);
   const found: Array<{ message: OutboundMessage; state: QueueState }> = [];
   for (const name of names.filter((n) => n.endsWith('.msg') && !n.startsWith('.'))) {
     const decoded = decodeMessage(await readFile(join(dir, name)));

@@ -112,14 +112,18 @@ function bucketOf(timeMs: number): number {
   return Math.floor(timeMs / safetyNetSegmentMs) * safetyNetSegmentMs;
 }
 
-async function segments(dir: string): Promise<number[]> {
-  let names: string[];
+/** The names in a directory; none when it does not exist (yet). */
+export async function namesIn(dir: string): Promise<string[]> {
   try {
-    names = await readdir(dir);
+    return await readdir(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+}
+
+async function segments(dir: string): Promise<number[]> {
+  const names = await namesIn(dir);
   return names.filter((n) => n.endsWith(segmentSuffix) && /^\d+$/.test(n.slice(0, -segmentSuffix.length))).map((n) => Number(n.slice(0, -segmentSuffix.length))).sort((a, b) => a - b);
 }
 
