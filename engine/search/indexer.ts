@@ -260,10 +260,24 @@ export class SearchIndexer {
       return out;
     }
     const values = this.index.evaluateIds(criterion, this.idsOf(messages));
-    for (let i = 0; i < messages.length; i++) {
-      const value = values[i]!;
-      if (value === answerYes || (value === answerUnknown && matches(await textOf(messages[i]!.hash), criterion))) out.push(messages[i]!.uid);
-    }
+    const unknown = collect(messages, values, out);
+    if (unknown.length === 0) return out;
+    // Verify the candidates, then merge them back in message order.
+    const verified = new Set<number>();
+    for (const i of unknown) if (matches(await textOf(messages[i]!.hash), criterion)) verified.add(i);
+    out.length = 0;
+    for (let i = 0; i < messages.length; i++) if (values[i] === answerYes || verified.has(i)) out.push(messages[i]!.uid);
     return out;
   }
+}
+
+/** The UIDs answered yes go to `out`, in order; returns the positions answered unknown (a tight synchronous loop). */
+function collect(messages: ReadonlyArray<{ uid: number }>, values: Uint8Array, out: number[]): number[] {
+  const unknown: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === answerYes) out.push(messages[i]!.uid);
+    else if (value === answerUnknown) unknown.push(i);
+  }
+  return unknown;
 }
