@@ -197,3 +197,48 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a passive copy indexes what it replays, and resumes from its own snapshot', { timeout: 60_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'quire-search-passive-'));
+  const prng = seededPrng(seed + 7);
+  const open = (name: string, role: 'active' | 'passive') =>
+    MailboxDatabase.open({ name: 'DB01', dir: join(root, name), role, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed), openKv: openRocksKv });
+  try {
+    const active = await open('active', 'active');
+    let passive = await open('passive', 'passive');
+    await passive.startIndexing();
+    assert.ok((await active.commit({ mailboxId: 'u', ops: [{ op: 'createMailbox', address: 'u@example.org', quotaBytes: null }] })).ok);
+    for (let n = 0; n < 60; n += 20) {
+      const tx = begin(active, 'u');
+      for (let k = n; k < n + 20; k++) tx.append('INBOX', generateMessage(prng, k, 30));
+      assert.ok((await tx.commit()).ok);
+    }
+    assert.ok((await begin(active, 'u').expunge('INBOX', [1, 2, 3]).commit()).ok);
+    const ship = async (): Promise<void> => {
+      for await (const batch of active.transactionLog().read(passive.status().lastLogPosition)) await passive.receiveBatch(batch.bytes, batch.start);
+      await new Promise((resolve) => setImmediate(resolve)); // the feed indexes after the batch
+    };
+    await ship();
+    let status = passive.status().searchIndex;
+    // Indexed by the replay's feed, before any search asked for it.
+    assert.deepEqual([status.state, status.documents], ['Healthy', passive.durableState().contents.size]);
+    assert.equal(status.documents, 57);
+    const same = async (db: MailboxDatabase): Promise<void> => {
+      for (const value of ['quarterly', 'gen.10@', 'budget report', 'Straße', 'ﬁle']) {
+        const criterion: ContentCriterion = { key: 'text', value };
+        assert.deepEqual(await db.search('u', 'INBOX', criterion), await active.search('u', 'INBOX', criterion), value);
+      }
+    };
+    await same(passive);
+    await passive.close();
+    passive = await open('passive', 'passive');
+    await passive.startIndexing();
+    status = passive.status().searchIndex;
+    assert.deepEqual([status.state, status.documents, status.documentsLoaded], ['Healthy', 57, 57]);
+    await same(passive);
+    await passive.close();
+    await active.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
