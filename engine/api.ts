@@ -136,6 +136,11 @@ export interface TxRequest {
   readonly ops: readonly TxOp[];
   /** Fail with UIDVALIDITY_CHANGED if a named folder's UIDVALIDITY is no longer this. */
   readonly expectUidValidity?: Readonly<Record<string, number>>;
+  /**
+   * Also list this folder's changes since `changedSince` once the commit is durable (what
+   * listMessages would answer then): a front end updates its view without a second round trip.
+   */
+  readonly listAfter?: { readonly folder: string; readonly changedSince: number };
 }
 
 export interface CommitResult {
@@ -144,6 +149,11 @@ export interface CommitResult {
   readonly modseqHighest: number;
   /** Log position the commit became durable in. */
   readonly position: number;
+  /**
+   * The listing `listAfter` asked for, with the mailbox's highest modseq when it was made (a
+   * change notice above it came later); absent when the folder is gone.
+   */
+  readonly listed?: { readonly listing: FolderListing; readonly mailboxModseqHighest: number };
 }
 
 export interface FolderInfo {

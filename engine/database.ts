@@ -302,14 +302,14 @@ export class MailboxDatabase implements MailboxApi {
     const planned = planTransaction(this.head, request, { clock, prng: this.options.prng });
     if (!planned.ok) return planned;
     const { events, results, modseqHighest } = planned.value;
-    if (events.length === 0) return ok({ results, modseqHighest, position: this.log.end });
+    if (events.length === 0) return ok({ results, modseqHighest, position: this.log.end, ...this.listAfter(request) });
     const records = events.map((event) => ({ type: event.type, version: codecVersion, payload: encodeEvent(event) }));
     this.timings.commits += 1;
     this.timings.planMsTotal += clock.monoMs() - startedMs;
     try {
       const { end } = await this.log.append(records, events);
       this.timings.commitMsTotal += clock.monoMs() - startedMs;
-      return ok({ results, modseqHighest, position: end });
+      return ok({ results, modseqHighest, position: end, ...this.listAfter(request) });
     } catch (error) {
       // The head holds a change the log did not take: the writer view is wrong from here on,
       // so this database refuses writes until it is reopened (the supervisor restarts it).
@@ -443,7 +443,20 @@ export class MailboxDatabase implements MailboxApi {
     return ok([...m.folders.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => folderInfo(f, m.subscriptions.has(f.name))));
   }
 
+  /** The listing a commit's `listAfter` asks for, from the durable state as it is now. */
+  private listAfter(request: TxRequest): Pick<CommitResult, 'listed'> {
+    const want = request.listAfter;
+    if (want === undefined) return {};
+    const listing = this.listing(request.mailboxId, want.folder, { changedSince: want.changedSince });
+    const mailbox = this.durable.mailboxes.get(request.mailboxId);
+    return listing.ok && mailbox !== undefined ? { listed: { listing: listing.value, mailboxModseqHighest: mailbox.modseqHighest } } : {};
+  }
+
   async listMessages(mailboxId: string, folderName: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
+    return this.listing(mailboxId, folderName, options);
+  }
+
+  private listing(mailboxId: string, folderName: string, options: ListOptions): Result<FolderListing> {
     const found = this.findFolder(mailboxId, folderName);
     if (!found.ok) return found;
     const { folder, subscribed } = found.value;

@@ -5,7 +5,7 @@
 // are told to the client as untagged EXISTS / EXPUNGE / VANISHED / FETCH at the points the RFC
 // allows: before a tagged answer, and at once while IDLE.
 
-import type { MailboxApi, MailboxChange, MessageInfo } from '../../engine/api.js';
+import type { CommitResult, FolderListing, MailboxApi, MailboxChange, MessageInfo, TxRequest } from '../../engine/api.js';
 import { errorInfo, type Failure } from '../../engine/errors.js';
 import type { Account, FrontEndContext, SessionLease } from '../frontend.js';
 import { capabilities } from './capabilities.js';
@@ -67,6 +67,10 @@ export class ImapSession {
   private lineWaiter: LineWaiter | null = null;
   private running = false;
   private dirty = false;
+  /** The highest mailbox modseq of a change notice that touched the selected folder. */
+  private noticedModseq = 0;
+  /** A listing of the selected folder that came back with this session's commit (`listAfter`): the next sync uses it. */
+  private prefetched: { readonly folderId: number; readonly since: number; readonly listed: NonNullable<CommitResult['listed']> } | null = null;
   /** Set while IDLE runs: the tag to answer on DONE. */
   private idleTag: string | null = null;
   private idleSync: Promise<void> = Promise.resolve();
@@ -307,6 +311,7 @@ export class ImapSession {
     if (selected === null) return;
     const touches = change.hierarchyChanged || change.folders.some((f) => f.folderId === selected.folderId);
     if (!touches) return;
+    this.noticedModseq = Math.max(this.noticedModseq, change.modseqHighest);
     // Already listed through this modseq (typically the notice of the session's own STORE,
     // APPEND or EXPUNGE, synced when it answered): a listing now would find nothing new.
     if (!change.hierarchyChanged && change.modseqHighest <= selected.modseqHighest) return;
@@ -317,12 +322,37 @@ export class ImapSession {
   select(mailbox: SelectedMailbox | null): void {
     this.selected = mailbox;
     this.dirty = false;
+    this.prefetched = null;
     this.state = mailbox === null ? 'authenticated' : 'selected';
   }
 
   /** Marks the view stale so the next tagged answer fetches what changed (after our own commits). */
   markDirty(): void {
     this.dirty = true;
+  }
+
+  /** What a commit that changes the selected folder asks for, so its answer carries the view's update. */
+  listAfter(): TxRequest['listAfter'] {
+    const selected = this.selected;
+    return selected === null ? undefined : { folder: selected.name, changedSince: selected.modseqHighest };
+  }
+
+  /** After a commit made with `listAfter()`: the view is stale, and its update came with the answer. */
+  committed(result: CommitResult, asked: TxRequest['listAfter']): void {
+    this.dirty = true;
+    const selected = this.selected;
+    if (result.listed === undefined || asked === undefined || selected === null || selected.modseqHighest !== asked.changedSince) return;
+    this.prefetched = { folderId: selected.folderId, since: asked.changedSince, listed: result.listed };
+  }
+
+  /** The listing since the view's modseq: the one a commit brought back, else asked for now. */
+  private async listing(selected: SelectedMailbox, mailboxId: string): Promise<{ result: Awaited<ReturnType<MailboxApi['listMessages']>>; modseqSeen: number | null }> {
+    const pre = this.prefetched;
+    this.prefetched = null;
+    if (pre !== null && pre.folderId === selected.folderId && pre.since === selected.modseqHighest && pre.listed.listing.folder.name === selected.name) {
+      return { result: { ok: true, value: pre.listed.listing as FolderListing }, modseqSeen: pre.listed.mailboxModseqHighest };
+    }
+    return { result: await this.api!.listMessages(mailboxId, selected.name, { changedSince: selected.modseqHighest }), modseqSeen: null };
   }
 
   /**
@@ -335,7 +365,9 @@ export class ImapSession {
     if (selected === null || this.api === null || this.account === null) return;
     if (this.dirty) {
       this.dirty = false;
-      const listing = await this.api.listMessages(this.account.mailboxId, selected.name, { changedSince: selected.modseqHighest });
+      const { result: listing, modseqSeen } = await this.listing(selected, this.account.mailboxId);
+      // A change noticed after the commit's listing was made is not in it: list again next time.
+      if (modseqSeen !== null && this.noticedModseq > modseqSeen) this.dirty = true;
       if (!listing.ok) {
         if (listing.code === 'NO_SUCH_FOLDER') {
           // Renamed: follow it by its id; deleted: the session cannot go on in it.

@@ -125,3 +125,36 @@ test('QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) and UID FETCH C
   a.close();
   b.close();
 });
+
+test("concurrent STORE/APPEND/EXPUNGE in two sessions: each view, updated from its commits' own listings, ends equal to the mailbox", async () => {
+  await server.addUser('race@example.org', 'race-pw');
+  const a = await login('race@example.org', 'race-pw');
+  const b = await login('race@example.org', 'race-pw');
+  for (let i = 1; i <= 6; i++) await append(a, i);
+  ok(await a.command('SELECT INBOX'));
+  ok(await b.command('SELECT INBOX'));
+  const flags = ['\\Seen', '\\Flagged', '\\Answered', '$Work'];
+  const load = async (c: RawImap, who: number): Promise<void> => {
+    for (let round = 0; round < 12; round++) {
+      const flag = flags[(round + who) % flags.length]!;
+      ok(await c.command(`UID STORE ${1 + ((round * 5 + who) % 6)} ${round % 3 === 0 ? '-' : '+'}FLAGS (${flag})`));
+      if (round % 4 === who) await append(c, 100 + round * 2 + who);
+      if (round === 6 + who) {
+        ok(await c.command(`UID STORE ${2 + who} +FLAGS (\\Deleted)`));
+        ok(await c.command('EXPUNGE'));
+      }
+    }
+  };
+  await Promise.all([load(a, 0), load(b, 1)]);
+  const fresh = await login('race@example.org', 'race-pw');
+  ok(await fresh.command('SELECT INBOX'));
+  const truth = ok(await fresh.command('FETCH 1:* (UID FLAGS)')).untagged.sort();
+  for (const c of [a, b]) {
+    ok(await c.command('NOOP'));
+    assert.deepEqual(ok(await c.command('FETCH 1:* (UID FLAGS)')).untagged.sort(), truth);
+  }
+  for (const c of [a, b, fresh]) {
+    ok(await c.command('LOGOUT'));
+    c.close();
+  }
+});

@@ -26,7 +26,8 @@ export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
     flags: storableFlags(m.flags),
     ...(m.internalDate === undefined ? {} : { internalDateMs: m.internalDate.epochMs }),
   }));
-  const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops });
+  const listAfter = s.selected !== null && s.selected.name === folder ? s.listAfter() : undefined;
+  const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops, ...(listAfter === undefined ? {} : { listAfter }) });
   if (!done.ok) {
     if (done.code === 'NO_SUCH_FOLDER') await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'TRYCREATE' });
     else await s.fail(tag, done);
@@ -39,6 +40,6 @@ export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
     uids.push(r.uid);
     uidValidity = r.uidValidity;
   }
-  if (s.selected !== null && s.selected.name === folder) s.markDirty();
+  if (listAfter !== undefined) s.committed(done.value, listAfter);
   await s.ok(tag, 'APPEND completed', { code: 'APPENDUID', uidValidity, uids });
 });

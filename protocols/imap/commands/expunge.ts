@@ -18,13 +18,14 @@ async function run(s: ImapSession, tag: string, name: string, set: SequenceSet |
   const within = set === undefined ? null : new Set(view.resolve(set, true) ?? []);
   const uids = view.uids.filter((uid) => !view.pendingExpunge.has(uid) && hasFlag(view.infos.get(uid)!, '\\Deleted') && (within === null || within.has(uid)));
   if (uids.length > 0) {
-    const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops: [{ op: 'expunge', folder: view.name, uids }] });
+    const listAfter = s.listAfter();
+    const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops: [{ op: 'expunge', folder: view.name, uids }], listAfter });
     if (!done.ok) {
       await s.fail(tag, done);
       return;
     }
     for (const uid of uids) view.pendingExpunge.add(uid);
-    s.markDirty();
+    s.committed(done.value, listAfter);
   }
   await s.ok(tag, `${name} completed`, undefined, { expunges: true });
 }

@@ -23,9 +23,11 @@ export const store = handler<'STORE'>(selectedOnly, async (s, tag, c) => {
   if (c.unchangedSince !== undefined) s.enabled.condstore = true;
   const live = uids.filter((uid) => !view.pendingExpunge.has(uid));
   let modified: number[] = [];
+  const listAfter = s.listAfter();
   if (live.length > 0) {
     const done = await s.api!.commit({
       mailboxId: s.account!.mailboxId,
+      listAfter,
       ops: [
         {
           op: 'store',
@@ -43,10 +45,12 @@ export const store = handler<'STORE'>(selectedOnly, async (s, tag, c) => {
     }
     const result = done.value.results[0];
     if (result?.op === 'store') modified = result.modified;
+    s.committed(done.value, listAfter);
+  } else {
+    s.markDirty();
   }
-  // Fetch the new state; this command reports its own messages below, the sync the others'.
+  // Fetch the new state (it came with the commit's answer); this command reports its own messages below, the sync the others'.
   const own = new Set(uids);
-  s.markDirty();
   await s.sync({ expunges: false }, { silent: own });
   const notModified = new Set(modified);
   const parts: Buffer[] = [];
