@@ -16,3 +16,7 @@ export const smtpIdleMsMax = 5 * 60_000;
 export const closeGraceMs = 2_000;
 /** Commands without a valid transaction before the client is dropped (smtp-server's maxAllowedUnauthenticatedCommands). */
 export const unauthenticatedCommandsMax = 20;
+/** ENVID of MAIL FROM, xtext-encoded (RFC 3461 sec. 4.4: at most 100 characters); longer gets 501 5.5.4. */
+export const dsnEnvidCharsMax = 100;
+/** ORCPT of RCPT TO, xtext-encoded (RFC 3461 sec. 4.2: at most 500 characters); longer gets 501 5.5.4. */
+export const dsnOrcptCharsMax = 500;

@@ -11,8 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { type Account, type FrontEnd, type FrontEndContext, type ListenPlan, type Peer, type Protocol, type ServiceName, type SessionLease, isOwnAddress } from '../frontend.js';
 import type { Failure } from '../../engine/errors.js';
-import { closeGraceMs, receivedHopsMax, recipientsPerTransactionMax, smtpIdleMsMax, traceHeadersBytesMax, unauthenticatedCommandsMax } from './constants.js';
+import { closeGraceMs, dsnEnvidCharsMax, dsnOrcptCharsMax, receivedHopsMax, recipientsPerTransactionMax, smtpIdleMsMax, traceHeadersBytesMax, unauthenticatedCommandsMax } from './constants.js';
 import { type DeliveryTarget, type TargetFailure, deliverLocal } from './deliver.js';
+import { xtext } from './dsn.js';
 import { failureReply, isTemporary, reply } from './replies.js';
 import { headerValues, protocolName, receivedHeader } from './trace.js';
 import type { FailedRecipient, MailServices, MessageDsn, RecipientDsn } from './types.js';
@@ -243,6 +244,16 @@ export function mailTransactions(context: FrontEndContext, services: MailService
   return { checkRcpt, transaction };
 }
 
+/** A DSN parameter over its RFC 3461 length (smtp-server hands it over decoded: measured as xtext again), or null. */
+function dsnTooLong(address: SMTPServerAddress): SmtpError | null {
+  const args = address.args === false ? {} : (address.args as Record<string, string | boolean | undefined>);
+  for (const [name, max] of [['ENVID', dsnEnvidCharsMax], ['ORCPT', dsnOrcptCharsMax]] as const) {
+    const value = args[name];
+    if (typeof value === 'string' && xtext(value).length > max) return reply(501, '5.5.4', `${name} longer than ${max} characters (RFC 3461)`);
+  }
+  return null;
+}
+
 /** The session logic of one role, as smtp-server callbacks. */
 export function sessionHandlers(context: FrontEndContext, services: MailServices, role: SmtpRole): Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'> {
   const protocol = protocolOf[role];
@@ -327,6 +338,8 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     },
 
     onMailFrom(address, session, callback) {
+      const tooLong = dsnTooLong(address);
+      if (tooLong !== null) return callback(tooLong);
       if (role !== 'submission') return callback();
       const account = session.user as unknown as Account | undefined;
       const from = address.address.toLowerCase();
@@ -338,6 +351,8 @@ export function sessionHandlers(context: FrontEndContext, services: MailServices
     },
 
     onRcptTo(address, session, callback) {
+      const tooLong = dsnTooLong(address);
+      if (tooLong !== null) return callback(tooLong);
       if (session.envelope.rcptTo.length >= recipientsPerTransactionMax) return callback(reply(452, '4.5.3', `too many recipients (at most ${recipientsPerTransactionMax} per message)`));
       void checkRcpt(address.address).then(
         (result) => {

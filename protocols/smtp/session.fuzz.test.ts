@@ -1,5 +1,5 @@
 // Seeded fuzzing of SMTP and LMTP sessions through protocols/fuzz.ts: mutated transaction
-// scripts (EHLO/LHLO, MAIL, RCPT, DATA with dot-stuffing, RSET, NOOP, AUTH, VRFY, QUIT) fed
+// scripts (EHLO/LHLO, MAIL, RCPT with DSN parameters, DATA with dot-stuffing, RSET, NOOP, AUTH, VRFY, QUIT) fed
 // whole and in 1, 3 and 17 byte pieces over real sockets to the front end on a real server's
 // directory and databases. Proves no input breaks the server: every answer is a well-formed
 // reply line, and after any garbage a live session still answers NOOP (after the fuzz input
@@ -24,10 +24,12 @@ const scripts = [
   'EHLO fuzz.test\r\nMAIL FROM:<a@remote.test> BODY=8BITMIME SIZE=100\r\nRCPT TO:<demo@example.org>\r\nDATA\r\nSubject: fuzz\r\n\r\n..dot\r\nbody\r\n.\r\nNOOP\r\n',
   'EHLO fuzz.test\r\nMAIL FROM:<>\r\nRCPT TO:<nobody@example.org>\r\nRCPT TO:<x@elsewhere.test>\r\nRSET\r\nVRFY demo\r\nHELP\r\n',
   'HELO h\r\nMAIL FROM:<a@remote.test> SMTPUTF8\r\nRCPT TO:<demo@example.org> NOTIFY=NEVER\r\nDATA\r\n\r\n.\r\nQUIT\r\n',
+  // DSN parameters (offered on the MX port, which has a queue here; not on LMTP).
+  'EHLO fuzz.test\r\nMAIL FROM:<a@remote.test> RET=FULL ENVID=q+2B1\r\nRCPT TO:<demo@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x+40y@z\r\nDATA\r\nSubject: dsn\r\n\r\nx\r\n.\r\n',
   // (No STARTTLS: once accepted the session waits for a TLS handshake, which plain bytes never are.)
   'EHLO fuzz.test\r\nAUTH PLAIN AGRlbW8AcGFzcw==\r\nMAIL FROM:<a@remote.test>\r\nDATA\r\n',
 ];
-const specials = ['\r', '\n', '\r\n', ' ', '\0', '\xff', '.', '.\r\n', '\r\n.\r\n', '<', '>', ':', '@', '=', 'x'.repeat(1200), '99999999999999999999', 'DATA\r\n', 'MAIL FROM:<a@b>\r\n'];
+const specials = ['NOTIFY=', 'ORCPT=rfc822;', 'RET=HDRS', 'ENVID=', '+2B', '+', '\r', '\n', '\r\n', ' ', '\0', '\xff', '.', '.\r\n', '\r\n.\r\n', '<', '>', ':', '@', '=', 'x'.repeat(1200), '99999999999999999999', 'DATA\r\n', 'MAIL FROM:<a@b>\r\n'];
 const replyLine = /^\d{3}[ -][^\r\n]*$/;
 
 class SocketTarget implements FuzzTarget {
@@ -75,7 +77,7 @@ class SocketTarget implements FuzzTarget {
 before(async () => {
   server = await startTestServer();
   let n = 0;
-  const services: MailServices = { safetyNet: { keep: async (entry) => void kept.push(entry) }, outbound: null, nowMs: Date.now, newId: () => `fuzz${String(++n).padStart(8, '0')}` };
+  const services: MailServices = { safetyNet: { keep: async (entry) => void kept.push(entry) }, outbound: { enqueue: async () => undefined }, nowMs: Date.now, newId: () => `fuzz${String(++n).padStart(8, '0')}` };
   frontEnd = await startSmtp(server.server.context, { host: '127.0.0.1', port: () => 0 }, services, { services: ['smtp', 'lmtp'] });
 });
 

@@ -18,7 +18,7 @@ import { createFrontEndContext, frontEndLimitsDefault } from '../../server/front
 import { setQuota } from '../../server/users.js';
 import type { FrontEnd } from '../frontend.js';
 import { startSmtp } from './server.js';
-import { traceHeadersBytesMax } from './constants.js';
+import { dsnEnvidCharsMax, dsnOrcptCharsMax, traceHeadersBytesMax } from './constants.js';
 import { SmtpTalk, dataBlock, inboxOf, runProgram } from './testing.js';
 import type { MailServices, SafetyNetEntry } from './types.js';
 
@@ -93,6 +93,25 @@ describe('inbound SMTP (MX)', () => {
       assert.match((await talk.command('NOOP')).text, /^250 /, 'the session goes on');
       assert.match((await talk.command('RSET')).text, /^250 /);
       assert.match((await talk.command('QUIT')).text, /^221 /);
+    } finally {
+      talk.close();
+    }
+  });
+
+  test('DSN is offered; ENVID and ORCPT at their RFC 3461 limits (100, 500 characters as xtext) pass, one more is 501 5.5.4', async () => {
+    const talk = await SmtpTalk.connect(server.port('smtp'));
+    try {
+      await talk.reply();
+      assert.ok((await talk.command('EHLO client.test')).lines.some((l) => l.slice(4) === 'DSN'));
+      // '+2B' is one '+' in xtext: the limit counts the encoded form.
+      const envid = (chars: number): string => `+2B${'e'.repeat(chars - 3)}`;
+      assert.match((await talk.command(`MAIL FROM:<a@remote.test> RET=HDRS ENVID=${envid(dsnEnvidCharsMax + 1)}`)).text, /^501 5\.5\.4 ENVID longer than 100/);
+      assert.match((await talk.command(`MAIL FROM:<a@remote.test> RET=HDRS ENVID=${envid(dsnEnvidCharsMax)}`)).text, /^250 /);
+      const orcpt = (chars: number): string => `rfc822;${'o'.repeat(chars - 'rfc822;@example.org'.length)}@example.org`;
+      assert.match((await talk.command(`RCPT TO:<demo@example.org> NOTIFY=FAILURE ORCPT=${orcpt(dsnOrcptCharsMax + 1)}`)).text, /^501 5\.5\.4 ORCPT longer than 500/);
+      assert.match((await talk.command(`RCPT TO:<demo@example.org> NOTIFY=FAILURE ORCPT=${orcpt(dsnOrcptCharsMax)}`)).text, /^250 /);
+      assert.match((await talk.command('RCPT TO:<demo@example.org> NOTIFY=NEVER,SUCCESS')).text, /^501 /, 'NEVER alone (smtp-server checks NOTIFY)');
+      assert.match((await talk.command('RSET')).text, /^250 /);
     } finally {
       talk.close();
     }
