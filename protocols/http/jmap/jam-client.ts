@@ -33,7 +33,23 @@ async function main(): Promise<void> {
   const [set] = await jam.api.Email.set({ accountId, update: { [id]: { 'keywords/$seen': true } } } as never);
   const [after] = await jam.api.Email.get({ accountId, ids: [id], properties: ['keywords'] });
   const download = await jam.downloadBlob({ accountId, blobId: (emails as { list: Array<{ blobId: string }> }).list[0]!.blobId, mimeType: 'message/rfc822', fileName: 'm.eml' });
-  process.stdout.write(`${JSON.stringify({ accountId, inbox: inbox.name, blob, imported, query, emails, set, after, downloaded: await download.text() })}\n`);
+  // RFC 8621 beyond mail: parse, copy, snippets, identities, sending, vacation.
+  const [parsed] = await jam.api.Email.parse({ accountId, blobIds: [blob.blobId], properties: ['subject', 'from'] } as never);
+  const archive = mailboxes.list.find((m: { role: string }) => m.role === 'archive')!;
+  const [copied] = await jam.api.Email.copy({ fromAccountId: accountId, accountId, create: { c: { id, mailboxIds: { [archive.id]: true } } } } as never);
+  const [snippets] = await jam.api.SearchSnippet.get({ accountId, filter: { text: 'jam' }, emailIds: [id] } as never);
+  const [identities] = await jam.api.Identity.get({ accountId, ids: null });
+  const identity = identities.list[0]!;
+  const drafts = mailboxes.list.find((m: { role: string }) => m.role === 'drafts')!;
+  const [draft] = await jam.api.Email.set({
+    accountId,
+    create: { d: { mailboxIds: { [drafts.id]: true }, keywords: { $draft: true }, from: [{ email: identity.email }], to: [{ email: identity.email }], subject: 'Note to self', bodyValues: { b: { value: 'sent by jam' } }, textBody: [{ partId: 'b' }] } },
+  } as never);
+  const draftId = (draft as { created: Record<string, { id: string }> }).created.d!.id;
+  const [submitted] = await jam.api.EmailSubmission.set({ accountId, create: { s: { identityId: identity.id, emailId: draftId } } } as never);
+  const [vacationSet] = await jam.api.VacationResponse.set({ accountId, update: { singleton: { isEnabled: true, subject: 'Away' } } } as never);
+  const [vacation] = await jam.api.VacationResponse.get({ accountId, ids: ['singleton'] } as never);
+  process.stdout.write(`${JSON.stringify({ accountId, inbox: inbox.name, blob, imported, query, emails, set, after, downloaded: await download.text(), parsed, copied, snippets, identities, submitted, vacationSet, vacation })}\n`);
 }
 
 main().catch((error: unknown) => {

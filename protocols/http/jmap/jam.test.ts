@@ -1,6 +1,8 @@
 // Proves Quire's JMAP works with an independent client library from npm (jmap-jam): session
 // discovery, Mailbox/get, upload, Email/import, a two-call request with a result reference,
-// Email/set and download, over real TLS (the child process trusts the test certificate).
+// Email/set and download, Email/parse, Email/copy, SearchSnippet/get, Identity/get,
+// EmailSubmission/set (sent to oneself) and VacationResponse/set and get, over real TLS (the
+// child process trusts the test certificate).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,6 +40,13 @@ test('jmap-jam talks to Quire', { timeout: 90_000 }, async () => {
     assert.deepEqual(seen.set.updated, { [created.id]: null });
     assert.deepEqual(seen.after.list[0].keywords, { $seen: true });
     assert.match(seen.downloaded, /Sent by jmap-jam\./);
+    assert.equal(seen.parsed.parsed[seen.blob.blobId].subject, 'From jam');
+    assert.ok(seen.copied.created.c.id, JSON.stringify(seen.copied));
+    assert.equal(seen.snippets.list[0].preview, 'Sent by jmap-<mark>jam</mark>.');
+    assert.deepEqual(seen.identities.list.map((i: { email: string }) => i.email), [quire.demo.address]);
+    assert.equal(seen.submitted.created.s.deliveryStatus[quire.demo.address].delivered, 'yes', JSON.stringify(seen.submitted));
+    assert.deepEqual(seen.vacationSet.updated, { singleton: null });
+    assert.deepEqual([seen.vacation.list[0].isEnabled, seen.vacation.list[0].subject], [true, 'Away']);
   } finally {
     await quire.stop();
   }

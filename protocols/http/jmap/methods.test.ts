@@ -85,6 +85,10 @@ test('Email/copy, Email/parse, SearchSnippet/get, Thread/changes', { timeout: 12
     assert.match(bySnippet[copyId].preview, /^The <mark>budget<\/mark> for next year is padding/);
     assert.match(bySnippet[copyId].preview, /<mark>BUDGET<\/mark> grows\.$/);
     assert.deepEqual([bySnippet[lunchId].subject, bySnippet[lunchId].preview], [null, null], 'no term in it, nothing marked (NOT terms never are)');
+    const htmlOnly = await jmap.upload(accountId, crlf('From: f@example.net\nSubject: html\nContent-Type: text/html; charset=utf-8\n\n<p>The <b>budget</b> is &lt;tight&gt;</p>\n'), 'message/rfc822');
+    const htmlId = (await jmap.one('Email/import', { accountId, emails: { h: { blobId: htmlOnly.blobId, mailboxIds: { [inbox.id]: true } } } })).created.h.id as string;
+    const htmlSnippet = await jmap.one('SearchSnippet/get', { accountId, filter: { body: 'budget' }, emailIds: [htmlId] });
+    assert.match(htmlSnippet.list[0].preview, /^The\s+<mark>budget<\/mark>\s+is &lt;tight&gt;$/, 'an HTML part shown as its text, escaped again');
     const noFilter = await jmap.one('SearchSnippet/get', { accountId, emailIds: [copyId] });
     assert.deepEqual(noFilter.list, [{ emailId: copyId, subject: null, preview: null }]);
     const tooMany = await jmap.calls([['SearchSnippet/get', { accountId, filter: { text: 'x' }, emailIds: Array.from({ length: 501 }, (_, i) => `M1.${i}`) }, 's']]);

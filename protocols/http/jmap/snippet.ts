@@ -5,7 +5,7 @@
 // the preview agrees with Email/query's text and body filters; the text shown comes from the
 // body values of the Email's text parts.
 
-import type { ContentCriterion } from '../../../engine/api.js';
+import { type ContentCriterion, htmlToText, partsById } from '../../../engine/api.js';
 import { type EmailRef, unwrap } from './account.js';
 import { type Args, type Method, MethodError, checkAccount, idList, jmapLimits } from './core.js';
 
@@ -105,7 +105,10 @@ export const searchSnippetGet: Method = async (args, context) => {
       const [content] = unwrap(await view.api.summaries(view.mailboxId, ref.folder.name, [ref.info.uid]));
       const partIds = content?.summary.textBody ?? [];
       const values = partIds.length === 0 ? {} : unwrap(await view.api.bodyValues(view.mailboxId, ref.folder.name, ref.info.uid, partIds, { bytesMax: snippetBodyBytesMax }));
-      preview = excerpt(Object.values(values).map((v) => v.value).join('\n'), terms.body);
+      // An HTML part (a message without a text/plain one) is shown as its text.
+      const parts = content === undefined ? new Map() : partsById(content.summary.body);
+      const texts = Object.entries(values).map(([partId, v]) => (parts.get(partId)?.subtype === 'html' ? htmlToText(v.value) : v.value));
+      preview = excerpt(texts.join('\n'), terms.body);
     }
     list.push({ emailId: ref.id, subject, preview });
   }
