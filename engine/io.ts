@@ -5,7 +5,7 @@
 
 import { promises as fsp, constants as fsc, writeSync } from 'node:fs';
 import { syncWriteBytesMax } from './constants.js';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 
 export interface Clock {
@@ -186,7 +186,8 @@ export function nodeStorage(): Storage {
       }
     },
     async writeAtomic(path, data) {
-      const temp = join(dirname(path), `.${process.pid}.tmp`);
+      // Named after the file: two files of one directory may be written at once.
+      const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
       const handle = await fsp.open(temp, 'w', 0o600);
       try {
         await handle.writeFile(data);

@@ -6,7 +6,7 @@
 // directory of one server: they are not replicated with the mailbox database (ARCHITECTURE.md,
 // Known gaps).
 
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeStorage } from '../engine/io.js';
 import { fail, ok, type Result } from '../engine/errors.js';
@@ -64,7 +64,8 @@ export class FileAccountDocuments implements AccountDocuments {
       const bytes = Buffer.from(JSON.stringify(changed.value), 'utf8');
       if (bytes.length > documentBytesMax) return fail('LIMIT', `${name} would be ${bytes.length} bytes (at most ${documentBytesMax})`);
       try {
-        await writeDurably(path, bytes);
+        await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+        await nodeStorage().writeAtomic(path, bytes);
       } catch (error) {
         return fail('DISK_FULL', `writing ${path}: ${(error as Error).message}`);
       }
@@ -78,19 +79,4 @@ export class FileAccountDocuments implements AccountDocuments {
     });
     return next;
   }
-}
-
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = join(path, '..');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const temp = `${path}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  await nodeStorage().syncDir(dir);
 }
