@@ -18,6 +18,8 @@ import { StartError, startServer } from '../server/server.js';
 import { addUser, listUsers, removeUser } from '../server/users.js';
 import { newTransactionId } from '../server/delivery/index.js';
 import { bounceIntoQueueDir, deleteFromQueueDir, flushQueueDir, outboundQueueDir, type QueueEntryView, readQueueDir, viewOf } from '../server/delivery/queue.js';
+import { PublicFolders, publicFolderAdmin } from '../server/publicfolders.js';
+import { roles, type Role } from '../protocols/acl.js';
 
 const usage = `quire — an event-sourced mailbox server
 
@@ -49,6 +51,14 @@ usage:
                                          (many mailboxes at once: counts per mailbox; --copy-to
                                           copies the results into a discovery mailbox)
   quire search --audit [--json]          (every multi-mailbox search: who, when, query, counts)
+  quire publicfolder add PATH [--database DB]
+  quire publicfolder list [--json]
+  quire publicfolder remove PATH
+  quire publicfolder permission add PATH --user ADDRESS|anyone|anonymous --role owner|editor|author|reviewer|none
+  quire publicfolder permission add PATH --user ADDRESS|anyone|anonymous --rights LETTERS   (RFC 4314: lrswipkxtea)
+  quire publicfolder permission remove PATH --user ADDRESS|anyone|anonymous
+  quire publicfolder mail-enable PATH --address ADDRESS
+  quire publicfolder mail-disable PATH
 
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.
@@ -68,6 +78,7 @@ interface Parsed {
 const valueFlags = new Set([
   'data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy',
   'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'kafka-session-timeout-ms',
+  'user', 'role', 'rights', 'address',
   'ldap-url', 'ldap-bind-dn', 'ldap-bind-password-file', 'ldap-base-dn',
   'mailbox', 'from', 'since', 'before', 'copy-to', 'name',
 ]);
@@ -443,6 +454,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw new UsageError(`unknown command: quire queue ${sub ?? ''}`);
   }
+  if (command === 'publicfolder') return publicFolderCommand(parsed, sub, json, running === null ? null : online, dataDir);
 
   if (command === 'search') {
     if (!running) throw new Error(`quire search needs a running server on ${dataDir} (it searches through the databases' workers)`);
@@ -535,6 +547,76 @@ function describeQuery(query: Record<string, unknown>): string {
   if (query.sinceMs !== undefined) parts.push(`since:${new Date(query.sinceMs as number).toISOString().slice(0, 10)}`);
   if (query.beforeMs !== undefined) parts.push(`before:${new Date(query.beforeMs as number).toISOString().slice(0, 10)}`);
   return parts.join(' ') || '(everything)';
+}
+
+/** `quire publicfolder ...`: through the admin API, or offline on the data directory's databases. */
+async function publicFolderCommand(parsed: Parsed, sub: string | undefined, json: boolean, online: ((method: string, path: string, body?: unknown) => Promise<any>) | null, dataDir: string): Promise<number> {
+  const [, , path, fourth] = parsed.positional;
+  const offline = <T>(work: (admin: ReturnType<typeof publicFolderAdmin>) => Promise<{ ok: boolean; value?: T; code?: string; message?: string }>): Promise<T> =>
+    withOffline(dataDir, async (directory, apiFor, databases) => {
+      const result = await work(publicFolderAdmin(new PublicFolders({ databases, apiFor, directory })));
+      expectOk(result);
+      return result.value as T;
+    });
+  const print = (folder: Record<string, any>, verb: string): void => {
+    console.log(json ? JSON.stringify(folder) : `${verb} ${folder.path} (${folder.database})${folder.address ? ` <${folder.address}>` : ''}`);
+  };
+  const needPath = (usage: string): string => {
+    if (path === undefined) throw new UsageError(usage);
+    return path;
+  };
+  switch (sub) {
+    case 'list': {
+      const folders: Array<Record<string, any>> = online ? await online('GET', '/api/v1/publicfolders') : await offline((a) => a.list());
+      if (json) console.log(JSON.stringify(folders, null, 2));
+      else {
+        printTable(
+          folders.map((f) => ({ ...f, permissions: (f.permissions as Array<Record<string, string>>).map((p) => `${p.identifier}:${p.role ?? p.rights}`).join(' ') })),
+          ['path', 'database', 'address', 'messages', 'permissions'],
+        );
+      }
+      return 0;
+    }
+    case 'add': {
+      const at = needPath('quire publicfolder add PATH [--database DB]');
+      const database = flag(parsed, 'database');
+      const body = { path: at, ...(database === undefined ? {} : { database }) };
+      print(online ? await online('POST', '/api/v1/publicfolders', body) : await offline((a) => a.add(at, database)), 'added');
+      return 0;
+    }
+    case 'remove': {
+      const at = needPath('quire publicfolder remove PATH');
+      print(online ? await online('DELETE', `/api/v1/publicfolders?path=${encodeURIComponent(at)}`) : await offline((a) => a.remove(at)), 'removed');
+      return 0;
+    }
+    case 'permission': {
+      const action = path;
+      const at = fourth;
+      const user = flag(parsed, 'user');
+      const usage = 'quire publicfolder permission add|remove PATH --user ADDRESS [--role ROLE | --rights LETTERS]';
+      if ((action !== 'add' && action !== 'remove') || at === undefined || user === undefined) throw new UsageError(usage);
+      const role = flag(parsed, 'role');
+      const rights = flag(parsed, 'rights');
+      if (action === 'add' && (role === undefined) === (rights === undefined)) throw new UsageError('give --role or --rights');
+      if (role !== undefined && !roles.includes(role as Role)) throw new UsageError(`--role must be one of ${roles.join(', ')}`);
+      const body = { path: at, identifier: user, ...(action === 'remove' ? {} : role !== undefined ? { role } : { rights }) };
+      const grant = action === 'remove' ? null : role !== undefined ? (role as Role) : { rights: rights! };
+      const folder = online ? await online('PUT', '/api/v1/publicfolders/permissions', body) : await offline((a) => a.setPermission(at, user, grant));
+      if (json) console.log(JSON.stringify(folder));
+      else console.log(`${folder.path}: ${(folder.permissions as Array<Record<string, string>>).map((p) => `${p.identifier}:${p.role ?? p.rights}`).join(' ')}`);
+      return 0;
+    }
+    case 'mail-enable':
+    case 'mail-disable': {
+      const at = needPath(sub === 'mail-enable' ? 'quire publicfolder mail-enable PATH --address ADDRESS' : 'quire publicfolder mail-disable PATH');
+      const address = sub === 'mail-enable' ? flag(parsed, 'address') ?? null : null;
+      if (sub === 'mail-enable' && address === null) throw new UsageError('quire publicfolder mail-enable PATH --address ADDRESS');
+      const folder = online ? await online('PUT', '/api/v1/publicfolders/address', { path: at, address }) : await offline((a) => a.mailEnable(at, address));
+      print(folder, sub === 'mail-enable' ? 'mail-enabled' : 'mail-disabled');
+      return 0;
+    }
+  }
+  throw new UsageError(`unknown command: quire publicfolder ${sub ?? ''}`);
 }
 
 main(process.argv.slice(2)).then(

@@ -5,7 +5,7 @@
 // against a small in-memory context (protocols/testing.ts) and run for real against
 // server/frontend.ts.
 
-import type { MailboxApi } from '../engine/api.js';
+import type { FolderInfo, MailboxApi } from '../engine/api.js';
 import type { Result } from '../engine/errors.js';
 
 /** A user as the front ends see it: enough to open the mailbox and answer about it. */
@@ -20,6 +20,26 @@ export interface Account {
   readonly quotaBytes: number | null;
   /** Other addresses of the same user (lower-cased). */
   readonly aliases: readonly string[];
+  /**
+   * Mail to this recipient goes into this folder, not INBOX (a mail-enabled public folder:
+   * `mailboxId` is then its public-folder mailbox). Absent for users.
+   */
+  readonly folder?: string;
+}
+
+/** One public folder: where it lives (a public-folder mailbox in a database) and its folder (with ACL and address). */
+export interface PublicFolder {
+  /** The folder's path in the hierarchy, `/`-separated, e.g. `Sales/EMEA`. */
+  readonly path: string;
+  readonly database: string;
+  readonly mailboxId: string;
+  readonly folder: FolderInfo;
+}
+
+/** The organisation's public folders, across every database (server/publicfolders.ts). */
+export interface PublicFolderSource {
+  /** Every public folder, by path; DATABASE_UNAVAILABLE when a database holding some cannot answer. */
+  list(): Promise<Result<PublicFolder[]>>;
 }
 
 export type Protocol = 'imap' | 'pop3' | 'smtp' | 'submission' | 'lmtp' | 'jmap';
@@ -122,6 +142,8 @@ export interface FrontEndContext {
    * EmailSubmission both submit through it: one pipeline.
    */
   mailSubmission?(): MailSubmission | null;
+  /** The public folders (absent: a server without any, as in small test contexts). */
+  readonly publicFolders?: PublicFolderSource;
 }
 
 /**

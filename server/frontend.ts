@@ -7,6 +7,7 @@ import { messageBytesMax } from '../engine/constants.js';
 import { fail, ok, type Result } from '../engine/errors.js';
 import type { Directory, DirectoryUser } from '../engine/directory/index.js';
 import type { Account, AccountDocuments, FrontEndContext, FrontEndLimits, FrontEndLog, FrontEndMetrics, MailSubmission, Peer, SessionLease } from '../protocols/frontend.js';
+import type { PublicFolders } from './publicfolders.js';
 
 export const frontEndLimitsDefault: FrontEndLimits = {
   sessionsPerUser: 50,
@@ -112,6 +113,8 @@ export interface FrontEndContextOptions {
   readonly documents?: AccountDocuments;
   /** The running server's mail submission, once its mail flow runs (server.ts sets it after the front ends). */
   readonly mailSubmission?: () => MailSubmission | null;
+  /** Public folders: listed to the front ends; mail-enabled ones receive mail at their addresses. */
+  readonly publicFolders?: PublicFolders;
 }
 
 export function accountOf(user: DirectoryUser): Account {
@@ -187,7 +190,12 @@ export function createFrontEndContext(options: FrontEndContextOptions): ServerFr
     async resolveRecipient(address: string): Promise<Result<Account[]>> {
       return asking(async () => {
         const resolved = await directory.resolveRecipient(address);
-        return resolved.ok ? ok(resolved.value.map(accountOf)) : resolved;
+        if (resolved.ok) return ok(resolved.value.map(accountOf));
+        if (resolved.code !== 'NO_SUCH_USER' || options.publicFolders === undefined) return resolved;
+        // Not a user, alias or group: maybe a mail-enabled public folder.
+        const folder = await options.publicFolders.recipient(address);
+        if (!folder.ok) return folder;
+        return folder.value === null ? resolved : ok([folder.value]);
       });
     },
 
@@ -198,6 +206,7 @@ export function createFrontEndContext(options: FrontEndContextOptions): ServerFr
     mailboxes: options.mailboxes,
     ...(options.documents === undefined ? {} : { documents: options.documents }),
     ...(options.mailSubmission === undefined ? {} : { mailSubmission: options.mailSubmission }),
+    ...(options.publicFolders === undefined ? {} : { publicFolders: options.publicFolders }),
 
     openSession(account: Account, _peer: Peer): Result<SessionLease> {
       const count = sessions.get(account.address) ?? 0;

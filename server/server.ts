@@ -24,6 +24,7 @@ import { startFrontEnds } from './frontends.js';
 import type { MailFlow, QueueAdmin } from './delivery/index.js';
 import { adminSecretPath, databasesDefault, readAdminToken, runningServer, serverFileName } from './paths.js';
 import { addUser, listUsers, removeUser, setQuota } from './users.js';
+import { PublicFolders, publicFolderAdmin } from './publicfolders.js';
 import { MoveManager } from './moves.js';
 import { DiscoveryManager } from './discovery.js';
 import { fail, ok } from '../engine/errors.js';
@@ -81,6 +82,8 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   /** Mailbox moves between databases (server/moves.ts). */
   readonly moves: MoveManager;
+  /** Public folders (server/publicfolders.ts). */
+  readonly publicFolders: PublicFolders;
   stop(): Promise<void>;
 }
 
@@ -158,6 +161,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     newId: () => Buffer.from(prng.bytes(6)).toString('hex'),
     log: options.say,
   });
+  const publicFolders = new PublicFolders({ databases, apiFor, directory });
 
   // With Kafka shipping the first database may be active on another server: its mailboxes are made there.
   const demoHere = (await supervisor.list()).some((c) => c.database === databases[0] && c.role === 'active');
@@ -188,6 +192,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tls: { cert: tls.value.cert, key: tls.value.key },
     log,
     metrics,
+    publicFolders,
   });
   let servers: { https: FastifyInstance; http: FastifyInstance } | undefined;
   let frontEnds: FrontEnd[] = [];
@@ -245,6 +250,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           const search = discovery.get(id);
           return search === null ? fail('INVALID_ARGUMENT', `no search ${id}`) : ok(search);
         },
+        publicFolders: publicFolderAdmin(publicFolders),
       },
     });
     frontEnds = await startFrontEnds(context, plan, { dataDir });
@@ -290,6 +296,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tlsCert: tls.value.cert,
     metrics,
     moves,
+    publicFolders,
     async stop() {
       if (stopped) return;
       stopped = true;

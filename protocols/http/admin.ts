@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { type ErrorCode, type Failure, errorInfo } from '../../engine/errors.js';
+import { type PublicFolderAdmin, registerPublicFolderApi } from './publicfolders.js';
 
 type Outcome = { ok: true; value: unknown } | Failure;
 
@@ -51,6 +52,8 @@ export interface AdminBackend {
   startDiscovery(request: DiscoveryRequestBody, actor: string): Promise<Outcome>;
   discoverySearches(): unknown[];
   discoverySearch(id: string): Outcome;
+  /** Public folders (protocols/http/publicfolders.ts); absent: no such routes. */
+  publicFolders?: PublicFolderAdmin;
 }
 
 /** A multi-mailbox search as the admin API takes it (dates as ISO 8601 strings, UTC). */
@@ -224,6 +227,7 @@ export const openApiInfo = {
       { name: 'queue', description: 'The outbound queue: list, flush, delete' },
       { name: 'moves', description: 'Mailbox moves between databases' },
       { name: 'discovery', description: 'Multi-mailbox search (eDiscovery) and its audit log' },
+      { name: 'publicfolders', description: 'Public folders: hierarchy, permissions (Exchange roles as RFC 4314 rights), mail-enabling' },
     ],
   },
 };
@@ -416,4 +420,5 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
       response: { 201: { type: 'object', additionalProperties: true }, ...errors, 409: { $ref: 'Error#' } },
     },
   }, async (request, reply) => sendResult(reply, await backend.addDomain(request.body.name), true));
+  if (backend.publicFolders !== undefined) registerPublicFolderApi(app, backend.publicFolders);
 }

@@ -40,6 +40,11 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Where a recipient's copy goes: a mailbox, and a folder of it for a mail-enabled public folder. */
+function placeOf(target: { readonly mailboxId: string; readonly folder?: string }): string {
+  return target.folder === undefined ? target.mailboxId : `${target.mailboxId}/${target.folder}`;
+}
+
 /** The bytes stored for one envelope recipient. */
 export function deliveredBytes(message: IncomingMessage, rcpt: string): Uint8Array {
   return concat([Buffer.from(envelopeHeaders(message.mailFrom, rcpt) + message.prefix, 'utf8'), message.body]);
@@ -58,12 +63,12 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
   targets.forEach((target) => {
     let contentIndex = -1;
     for (const account of target.accounts) {
-      if (byMailbox.has(account.mailboxId)) continue;
+      if (byMailbox.has(placeOf(account))) continue;
       if (contentIndex < 0) {
         contentIndex = contents.length;
         contents.push(deliveredBytes(message, target.rcpt));
       }
-      byMailbox.set(account.mailboxId, { account, rcpt: target.rcpt, contentIndex });
+      byMailbox.set(placeOf(account), { account, rcpt: target.rcpt, contentIndex });
     }
   });
   const deliveries: SafetyNetDelivery[] = [...byMailbox.values()].map(({ account, rcpt, contentIndex }) => ({
@@ -71,6 +76,7 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
     address: account.address,
     database: account.database,
     mailboxId: account.mailboxId,
+    ...(account.folder === undefined ? {} : { folder: account.folder }),
     contentIndex,
   }));
 
@@ -78,7 +84,7 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
     try {
       const committed = await context.mailboxes(delivery.database).commit({
         mailboxId: delivery.mailboxId,
-        ops: [{ op: 'append', folder: 'INBOX', content: contents[delivery.contentIndex]!, internalDateMs: message.timeMs }],
+        ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content: contents[delivery.contentIndex]!, internalDateMs: message.timeMs }],
       });
       return committed.ok ? ok(undefined) : committed;
     } catch (error) {
@@ -93,9 +99,9 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
       );
   const [netResult, ...commitResults] = await Promise.all([kept, ...commits]);
   const byMailboxResult = new Map<string, Result<void>>();
-  deliveries.forEach((delivery, index) => byMailboxResult.set(delivery.mailboxId, commitResults[index]!));
+  deliveries.forEach((delivery, index) => byMailboxResult.set(placeOf(delivery), commitResults[index]!));
   if (onDelivered !== undefined && netResult!.ok) {
-    for (const { account, rcpt } of byMailbox.values()) if (byMailboxResult.get(account.mailboxId)!.ok) onDelivered({ account, rcpt, message });
+    for (const { account, rcpt } of byMailbox.values()) if (byMailboxResult.get(placeOf(account))!.ok) onDelivered({ account, rcpt, message });
   }
 
   return targets.map((target) => {
@@ -103,7 +109,7 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
     let failure: Failure | null = null;
     const failedAccounts: Account[] = [];
     for (const account of target.accounts) {
-      const result = byMailboxResult.get(account.mailboxId)!;
+      const result = byMailboxResult.get(placeOf(account))!;
       if (result.ok) continue;
       failedAccounts.push(account);
       if (failure === null || (result.code !== 'OVER_QUOTA' && failure.code === 'OVER_QUOTA')) failure = result;

@@ -13,6 +13,8 @@ export interface SafetyNetDelivery {
   readonly address: string;
   readonly database: string;
   readonly mailboxId: string;
+  /** The folder it went into when not INBOX (a mail-enabled public folder). */
+  readonly folder?: string;
   /** Index into SafetyNetEntry.contents: recipients with the same bytes share one. */
   readonly contentIndex: number;
 }

@@ -310,7 +310,7 @@ export async function resubmit(options: ResubmitOptions): Promise<ResubmitReport
         present++;
         continue;
       }
-      const committed = await options.api.commit({ mailboxId: delivery.mailboxId, ops: [{ op: 'append', folder: 'INBOX', content, internalDateMs: entry.timeMs }] });
+      const committed = await options.api.commit({ mailboxId: delivery.mailboxId, ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content, internalDateMs: entry.timeMs }] });
       if (committed.ok) {
         set.add(key);
         resubmitted++;
