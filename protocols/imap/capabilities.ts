@@ -38,6 +38,9 @@ const afterLogin = [
   'SORT',
   'THREAD=REFERENCES',
   'THREAD=ORDEREDSUBJECT',
+  'ACL',
+  'RIGHTS=texk',
+  'LIST-MYRIGHTS',
 ];
 
 export function capabilities(state: CapabilityState): string[] {

@@ -281,7 +281,7 @@ test('mailboxes: LIST variants, CREATE with parents and USE, RENAME, DELETE, SUB
   assert.match((await c.command('DELETE INBOX')).tagged, /NO/);
   assert.match((await c.command('STATUS Nope (MESSAGES)')).tagged, /NO \[NONEXISTENT\]/);
   r = ok(await c.command('NAMESPACE'));
-  assert.deepEqual(r.untagged, ['* NAMESPACE (("" "/")) NIL NIL']);
+  assert.deepEqual(r.untagged, ['* NAMESPACE (("" "/")) (("Other Users/" "/")) (("Public Folders/" "/"))']);
   r = ok(await c.command('GETQUOTAROOT INBOX'));
   assert.deepEqual(r.untagged, ['* QUOTAROOT INBOX ""', '* QUOTA "" (STORAGE 1 10240)']); // the two messages moved out of INBOX
   // UTF-8 names: mUTF-7 before ENABLE, UTF-8 after.

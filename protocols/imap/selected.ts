@@ -4,7 +4,7 @@
 // correct across other sessions' expunges until the session may send EXPUNGE/VANISHED
 // (RFC 9051 §7.5.1: never during FETCH, STORE or SEARCH).
 
-import type { MessageContent, MessageInfo } from '../../engine/api.js';
+import type { MailboxApi, MessageContent, MessageInfo } from '../../engine/api.js';
 import { contentCacheEntriesMax } from './constants.js';
 import type { SeqRange, SequenceSet } from './wire/types.js';
 
@@ -16,6 +16,11 @@ export class SelectedMailbox {
   readonly pendingExpunge = new Set<number>();
   /** RFC 5182 SEARCHRES `$`, as UIDs. */
   saved: number[] = [];
+  /**
+   * A folder of another mailbox (a public folder, another user's shared folder): where it is and
+   * what this user may do in it (RFC 4314 rights). null: the user's own folder, every right.
+   */
+  shared: { readonly api: MailboxApi; readonly mailboxId: string; readonly rights: string } | null = null;
   /**
    * MIME summaries already fetched (a UID's content never changes under one UIDVALIDITY), least
    * recently used first, so repeated ENVELOPE/BODYSTRUCTURE fetches skip the database round trip.

@@ -8,6 +8,7 @@
 import type { CommitResult, FolderListing, MailboxApi, MailboxChange, MessageInfo, TxRequest } from '../../engine/api.js';
 import { errorInfo, type Failure } from '../../engine/errors.js';
 import type { Account, FrontEndContext, SessionLease } from '../frontend.js';
+import { allRights } from '../acl.js';
 import { capabilities } from './capabilities.js';
 import { authFailuresMax, badCommandsInRowMax, commandBytesOverLiteral, pendingInputBytesMax } from './constants.js';
 import { handlers, type SessionState } from './commands/index.js';
@@ -64,6 +65,8 @@ export class ImapSession {
   private readonly decoder: ImapDecoder;
   private lease: SessionLease | null = null;
   private unwatch: (() => void) | null = null;
+  /** The change feed of the selected shared folder's mailbox (not the user's own). */
+  private unwatchShared: (() => void) | null = null;
   private lineWaiter: LineWaiter | null = null;
   private running = false;
   private dirty = false;
@@ -306,9 +309,14 @@ export class ImapSession {
     this.state = 'authenticated';
   }
 
+  /** The mailbox API, mailbox and rights of the selected folder: the user's own, or a shared one. */
+  where(): { readonly api: MailboxApi; readonly mailboxId: string; readonly rights: string } {
+    return this.selected?.shared ?? { api: this.api!, mailboxId: this.account!.mailboxId, rights: allRights };
+  }
+
   private changed(change: MailboxChange): void {
     const selected = this.selected;
-    if (selected === null) return;
+    if (selected === null || change.mailboxId !== this.where().mailboxId) return;
     const touches = change.hierarchyChanged || change.folders.some((f) => f.folderId === selected.folderId);
     if (!touches) return;
     this.noticedModseq = Math.max(this.noticedModseq, change.modseqHighest);
@@ -320,6 +328,9 @@ export class ImapSession {
   }
 
   select(mailbox: SelectedMailbox | null): void {
+    this.unwatchShared?.();
+    this.unwatchShared = null;
+    if (mailbox?.shared != null) this.unwatchShared = mailbox.shared.api.watch(mailbox.shared.mailboxId, (change) => this.changed(change));
     this.selected = mailbox;
     this.dirty = false;
     this.prefetched = null;
@@ -346,13 +357,13 @@ export class ImapSession {
   }
 
   /** The listing since the view's modseq: the one a commit brought back, else asked for now. */
-  private async listing(selected: SelectedMailbox, mailboxId: string): Promise<{ result: Awaited<ReturnType<MailboxApi['listMessages']>>; modseqSeen: number | null }> {
+  private async listing(selected: SelectedMailbox, where: { readonly api: MailboxApi; readonly mailboxId: string }): Promise<{ result: Awaited<ReturnType<MailboxApi['listMessages']>>; modseqSeen: number | null }> {
     const pre = this.prefetched;
     this.prefetched = null;
     if (pre !== null && pre.folderId === selected.folderId && pre.since === selected.modseqHighest && pre.listed.listing.folder.name === selected.name) {
       return { result: { ok: true, value: pre.listed.listing as FolderListing }, modseqSeen: pre.listed.mailboxModseqHighest };
     }
-    return { result: await this.api!.listMessages(mailboxId, selected.name, { changedSince: selected.modseqHighest }), modseqSeen: null };
+    return { result: await where.api.listMessages(where.mailboxId, selected.name, { changedSince: selected.modseqHighest }), modseqSeen: null };
   }
 
   /**
@@ -365,7 +376,8 @@ export class ImapSession {
     if (selected === null || this.api === null || this.account === null) return;
     if (this.dirty) {
       this.dirty = false;
-      const { result: listing, modseqSeen } = await this.listing(selected, this.account.mailboxId);
+      const where = this.where();
+      const { result: listing, modseqSeen } = await this.listing(selected, where);
       // A change noticed after the commit's listing was made is not in it: list again next time.
       if (modseqSeen !== null && this.noticedModseq > modseqSeen) this.dirty = true;
       if (!listing.ok) {
@@ -424,7 +436,8 @@ export class ImapSession {
 
   private async findFolderName(folderId: number): Promise<string | null> {
     if (this.api === null || this.account === null) return null;
-    const folders = await this.api.folders(this.account.mailboxId);
+    const where = this.where();
+    const folders = await where.api.folders(where.mailboxId);
     if (!folders.ok) return null;
     return folders.value.find((f) => f.folderId === folderId)?.name ?? null;
   }
@@ -441,6 +454,8 @@ export class ImapSession {
     this.lineWaiter = null;
     this.unwatch?.();
     this.unwatch = null;
+    this.unwatchShared?.();
+    this.unwatchShared = null;
     this.lease?.release();
     this.lease = null;
     this.context.metrics.sessionClosed('imap');

@@ -6,6 +6,9 @@ import type { TxOp } from '../../../engine/api.js';
 import { appendMessagesMax } from '../constants.js';
 import { folderName, storableFlags } from '../format.js';
 import { authenticated, handler } from './handler.js';
+import { has } from '../../acl.js';
+import { resolvePlace } from '../places.js';
+import { flagPermitted } from './store.js';
 
 export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
   if (c.messages.length > appendMessagesMax) {
@@ -19,17 +22,28 @@ export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
       return;
     }
   }
+  const place = await resolvePlace(s, folder);
+  if (!place.ok) {
+    await s.fail(tag, place);
+    return;
+  }
+  const { api, mailboxId, rights } = place.value;
+  if (!has(rights, 'i')) {
+    await s.no(tag, `You may not add messages to ${c.mailbox} (no i right)`, { code: 'NOPERM' });
+    return;
+  }
   const ops: TxOp[] = c.messages.map((m) => ({
     op: 'append',
-    folder,
+    folder: place.value.folder,
     content: m.data,
-    flags: storableFlags(m.flags),
+    // RFC 4314 §4: flags the user may not set are left off.
+    flags: storableFlags(m.flags).filter((f) => flagPermitted(rights, f)),
     ...(m.internalDate === undefined ? {} : { internalDateMs: m.internalDate.epochMs }),
   }));
-  const listAfter = s.selected !== null && s.selected.name === folder ? s.listAfter() : undefined;
-  const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops, ...(listAfter === undefined ? {} : { listAfter }) });
+  const listAfter = s.selected !== null && s.selected.name === place.value.folder && s.where().mailboxId === mailboxId ? s.listAfter() : undefined;
+  const done = await api.commit({ mailboxId, ops, ...(listAfter === undefined ? {} : { listAfter }) });
   if (!done.ok) {
-    if (done.code === 'NO_SUCH_FOLDER') await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'TRYCREATE' });
+    if (done.code === 'NO_SUCH_FOLDER' && place.value.kind === 'personal') await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'TRYCREATE' });
     else await s.fail(tag, done);
     return;
   }

@@ -1,6 +1,7 @@
 // EXPUNGE and UID EXPUNGE (RFC 9051 §6.4.3, §6.4.9): the \Deleted messages (of the UID set)
 // go in one durable commit, and the EXPUNGE (or VANISHED) responses follow from the view.
 
+import { has } from '../../acl.js';
 import { hasFlag } from '../format.js';
 import type { ImapSession } from '../session.js';
 import type { SequenceSet } from '../wire/types.js';
@@ -12,6 +13,11 @@ async function run(s: ImapSession, tag: string, name: string, set: SequenceSet |
     await s.no(tag, 'The mailbox is read-only', { code: 'READ-ONLY' });
     return;
   }
+  const { api, mailboxId, rights } = s.where();
+  if (!has(rights, 'e')) {
+    await s.no(tag, 'You may not expunge messages here (no e right)', { code: 'NOPERM' });
+    return;
+  }
   // Flags another session set must count: bring the view up to date without announcing expunges yet.
   s.markDirty();
   await s.sync({ expunges: false });
@@ -19,7 +25,7 @@ async function run(s: ImapSession, tag: string, name: string, set: SequenceSet |
   const uids = view.uids.filter((uid) => !view.pendingExpunge.has(uid) && hasFlag(view.infos.get(uid)!, '\\Deleted') && (within === null || within.has(uid)));
   if (uids.length > 0) {
     const listAfter = s.listAfter();
-    const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops: [{ op: 'expunge', folder: view.name, uids }], listAfter });
+    const done = await api.commit({ mailboxId, ops: [{ op: 'expunge', folder: view.name, uids }], listAfter });
     if (!done.ok) {
       await s.fail(tag, done);
       return;

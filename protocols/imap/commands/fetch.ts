@@ -3,6 +3,7 @@
 // readPart, CHANGEDSINCE and VANISHED (RFC 7162). A non-PEEK body fetch sets \Seen first, and
 // the reply then carries FLAGS. Replies are written as they are built, in pieces.
 
+import { has } from '../../acl.js';
 import { summariesPerCallMax, type MessageContent, type MessageInfo, type Section as MimeSection } from '../../../engine/api.js';
 import type { Failure } from '../../../engine/errors.js';
 import { fetchWriteBytes } from '../constants.js';
@@ -61,8 +62,7 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
   }
   const attributes = expand(c);
   if (c.changedSince !== undefined || attributes.some((a) => a.kind === 'MODSEQ')) s.enabled.condstore = true;
-  const api = s.api!;
-  const mailboxId = s.account!.mailboxId;
+  const { api, mailboxId, rights } = s.where();
 
   if (c.changedSince !== undefined) {
     const since = Number(c.changedSince);
@@ -79,7 +79,8 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
 
   // \Seen first, so the FLAGS we send are the new ones.
   const seenNow = new Set<number>();
-  if (!view.readOnly && attributes.some(setsSeen)) {
+  // RFC 4314 §4: without `s` a body fetch does not set \Seen (the flag is shared by everyone who reads the folder).
+  if (!view.readOnly && has(rights, 's') && attributes.some(setsSeen)) {
     const unseen = uids.filter((uid) => {
       const info = view.infos.get(uid);
       return info !== undefined && !hasFlag(info, '\\Seen') && !view.pendingExpunge.has(uid);
@@ -162,8 +163,7 @@ class FetchFailure extends Error {
 }
 
 async function writeMessage(s: ImapSession, w: ResponseWriter, attributes: readonly FetchAttribute[], info: MessageInfo, content: MessageContent | undefined, seenNow: boolean): Promise<void> {
-  const api = s.api!;
-  const mailboxId = s.account!.mailboxId;
+  const { api, mailboxId } = s.where();
   const folder = s.selected!.name;
   let whole: Uint8Array | null = null;
   const readWhole = async (): Promise<Uint8Array> => {

@@ -6,6 +6,7 @@ export type { SessionState } from './handler.js';
 
 import type { CommandKind } from '../wire/types.js';
 import type { Handler } from './handler.js';
+import { getacl, setacl, deleteacl, listrights, myrights } from './acl.js';
 import { append } from './append.js';
 import { authenticate, login, starttls } from './auth.js';
 import { copy, move } from './copy.js';
@@ -59,4 +60,9 @@ export const handlers: { readonly [K in CommandKind]?: Handler<K> } = {
   GETQUOTA: getquota,
   GETQUOTAROOT: getquotaroot,
   SETQUOTA: setquota,
+  GETACL: getacl,
+  SETACL: setacl,
+  DELETEACL: deleteacl,
+  LISTRIGHTS: listrights,
+  MYRIGHTS: myrights,
 };

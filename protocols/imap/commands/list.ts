@@ -2,7 +2,9 @@
 // LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154) and CHILDREN; and rev1's LSUB. Hierarchy
 // delimiter `/`; a parent that exists only through its children is \NonExistent (\Noselect).
 
-import type { FolderInfo } from '../../../engine/api.js';
+import type { FolderInfo, MailboxApi } from '../../../engine/api.js';
+import { allRights, has } from '../../acl.js';
+import { publicPrefix, visiblePublicFolders, withObsoleteRights } from '../places.js';
 import type { ImapSession } from '../session.js';
 import { encodeList, type ListEntry } from '../wire/encoder.js';
 import type { Command } from '../wire/types.js';
@@ -92,18 +94,39 @@ export const list = handler<'LIST'>(authenticated, async (s, tag, c) => {
     await s.fail(tag, folders);
     return;
   }
-  const nodes = tree(folders.value);
   const matchers = c.patterns.map((p) => listMatcher(c.reference, p));
+  // Public folders the user may see, under their namespace; a database that cannot answer
+  // leaves its folders out of this listing rather than failing the user's own.
+  const shared = new Map<string, { api: MailboxApi; mailboxId: string; rights: string; folder: string }>();
+  const sharedInfos: FolderInfo[] = [];
+  if (matchers.some((matches) => matches(publicPrefix) || matches(`${publicPrefix}/x`) || matches(`${publicPrefix}/`))) {
+    const visible = await visiblePublicFolders(s);
+    if (visible.ok) {
+      for (const { folder, rights } of visible.value) {
+        const name = `${publicPrefix}/${folder.path}`;
+        shared.set(name, { api: s.context.mailboxes(folder.database), mailboxId: folder.mailboxId, rights, folder: folder.path });
+        sharedInfos.push({ ...folder.folder, name, subscribed: false });
+      }
+    } else s.log.warn({ code: visible.code, err: visible.message }, 'public folders left out of LIST');
+  }
+  const nodes = tree([...folders.value, ...sharedInfos]);
   const out: Buffer[] = [];
   const options = { utf8: s.enabled.utf8 };
   for (const node of [...nodes.values()].sort((a, b) => compareNames(a.name, b.name))) {
     if (!matchers.some((matches) => matches(node.name))) continue;
-    const entry = listEntry(c, node);
-    if (entry === null) continue;
+    const place = shared.get(node.name);
+    const listed = listEntry(c, node);
+    if (listed === null) continue;
+    // RFC 4314 §4: a folder seen (l) but not readable (r) is listed \Noselect.
+    const entry = place !== undefined && !has(place.rights, 'r') ? { ...listed, attributes: ['\\Noselect', ...listed.attributes] } : listed;
     out.push(encodeList(entry, options));
-    if (c.returns.status !== undefined && node.folder !== undefined) {
-      const line = await statusLine(s, node.folder, node.name, c.returns.status);
+    if (c.returns.status !== undefined && node.folder !== undefined && (place === undefined || has(place.rights, 'r'))) {
+      const line = await statusLine(s, place === undefined ? node.folder : { ...node.folder, name: place.folder }, node.name, c.returns.status, place);
       if (line.ok) out.push(line.value);
+    }
+    // RFC 8440 LIST-MYRIGHTS.
+    if (c.returns.myRights && node.folder !== undefined) {
+      out.push(s.writer().raw('* MYRIGHTS ').mailbox(node.name).raw(` ${withObsoleteRights(place?.rights ?? allRights)}`).crlf().toBuffer());
     }
   }
   await s.write(Buffer.concat(out));

@@ -5,6 +5,8 @@ import type { TxOp } from '../../../engine/api.js';
 import { folderName } from '../format.js';
 import type { ImapSession } from '../session.js';
 import { authenticated, handler } from './handler.js';
+import { has } from '../../acl.js';
+import { resolvePlace, splitName } from '../places.js';
 
 const specialUses = new Set(['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash']);
 
@@ -17,8 +19,45 @@ async function commit(s: ImapSession, tag: string, ops: TxOp[], done: string): P
   await s.ok(tag, done);
 }
 
+/**
+ * CREATE in a shared namespace: the parent must exist and grant `k`; the new folder goes into
+ * the parent's mailbox and takes the parent's ACL (as Exchange's subfolders do). A top-level
+ * public folder is the administrator's (`quire publicfolder add`).
+ */
+async function createShared(s: ImapSession, tag: string, name: string): Promise<void> {
+  const slash = name.lastIndexOf('/');
+  const parentName = name.slice(0, slash);
+  const split = splitName(parentName);
+  if (split.kind === 'root' || slash < 0) {
+    await s.no(tag, 'Top-level shared folders are created by the administrator', { code: 'NOPERM' });
+    return;
+  }
+  const parent = await resolvePlace(s, parentName);
+  if (!parent.ok) {
+    await s.fail(tag, parent);
+    return;
+  }
+  if (!has(parent.value.rights, 'k')) {
+    await s.no(tag, `You may not create folders in ${parentName} (no k right)`, { code: 'NOPERM' });
+    return;
+  }
+  const folder = parent.value.folder + name.slice(slash);
+  const acl = parent.value.info?.acl ?? {};
+  const ops: TxOp[] = [{ op: 'createFolder', name: folder }, ...Object.entries(acl).map(([identifier, rights]): TxOp => ({ op: 'setAcl', folder, identifier, rights }))];
+  const result = await parent.value.api.commit({ mailboxId: parent.value.mailboxId, ops });
+  if (!result.ok) {
+    await s.fail(tag, result);
+    return;
+  }
+  await s.ok(tag, 'CREATE completed');
+}
+
 export const create = handler<'CREATE'>(authenticated, async (s, tag, c) => {
   const name = folderName(c.mailbox);
+  if (splitName(name).kind !== 'personal') {
+    await createShared(s, tag, name);
+    return;
+  }
   if (name === 'INBOX') {
     await s.no(tag, 'INBOX exists', { code: 'ALREADYEXISTS' });
     return;
@@ -43,12 +82,26 @@ export const create = handler<'CREATE'>(authenticated, async (s, tag, c) => {
 });
 
 export const deleteMailbox = handler<'DELETE'>(authenticated, async (s, tag, c) => {
-  const name = folderName(c.mailbox);
-  if (s.selected !== null && s.selected.name === name) {
+  const place = await resolvePlace(s, folderName(c.mailbox));
+  if (!place.ok) {
+    await s.fail(tag, place);
+    return;
+  }
+  const { api, mailboxId, folder, rights } = place.value;
+  if (!has(rights, 'x')) {
+    await s.no(tag, `You may not delete ${c.mailbox} (no x right)`, { code: 'NOPERM' });
+    return;
+  }
+  if (s.selected !== null && s.selected.name === folder && s.where().mailboxId === mailboxId) {
     s.select(null);
     await s.untagged('OK', 'Mailbox closed', { code: 'CLOSED' });
   }
-  await commit(s, tag, [{ op: 'deleteFolder', name }], 'DELETE completed');
+  const result = await api.commit({ mailboxId, ops: [{ op: 'deleteFolder', name: folder }] });
+  if (!result.ok) {
+    await s.fail(tag, result);
+    return;
+  }
+  await s.ok(tag, 'DELETE completed');
 });
 
 /**
@@ -66,9 +119,8 @@ function parentsNeeded(existing: ReadonlySet<string>, name: string): TxOp[] | nu
   return ops;
 }
 
-export const rename = handler<'RENAME'>(authenticated, async (s, tag, c) => {
-  const from = folderName(c.from);
-  const to = folderName(c.to);
+/** RENAME of the user's own folder (INBOX's messages move, RFC 9051 §6.3.6). */
+async function renamePersonal(s: ImapSession, tag: string, from: string, to: string): Promise<void> {
   const mailboxId = s.account!.mailboxId;
   const folders = await s.api!.folders(mailboxId);
   if (!folders.ok) {
@@ -103,6 +155,40 @@ export const rename = handler<'RENAME'>(authenticated, async (s, tag, c) => {
   const uids = listing.value.messages.map((m) => m.uid);
   if (uids.length > 0) ops.push({ op: 'move', folder: 'INBOX', uids, to });
   await commit(s, tag, ops, 'RENAME completed');
+}
+
+/** RENAME within one mailbox: `x` on the old name, `k` on the new name's parent (RFC 4314 §4). */
+export const rename = handler<'RENAME'>(authenticated, async (s, tag, c) => {
+  const from = await resolvePlace(s, folderName(c.from));
+  if (!from.ok) {
+    await s.fail(tag, from);
+    return;
+  }
+  const toName = folderName(c.to);
+  const toSplit = splitName(toName);
+  const sameNamespace = from.value.kind === toSplit.kind && (toSplit.kind !== 'other' || toSplit.owner === from.value.owner);
+  if (!sameNamespace) {
+    await s.no(tag, 'A folder cannot be renamed into another namespace', { code: 'CANNOT' });
+    return;
+  }
+  if (from.value.kind === 'personal') {
+    await renamePersonal(s, tag, from.value.folder, toName);
+    return;
+  }
+  const to = toSplit.kind === 'public' ? toSplit.path : toSplit.kind === 'other' ? toSplit.folder : toName;
+  const slash = toName.lastIndexOf('/');
+  const parent = slash < 0 ? null : await resolvePlace(s, toName.slice(0, slash));
+  if (!has(from.value.rights, 'x') || parent === null || !parent.ok || parent.value.mailboxId !== from.value.mailboxId || !has(parent.value.rights, 'k')) {
+    await s.no(tag, 'Renaming needs x on the folder and k on the new parent, in the same mailbox', { code: 'NOPERM' });
+    return;
+  }
+  const result = await from.value.api.commit({ mailboxId: from.value.mailboxId, ops: [{ op: 'renameFolder', from: from.value.folder, to }] });
+  if (!result.ok) {
+    await s.fail(tag, result);
+    return;
+  }
+  if (s.selected !== null && s.selected.name === from.value.folder && s.where().mailboxId === from.value.mailboxId) s.selected.name = to;
+  await s.ok(tag, 'RENAME completed');
 });
 
 export const subscribe = handler<'SUBSCRIBE'>(authenticated, (s, tag, c) => commit(s, tag, [{ op: 'subscribe', name: folderName(c.mailbox), subscribed: true }], 'SUBSCRIBE completed'));

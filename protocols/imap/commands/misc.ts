@@ -1,6 +1,7 @@
 // CAPABILITY, NOOP, CHECK, LOGOUT, ID, ENABLE, NAMESPACE, IDLE, COMPRESS: the commands that
 // touch no message.
 
+import { otherUsersPrefix, publicPrefix } from '../places.js';
 import { encodeCapability, encodeContinuation, encodeEnabled } from '../wire/encoder.js';
 import { any, authenticated, authenticatedOnly, handler, selectedOnly } from './handler.js';
 
@@ -68,7 +69,8 @@ export const enable = handler<'ENABLE'>(authenticatedOnly, async (s, tag, c) => 
 });
 
 export const namespace = handler<'NAMESPACE'>(authenticated, async (s, tag) => {
-  await s.write('* NAMESPACE (("" "/")) NIL NIL\r\n');
+  // RFC 2342: personal, other users' (folders shared with this user), shared (public folders).
+  await s.write(`* NAMESPACE (("" "/")) (("${otherUsersPrefix}/" "/")) (("${publicPrefix}/" "/"))\r\n`);
   await s.ok(tag, 'NAMESPACE completed');
 });
 

@@ -18,7 +18,7 @@ export function charsetSupported(charset: string | undefined): boolean {
 /** Runs a search in the session's view. */
 export function runSearch(s: ImapSession, key: SearchKey): Promise<Result<SearchOutcome>> {
   const view = s.selected!;
-  return evaluateSearch(view, key, { api: s.api!, mailboxId: s.account!.mailboxId, folder: view.name }, Date.now());
+  return evaluateSearch(view, key, { ...s.where(), folder: view.name }, Date.now());
 }
 
 export const search = handler<'SEARCH'>(selectedOnly, async (s, tag, c) => {

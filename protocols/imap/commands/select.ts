@@ -1,5 +1,6 @@
 // SELECT / EXAMINE (with CONDSTORE and QRESYNC parameters, RFC 7162), CLOSE, UNSELECT.
 
+import { has } from '../../acl.js';
 import type { ImapSession } from '../session.js';
 import { SelectedMailbox } from '../selected.js';
 import { folderName, hasFlag, systemFlags, writeFetchFlags } from '../format.js';
@@ -7,11 +8,12 @@ import { encodeFlags, encodeNumbered, encodeVanished } from '../wire/encoder.js'
 import type { Command } from '../wire/types.js';
 import { authenticated, handler, selectedOnly } from './handler.js';
 import { inSequenceSet } from './sets.js';
+import { flagPermitted } from './store.js';
+import { resolvePlace } from '../places.js';
 
 type SelectCommand = Extract<Command, { kind: 'SELECT' | 'EXAMINE' }>;
 
 async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void> {
-  const readOnly = c.kind === 'EXAMINE';
   if (c.qresync !== undefined && !s.enabled.qresync) {
     await s.bad(tag, 'QRESYNC is not enabled');
     return;
@@ -22,13 +24,26 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
     await s.untagged('OK', 'Previous mailbox closed', { code: 'CLOSED' });
   }
   if (c.condstore) s.enabled.condstore = true;
-  const listing = await s.api!.listMessages(s.account!.mailboxId, folderName(c.mailbox));
+  const place = await resolvePlace(s, folderName(c.mailbox));
+  if (!place.ok) {
+    await s.fail(tag, place);
+    return;
+  }
+  const { api, mailboxId, rights } = place.value;
+  if (!has(rights, 'r')) {
+    await s.no(tag, `You may not read ${c.mailbox} (no r right)`, { code: 'NOPERM' });
+    return;
+  }
+  const listing = await api.listMessages(mailboxId, place.value.folder);
   if (!listing.ok) {
     await s.fail(tag, listing);
     return;
   }
   const { folder, messages } = listing.value;
+  // RFC 4314 §4: a user who can change nothing in the folder gets it read-only.
+  const readOnly = c.kind === 'EXAMINE' || ![...'stwe'].some((r) => has(rights, r));
   const view = new SelectedMailbox(folder.name, folder.folderId, folder.uidValidity, readOnly, folder.modseqHighest, folder.uidNext);
+  if (place.value.kind !== 'personal') view.shared = { api, mailboxId, rights };
   view.load(messages);
 
   const keywords = new Set<string>();
@@ -36,7 +51,8 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
   const flags = [...systemFlags, ...[...keywords].sort()];
   const out: Buffer[] = [encodeFlags(flags)];
   const line = (text: string): void => void out.push(Buffer.from(text + '\r\n'));
-  line(`* OK [PERMANENTFLAGS (${readOnly ? '' : [...flags, '\\*'].join(' ')})] Flags permitted`);
+  const permanent = readOnly ? [] : [...flags, '\\*'].filter((f) => flagPermitted(rights, f));
+  line(`* OK [PERMANENTFLAGS (${permanent.join(' ')})] Flags permitted`);
   out.push(encodeNumbered(view.exists, 'EXISTS'));
   if (!s.enabled.rev2) {
     out.push(encodeNumbered(0, 'RECENT'));
@@ -59,7 +75,8 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
 /** RFC 7162 §3.2.5.2: what changed since the client's modseq: VANISHED (EARLIER), then FETCH. */
 async function resync(s: ImapSession, view: SelectedMailbox, q: NonNullable<SelectCommand['qresync']>): Promise<void> {
   const since = Number(q.modseq);
-  const changes = await s.api!.listMessages(s.account!.mailboxId, view.name, { changedSince: since });
+  const where = s.where();
+  const changes = await where.api.listMessages(where.mailboxId, view.name, { changedSince: since });
   if (!changes.ok) return;
   const maxUid = view.uids[view.uids.length - 1] ?? 0;
   const vanished = changes.value.vanished.filter((uid) => q.knownUids === undefined || inSequenceSet(q.knownUids, uid, Math.max(maxUid, uid)));
@@ -86,13 +103,15 @@ export const examine = handler<'EXAMINE'>(authenticated, (s, tag, c) => open(s, 
 /** CLOSE expunges \Deleted messages silently (read-write only), then leaves the mailbox. */
 export const close = handler<'CLOSE'>(selectedOnly, async (s, tag) => {
   const view = s.selected!;
+  const { api, mailboxId, rights } = s.where();
   s.select(null);
-  if (!view.readOnly) {
-    const listing = await s.api!.listMessages(s.account!.mailboxId, view.name);
+  // RFC 4314 §4: CLOSE expunges only with the `e` right.
+  if (!view.readOnly && has(rights, 'e')) {
+    const listing = await api.listMessages(mailboxId, view.name);
     if (listing.ok) {
       const deleted = listing.value.messages.filter((m) => hasFlag(m, '\\Deleted')).map((m) => m.uid);
       if (deleted.length > 0) {
-        const done = await s.api!.commit({ mailboxId: s.account!.mailboxId, ops: [{ op: 'expunge', folder: view.name, uids: deleted }] });
+        const done = await api.commit({ mailboxId, ops: [{ op: 'expunge', folder: view.name, uids: deleted }] });
         if (!done.ok) {
           await s.fail(tag, done);
           return;

@@ -21,7 +21,7 @@ async function matching(s: ImapSession, tag: string, uid: boolean, charset: stri
     await s.fail(tag, found, policy);
     return null;
   }
-  const summaries = await summariesOf({ api: s.api!, mailboxId: s.account!.mailboxId, folder: view.name }, found.value.uids);
+  const summaries = await summariesOf({ ...s.where(), folder: view.name }, found.value.uids);
   if (!summaries.ok) {
     await s.fail(tag, summaries, policy);
     return null;

@@ -1,7 +1,9 @@
 // STATUS (RFC 9051 §6.3.11) with SIZE (RFC 8438), HIGHESTMODSEQ (RFC 7162), APPENDLIMIT
 // (RFC 7889), MAILBOXID (RFC 8474) and DELETED; also used by LIST-STATUS (RFC 5819).
 
-import type { FolderInfo } from '../../../engine/api.js';
+import type { FolderInfo, MailboxApi } from '../../../engine/api.js';
+import { has } from '../../acl.js';
+import { resolvePlace } from '../places.js';
 import type { Result } from '../../../engine/errors.js';
 import { folderName, hasFlag } from '../format.js';
 import type { ImapSession } from '../session.js';
@@ -11,11 +13,17 @@ import { authenticated, handler } from './handler.js';
 import { mailboxObjectId } from './select.js';
 
 /** The `* STATUS` line for one folder; reads the messages only when DELETED is asked. */
-export async function statusLine(s: ImapSession, folder: FolderInfo, clientName: string, items: readonly StatusItem[]): Promise<Result<Buffer>> {
+export async function statusLine(
+  s: ImapSession,
+  folder: FolderInfo,
+  clientName: string,
+  items: readonly StatusItem[],
+  where: { readonly api: MailboxApi; readonly mailboxId: string } = { api: s.api!, mailboxId: s.account!.mailboxId },
+): Promise<Result<Buffer>> {
   if (items.includes('HIGHESTMODSEQ')) s.enabled.condstore = true;
   let deleted = 0;
   if (items.includes('DELETED')) {
-    const listing = await s.api!.listMessages(s.account!.mailboxId, folder.name);
+    const listing = await where.api.listMessages(where.mailboxId, folder.name);
     if (!listing.ok) return listing;
     deleted = listing.value.messages.filter((m) => hasFlag(m, '\\Deleted')).length;
   }
@@ -47,18 +55,29 @@ export async function statusLine(s: ImapSession, folder: FolderInfo, clientName:
 }
 
 export const status = handler<'STATUS'>(authenticated, async (s, tag, c) => {
-  const folders = await s.api!.folders(s.account!.mailboxId);
-  if (!folders.ok) {
-    await s.fail(tag, folders);
+  const place = await resolvePlace(s, folderName(c.mailbox));
+  if (!place.ok) {
+    await s.fail(tag, place);
     return;
   }
-  const name = folderName(c.mailbox);
-  const folder = folders.value.find((f) => f.name === name);
-  if (folder === undefined) {
+  if (!has(place.value.rights, 'r')) {
+    await s.no(tag, `You may not read ${c.mailbox} (no r right)`, { code: 'NOPERM' });
+    return;
+  }
+  let folder = place.value.info;
+  if (folder === null) {
+    const folders = await s.api!.folders(s.account!.mailboxId);
+    if (!folders.ok) {
+      await s.fail(tag, folders);
+      return;
+    }
+    folder = folders.value.find((f) => f.name === place.value.folder) ?? null;
+  }
+  if (folder === null) {
     await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'NONEXISTENT' });
     return;
   }
-  const line = await statusLine(s, folder, folder.name, c.items);
+  const line = await statusLine(s, folder, place.value.name, c.items, place.value);
   if (!line.ok) {
     await s.fail(tag, line);
     return;

@@ -2,7 +2,10 @@
 // One durable commit; then the new flags (and MODSEQ once CONDSTORE is on) of every message in
 // the set, and MODIFIED for those UNCHANGEDSINCE kept from changing.
 
-import type { FlagMode } from '../../../engine/api.js';
+import type { FlagMode, TxOp } from '../../../engine/api.js';
+import { has } from '../../acl.js';
+import type { SelectedMailbox } from '../selected.js';
+import type { CommandOf } from './handler.js';
 import { storableFlags, writeFetchFlags } from '../format.js';
 import { handler, selectedOnly } from './handler.js';
 
@@ -23,28 +26,16 @@ export const store = handler<'STORE'>(selectedOnly, async (s, tag, c) => {
   if (c.unchangedSince !== undefined) s.enabled.condstore = true;
   const live = uids.filter((uid) => !view.pendingExpunge.has(uid));
   let modified: number[] = [];
+  const { api, mailboxId, rights } = s.where();
+  const ops = storeOps(view, live, c, rights);
   const listAfter = s.listAfter();
-  if (live.length > 0) {
-    const done = await s.api!.commit({
-      mailboxId: s.account!.mailboxId,
-      listAfter,
-      ops: [
-        {
-          op: 'store',
-          folder: view.name,
-          uids: live,
-          mode: modes[c.operation],
-          flags: storableFlags(c.flags),
-          ...(c.unchangedSince === undefined ? {} : { unchangedSince: Number(c.unchangedSince) }),
-        },
-      ],
-    });
+  if (ops.length > 0) {
+    const done = await api.commit({ mailboxId, listAfter, ops });
     if (!done.ok) {
       await s.fail(tag, done, policy);
       return;
     }
-    const result = done.value.results[0];
-    if (result?.op === 'store') modified = result.modified;
+    modified = [...new Set(done.value.results.flatMap((r) => (r.op === 'store' ? r.modified : [])))];
     s.committed(done.value, listAfter);
   } else {
     s.markDirty();
@@ -73,3 +64,29 @@ export const store = handler<'STORE'>(selectedOnly, async (s, tag, c) => {
   await s.ok(tag, 'STORE completed', undefined, policy);
 });
 
+
+/** May a user with these rights change this flag? RFC 4314 §4: \Seen needs s, \Deleted t, any other w. */
+export function flagPermitted(rights: string, flag: string): boolean {
+  const lower = flag.toLowerCase();
+  return has(rights, lower === '\\seen' ? 's' : lower === '\\deleted' ? 't' : 'w');
+}
+
+/**
+ * The store operations for the flags this user may change; the others are left as they are,
+ * silently (RFC 4314 §4). A replacing STORE without every flag right becomes an add of the
+ * permitted flags asked for and a remove of the permitted flags the messages have and were not asked for.
+ */
+function storeOps(view: SelectedMailbox, uids: readonly number[], c: CommandOf<'STORE'>, rights: string): TxOp[] {
+  if (uids.length === 0) return [];
+  const flags = storableFlags(c.flags);
+  const base = { op: 'store' as const, folder: view.name, uids, ...(c.unchangedSince === undefined ? {} : { unchangedSince: Number(c.unchangedSince) }) };
+  if (has(rights, 'stw')) return [{ ...base, mode: modes[c.operation], flags }];
+  const permitted = flags.filter((f) => flagPermitted(rights, f));
+  if (c.operation !== 'replace') return permitted.length === 0 ? [] : [{ ...base, mode: modes[c.operation], flags: permitted }];
+  const asked = new Set(permitted.map((f) => f.toLowerCase()));
+  const present = new Set(uids.flatMap((uid) => view.infos.get(uid)?.flags ?? []).filter((f) => flagPermitted(rights, f) && !asked.has(f.toLowerCase())));
+  const ops: TxOp[] = [];
+  if (permitted.length > 0) ops.push({ ...base, mode: 'add', flags: permitted });
+  if (present.size > 0) ops.push({ ...base, mode: 'remove', flags: [...present] });
+  return ops;
+}

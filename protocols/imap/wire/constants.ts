@@ -38,6 +38,9 @@ export const idPairsMax = 30;
 /** RFC 2971: field names at most 30 octets, values at most 1024. */
 export const idFieldBytesMax = 30;
 export const idValueBytesMax = 1024;
+/** RFC 4314 identifiers (an address, anyone, anonymous): at most this many octets; and a rights string ("+" / "-" and letters). */
+export const aclIdentifierBytesMax = 320;
+export const aclRightsBytesMax = 64;
 /** Tags longer than this are garbage, not a client; keeps tagged error replies short. */
 export const tagBytesMax = 64;
 /** Longest literal marker we recognise at a segment end: `~{` + 20 digits + `+}`. */

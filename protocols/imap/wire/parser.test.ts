@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { defaultWireLimits } from './constants.js';
+import { aclIdentifierBytesMax, aclRightsBytesMax, defaultWireLimits } from './constants.js';
 import { ImapDecoder } from './decoder.js';
 import { parseCommand, parsedCommandNames, type ParseResult } from './parser.js';
 import { rfcExamples } from './rfc-examples.fixture.js';
@@ -192,6 +192,19 @@ test('ID: 30 pairs parse, 31 do not', () => {
   const id = (pairs: number) => `a1 ID (${Array.from({ length: pairs }, (_, i) => `"k${i}" "v"`).join(' ')})`;
   assert.ok(parseOne(id(30)).ok);
   assert.ok(!parseOne(id(31)).ok);
+});
+
+test('ACL identifiers and rights: at their limits they parse, one byte more does not', () => {
+  const id = (n: number) => 'u'.repeat(n);
+  for (const command of ['DELETEACL', 'LISTRIGHTS']) {
+    assert.ok(parseOne(`a1 ${command} INBOX ${id(aclIdentifierBytesMax)}`).ok, command);
+    const over = parseOne(`a1 ${command} INBOX ${id(aclIdentifierBytesMax + 1)}`);
+    assert.ok(!over.ok && over.error.code === 'syntax', command);
+  }
+  assert.ok(parseOne(`a1 SETACL INBOX ${id(aclIdentifierBytesMax)} lr`).ok);
+  assert.ok(!parseOne(`a1 SETACL INBOX ${id(aclIdentifierBytesMax + 1)} lr`).ok);
+  assert.ok(parseOne(`a1 SETACL INBOX bob ${'l'.repeat(aclRightsBytesMax)}`).ok);
+  assert.ok(!parseOne(`a1 SETACL INBOX bob ${'l'.repeat(aclRightsBytesMax + 1)}`).ok);
 });
 
 test('the decoder hands the parser literals it can read back', () => {

@@ -2,7 +2,7 @@
 // commands/<verb>.ts; the argument-less and one-argument commands are here. A grammar
 // violation is a ParseError value (code + text + tag) for a tagged BAD; no exception escapes.
 
-import { defaultWireLimits, idFieldBytesMax, idPairsMax, idValueBytesMax, type WireLimits } from './constants.js';
+import { aclIdentifierBytesMax, aclRightsBytesMax, defaultWireLimits, idFieldBytesMax, idPairsMax, idValueBytesMax, type WireLimits } from './constants.js';
 import type { CommandUnit } from './decoder.js';
 import { ParseFail, Reader, type ParseErrorCode, type ParseOptions } from './reader.js';
 import type { Command, CommandKind } from './types.js';
@@ -57,10 +57,17 @@ function mailboxAndIdentifier(kind: 'DELETEACL' | 'LISTRIGHTS'): Grammar {
     r.sp();
     const mailbox = r.mailbox();
     r.sp();
-    const identifier = r.astring();
+    const identifier = aclIdentifier(r);
     r.expectEnd();
     return { kind, mailbox, identifier };
   };
+}
+
+/** RFC 4314 identifier: an astring of at most aclIdentifierBytesMax octets. */
+function aclIdentifier(r: Reader): string {
+  const identifier = r.astring();
+  if (Buffer.byteLength(identifier) > aclIdentifierBytesMax) r.fail(`ACL identifier longer than ${aclIdentifierBytesMax} bytes`);
+  return identifier;
 }
 
 /** Commands allowed after `UID`. */
@@ -166,9 +173,10 @@ const grammars: Readonly<Record<string, Grammar>> = {
     r.sp();
     const mailbox = r.mailbox();
     r.sp();
-    const identifier = r.astring();
+    const identifier = aclIdentifier(r);
     r.sp();
     const rights = r.astring();
+    if (Buffer.byteLength(rights) > aclRightsBytesMax) r.fail(`ACL rights longer than ${aclRightsBytesMax} bytes`);
     r.expectEnd();
     return { kind: 'SETACL', mailbox, identifier, rights };
   },
