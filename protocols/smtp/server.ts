@@ -168,9 +168,10 @@ export function mailTransactions(context: FrontEndContext, services: MailService
     const [local, remoteError] = await Promise.all([localDone, remoteDone]);
     local.forEach((result, i) => (answers[targetIndex[i]!] = result.ok ? ok : failureReply(result as Failure)));
     for (const index of remoteIndex) answers[index] = remoteError ?? `2.0.0 Ok: queued as ${id}`;
-    if (role !== 'lmtp' && services.outbound !== null && remoteError === null) {
+    if (services.outbound !== null && remoteError === null) {
       const content = Buffer.concat([Buffer.from(received + (authResults ?? ''), 'utf8'), body]);
-      await completeInQueue({ id, timeMs, mailFrom, content, dsn }, rcptTo.map((a) => a.address.toLowerCase()), answers, targets, targetIndex, local, remote.length > 0);
+      if (role === 'lmtp') await completeGroupsInQueue({ id, timeMs, mailFrom, content }, answers, targets, targetIndex, local);
+      else await completeInQueue({ id, timeMs, mailFrom, content, dsn }, rcptTo.map((a) => a.address.toLowerCase()), answers, targets, targetIndex, local, remote.length > 0);
     }
     log.info({ id, from: mailFrom, recipients: rcptTo.length, bytes: body.length, failed: answers.filter((a) => typeof a !== 'string').length }, 'transaction');
     return answers.map((answer) => answer!);
@@ -239,6 +240,43 @@ export function mailTransactions(context: FrontEndContext, services: MailService
     answers.forEach((answer, index) => {
       if (answer !== null && typeof answer !== 'string') answers[index] = `2.0.0 Ok: delivered as ${message.id}, the rest queued as ${queuedId}`;
     });
+  }
+
+  /**
+   * LMTP answers each recipient, so only a recipient that reached several mailboxes (a group),
+   * some of which have the message, needs the queue: its failed members are redelivered
+   * (temporary failure) or bounced (permanent) by the queue, and it is answered 250, so the
+   * MTA does not send it again to the members who have it. A recipient none of whose mailboxes
+   * has it keeps its failure (the MTA retries it; nothing is duplicated).
+   */
+  async function completeGroupsInQueue(
+    message: { id: string; timeMs: number; mailFrom: string; content: Uint8Array },
+    answers: Array<SmtpError | string | null>,
+    targets: readonly DeliveryTarget[],
+    targetIndex: readonly number[],
+    local: ReadonlyArray<{ ok: true } | TargetFailure>,
+  ): Promise<void> {
+    const redeliver: Record<string, string> = {};
+    const failed: FailedRecipient[] = [];
+    const partial: number[] = [];
+    local.forEach((result, i) => {
+      if (result.ok || result.failedAccounts.length >= new Set(targets[i]!.accounts.map((a) => a.mailboxId)).size) return;
+      const index = targetIndex[i]!;
+      const error = answers[index] as SmtpError;
+      partial.push(index);
+      if (isTemporary(error)) for (const account of result.failedAccounts) redeliver[account.address] = targets[i]!.rcpt;
+      else failed.push({ address: targets[i]!.rcpt, status: /^([245]\.\d{1,3}\.\d{1,3}) /.exec(error.message)?.[1] ?? '5.0.0', diagnostic: `${error.responseCode} ${error.message}`, remoteMta: null });
+    });
+    if (partial.length === 0) return;
+    const queuedId = services.newId();
+    try {
+      await services.outbound!.enqueue({ id: queuedId, timeMs: message.timeMs, mailFrom: message.mailFrom, recipients: Object.keys(redeliver), content: message.content, local: redeliver }, failed);
+    } catch (error) {
+      log.error({ id: message.id, error: (error as Error).message }, 'the outbound queue cannot take the undelivered members of a group');
+      return;
+    }
+    log.info({ id: message.id, queued: queuedId, redeliver: Object.keys(redeliver).length, bounced: failed.length }, 'undelivered group members queued');
+    for (const index of partial) answers[index] = `2.0.0 Ok: delivered as ${message.id}, the rest queued as ${queuedId}`;
   }
 
   return { checkRcpt, transaction };

@@ -5,8 +5,10 @@
 // missed recipients once the database is back: every recipient exactly once, including the
 // members of a group split across databases. When nothing could be stored, the answer is 451
 // and the sender's retry delivers once. A member refused for good (over quota at commit) once
-// others have it is bounced to the sender as a DSN instead of failing the whole message.
-// Clients: Python's smtplib (the sender, retrying on 4xx as an MTA would) and nodemailer.
+// others have it is bounced to the sender as a DSN instead of failing the whole message. Over
+// LMTP (per-recipient answers) only a group partly delivered goes to the queue.
+// Clients: Python's smtplib (the sender, retrying on 4xx as an MTA would), nodemailer, and
+// the literal LMTP client of protocols/smtp/testing.ts.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +20,7 @@ import { fail } from '../../engine/errors.js';
 import { until as waitFor } from '../../engine/replication/testing.js';
 import type { MailboxApi } from '../../engine/api.js';
 import type { FrontEndContext } from '../../protocols/frontend.js';
-import { inboxOf, runProgram } from '../../protocols/smtp/testing.js';
+import { SmtpTalk, dataBlock, inboxOf, runProgram } from '../../protocols/smtp/testing.js';
 import { type TestServer, startTestServer } from '../../test/harness.js';
 import { type MailFlow, startMailFlow } from './index.js';
 
@@ -84,7 +86,7 @@ before(async () => {
   await server.addUser('carol@example.org', 'carol-password-123', { database: 'DB01' });
   await server.addUser('dave@example.org', 'dave-password-123', { database: 'DB02' });
   assert.ok((await server.server.directory.addGroup('crew@example.org', ['carol@example.org', 'dave@example.org'])).ok);
-  flow = await startMailFlow(faultyContext(server.server.context), { host: '127.0.0.1', port: () => 0 }, { dataDir: work }, { services: ['smtp', 'submission'], retryMsBase: 100, retryMsMax: 200, checkInbound: false });
+  flow = await startMailFlow(faultyContext(server.server.context), { host: '127.0.0.1', port: () => 0 }, { dataDir: work }, { services: ['smtp', 'submission', 'lmtp'], retryMsBase: 100, retryMsMax: 200, checkInbound: false });
 });
 
 after(async () => {
@@ -155,4 +157,42 @@ test('a member refused for good at commit once others have it: 250, and a DSN to
   assert.ok(dsn !== undefined, 'the sender has a DSN');
   assert.match(dsn, /Final-Recipient: rfc822; crew@example\.org\r\nAction: failed\r\nStatus: 5\.2\.2\r\n/);
   assert.match(dsn, /Message-ID: <quota@example\.org>/);
+});
+
+test('LMTP: a group some members of which have it is answered 250 and its other members are redelivered; a recipient nobody got keeps its 451', async () => {
+  const before = await counts(everyone);
+  db02 = 'down';
+  const message = 'From: x@remote.test\r\nTo: crew\r\nSubject: lmtp partial\r\nX-Test-Marker: 4\r\n\r\nper recipient\r\n';
+  const talk = await SmtpTalk.connect(flow.ports.lmtp!);
+  try {
+    await talk.reply();
+    await talk.command('LHLO mta.test');
+    await talk.command('MAIL FROM:<x@remote.test>');
+    assert.match((await talk.command('RCPT TO:<crew@example.org>')).text, /^250 /);
+    assert.match((await talk.command('RCPT TO:<bob@example.org>')).text, /^250 /);
+    assert.match((await talk.command('DATA')).text, /^354 /);
+    talk.write(dataBlock(message));
+    assert.match((await talk.reply()).text, /^250 2\.0\.0 Ok: delivered as \S+, the rest queued as /, 'crew: carol has it, dave is queued');
+    assert.match((await talk.reply()).text, /^451 4\.3\.0 /, 'bob: nothing stored, the MTA retries him');
+    await talk.command('QUIT');
+  } finally {
+    talk.close();
+  }
+  assert.deepEqual(flow.queue.list().map((e) => e.local), [['dave@example.org']]);
+  db02 = 'up';
+  await until(() => flow.queue.list().length === 0, 'dave redelivered');
+  // The MTA's retry of the recipient that failed.
+  const retry = await SmtpTalk.connect(flow.ports.lmtp!);
+  try {
+    await retry.reply();
+    await retry.command('LHLO mta.test');
+    await retry.command('MAIL FROM:<x@remote.test>');
+    await retry.command('RCPT TO:<bob@example.org>');
+    await retry.command('DATA');
+    retry.write(dataBlock(message));
+    assert.match((await retry.reply()).text, /^250 /);
+  } finally {
+    retry.close();
+  }
+  assert.deepEqual(await counts(everyone), { ...before, 'carol@example.org': before['carol@example.org']! + 1, 'dave@example.org': before['dave@example.org']! + 1, 'bob@example.org': before['bob@example.org']! + 1 });
 });
