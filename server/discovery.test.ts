@@ -8,7 +8,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,22 +15,13 @@ import nodemailer from 'nodemailer';
 import { begin } from '../engine/api.js';
 import { startTestServer } from '../test/harness.js';
 import { httpsCall } from '../protocols/http/testing.js';
+import { runProgram } from '../protocols/smtp/testing.js';
 import { DiscoveryManager, discoveryLimits } from './discovery.js';
 
 const bin = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
 
-/** Runs the real command line (asynchronously: the server answering it runs in this process). */
-function quire(dataDir: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args, '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** Runs the real command line (without blocking: the server answering it runs in this process). */
+const quire = (dataDir: string, ...args: string[]) => runProgram(process.execPath, [bin, ...args, '--data', dataDir]);
 
 const message = (from: string, to: string, cc: string, subject: string, body: string): Uint8Array =>
   new TextEncoder().encode(`From: ${from}\r\nTo: ${to}\r\n${cc ? `Cc: ${cc}\r\n` : ''}Subject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}.${Math.random().toString(36).slice(2)}@example.org>\r\n\r\n${body}\r\n`);

@@ -305,6 +305,7 @@ export class ContentIndex {
     for (const field of fields) {
       for (const dictionary of [index.runs.get(field)!, index.pairs.get(field)!]) {
         const terms = reader.varint();
+        const loaded: { terms: string[]; postings: Uint8Array[]; lastIds: number[]; counts: number[] } = { terms: [], postings: [], lastIds: [], counts: [] };
         let previous: Uint8Array = new Uint8Array(0);
         for (let i = 0; i < terms; i++) {
           const shared = reader.varint();
@@ -317,9 +318,13 @@ export class ContentIndex {
           const lastId = reader.varint();
           const postings = reader.bytes(reader.varint());
           if (lastId >= header.documents) throw new SnapshotError('a posting past the documents');
-          dictionary.addEncoded(dec.decode(term), postings, lastId, count);
+          loaded.terms.push(dec.decode(term));
+          loaded.postings.push(postings);
+          loaded.lastIds.push(lastId);
+          loaded.counts.push(count);
           previous = term;
         }
+        dictionary.loadEncoded(loaded.terms, loaded.postings, loaded.lastIds, loaded.counts);
       }
     }
     if (!reader.done) throw new SnapshotError('trailing bytes');

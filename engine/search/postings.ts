@@ -52,10 +52,28 @@ export class Dictionary {
     this.counts[t] = this.counts[t]! + 1;
   }
 
-  /** A term with postings already encoded (a loaded snapshot); `bytes` is kept, not copied. */
-  addEncoded(term: string, bytes: Uint8Array, lastId: number, count: number): void {
-    this.newTerm(term, bytes, bytes.length, lastId, count);
-    this.postingBytes += bytes.length;
+  /**
+   * Terms with postings already encoded (a loaded snapshot), on an empty dictionary; the
+   * postings bytes are kept, not copied. The lookup string is joined once (appending each
+   * term to it would build a rope of half a million pieces).
+   */
+  loadEncoded(terms: readonly string[], postings: readonly Uint8Array[], lastIds: readonly number[], counts: readonly number[]): void {
+    if (this.terms.length !== 0) throw new Error('loadEncoded needs an empty dictionary');
+    let at = 1;
+    for (let t = 0; t < terms.length; t++) {
+      const term = terms[t]!;
+      this.numbers.set(term, t);
+      this.starts.push(at);
+      at += term.length + 1;
+      this.chars += term.length;
+      this.postingBytes += postings[t]!.length;
+      this.used.push(postings[t]!.length);
+      this.terms.push(term);
+    }
+    this.buffers = [...postings];
+    this.lastId = [...lastIds];
+    this.counts = [...counts];
+    this.lookup = terms.length === 0 ? '\n' : `\n${terms.join('\n')}\n`;
   }
 
   private newTerm(term: string, buffer: Uint8Array, used: number, lastId: number, count: number): number {
