@@ -46,6 +46,7 @@ export class ContentIndex {
   /** Per field, every two adjacent runs with the separator between them ("budget report", "foo.bar"). */
   private readonly pairs = new Map<Field, Dictionary>(fields.map((f) => [f, new Dictionary()]));
   private live = 0;
+  private readonly spare: Uint8Array[] = [];
   contentBytes = 0;
 
   has(hash: string): boolean {
@@ -139,10 +140,11 @@ export class ContentIndex {
       case 'and':
       case 'or': {
         const and = criterion.key === 'and';
-        const out = new Uint8Array(ids.length).fill(and ? answerYes : answerNo);
+        const out = this.take(ids.length).fill(and ? answerYes : answerNo);
         for (const child of criterion.of) {
           const values = this.evaluateIds(child, ids);
           for (let i = 0; i < out.length; i++) out[i] = and ? kleeneAnd(out[i]!, values[i]!) : kleeneOr(out[i]!, values[i]!);
+          this.release(values);
         }
         return out;
       }
@@ -153,13 +155,14 @@ export class ContentIndex {
       }
       default: {
         const answer = this.leaf(criterion);
-        const out = new Uint8Array(ids.length);
+        const out = this.take(ids.length);
         const hit = answer.exact ? answerYes : answerUnknown;
         const docs = answer.docs;
         for (let i = 0; i < ids.length; i++) {
           const id = ids[i]!;
           out[i] = id < 0 ? answerUnknown : docs === 'all' || docs[id] === 1 ? hit : answerNo;
         }
+        if (docs !== 'all') this.release(docs);
         return out;
       }
     }
@@ -182,14 +185,14 @@ export class ContentIndex {
     // One run alone, or two runs and the separator between them alone, are answered exactly.
     const exact = runs.length <= 2 && !leftBounded && !rightBounded;
     const size = this.hashes.length;
-    const docs = new Uint8Array(size);
+    const docs = this.take(size);
     for (const field of asked) {
       // The documents passing every condition in this field; passing in any field is a hit.
       let passing: Uint8Array;
       if (runs.length >= 2) {
         // Each two adjacent query runs, with their separator, must be two adjacent runs of the document.
         const pairs = this.pairs.get(field)!;
-        passing = new Uint8Array(size);
+        passing = this.take(size);
         for (let i = 0; i + 1 < runs.length; i++) {
           const leftWhole = i > 0 || leftBounded;
           const rightWhole = i + 2 < runs.length || rightBounded;
@@ -198,22 +201,46 @@ export class ContentIndex {
             pairs.markMatching(pattern, passing);
             continue;
           }
-          const hits = new Uint8Array(size);
+          const hits = this.take(size);
           pairs.markMatching(pattern, hits);
           for (let k = 0; k < size; k++) passing[k] = passing[k]! & hits[k]!;
+          this.release(hits);
         }
       } else {
         // Something precedes the run: it starts a document run; something follows: it ends one.
         const run = runs[0]!;
         const dictionary = this.runs.get(field)!;
         if (asked.length === 1) passing = docs; // mark straight into the answer
-        else passing = new Uint8Array(size);
+        else passing = this.take(size);
         if (leftBounded && rightBounded) dictionary.markTerm(run, passing);
         else dictionary.mark(run, leftBounded ? 'prefix' : rightBounded ? 'suffix' : 'includes', passing);
       }
-      if (passing !== docs) for (let k = 0; k < size; k++) docs[k] = docs[k]! | passing[k]!;
+      if (passing !== docs) {
+        for (let k = 0; k < size; k++) docs[k] = docs[k]! | passing[k]!;
+        this.release(passing);
+      }
     }
     return { exact, docs };
+  }
+
+  /**
+   * A zeroed bitmap of `size` bytes, reused from earlier searches when one is spare: a search
+   * of 100,000 messages needs several 100 KB bitmaps, and allocating them anew each time makes
+   * the garbage collector run full collections over the whole index.
+   */
+  private take(size: number): Uint8Array {
+    for (let i = this.spare.length - 1; i >= 0; i--) {
+      const bitmap = this.spare[i]!;
+      if (bitmap.length !== size) continue;
+      this.spare.splice(i, 1);
+      return bitmap.fill(0);
+    }
+    return new Uint8Array(size);
+  }
+
+  /** Gives back a bitmap from take() or evaluateIds() that is no longer used. */
+  release(bitmap: Uint8Array): void {
+    if (this.spare.length < spareBitmapsMax) this.spare.push(bitmap);
   }
 
   // ------------------------------------------------------------------ snapshot (persisted form)
@@ -331,6 +358,8 @@ export class ContentIndex {
     return { index, position: header.position };
   }
 }
+
+const spareBitmapsMax = 8;
 
 /** Bump when text extraction, folding or the snapshot layout changes: older snapshots are rebuilt. */
 export const snapshotFormat = 1;

@@ -259,14 +259,17 @@ export class SearchIndexer {
       for (const m of messages) if (matches(await textOf(m.hash), criterion)) out.push(m.uid);
       return out;
     }
-    const values = this.index.evaluateIds(criterion, this.idsOf(messages));
+    const index = this.index;
+    const values = index.evaluateIds(criterion, this.idsOf(messages));
     const unknown = collect(messages, values, out);
-    if (unknown.length === 0) return out;
-    // Verify the candidates, then merge them back in message order.
-    const verified = new Set<number>();
-    for (const i of unknown) if (matches(await textOf(messages[i]!.hash), criterion)) verified.add(i);
-    out.length = 0;
-    for (let i = 0; i < messages.length; i++) if (values[i] === answerYes || verified.has(i)) out.push(messages[i]!.uid);
+    if (unknown.length > 0) {
+      // Verify the candidates, then merge them back in message order.
+      const verified = new Set<number>();
+      for (const i of unknown) if (matches(await textOf(messages[i]!.hash), criterion)) verified.add(i);
+      out.length = 0;
+      for (let i = 0; i < messages.length; i++) if (values[i] === answerYes || verified.has(i)) out.push(messages[i]!.uid);
+    }
+    index.release(values);
     return out;
   }
 }
