@@ -57,6 +57,14 @@ export const checkpointDepthBytesActive = 0;
 /** Passive copies keep a deeper checkpoint, as Exchange 2013 did (fewer state writes). */
 export const checkpointDepthBytesPassive = 8 * 1024 * 1024;
 /**
+ * Low-disk guard: with less than this free in a database's file system, commits answer
+ * DISK_FULL (and passive copies stop receiving) before a log or state write can fail half-way.
+ * Larger than the biggest batch (batchBytesMax) plus the state writes it causes.
+ */
+export const diskFreeBytesMinDefault = 256 * 1024 * 1024;
+/** How often the low-disk guard reads the free space (a statfs), at most. */
+export const diskFreeCheckIntervalMs = 1000;
+/**
  * Expunged UIDs a folder remembers (with their modseqs) for QRESYNC VANISHED and JMAP changes.
  * Older ones are dropped; a listing asked for changes from before them says it is incomplete.
  */

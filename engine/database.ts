@@ -27,14 +27,14 @@ import type {
 } from './api.js';
 import { assert } from './assert.js';
 import { crc32c } from './checksum.js';
-import { commitQueueTransactionsMax, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
+import { checkpointDepthBytesPassive, commitQueueTransactionsMax, diskFreeBytesMinDefault, diskFreeCheckIntervalMs, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
 import { type Result, fail, ok } from './errors.js';
 import { EventType, type MailEvent } from './events/types.js';
 import { decodeEvent, encodeEvent, codecVersion } from './events/v1.js';
 import type { Clock, Prng, Storage } from './io.js';
 import { type DurableBatch, type LogStats, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
-import { type DatabaseState, type FolderState, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
+import { type DatabaseState, type FolderState, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize, summaryKey } from './state/store.js';
 import { summariesPerCallMax, summaryCacheEntriesMax } from './mime/constants.js';
@@ -63,14 +63,45 @@ export interface DatabaseOptions {
   readonly onFailure?: (error: unknown) => void;
   /** Log segment size (the simulator makes it small so segments roll often). */
   readonly logSegmentBytesMax?: number;
+  /**
+   * Low-disk guard: below this many free bytes in the database's file system, commits answer
+   * DISK_FULL and a passive copy refuses shipped batches, before a write can fail half-way.
+   * 0 turns the guard off. Default diskFreeBytesMinDefault.
+   */
+  readonly diskFreeBytesMin?: number;
+  /**
+   * A passive copy writes its replayed state to the store only once this much log was replayed
+   * since the last write (default checkpointDepthBytesPassive); the active copy writes after
+   * every batch.
+   */
+  readonly checkpointDepthBytes?: number;
+  /** Passive: replay the received log at open (default). A lagged copy opens at its checkpoint and replays on the supervisor's word. */
+  readonly replayAtOpen?: boolean;
+}
+
+/** A consistent snapshot of a copy (`snapshot()`): its state store and the log tail after its checkpoint. */
+export interface SnapshotInfo {
+  /** Files of the snapshot, relative to its directory (state/..., log/...), with the bytes to copy. */
+  readonly files: ReadonlyArray<{ readonly path: string; readonly bytes: number }>;
+  /** The log tail starts at this position (at or before the state's checkpoint) and ends here. */
+  readonly logStartPosition: number;
+  readonly logEndPosition: number;
+  /** How long writes were held while it was taken. */
+  readonly pauseMs: number;
 }
 
 export interface DatabaseStatus {
   readonly name: string;
   readonly role: Role;
   readonly lastLogPosition: number;
+  /** Where the state store's checkpoint stands (recovery replays from here). */
   readonly checkpointPosition: number;
+  /** End of the log replayed into the copy's state (in memory; at or after the checkpoint). */
+  readonly replayedPosition: number;
   readonly logStartPosition: number;
+  /** Free bytes in the database's file system at the last check, and whether the low-disk guard holds writes. */
+  readonly diskFreeBytes: number | null;
+  readonly lowDisk: boolean;
   readonly openedShutdown: Shutdown;
   readonly replayedBatches: number;
   readonly commitQueueLength: number;
@@ -151,6 +182,10 @@ export class MailboxDatabase implements MailboxApi {
   private readonly summaryCache = new Map<string, MessageSummary>();
   private readonly indexer: SearchIndexer;
   private readonly timings = { commits: 0, planMsTotal: 0, commitMsTotal: 0, stateMsTotal: 0, shipMsTotal: 0 };
+  /** Passive: what was replayed since the state store was last written (written at the checkpoint depth). */
+  private unwritten: Touched | null = null;
+  /** The low-disk guard's last reading of free space, and when (clock.monoMs). */
+  private diskFree: { bytes: number | null; atMs: number; refreshing: boolean } = { bytes: null, atMs: -Infinity, refreshing: false };
 
   private constructor(
     private readonly options: DatabaseOptions,
@@ -225,8 +260,9 @@ export class MailboxDatabase implements MailboxApi {
       // A clean shutdown leaves state and log equal; anything else is worth knowing about.
       // Replaying below makes it right either way.
     }
-    const replayedBatches = await replay(log, kv, durable, log.end);
+    const replayedBatches = options.replayAtOpen === false ? 0 : await replay(log, kv, durable, log.end);
     database = new MailboxDatabase(options, log, kv, durable, openedShutdown, replayedBatches, rebuiltState);
+    await database.refreshDiskFree();
     return database;
   }
 
@@ -278,7 +314,10 @@ export class MailboxDatabase implements MailboxApi {
       role: this.options.role ?? 'active',
       lastLogPosition: this.log.end,
       checkpointPosition: this.materializedPosition,
+      replayedPosition: this.durable.position,
       logStartPosition: this.log.start,
+      diskFreeBytes: this.diskFree.bytes,
+      lowDisk: this.lowDisk() !== null,
       openedShutdown: this.openedShutdown,
       replayedBatches: this.replayedBatches,
       commitQueueLength: this.log.queuedAppends,
@@ -295,6 +334,8 @@ export class MailboxDatabase implements MailboxApi {
     if (this.failure !== null) return fail('DATABASE_UNAVAILABLE', `database ${this.name} failed: ${String(this.failure)}`);
     if (this.closing) return fail('DATABASE_UNAVAILABLE', `database ${this.name} is shutting down`);
     if ((this.options.role ?? 'active') !== 'active') return fail('NOT_ACTIVE', `this copy of ${this.name} is passive`);
+    const low = this.lowDisk();
+    if (low !== null) return fail('DISK_FULL', low);
     // Backpressure before planning: once planned, the head holds the change, so the append must not be refused.
     if (this.log.queuedAppends >= commitQueueTransactionsMax) return fail('LIMIT', 'commit queue full, try again');
     const clock = this.options.clock;
@@ -383,6 +424,16 @@ export class MailboxDatabase implements MailboxApi {
     for (const pending of [this.stateQueued, this.stateWriting]) {
       if (pending?.ops.has(key)) return pending.ops.get(key) ?? undefined;
     }
+    // A passive copy's replay not written yet (deep checkpoint): contents and their summaries.
+    const unwritten = this.unwritten;
+    if (unwritten !== null && (key.startsWith('c/') || key.startsWith('s/'))) {
+      const hash = key.slice(2);
+      const data = unwritten.contentData.get(hash);
+      if (data === null) return undefined;
+      if (data !== undefined && key.startsWith('c/')) return data;
+      const summary = unwritten.contentSummaries.get(hash);
+      if (summary !== undefined && key.startsWith('s/')) return enc.encode(JSON.stringify(summary));
+    }
     return this.kv.get(key);
   }
 
@@ -391,13 +442,117 @@ export class MailboxDatabase implements MailboxApi {
     while (this.stateWriting !== null) await this.stateWriting.done;
   }
 
-  /** A passive copy: verify, append and replay a batch shipped from the active copy. */
-  async receiveBatch(bytes: Uint8Array, start: number): Promise<void> {
+  /**
+   * A passive copy: verify and append a batch shipped from the active copy, then replay up to
+   * `replayTo` (default: all of it; a lagged copy replays only what is old enough). Refused
+   * under the low-disk guard: the copy stops receiving (the supervisor marks it Failed) rather
+   * than fill the disk.
+   */
+  async receiveBatch(bytes: Uint8Array, start: number, replayTo?: number): Promise<void> {
     assert(this.options.role === 'passive', 'only a passive copy receives batches');
+    const low = this.lowDisk();
+    if (low !== null) throw new Error(low);
     await this.log.appendFramed(bytes, start);
-    await replay(this.log, this.kv, this.durable, this.log.end, (events, deleted) => this.indexer.onBatch(events, deleted));
-    this.materializedPosition = this.durable.position;
+    await this.playForward(replayTo ?? this.log.end, { boundary: true });
+  }
+
+  /**
+   * A passive copy replays its received log: every whole batch that ends at or before `to`.
+   * The state store is written once per checkpoint depth of replayed log, the touched keys of
+   * every batch since merged (passive copies keep a deep checkpoint, as Exchange 2013 did).
+   */
+  async playForward(to: number, options: { boundary?: boolean } = {}): Promise<number> {
+    assert(this.options.role === 'passive', 'only a passive copy plays its log forward');
+    const depth = this.options.checkpointDepthBytes ?? checkpointDepthBytesPassive;
+    if (Math.min(to, this.log.end) > this.durable.position) {
+      // To the end, or to a known batch end: read exactly that far. To any other position (an
+      // operator's --to): read on and stop before the first batch that ends past it.
+      const exact = to >= this.log.end || options.boundary === true;
+      for await (const batch of this.log.read(this.durable.position, exact ? Math.min(to, this.log.end) : undefined)) {
+        if (batch.end > to) break;
+        const touched = emptyTouched();
+        const events = batch.records.map((record) => decodeEvent(record.type, record.version, record.payload));
+        for (const event of events) apply(this.durable, event, touched);
+        this.durable.position = batch.end;
+        this.unwritten = this.unwritten === null ? touched : mergeTouched(this.unwritten, touched);
+        // The content index follows replay (the contents it reads are served from `unwritten` until written).
+        this.indexer.onBatch(events, [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash));
+        if (this.durable.position - this.materializedPosition >= depth) await this.writeCheckpoint();
+      }
+    }
     this.head = this.durable;
+    return this.durable.position;
+  }
+
+  /** Writes what was replayed since the last write, with the checkpoint, in one store batch. */
+  private async writeCheckpoint(): Promise<void> {
+    if (this.unwritten === null) return;
+    const touched = this.unwritten;
+    this.unwritten = null;
+    await this.kv.write(materialize(this.durable, touched));
+    this.materializedPosition = this.durable.position;
+  }
+
+  /** Null when there is room; else why writes are held. Refreshes the reading in the background once it is stale. */
+  private lowDisk(): string | null {
+    const min = this.options.diskFreeBytesMin ?? diskFreeBytesMinDefault;
+    if (min <= 0) return null;
+    if (this.options.clock.monoMs() - this.diskFree.atMs >= diskFreeCheckIntervalMs) void this.refreshDiskFree();
+    const free = this.diskFree.bytes;
+    if (free === null || free >= min) return null;
+    return `low disk: ${free} bytes free where ${this.name} keeps its files, below the ${min} the server keeps in reserve; writes resume once space is freed`;
+  }
+
+  private async refreshDiskFree(): Promise<void> {
+    if (this.diskFree.refreshing) return;
+    this.diskFree.refreshing = true;
+    this.diskFree.atMs = this.options.clock.monoMs();
+    try {
+      this.diskFree.bytes = await this.options.storage.freeBytes(this.options.dir);
+    } catch {
+      // unknown: the guard keeps its last reading
+    } finally {
+      this.diskFree.refreshing = false;
+    }
+  }
+
+  /**
+   * A consistent snapshot of this copy into `dir` (for a reseed): the state store's files as of a
+   * batch boundary (KvStore.checkpoint: writes are held meanwhile) and hard links to the log
+   * segments from the one holding the state's checkpoint to the log's end at that moment. The
+   * links keep those segments' bytes while the copy truncates its own log.
+   */
+  async snapshot(dir: string): Promise<Result<SnapshotInfo>> {
+    const kv = this.kv;
+    if (kv.checkpoint === undefined) return fail('INVALID_ARGUMENT', `the state store of ${this.name} cannot take a checkpoint`);
+    const { storage } = this.options;
+    await storage.remove(dir);
+    await storage.mkdirp(join(dir, 'log'));
+    // The store's checkpoint at the pause is at least this: the log tail starts at or before it.
+    const from = this.materializedPosition;
+    const logFiles: Array<{ path: string; bytes: number }> = [];
+    let logStartPosition = 0;
+    let logEndPosition = 0;
+    const taken = await kv.checkpoint(join(dir, 'state'), async () => {
+      // Read in one turn with nothing awaited, so the segment list and the end agree.
+      const end = this.log.end;
+      const { dir: logDir, segments } = this.log.segmentFiles();
+      const wanted = segments.filter((segment, i) => (segments[i + 1]?.start ?? Infinity) > from && (segment.start < end || segment.start <= from));
+      logStartPosition = wanted[0]!.start;
+      logEndPosition = end;
+      for (let i = 0; i < wanted.length; i++) {
+        const segment = wanted[i]!;
+        await storage.link(join(logDir, segment.name), join(dir, 'log', segment.name));
+        logFiles.push({ path: `log/${segment.name}`, bytes: Math.min(wanted[i + 1]?.start ?? end, end) - segment.start });
+      }
+      await storage.syncDir(join(dir, 'log'));
+    });
+    return ok({
+      files: [...taken.files.map((f) => ({ path: `state/${f.name}`, bytes: f.bytes })), ...logFiles],
+      logStartPosition,
+      logEndPosition,
+      pauseMs: taken.pauseMs,
+    });
   }
 
   private notify(changes: Map<string, ChangeBuilder>): void {
@@ -578,6 +733,7 @@ export class MailboxDatabase implements MailboxApi {
     this.closing = true;
     await this.log.close();
     await this.stateSettled();
+    await this.writeCheckpoint();
     await this.indexer.close(); // its snapshot, so the next open resumes from here
     await this.kv.close();
     if (this.failure === null) {
@@ -602,6 +758,20 @@ async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, en
     batches += 1;
   }
   return batches;
+}
+
+/** `later` folded into `earlier` (a passive copy's batches between two state writes); materialize reads the state, so the newest wins. */
+function mergeTouched(earlier: Touched, later: Touched): Touched {
+  for (const id of later.mailboxes) earlier.mailboxes.add(id);
+  for (const id of later.folders) earlier.folders.add(id);
+  for (const [id, exists] of later.messages) earlier.messages.set(id, exists);
+  for (const hash of later.contents) earlier.contents.add(hash);
+  for (const [hash, data] of later.contentData) earlier.contentData.set(hash, data);
+  for (const [hash, summary] of later.contentSummaries) earlier.contentSummaries.set(hash, summary);
+  earlier.foldersRemoved.push(...later.foldersRemoved);
+  earlier.mailboxesRemoved.push(...later.mailboxesRemoved);
+  for (const id of later.retired) earlier.retired.add(id);
+  return earlier;
 }
 
 function folderInfo(f: FolderState, subscribed: boolean): FolderInfo {

@@ -52,6 +52,10 @@ export interface Storage {
   writeAtomic(path: string, data: Uint8Array): Promise<void>;
   /** Whole small file, or null if missing. */
   readAll(path: string): Promise<Uint8Array | null>;
+  /** A second name for an existing file (a hard link: same bytes, no copy). Not durable until syncDir. */
+  link(existing: string, newPath: string): Promise<void>;
+  /** Bytes free for this process on the file system holding `path` (the low-disk guard reads it). */
+  freeBytes(path: string): Promise<number>;
 }
 
 // ---------------------------------------------------------------- node implementations
@@ -205,6 +209,13 @@ export function nodeStorage(): Storage {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw error;
       }
+    },
+    async link(existing, newPath) {
+      await fsp.link(existing, newPath);
+    },
+    async freeBytes(path) {
+      const fs = await fsp.statfs(path);
+      return fs.bavail * fs.bsize;
     },
   };
 }

@@ -230,6 +230,11 @@ export class TransactionLog {
     return this.segments[0]!.start;
   }
 
+  /** The segment files (oldest first) with the log position each starts at, and their directory. */
+  segmentFiles(): { dir: string; segments: Array<{ name: string; start: number }> } {
+    return { dir: this.options.dir, segments: this.segments.map((s) => ({ name: s.name, start: s.start })) };
+  }
+
   get queuedAppends(): number {
     return this.pending.length;
   }

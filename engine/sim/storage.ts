@@ -273,6 +273,23 @@ export class SimStorage implements Storage {
     });
   }
 
+  /** A hard link: the new name shares the inode (and its unsynced writes). */
+  link(existing: string, newPath: string): Promise<void> {
+    return this.op('link', newPath, this.generation, () => {
+      const inode = this.entries.get(existing);
+      if (inode === undefined) throw Object.assign(new Error(`ENOENT (simulated): ${existing}`), { code: 'ENOENT' });
+      assert(this.dirs.has(parentOf(newPath)), `link in missing directory ${parentOf(newPath)}`);
+      this.entries.set(newPath, inode);
+    });
+  }
+
+  /** The simulated disk's free space: set by a test (default 1 TiB, so the low-disk guard never trips). */
+  freeBytesNow = 2 ** 40;
+
+  freeBytes(path: string): Promise<number> {
+    return this.op('freeBytes', path, this.generation, () => this.freeBytesNow);
+  }
+
   // ------------------------------------------------------------------ for SimFile
 
   /** @internal */

@@ -21,6 +21,19 @@ export interface KvStore {
   /** Every entry whose key starts with `prefix`, in key order. */
   scan(prefix: string): AsyncIterable<[string, Uint8Array]>;
   close(): Promise<void>;
+  /**
+   * A consistent copy of the whole store into the directory `target`, taken between two writes;
+   * `during` runs while no write can happen (the database records its log tail then). Only
+   * stores on disk have it (RocksDB); a reseed needs it.
+   */
+  checkpoint?(target: string, during: () => Promise<void>): Promise<KvCheckpoint>;
+}
+
+export interface KvCheckpoint {
+  /** The files of the copy, names relative to its directory. */
+  readonly files: ReadonlyArray<{ readonly name: string; readonly bytes: number }>;
+  /** How long calls were held. */
+  readonly pauseMs: number;
 }
 
 export class KvCorruptionError extends Error {

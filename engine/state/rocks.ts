@@ -3,8 +3,11 @@
 // says how far the state got, so recovery replays the log from there. (The binding cannot turn
 // RocksDB's own WAL off; it costs a page-cache write per batch and never an fsync.)
 
+import { copyFile, link, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { type KvOp, type KvStore, seal, unseal } from './kv.js';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { type KvCheckpoint, type KvOp, type KvStore, seal, unseal } from './kv.js';
 
 const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -22,12 +25,16 @@ interface RocksHandle {
   iterator(options: Record<string, unknown>): RocksIterator;
 }
 
-export async function openRocksKv(location: string): Promise<KvStore> {
+async function openHandle(location: string): Promise<RocksHandle> {
   const db = rocksdb(location);
   await new Promise<void>((resolve, reject) =>
     db.open({ createIfMissing: true, errorIfExists: false, infoLogLevel: 'error' }, (error) => (error ? reject(error) : resolve())),
   );
-  return new RocksKv(db);
+  return db;
+}
+
+export async function openRocksKv(location: string): Promise<KvStore> {
+  return new RocksKv(location, await openHandle(location));
 }
 
 // The binding stores a plain Uint8Array as its string form; it must be handed a Buffer.
@@ -39,9 +46,82 @@ function asBuffer(bytes: Uint8Array): Buffer {
 const syncMarkerKey = '!sync';
 
 class RocksKv implements KvStore {
-  constructor(private readonly db: RocksHandle) {}
+  /** Calls running now; a checkpoint waits for 0 and holds new calls at `gate` meanwhile. */
+  private inFlight = 0;
+  private idle: (() => void) | null = null;
+  private gate: Promise<void> | null = null;
+
+  constructor(private readonly location: string, private db: RocksHandle) {}
+
+  private async enter(): Promise<void> {
+    while (this.gate !== null) await this.gate;
+    this.inFlight += 1;
+  }
+
+  private leave(): void {
+    this.inFlight -= 1;
+    if (this.inFlight === 0) this.idle?.();
+  }
+
+  private async guarded<T>(body: () => Promise<T>): Promise<T> {
+    await this.enter();
+    try {
+      return await body();
+    } finally {
+      this.leave();
+    }
+  }
+
+  /**
+   * A consistent copy of the store in `target` (the binding has no RocksDB Checkpoint API):
+   * calls are held and the running ones finish, so the store sits at a batch boundary; RocksDB
+   * is closed (its files stop changing), every SST file (immutable) is hard-linked and the few
+   * others (MANIFEST, CURRENT, OPTIONS, the WAL) are copied and synced; `during` runs while
+   * nothing can write (the database links its log tail there); then RocksDB is opened again and
+   * the held calls go on. The pause is the close, the links and the reopen.
+   */
+  async checkpoint(target: string, during: () => Promise<void>): Promise<KvCheckpoint> {
+    while (this.gate !== null) await this.gate;
+    let release!: () => void;
+    this.gate = new Promise<void>((resolve) => (release = resolve));
+    try {
+      if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+      this.idle = null;
+      const started = performance.now();
+      await new Promise<void>((resolve, reject) => this.db.close((error) => (error ? reject(error) : resolve())));
+      const files: Array<{ name: string; bytes: number }> = [];
+      try {
+        await mkdir(target, { recursive: true });
+        for (const name of (await readdir(this.location)).sort()) {
+          if (name === 'LOCK' || name.startsWith('LOG')) continue; // the lock and RocksDB's info log
+          const from = join(this.location, name);
+          const to = join(target, name);
+          if (name.endsWith('.sst')) await link(from, to);
+          else {
+            await copyFile(from, to);
+            const handle = await open(to, 'r+');
+            await handle.sync().finally(() => handle.close());
+          }
+          files.push({ name, bytes: (await stat(to)).size });
+        }
+        const dir = await open(target, 'r');
+        await dir.sync().finally(() => dir.close());
+        await during();
+      } finally {
+        this.db = await openHandle(this.location);
+      }
+      return { files, pauseMs: performance.now() - started };
+    } finally {
+      this.gate = null;
+      release();
+    }
+  }
 
   get(key: string): Promise<Uint8Array | undefined> {
+    return this.guarded(() => this.getNow(key));
+  }
+
+  private getNow(key: string): Promise<Uint8Array | undefined> {
     return new Promise((resolve, reject) =>
       this.db.get(key, { asBuffer: true, fillCache: true }, (error, value) => {
         if (error) return error.notFound || /NotFound/.test(error.message) ? resolve(undefined) : reject(error);
@@ -59,16 +139,17 @@ class RocksKv implements KvStore {
     const batch = ops.map((op) =>
       op.value === null ? { type: 'del' as const, key: op.key } : { type: 'put' as const, key: op.key, value: asBuffer(seal(op.value)) },
     );
-    return new Promise((resolve, reject) => this.db.batch(batch, { sync: false }, (error) => (error ? reject(error) : resolve())));
+    return this.guarded(() => new Promise((resolve, reject) => this.db.batch(batch, { sync: false }, (error) => (error ? reject(error) : resolve()))));
   }
 
   /** A synced write syncs RocksDB's WAL, and with it every write before it. */
   sync(): Promise<void> {
     const marker = [{ type: 'put' as const, key: syncMarkerKey, value: asBuffer(seal(new Uint8Array(0))) }];
-    return new Promise((resolve, reject) => this.db.batch(marker, { sync: true }, (error) => (error ? reject(error) : resolve())));
+    return this.guarded(() => new Promise((resolve, reject) => this.db.batch(marker, { sync: true }, (error) => (error ? reject(error) : resolve()))));
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
+    await this.enter();
     const iterator = this.db.iterator({ gte: prefix, lt: prefix + '\uffff', keyAsBuffer: false, valueAsBuffer: true });
     try {
       for (;;) {
@@ -80,10 +161,12 @@ class RocksKv implements KvStore {
       }
     } finally {
       await new Promise<void>((resolve) => iterator.end(() => resolve()));
+      this.leave();
     }
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    while (this.gate !== null) await this.gate;
     return new Promise((resolve, reject) => this.db.close((error) => (error ? reject(error) : resolve())));
   }
 }

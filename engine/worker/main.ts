@@ -43,6 +43,9 @@ async function main(): Promise<void> {
       openKv: openRocksKv,
       onBatch,
       ...(params.logSegmentBytesMax === undefined ? {} : { logSegmentBytesMax: params.logSegmentBytesMax }),
+      ...(params.diskFreeBytesMin === undefined ? {} : { diskFreeBytesMin: params.diskFreeBytesMin }),
+      ...(params.checkpointDepthBytes === undefined ? {} : { checkpointDepthBytes: params.checkpointDepthBytes }),
+      ...(params.replayAtOpen === undefined ? {} : { replayAtOpen: params.replayAtOpen }),
       // After a failed write the writer's view is unknown: exit, so the supervisor restarts
       // the worker and recovery rebuilds everything from the durable log.
       onFailure: (error) => {
@@ -101,8 +104,13 @@ async function main(): Promise<void> {
       case 'status':
         return { ...database.status(), pid: process.pid };
       case 'receiveBatch':
-        await database.receiveBatch(request.params.bytes, request.params.start);
-        return database.status().lastLogPosition;
+        await database.receiveBatch(request.params.bytes, request.params.start, request.params.replayTo);
+        return database.status();
+      case 'playForward':
+        await database.playForward(request.params.to, { boundary: request.params.boundary === true });
+        return database.status();
+      case 'snapshot':
+        return database.snapshot(request.params.dir);
       case 'readBatches': {
         const out: Array<{ start: number; bytes: Uint8Array }> = [];
         let total = 0;

@@ -18,6 +18,12 @@ export interface OpenParams {
   readonly shipAck?: boolean;
   /** Log segment size (tests of truncation use small segments). */
   readonly logSegmentBytesMax?: number;
+  /** The low-disk guard's reserve in bytes (0: off); default the engine's. */
+  readonly diskFreeBytesMin?: number;
+  /** A passive copy's checkpoint depth in bytes of log; default the engine's. */
+  readonly checkpointDepthBytes?: number;
+  /** false for a lagged copy: open at the checkpoint, replay only when told (playForward). */
+  readonly replayAtOpen?: boolean;
 }
 
 export type Request =
@@ -32,7 +38,9 @@ export type Request =
   | { readonly id: number; readonly method: 'search'; readonly params: { mailboxId: string; folder: string; criterion: ContentCriterion; uids?: readonly number[] } }
   | { readonly id: number; readonly method: 'watch'; readonly params: { mailboxId: string; on: boolean } }
   | { readonly id: number; readonly method: 'status'; readonly params: Record<string, never> }
-  | { readonly id: number; readonly method: 'receiveBatch'; readonly params: { start: number; bytes: Uint8Array } }
+  | { readonly id: number; readonly method: 'receiveBatch'; readonly params: { start: number; bytes: Uint8Array; replayTo?: number } }
+  | { readonly id: number; readonly method: 'playForward'; readonly params: { to: number; boundary?: boolean } }
+  | { readonly id: number; readonly method: 'snapshot'; readonly params: { dir: string } }
   | { readonly id: number; readonly method: 'readBatches'; readonly params: { from: number; bytesMax: number } }
   | { readonly id: number; readonly method: 'truncateLog'; readonly params: { position: number } }
   | { readonly id: number; readonly method: 'ping'; readonly params: Record<string, never> }

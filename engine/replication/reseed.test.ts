@@ -1,0 +1,222 @@
+// Reseed by snapshot and lagged copies, through a real supervisor with real worker processes
+// (embedded shipping): a reseed after the active copy truncated its log (refused before
+// snapshots), an interrupted snapshot copy that goes on from what it verified, a damaged staged
+// file found by its checksum, and a lagged copy that receives at once, replays late, holds the
+// active copy's truncation at what it inspected, survives a restart of its worker without
+// replaying early, and plays forward on demand.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Supervisor, type CopyStatus } from '../supervisor.js';
+import { copySnapshot, SeedVerifyError, type SnapshotFile } from './seed.js';
+import { append, checkAcknowledged, createMailbox, logBytes, until } from './testing.js';
+
+const copyOf = (copies: CopyStatus[], copy: number): CopyStatus => copies.find((c) => c.copy === copy)!;
+const qlogs = (copyDir: string): string[] => readdirSync(join(copyDir, 'log')).filter((n) => n.endsWith('.qlog')).sort();
+
+/** Random text (content is deflated when that pays; this must fill segments). */
+const body = (i: number, bytes = 15_000): string => `Subject: t ${i}\r\n\r\n${randomBytes(bytes).toString('base64')}\r\n`;
+
+test('reseed by snapshot after the active copy truncated its log: state + tail copied, verified, caught up', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-reseed-'));
+  const lines: string[] = [];
+  const supervisor = new Supervisor({
+    durability: 'sync',
+    logSegmentBytesMax: 64 * 1024,
+    checkpointDepthBytes: 64 * 1024,
+    truncateIntervalMs: 50,
+    log: (line) => lines.push(line),
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
+      { database: 'DB01', server: 'MBX1', copy: 2, role: 'passive', dir: join(dir, 'b') },
+    ],
+  });
+  const acknowledged = new Map<number, string>();
+  try {
+    await supervisor.start();
+    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    const write = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        const text = body(acknowledged.size);
+        const r = await append(api, 'm1', text);
+        assert.ok('uid' in r, JSON.stringify(r));
+        acknowledged.set(r.uid, text);
+      }
+    };
+    await write(30);
+    await until(async () => copyOf(await supervisor.list(), 1).logStartPosition > 0, 20_000, 'the active copy to truncate its log');
+
+    // Damage the passive copy beyond repair from its own files: its state store is gone and its
+    // log was truncated, so only a reseed brings it back.
+    await supervisor.suspend('DB01', 'MBX1', 2);
+    await write(5);
+    const reseeding = supervisor.reseed('DB01', 'MBX1', 2);
+    // A second request for the same copy follows the running one instead of failing.
+    await Promise.all([reseeding, supervisor.reseed('DB01', 'MBX1', 2)]);
+    assert.ok(lines.some((l) => /MBX1#2: seeding from a snapshot of DB01\\MBX1#1: \d+ files, \d+ bytes, log [1-9]\d*\.\.\d+; writes held [\d.]+ ms/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /MBX1#2: seeded \d+ bytes \(\d+ copied, 0 kept from an interrupted reseed, all verified\)/.test(l)), lines.join('\n'));
+    assert.ok(!existsSync(join(dir, 'a.snapshot')), 'the snapshot (hard links) is removed after the reseed');
+    assert.ok(!existsSync(join(dir, 'b.seeding')), 'the staging folder was swapped in');
+    assert.ok(Number(qlogs(join(dir, 'b'))[0]!.slice(0, 20)) > 0, 'the reseeded copy holds the log tail only');
+    await write(5);
+    await until(async () => {
+      const l = await supervisor.list();
+      return copyOf(l, 2).state === 'Healthy' && copyOf(l, 2).lastReplayedPosition === copyOf(l, 1).lastLogPosition;
+    }, 20_000, 'the reseeded copy to catch up');
+    // Every segment both copies still have holds the same bytes.
+    for (const name of qlogs(join(dir, 'b'))) {
+      if (!existsSync(join(dir, 'a', 'log', name))) continue;
+      const mine = readFileSync(join(dir, 'b', 'log', name));
+      const theirs = readFileSync(join(dir, 'a', 'log', name));
+      assert.ok(mine.equals(theirs.subarray(0, mine.length)), `segment ${name} matches`);
+    }
+    await supervisor.switchover('DB01', 'MBX1', 2);
+    assert.deepEqual(await checkAcknowledged(api, 'm1', acknowledged), { missing: [], wrong: [] }, 'the reseeded copy, now active, serves every acknowledged message');
+  } finally {
+    await supervisor.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('snapshot copy: an interrupted copy goes on from what it verified; a damaged staged file is copied again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-seedcopy-'));
+  try {
+    const source = join(dir, 'snap');
+    mkdirSync(join(source, 'state'), { recursive: true });
+    mkdirSync(join(source, 'log'), { recursive: true });
+    const contents: Record<string, Buffer> = {
+      'state/000007.sst': randomBytes(9 * 1024 * 1024 + 17),
+      'state/MANIFEST-000005': randomBytes(3000),
+      'log/00000000000000000000.qlog': randomBytes(6 * 1024 * 1024),
+    };
+    for (const [path, bytes] of Object.entries(contents)) writeFileSync(join(source, path), bytes);
+    // The last segment is longer on disk than the snapshot's end: only its first bytes belong to it.
+    const files: SnapshotFile[] = Object.entries(contents).map(([path, bytes]) => ({ path, bytes: path.startsWith('log/') ? bytes.length - 100 : bytes.length }));
+    const total = files.reduce((sum, f) => sum + f.bytes, 0);
+    const staging = join(dir, 'copy.seeding');
+
+    // First run: stopped (as a killed server would be) after 6 MiB of the first file.
+    await assert.rejects(
+      copySnapshot(source, staging, files, {
+        source: 'DB01\\MBX1#1',
+        onProgress: (done) => {
+          if (done >= 6 * 1024 * 1024) throw new Error('interrupted');
+        },
+      }),
+      /interrupted/,
+    );
+    // Second run: the staged prefix is kept (and checked with the whole file).
+    let progressSeen = 0;
+    const second = await copySnapshot(source, staging, files, { source: 'DB01\\MBX1#1', onProgress: (done) => (progressSeen = done) });
+    assert.equal(second.bytesTotal, total);
+    assert.equal(progressSeen, total);
+    assert.ok(second.bytesReused >= 6 * 1024 * 1024, `reused ${second.bytesReused}`);
+    assert.equal(second.bytesCopied + second.bytesReused, total);
+    for (const f of files) assert.ok(readFileSync(join(staging, f.path)).equals(contents[f.path]!.subarray(0, f.bytes)), `${f.path} copied exactly`);
+
+    // Third run: every file was verified, so nothing but the small non-SST file is copied again.
+    const third = await copySnapshot(source, staging, files, { source: 'DB01\\MBX1#1' });
+    assert.equal(third.bytesCopied, 3000);
+
+    // A staged file whose bytes went bad (a lost write) fails its check and is copied whole again.
+    const sst = join(staging, 'state/000007.sst');
+    const bad = readFileSync(sst);
+    bad[12345]! ^= 0x40;
+    writeFileSync(sst, bad.subarray(0, 8 * 1024 * 1024));
+    const fourth = await copySnapshot(source, staging, files, { source: 'DB01\\MBX1#1' });
+    assert.ok(readFileSync(sst).equals(contents['state/000007.sst']!), 'the damaged file was copied again');
+    assert.equal(fourth.bytesCopied, 9 * 1024 * 1024 + 17 + 3000);
+
+    // Files staged from another copy are never reused.
+    const other = await copySnapshot(source, staging, files, { source: 'DB01\\MBX2#1' });
+    assert.equal(other.bytesReused, 0);
+
+    // A snapshot file shorter than the manifest says is an error, not a short copy.
+    await assert.rejects(copySnapshot(source, join(dir, 'x'), [{ path: 'state/MANIFEST-000005', bytes: 4000 }], { source: 's' }), /ended at 3000 of 4000/);
+    assert.ok(new SeedVerifyError('x') instanceof Error);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a lagged copy receives at once, replays late, holds truncation at what it inspected, and plays forward on demand', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-lagged-'));
+  const lines: string[] = [];
+  const supervisor = new Supervisor({
+    durability: 'sync',
+    logSegmentBytesMax: 64 * 1024,
+    checkpointDepthBytes: 0,
+    truncateIntervalMs: 50,
+    log: (line) => lines.push(line),
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
+      { database: 'DB01', server: 'MBX1', copy: 2, role: 'passive', dir: join(dir, 'b') },
+    ],
+  });
+  try {
+    await supervisor.start();
+    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    await until(async () => copyOf(await supervisor.list(), 2).replayQueueLength === 0 && copyOf(await supervisor.list(), 2).copyQueueLength === 0, 20_000, 'the copy current');
+    const before = copyOf(await supervisor.list(), 2).lastReplayedPosition;
+
+    await supervisor.setLag('DB01', 'MBX1', 2, { replayLagMs: 3_600_000, truncationLagMs: 0 });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'lag.json'), 'utf8')), { 'MBX1#2': { replayLagMs: 3_600_000, truncationLagMs: 0 } }, 'the lag is kept in lag.json');
+    const positions: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await api.commit({ mailboxId: 'm1', ops: [{ op: 'append', folder: 'INBOX', content: new TextEncoder().encode(body(i, 6_000)) }] });
+      assert.ok(r.ok);
+      positions.push(r.value.position);
+    }
+    let lagged = await until(async () => {
+      const c = copyOf(await supervisor.list(), 2);
+      return c.copyQueueLength === 0 && c.lastInspectedPosition === positions.at(-1) ? c : null;
+    }, 20_000, 'the lagged copy to receive everything');
+    assert.equal(lagged.role, 'lagged');
+    assert.equal(lagged.replayLagTimeMs, 3_600_000);
+    assert.equal(lagged.lastReplayedPosition, before, 'nothing replayed inside the lag');
+    assert.equal(lagged.replayQueueLength, lagged.lastInspectedPosition - before);
+
+    // Truncation: the active keeps only what the lagged copy has not inspected; the lagged copy
+    // keeps everything it has not replayed.
+    await until(async () => copyOf(await supervisor.list(), 1).logStartPosition > before, 20_000, 'the active copy to truncate past what the lagged copy replayed');
+    assert.ok(Number(qlogs(join(dir, 'b'))[0]!.slice(0, 20)) <= before, 'the lagged copy keeps its unreplayed log');
+
+    // A restarted worker does not replay early (its arrival times start again).
+    const pid = copyOf(await supervisor.list(), 2).pid!;
+    process.kill(pid, 'SIGKILL');
+    lagged = await until(async () => {
+      const c = copyOf(await supervisor.list(), 2);
+      return c.pid !== null && c.pid !== pid && c.state === 'Healthy' ? c : null;
+    }, 20_000, 'the lagged copy to restart');
+    assert.equal(lagged.lastReplayedPosition, before, `still nothing replayed after a restart: ${JSON.stringify(lagged)}`);
+
+    // Play forward to a position (the end of the 10th append), then to the end.
+    const played = await supervisor.playForward('DB01', 'MBX1', 2, { position: positions[9]! + 1 });
+    assert.equal(played.lastReplayedPosition, positions[9], `replayed the whole batches up to the position: ${JSON.stringify(played)} ${positions.join(',')}`);
+    const all = await supervisor.playForward('DB01', 'MBX1', 2);
+    assert.equal(all.lastReplayedPosition, positions.at(-1), `played forward to the end: ${JSON.stringify(all)}`);
+    assert.equal(all.replayQueueLength, 0);
+    assert.ok(lines.some((l) => /MBX1#2 played forward to/.test(l)));
+
+    // Not lagged any more: new log is replayed at once again.
+    await supervisor.setLag('DB01', 'MBX1', 2, { replayLagMs: 0, truncationLagMs: 0 });
+    const r = await append(api, 'm1', body(99, 100));
+    assert.ok('uid' in r);
+    await until(async () => {
+      const c = copyOf(await supervisor.list(), 2);
+      return c.role === 'passive' && c.replayQueueLength === 0 && c.lastReplayedPosition === copyOf(await supervisor.list(), 1).lastLogPosition;
+    }, 20_000, 'replay at once');
+    assert.ok(logBytes(join(dir, 'b')).length > 0);
+  } finally {
+    await supervisor.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
