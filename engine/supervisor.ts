@@ -9,16 +9,18 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { MailboxApi } from './api.js';
 import { crc32c } from './checksum.js';
-import type { Role } from './database.js';
+import type { Role, SnapshotInfo } from './database.js';
+import type { Result } from './errors.js';
 import type { SearchIndexState } from './search/types.js';
 import { batchEnvelope, checkEnvelope, ShippingError, type BatchEnvelope } from './replication/envelope.js';
 import { EmbeddedTransport } from './replication/embedded.js';
+import { copySnapshot, seedProgressName } from './replication/seed.js';
 import { DatabaseRouter } from './replication/router.js';
 import { FencedError, type Publisher, type ShippingTransport, type Subscription } from './replication/transport.js';
 import { nodeStorage, systemClock } from './io.js';
@@ -61,7 +63,8 @@ export interface CopyStatus {
   readonly database: string;
   readonly server: string;
   readonly copy: number;
-  readonly role: Role;
+  /** `lagged`: a passive copy with a replay lag (it receives and verifies at once, replays late). */
+  readonly role: Role | 'lagged';
   readonly state: CopyState;
   readonly pid: number | null;
   readonly restarts: number;
@@ -88,15 +91,34 @@ export interface CopyStatus {
   readonly contentIndexDocumentsTotal: number | null;
   /** First log position this copy still keeps (truncation deletes whole segments below it). */
   readonly logStartPosition: number;
-  /** While state is Seeding: bytes of log copied, of how many (null otherwise). */
+  /** While state is Seeding: bytes of the snapshot done (copied or kept from an interrupted run), of how many (null otherwise). */
   readonly seedBytesCopied: number | null;
   readonly seedBytesTotal: number | null;
+  /** While Seeding: copy rate of this run, bytes per second. */
+  readonly seedBytesPerSecond: number | null;
+  /** A lagged copy replays only batches received this long ago (0: not lagged). */
+  readonly replayLagTimeMs: number;
+  /** A copy keeps log it replayed for this long before truncating it. */
+  readonly truncationLagTimeMs: number;
+  /** Free bytes where the copy keeps its files, and whether the low-disk guard holds its writes. */
+  readonly diskFreeBytes: number | null;
+  readonly lowDisk: boolean;
   readonly error: string | null;
+}
+
+/** Per copy: replay lag and truncation lag (`quire db set-lag`), kept in data/databases/<DB>/lag.json. */
+export interface CopyLag {
+  readonly replayLagMs: number;
+  readonly truncationLagMs: number;
 }
 
 interface WorkerStatus {
   lastLogPosition: number;
   checkpointPosition: number;
+  /** End of the log replayed into the copy's state (absent from older workers: the checkpoint). */
+  replayedPosition?: number;
+  diskFreeBytes?: number | null;
+  lowDisk?: boolean;
   /** First log position still kept (older segments were truncated). */
   logStartPosition?: number;
   pid: number;
@@ -115,6 +137,10 @@ const stopStepMsMax = 5_000;
 /** How long a switchover waits for the target copy to catch up. */
 const catchUpWaitMsMax = 30_000;
 const truncateIntervalMsDefault = 10_000;
+/** How often lagged copies replay what became old enough. */
+const lagReplayIntervalMs = 1_000;
+/** The longest replay or truncation lag (Exchange allows 14 days). */
+const maxLagMs = 14 * 86_400_000;
 /** A fenced worker still running after this long is killed. */
 const fencedKillDelayMs = 1_000;
 
@@ -129,8 +155,15 @@ class Copy {
   status: WorkerStatus | null = null;
   error: string | null = null;
   suspended = false;
-  /** A reseed in progress: bytes of log copied so far, of how many. */
-  seed: { bytesCopied: number; bytesTotal: number } | null = null;
+  /** A reseed in progress: bytes done so far, of how many; the log position it holds truncation at. */
+  seed: { bytesCopied: number; bytesTotal: number; startedAtMs: number; bytesAtStart: number; holdAt: number } | null = null;
+  /** The reseed running now: a second request for the same copy waits for it. */
+  seeding: Promise<void> | null = null;
+  lag: CopyLag = { replayLagMs: 0, truncationLagMs: 0 };
+  /** Lagged: batches received and not replayed yet, with when they arrived (Date.now()). */
+  readonly unreplayed: Array<{ end: number; atMs: number }> = [];
+  /** With a truncation lag: when replay passed each position (Date.now()). */
+  readonly replayedAt: Array<{ end: number; atMs: number }> = [];
   /** Superseded by a newer active copy: never restarted as active. */
   fenced = false;
   /** The supervisor is stopping this worker on purpose (switchover, promotion). */
@@ -147,6 +180,12 @@ class Copy {
   }
   get end(): number {
     return this.status?.lastLogPosition ?? 0;
+  }
+  get replayed(): number {
+    return this.status?.replayedPosition ?? this.status?.checkpointPosition ?? 0;
+  }
+  get lagged(): boolean {
+    return this.role === 'passive' && this.lag.replayLagMs > 0;
   }
   get running(): boolean {
     return this.child !== null && this.status !== null && this.state !== 'Initializing';
@@ -174,7 +213,7 @@ class DatabaseGroup {
   activeMissingSinceMs: number | null = null;
   readonly recent: Array<{ end: number; atMs: number }> = [];
   readonly router: DatabaseRouter;
-  constructor(readonly name: string, readonly durability: Durability, readonly generationFile: string) {
+  constructor(readonly name: string, readonly durability: Durability, readonly generationFile: string, readonly lagFile: string) {
     this.router = new DatabaseRouter(name);
   }
 }
@@ -205,6 +244,10 @@ export interface SupervisorOptions {
   readonly truncateIntervalMs?: number;
   /** Log segment size of every copy (tests of truncation use small segments). */
   readonly logSegmentBytesMax?: number;
+  /** The low-disk guard's reserve of every copy, bytes (0: off); default the engine's. */
+  readonly diskFreeBytesMin?: number;
+  /** Passive copies' checkpoint depth, bytes of log; default the engine's. */
+  readonly checkpointDepthBytes?: number;
 }
 
 export class Supervisor {
@@ -218,6 +261,7 @@ export class Supervisor {
   private readonly serversSeen = new Set<string>();
   private readonly truncationWarned = new Set<Copy>();
   private truncationTimer: NodeJS.Timeout | null = null;
+  private lagTimer: NodeJS.Timeout | null = null;
   private readonly workerPath = fileURLToPath(new URL('./worker/main.js', import.meta.url));
 
   constructor(private readonly options: SupervisorOptions) {
@@ -228,10 +272,11 @@ export class Supervisor {
       if (this.groups.has(copy.spec.database)) continue;
       const d = options.durability;
       const durability = d === undefined ? 'async' : typeof d === 'string' ? d : (d[copy.spec.database] ?? 'async');
-      const group = new DatabaseGroup(copy.spec.database, durability, join(dirname(copy.spec.dir), 'activation.json'));
+      const group = new DatabaseGroup(copy.spec.database, durability, join(dirname(copy.spec.dir), 'activation.json'), join(dirname(copy.spec.dir), 'lag.json'));
       group.generation = readGeneration(group.generationFile);
       this.groups.set(copy.spec.database, group);
     }
+    for (const copy of this.copies) copy.lag = readLags(this.group(copy.spec.database).lagFile)[`${copy.spec.server}#${copy.spec.copy}`] ?? copy.lag;
   }
 
   /** Starts every copy, waits until each is mounted (or failed), and opens each active copy's shipping. */
@@ -272,6 +317,8 @@ export class Supervisor {
       this.truncationTimer.unref();
     };
     truncate();
+    this.lagTimer = setInterval(() => void this.replayMatured().catch(() => {}), lagReplayIntervalMs);
+    this.lagTimer.unref();
   }
 
   /** The servers' group changed (or was polled): take over databases whose active server is gone. */
@@ -334,6 +381,10 @@ export class Supervisor {
       role: copy.role,
       shipAck: copy.role === 'active' && group.durability === 'sync',
       ...(this.options.logSegmentBytesMax === undefined ? {} : { logSegmentBytesMax: this.options.logSegmentBytesMax }),
+      ...(this.options.diskFreeBytesMin === undefined ? {} : { diskFreeBytesMin: this.options.diskFreeBytesMin }),
+      ...(this.options.checkpointDepthBytes === undefined ? {} : { checkpointDepthBytes: this.options.checkpointDepthBytes }),
+      // A lagged copy opens at its checkpoint: what it received stays unreplayed until old enough.
+      ...(copy.lagged ? { replayAtOpen: false } : {}),
     };
     const child = fork(this.workerPath, [], {
       serialization: 'advanced',
@@ -375,6 +426,9 @@ export class Supervisor {
           }
           if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
         } else {
+          // A lagged copy's unreplayed log of before this start counts as received now (the
+          // arrival times died with the old process): it is replayed one lag from now, never early.
+          if (copy.lagged && copy.end > copy.replayed && (copy.unreplayed.at(-1)?.end ?? 0) < copy.end) copy.unreplayed.push({ end: copy.end, atMs: Date.now() });
           // Healthy once its feed is open (subscribe).
           copy.state = copy.suspended ? 'Suspended' : 'Initializing';
           if (!copy.suspended) {
@@ -575,9 +629,92 @@ export class Supervisor {
     if (envelope.firstPosition !== copy.end) {
       throw new ShippingError(`${copy.name} ends at ${copy.end} but the next batch starts at ${envelope.firstPosition} (${envelope.firstPosition > copy.end ? 'gap' : 'divergent log'}): reseed this copy`);
     }
-    const end = (await copy.client.call('receiveBatch', { start: envelope.firstPosition, bytes: envelope.bytes })) as number;
-    copy.status.lastLogPosition = end;
-    copy.status.checkpointPosition = end;
+    let replayTo: number | undefined;
+    if (copy.lagged) {
+      copy.unreplayed.push({ end: envelope.endPosition, atMs: Date.now() });
+      replayTo = this.maturedEnd(copy);
+    }
+    this.noteStatus(copy, (await copy.client.call('receiveBatch', { start: envelope.firstPosition, bytes: envelope.bytes, ...(replayTo === undefined ? {} : { replayTo }) })) as WorkerStatus);
+  }
+
+  /** Takes a worker's fresh numbers, and notes when replay passed a position (truncation lag). */
+  private noteStatus(copy: Copy, status: WorkerStatus): void {
+    const before = copy.replayed;
+    copy.status = { ...status, pid: copy.status?.pid ?? status.pid };
+    while (copy.unreplayed.length > 0 && copy.unreplayed[0]!.end <= copy.replayed) copy.unreplayed.shift();
+    if (copy.lag.truncationLagMs > 0 && copy.replayed > before) {
+      copy.replayedAt.push({ end: copy.replayed, atMs: Date.now() });
+      if (copy.replayedAt.length > recentBatchesMax) copy.replayedAt.splice(0, copy.replayedAt.length - recentBatchesMax);
+    }
+  }
+
+  /** A lagged copy: the end of the last batch received at least its replay lag ago (or what it replayed). */
+  private maturedEnd(copy: Copy, nowMs = Date.now()): number {
+    let end = copy.replayed;
+    for (const batch of copy.unreplayed) {
+      if (batch.atMs > nowMs - copy.lag.replayLagMs) break;
+      end = batch.end;
+    }
+    return end;
+  }
+
+  /** Lagged copies replay what has become old enough (every second). */
+  private async replayMatured(): Promise<void> {
+    for (const copy of this.copies) {
+      if (!copy.lagged || !copy.running || copy.seed !== null) continue;
+      const to = this.maturedEnd(copy);
+      if (to <= copy.replayed) continue;
+      try {
+        this.noteStatus(copy, (await copy.client.call('playForward', { to, boundary: true })) as WorkerStatus);
+      } catch {
+        // the worker went away; its restart replays from its checkpoint when the time comes
+      }
+    }
+  }
+
+  /**
+   * Plays a lagged (or any passive) copy forward on demand: to the end of its log, to a log
+   * position (every whole batch ending at or before it), or to a time (every batch received at
+   * or before it). Its replay lag applies again to what arrives later.
+   */
+  async playForward(database: string, server: string, copyNumber?: number, to: { position?: number; timeMs?: number } = {}): Promise<CopyStatus> {
+    const copy = this.copy(database, server, copyNumber ?? this.passiveCopyNumber(database, server));
+    if (copy.role !== 'passive') throw new Error(`${copy.name} is active; only a passive copy plays its log forward`);
+    if (!copy.running) throw new Error(`${copy.name} is ${copy.state}, not running`);
+    let position = to.position ?? copy.end;
+    // Batch ends this supervisor saw arrive are boundaries; any other position is found by the worker.
+    let boundary = position === copy.end || copy.unreplayed.some((b) => b.end === position);
+    if (to.timeMs !== undefined) {
+      position = copy.replayed;
+      for (const batch of copy.unreplayed) if (batch.atMs <= to.timeMs) position = batch.end;
+      boundary = true;
+    }
+    this.noteStatus(copy, (await copy.client.call('playForward', { to: position, boundary })) as WorkerStatus);
+    this.say(`${copy.name} played forward to ${copy.replayed} (log at ${copy.end})`);
+    return (await this.list()).find((c) => c.database === database && c.server === copy.spec.server && c.copy === copy.spec.copy)!;
+  }
+
+  /** Sets a copy's replay lag and truncation lag (kept in lag.json); a lagged copy takes effect at once, without a restart. */
+  async setLag(database: string, server: string, copyNumber: number | undefined, lag: CopyLag): Promise<void> {
+    const copy = this.copy(database, server, copyNumber ?? this.copies.find((c) => c.spec.database === database && c.spec.server === server)?.spec.copy);
+    if (!(lag.replayLagMs >= 0 && lag.truncationLagMs >= 0 && lag.replayLagMs <= maxLagMs && lag.truncationLagMs <= maxLagMs)) {
+      throw new Error(`lags must be between 0 and ${maxLagMs / 86_400_000} days`);
+    }
+    const group = this.group(database);
+    const lags = readLags(group.lagFile);
+    lags[`${copy.spec.server}#${copy.spec.copy}`] = lag;
+    const temp = `${group.lagFile}.tmp`;
+    await writeFile(temp, JSON.stringify(lags, null, 2));
+    await rename(temp, group.lagFile);
+    const wasLagged = copy.lagged;
+    copy.lag = lag;
+    // A copy that was lagged and is no more replays everything it holds now.
+    if (wasLagged && !copy.lagged && copy.running) this.noteStatus(copy, (await copy.client.call('playForward', { to: copy.end, boundary: true })) as WorkerStatus);
+    this.say(`${copy.name}: replay lag ${lag.replayLagMs} ms, truncation lag ${lag.truncationLagMs} ms`);
+  }
+
+  private passiveCopyNumber(database: string, server: string): number | undefined {
+    return this.copies.find((c) => c.spec.database === database && c.spec.server === server && c.role === 'passive')?.spec.copy;
   }
 
   private onExit(copy: Copy, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -626,18 +763,29 @@ export class Supervisor {
    * failed copy holds truncation where it stopped, and says so.
    */
   private async truncateLogs(): Promise<void> {
+    const now = Date.now();
     for (const group of this.groups.values()) {
       const copies = this.copies.filter((c) => c.spec.database === group.name);
       for (const copy of copies) {
         if (!copy.running || copy.status === null) continue;
         let position = copy.status.checkpointPosition;
+        if (copy.lag.truncationLagMs > 0) {
+          // Truncation lag: keep what was replayed less than that long ago.
+          const old = now - copy.lag.truncationLagMs;
+          while (copy.replayedAt.length > 1 && copy.replayedAt[1]!.atMs <= old) copy.replayedAt.shift();
+          const mark = copy.replayedAt[0];
+          position = Math.min(position, mark !== undefined && mark.atMs <= old ? mark.end : (copy.status.logStartPosition ?? 0));
+        }
         let heldBy: Copy | null = null;
         if (this.transport.kind === 'embedded') {
           for (const other of copies) {
             if (other === copy) continue;
-            const replayed = other.status?.checkpointPosition ?? 0;
-            if (replayed < position) {
-              position = replayed;
+            // Every other copy reads its next batches from this log: keep what it has not
+            // inspected (lagged copies) or replayed (the others); a reseed holds it at its
+            // snapshot's end, from where the reseeded copy catches up.
+            const needs = other.seed !== null ? other.seed.holdAt : other.status === null ? 0 : other.lagged ? other.end : other.replayed;
+            if (needs < position) {
+              position = needs;
               heldBy = other;
             }
           }
@@ -661,7 +809,7 @@ export class Supervisor {
   /** Passive copies that could become active, best first (shared/EXCHANGE.md: best copy selection). */
   private candidates(group: DatabaseGroup): Copy[] {
     return this.copies
-      .filter((c) => c.spec.database === group.name && c.role === 'passive' && c.state === 'Healthy' && !c.suspended && c.child !== null)
+      .filter((c) => c.spec.database === group.name && c.role === 'passive' && c.state === 'Healthy' && !c.suspended && !c.lagged && c.child !== null)
       .sort((a, b) => b.end - a.end || a.preference - b.preference);
   }
 
@@ -834,58 +982,76 @@ export class Supervisor {
     }
   }
 
-  /** Stops shipping to a passive copy (it holds its place; resume catches it up). */
   /**
-   * Reseeds a passive copy from the active copy's log under this supervisor: the copy's worker
-   * stops, the active copy's segments up to its current end are copied at disk speed into
-   * `<copy dir>.seeding` (resumable: a segment already copied whole is skipped, a partial one
-   * continues), swapped in, and the copy reopens, rebuilding its state from the whole log, then
-   * catches up by shipping. Needs the active log to start at 0 (no state snapshot is copied).
-   * Resolves when the copy is open again.
+   * Reseeds a passive copy from a snapshot of the active copy under this supervisor: the copy's
+   * worker stops (Seeding), the active copy's worker takes a consistent snapshot (its state store
+   * at a batch boundary plus the log tail from there, MailboxDatabase.snapshot; writes are held
+   * for the pause only), the files are copied at disk speed into `<copy dir>.seeding` and each is
+   * verified by CRC32C (engine/replication/seed.ts), the folder is swapped in, and the copy
+   * reopens: it replays the short tail past the snapshot's checkpoint, then catches up by
+   * shipping. Works whatever the active copy truncated. An interrupted reseed (the server
+   * stopped) goes on from the files already copied and verified; a second request while one
+   * runs waits for it. Resolves when the copy is open again.
    */
-  async reseed(database: string, server: string, copyNumber?: number): Promise<void> {
-    const copy = this.copy(database, server, copyNumber ?? this.copies.find((c) => c.spec.database === database && c.spec.server === server && c.role === 'passive')?.spec.copy);
-    const group = this.group(database);
+  reseed(database: string, server: string, copyNumber?: number, options: { bytesPerSecondMax?: number } = {}): Promise<void> {
+    const copy = this.copy(database, server, copyNumber ?? this.passiveCopyNumber(database, server));
+    if (copy.seeding !== null) return copy.seeding;
+    const run = this.runReseed(copy, options).finally(() => (copy.seeding = null));
+    copy.seeding = run;
+    return run;
+  }
+
+  private async runReseed(copy: Copy, options: { bytesPerSecondMax?: number }): Promise<void> {
+    const group = this.group(copy.spec.database);
     const source = group.active;
     if (copy.role !== 'passive') throw new Error(`${copy.name} is active; switch over first`);
-    if (source === null || source.state !== 'Mounted') throw new Error(`${database} has no mounted active copy on this server to seed from`);
-    if (copy.seed !== null) throw new Error(`${copy.name} is already seeding`);
-    const status = (await source.client.call('status', {})) as WorkerStatus;
-    if ((status.logStartPosition ?? 0) > 0) throw new Error(`${source.name}'s log starts at ${status.logStartPosition}, not 0: a reseed from the log alone is not possible`);
-    const end = status.lastLogPosition;
-    copy.seed = { bytesCopied: 0, bytesTotal: end };
+    if (source === null || source.state !== 'Mounted') throw new Error(`${group.name} has no mounted active copy on this server to seed from`);
+    // The copy stops first: with Kafka, its consumer's committed offset must not pass the snapshot's end.
+    const seed = { bytesCopied: 0, bytesTotal: 0, startedAtMs: Date.now(), bytesAtStart: 0, holdAt: 0 };
+    copy.seed = seed;
     const subscription = copy.subscription;
     copy.subscription = null;
     await subscription?.close();
     await this.stopWorker(copy);
-    copy.status = null; // holds every copy's truncation at 0 while the segments are copied
+    copy.status = null;
     copy.state = 'Seeding';
     copy.error = null;
-    this.say(`${copy.name}: seeding ${end} bytes of log from ${source.name}`);
+    copy.unreplayed.length = 0;
+    copy.replayedAt.length = 0;
+    const snapshotDir = `${source.spec.dir}.snapshot`;
     const staging = `${copy.spec.dir}.seeding`;
     try {
-      const sourceLog = join(source.spec.dir, 'log');
-      const targetLog = join(staging, 'log');
-      await mkdir(targetLog, { recursive: true });
-      const names = (await readdir(sourceLog)).filter((n) => n.endsWith('.qlog')).sort();
-      for (const name of names) {
-        const start = Number(name.slice(0, -'.qlog'.length));
-        if (start >= end) break;
-        const sourceSize = (await stat(join(sourceLog, name))).size;
-        const length = Math.min(sourceSize, end - start);
-        const copied = await copyPrefix(join(sourceLog, name), join(targetLog, name), length, (bytes) => {
-          copy.seed!.bytesCopied = start + bytes;
-        });
-        copy.seed.bytesCopied = start + copied;
-      }
+      const taken = (await source.client.call('snapshot', { dir: snapshotDir })) as Result<SnapshotInfo>;
+      if (!taken.ok) throw new Error(taken.message);
+      const snapshot = taken.value;
+      seed.holdAt = snapshot.logEndPosition;
+      seed.bytesTotal = snapshot.files.reduce((sum, f) => sum + f.bytes, 0);
+      this.say(
+        `${copy.name}: seeding from a snapshot of ${source.name}: ${snapshot.files.length} files, ${seed.bytesTotal} bytes, log ${snapshot.logStartPosition}..${snapshot.logEndPosition}; writes held ${snapshot.pauseMs.toFixed(1)} ms`,
+      );
+      const result = await copySnapshot(snapshotDir, staging, snapshot.files, {
+        source: source.name,
+        ...(options.bytesPerSecondMax === undefined ? {} : { bytesPerSecondMax: options.bytesPerSecondMax }),
+        onProgress: (done, copied) => {
+          seed.bytesCopied = done;
+          seed.bytesAtStart = done - copied;
+        },
+      });
+      await rm(join(staging, seedProgressName), { force: true });
       await rm(copy.spec.dir, { recursive: true, force: true });
       await rename(staging, copy.spec.dir);
-      this.say(`${copy.name}: seeded ${end} bytes; reopening`);
+      this.say(
+        `${copy.name}: seeded ${result.bytesTotal} bytes (${result.bytesCopied} copied, ${result.bytesReused} kept from an interrupted reseed, all verified) in ${Math.round(result.ms)} ms; reopening`,
+      );
     } catch (error) {
       copy.seed = null;
       copy.state = 'Failed';
       copy.error = `reseed failed: ${(error as Error).message}`;
+      this.say(`${copy.name}: ${copy.error}`);
       throw error;
+    } finally {
+      // The snapshot's links would keep the active copy's truncated segments on disk.
+      await rm(snapshotDir, { recursive: true, force: true }).catch(() => {});
     }
     copy.seed = null;
     copy.suspended = false;
@@ -894,6 +1060,7 @@ export class Supervisor {
     await this.spawn(copy);
   }
 
+  /** Stops shipping to a passive copy (it holds its place; resume catches it up). */
   async suspend(database: string, server: string, copyNumber?: number): Promise<void> {
     const copy = this.copy(database, server, copyNumber ?? this.copies.find((c) => c.spec.database === database && c.spec.server === server && c.role === 'passive')?.spec.copy);
     if (copy.role !== 'passive') throw new Error(`${copy.name} is active; only a passive copy can be suspended`);
@@ -923,7 +1090,7 @@ export class Supervisor {
       this.copies.map(async (copy) => {
         if (copy.child !== null && copy.state !== 'Initializing') {
           try {
-            copy.status = (await copy.client.call('status', {})) as WorkerStatus;
+            this.noteStatus(copy, (await copy.client.call('status', {})) as WorkerStatus);
           } catch {
             // keep the last known numbers
           }
@@ -931,24 +1098,29 @@ export class Supervisor {
         const group = this.group(copy.spec.database);
         const own = copy.end;
         const checkpoint = copy.status?.checkpointPosition ?? 0;
+        const replayed = copy.replayed;
         const passive = copy.role === 'passive';
         const head = Math.max(group.headPosition, group.active?.end ?? 0);
-        const behind = passive ? group.recent.find((b) => b.end > checkpoint) : undefined;
+        const behind = passive ? group.recent.find((b) => b.end > replayed) : undefined;
+        const arrived = copy.lagged ? copy.unreplayed[0] : undefined;
+        const seed = copy.seed;
+        const seedMs = seed === null ? 0 : Date.now() - seed.startedAtMs;
         return {
           database: copy.spec.database,
           server: copy.spec.server,
           copy: copy.spec.copy,
-          role: copy.role,
+          role: copy.lagged ? ('lagged' as const) : copy.role,
           state: copy.state,
           pid: copy.child?.pid ?? null,
           restarts: copy.restarts,
           lastLogPosition: own,
           checkpointPosition: checkpoint,
           copyQueueLength: passive ? Math.max(0, head - own) : 0,
-          replayQueueLength: passive ? Math.max(0, own - checkpoint) : 0,
+          replayQueueLength: passive ? Math.max(0, own - replayed) : 0,
           lastInspectedPosition: own,
-          lastReplayedPosition: checkpoint,
-          replayLagMs: behind === undefined ? 0 : Math.round(now - behind.atMs),
+          lastReplayedPosition: replayed,
+          // Lagged: how long ago the oldest unreplayed batch arrived; else since it was durable on the active.
+          replayLagMs: arrived !== undefined ? Math.max(0, Date.now() - arrived.atMs) : behind === undefined ? 0 : Math.round(now - behind.atMs),
           activationGeneration: Math.max(group.generation, copy.generationSeen),
           activationPreference: copy.preference,
           durability: group.durability,
@@ -957,8 +1129,13 @@ export class Supervisor {
           contentIndexDocuments: copy.status?.searchIndex?.documents ?? null,
           contentIndexDocumentsTotal: copy.status?.searchIndex?.documentsTotal ?? null,
           logStartPosition: copy.status?.logStartPosition ?? 0,
-          seedBytesCopied: copy.seed?.bytesCopied ?? null,
-          seedBytesTotal: copy.seed?.bytesTotal ?? null,
+          seedBytesCopied: seed?.bytesCopied ?? null,
+          seedBytesTotal: seed?.bytesTotal ?? null,
+          seedBytesPerSecond: seed === null ? null : seedMs <= 0 ? 0 : Math.round(((seed.bytesCopied - seed.bytesAtStart) * 1000) / seedMs),
+          replayLagTimeMs: copy.lag.replayLagMs,
+          truncationLagTimeMs: copy.lag.truncationLagMs,
+          diskFreeBytes: copy.status?.diskFreeBytes ?? null,
+          lowDisk: copy.status?.lowDisk ?? false,
           error: copy.error,
         };
       }),
@@ -969,6 +1146,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.truncationTimer !== null) clearTimeout(this.truncationTimer);
+    if (this.lagTimer !== null) clearInterval(this.lagTimer);
     // A broker that stops answering (a kafkajs disconnect during a rebalance can wait forever)
     // must not keep the server from stopping: every wait on Kafka is bounded, and the workers,
     // whose clean shutdown is what matters, are always stopped.
@@ -985,30 +1163,6 @@ export class Supervisor {
   }
 }
 
-/** Copies the first `length` bytes of a file (resuming a partial copy), synced; reports progress. */
-async function copyPrefix(from: string, to: string, length: number, progress: (bytesCopied: number) => void): Promise<number> {
-  const chunkBytes = 4 * 1024 * 1024;
-  const source = await open(from, 'r');
-  const target = await open(to, 'a+');
-  try {
-    let done = Math.min((await target.stat()).size, length);
-    if ((await target.stat()).size > length) await target.truncate(length);
-    const buffer = Buffer.allocUnsafe(chunkBytes);
-    while (done < length) {
-      const { bytesRead } = await source.read(buffer, 0, Math.min(chunkBytes, length - done), done);
-      if (bytesRead === 0) throw new Error(`${from} ended at ${done} of ${length} bytes`);
-      await target.write(buffer, 0, bytesRead, done);
-      done += bytesRead;
-      progress(done);
-    }
-    await target.sync();
-    return done;
-  } finally {
-    await source.close();
-    await target.close();
-  }
-}
-
 function readGeneration(path: string): number {
   if (!existsSync(path)) return 0;
   try {
@@ -1016,6 +1170,15 @@ function readGeneration(path: string): number {
     return typeof parsed.generation === 'number' ? parsed.generation : 0;
   } catch {
     return 0;
+  }
+}
+
+function readLags(path: string): Record<string, CopyLag> {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, CopyLag>;
+  } catch {
+    return {};
   }
 }
 

@@ -100,8 +100,8 @@ test('embedded shipping: byte-identical copies, suspend/resume, switchover and f
     }, 20_000, 'failed copy to rejoin');
     assert.ok(logBytes(dirs[0]!).equals(logBytes(dirs[1]!)));
 
-    // Reseed: the copy's files are replaced by the active copy's log; it rebuilds its state from
-    // it and catches up. A stray partial staging folder from an interrupted reseed is resumed.
+    // Reseed: the copy's files are replaced by a snapshot of the active copy (state + log tail);
+    // it replays the tail past the snapshot's checkpoint and catches up.
     await supervisor.suspend('DB01', 'MBX1', 2);
     await write(10, 'before reseed');
     await supervisor.reseed('DB01', 'MBX1', 2);
@@ -180,6 +180,8 @@ test('log truncation: copies delete segments every copy has replayed; a suspende
   const supervisor = new Supervisor({
     durability: 'sync',
     logSegmentBytesMax: 64 * 1024,
+    // The passive copy truncates below its own checkpoint: keep it shallow so this small load moves it.
+    checkpointDepthBytes: 64 * 1024,
     truncateIntervalMs: 50,
     log: (line) => lines.push(line),
     copies: [
