@@ -25,7 +25,7 @@ const usage = `quire — an event-sourced mailbox server
 
 usage:
   quire start [--data DIR] [--server NAME] [--domain NAME] [--listen ADDR] [--port-offset N|any]
-              [--tls-cert FILE --tls-key FILE] [--durability async|sync]
+              [--tls-cert FILE --tls-key FILE] [--durability async|sync] [--disk-free-min SIZE]
               [--kafka HOST:PORT[,...] --registry URL [--passive DB[,DB...]] [--mount-dial lossless|good|best]
                [--kafka-session-timeout-ms N]]
               [--ldap-url ldap://HOST:PORT --ldap-bind-dn DN --ldap-bind-password-file FILE --ldap-base-dn DN]
@@ -39,7 +39,9 @@ usage:
   quire db switchover DB --to SERVER[#COPY]
   quire db suspend DB --copy SERVER[#COPY]
   quire db resume DB --copy SERVER[#COPY]
-  quire db reseed DB --copy SERVER[#COPY]
+  quire db reseed DB --copy SERVER[#COPY] [--max-rate SIZE]   (SIZE per second; default disk speed)
+  quire db set-lag DB --copy SERVER[#COPY] --replay-lag DURATION [--truncation-lag DURATION]
+  quire db playforward DB --copy SERVER[#COPY] [--to TIME|POSITION]
   quire move ADDRESS --to DB [--detach]   (progress lines until done; --detach returns at once)
   quire move list [--json]
   quire move cancel ID|ADDRESS           (before the switch only)
@@ -63,6 +65,14 @@ usage:
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.
 
+Reseed copies a consistent snapshot of the active copy (state store + log tail) with a progress
+bar, verifies every file (CRC32C) and goes on from where an interrupted reseed stopped.
+A copy with a replay lag is "lagged": it receives and verifies the log at once but replays only
+what arrived DURATION ago (30s, 10m, 2h, 1d; 0 stops lagging); playforward replays it now (all,
+to a log position, or to what arrived by an ISO TIME). The truncation lag keeps replayed log on
+the copy that long. --disk-free-min (default 256M; 0 turns it off): below it writes answer
+DISK_FULL (IMAP NO [LIMIT], SMTP 452 4.3.1) until space is freed.
+
 LDAP: the --ldap-* flags are saved into DIR/ldap.json (attribute mapping, domains, cache and
 timeouts go there too; see engine/directory/README.md); the bind password may also come from
 $QUIRE_LDAP_BIND_PASSWORD. With LDAP the directory is read-only for quire: users, passwords,
@@ -77,7 +87,7 @@ interface Parsed {
 
 const valueFlags = new Set([
   'data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy',
-  'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'kafka-session-timeout-ms',
+  'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'kafka-session-timeout-ms', 'disk-free-min', 'max-rate', 'replay-lag', 'truncation-lag',
   'user', 'role', 'rights', 'address',
   'ldap-url', 'ldap-bind-dn', 'ldap-bind-password-file', 'ldap-base-dn',
   'mailbox', 'from', 'since', 'before', 'copy-to', 'name',
@@ -85,6 +95,23 @@ const valueFlags = new Set([
 /** Flags that may be given more than once; their values are joined with commas. */
 const repeatableFlags = new Set(['mailbox']);
 const switchFlags = new Set(['json', 'bounce', 'detach', 'all', 'audit']);
+
+/** A size flag (`256M`, `10MB`, bytes): a number of bytes, or undefined when the flag is absent. */
+function sizeFlag(p: Parsed, name: string): number | undefined {
+  const text = flag(p, name);
+  if (text === undefined) return undefined;
+  const size = parseSize(text);
+  if (!size.ok || size.value === null) throw new UsageError(`--${name}: ${size.ok ? 'must be a size' : size.message}`);
+  return size.value;
+}
+
+/** A duration: `0`, `90s`, `10m`, `2h`, `14d` (or milliseconds with `ms`). */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(text.trim());
+  if (match === null) return null;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
 
 /** `MBX1` or `MBX1#2` (a server's second copy of the database). */
 function parseCopyName(text: string): { server: string; copy?: number } {
@@ -230,6 +257,7 @@ async function main(argv: string[]): Promise<number> {
       ...(flag(parsed, 'tls-key') ? { tlsKey: flag(parsed, 'tls-key')! } : {}),
       ...(flag(parsed, 'durability') ? { durability: oneOf('durability', flag(parsed, 'durability'), ['async', 'sync'] as const)! } : {}),
       ...(flag(parsed, 'mount-dial') ? { mountDial: oneOf('mount-dial', flag(parsed, 'mount-dial'), ['lossless', 'good', 'best'] as const)! } : {}),
+      ...(flag(parsed, 'disk-free-min') === undefined ? {} : { diskFreeBytesMin: sizeFlag(parsed, 'disk-free-min')! }),
       ...(kafkaOptions(parsed) ?? {}),
       ldap: {
         url: flag(parsed, 'ldap-url'),
@@ -326,34 +354,74 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'db' && sub === 'reseed') {
     const named = flag(parsed, 'copy');
-    if (target === undefined || named === undefined) throw new UsageError('quire db reseed DB --copy SERVER[#COPY]');
+    if (target === undefined || named === undefined) throw new UsageError('quire db reseed DB --copy SERVER[#COPY] [--max-rate SIZE]');
     if (!running) throw new Error(`quire db reseed needs a running server on ${dataDir}`);
     const who = parseCopyName(named);
+    const rate = sizeFlag(parsed, 'max-rate');
     let finished = false;
-    const request = online('POST', `/api/v1/databases/${encodeURIComponent(target)}/reseed`, who).finally(() => (finished = true));
+    // The server goes on if this command is stopped; running it again follows the same reseed.
+    const request = online('POST', `/api/v1/databases/${encodeURIComponent(target)}/reseed`, { ...who, ...(rate === undefined ? {} : { bytesPerSecondMax: rate }) }).finally(() => (finished = true));
     request.catch(() => {});
-    const bar = (copied: number, total: number): void => {
+    const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
+    const bar = (copied: number, total: number, perSecond: number | null): void => {
       const width = 30;
       const filled = total === 0 ? width : Math.round((copied / total) * width);
-      const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
-      process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${total === 0 ? 100 : Math.floor((copied / total) * 100)}% ${mib(copied)} / ${mib(total)} MiB`);
+      const speed = perSecond === null ? '' : ` ${mib(perSecond)} MiB/s`;
+      process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${total === 0 ? 100 : Math.floor((copied / total) * 100)}% ${mib(copied)} / ${mib(total)} MiB${speed}   `);
     };
     let total = 0;
+    let perSecond: number | null = null;
     while (!finished) {
       await new Promise((r) => setTimeout(r, 200));
-      const copies = (await online('GET', '/api/v1/databases').catch(() => [])) as Array<Record<string, any>>;
-      const seeding = copies.find((c) => c.database === target && c.server === who.server && (who.copy === undefined || c.copy === who.copy) && c.state === 'Seeding');
-      if (seeding?.seedBytesTotal != null) {
+      const seeding = ((await online('GET', `/api/v1/databases/${encodeURIComponent(target)}/reseed`).catch(() => [])) as Array<Record<string, any>>).find(
+        (c) => c.server === who.server && (who.copy === undefined || c.copy === who.copy),
+      );
+      if (seeding?.seedBytesTotal != null && seeding.seedBytesTotal > 0) {
         total = seeding.seedBytesTotal as number;
-        bar(seeding.seedBytesCopied as number, total);
+        perSecond = seeding.seedBytesPerSecond as number | null;
+        bar(seeding.seedBytesCopied as number, total, perSecond);
       }
     }
     const copies = (await request) as Array<Record<string, any>>;
-    bar(total, total);
+    bar(total, total, perSecond);
     process.stderr.write('\n');
-    const done = copies.find((c) => c.database === target && c.server === who.server && (who.copy === undefined || c.copy === who.copy) && c.role === 'passive');
+    const done = copies.find((c) => c.database === target && c.server === who.server && (who.copy === undefined || c.copy === who.copy) && c.role !== 'active');
     if (json) console.log(JSON.stringify(done ?? null, null, 2));
-    else console.log(`reseeded ${target} on ${named}: ${total} bytes of log copied; the copy is ${done?.state ?? 'unknown'} and catches up by shipping`);
+    else console.log(`reseeded ${target} on ${named}: a ${mib(total)} MiB snapshot copied and verified; the copy is ${done?.state ?? 'unknown'} and catches up by shipping`);
+    return 0;
+  }
+
+  if (command === 'db' && sub === 'set-lag') {
+    const named = flag(parsed, 'copy');
+    const replay = flag(parsed, 'replay-lag');
+    if (target === undefined || named === undefined || replay === undefined) throw new UsageError('quire db set-lag DB --copy SERVER[#COPY] --replay-lag DURATION [--truncation-lag DURATION]');
+    if (!running) throw new Error(`quire db set-lag needs a running server on ${dataDir}`);
+    const replayLagMs = parseDuration(replay);
+    const truncationLagMs = parseDuration(flag(parsed, 'truncation-lag') ?? '0');
+    if (replayLagMs === null || truncationLagMs === null) throw new UsageError('a lag is a duration: 0, 90s, 10m, 2h, 14d');
+    const copies = (await online('POST', `/api/v1/databases/${encodeURIComponent(target)}/lag`, { ...parseCopyName(named), replayLagMs, truncationLagMs })) as Array<Record<string, any>>;
+    const mine = copies.find((c) => c.database === target && c.server === parseCopyName(named).server && (parseCopyName(named).copy === undefined || c.copy === parseCopyName(named).copy));
+    if (json) console.log(JSON.stringify(mine ?? null, null, 2));
+    else console.log(`${target} on ${named}: replay lag ${replayLagMs} ms, truncation lag ${truncationLagMs} ms (role ${mine?.role ?? 'unknown'})`);
+    return 0;
+  }
+
+  if (command === 'db' && sub === 'playforward') {
+    const named = flag(parsed, 'copy');
+    if (target === undefined || named === undefined) throw new UsageError('quire db playforward DB --copy SERVER[#COPY] [--to TIME|POSITION]');
+    if (!running) throw new Error(`quire db playforward needs a running server on ${dataDir}`);
+    const to = flag(parsed, 'to');
+    let body: Record<string, number> = {};
+    if (to !== undefined) {
+      if (/^\d+$/.test(to)) body = { toPosition: Number(to) };
+      else if (Number.isFinite(Date.parse(to))) body = { toTimeMs: Date.parse(to) };
+      else throw new UsageError(`--to ${to}: a log position (a number) or a time (ISO 8601, e.g. 2026-11-29T12:00:00Z)`);
+    }
+    const who = parseCopyName(named);
+    const copies = (await online('POST', `/api/v1/databases/${encodeURIComponent(target)}/playforward`, { ...who, ...body })) as Array<Record<string, any>>;
+    const mine = copies.find((c) => c.database === target && c.server === who.server && (who.copy === undefined || c.copy === who.copy));
+    if (json) console.log(JSON.stringify(mine ?? null, null, 2));
+    else console.log(`${target} on ${named} played forward: replayed to ${mine?.lastReplayedPosition}, log at ${mine?.lastInspectedPosition}, replay queue ${mine?.replayQueueLength} bytes`);
     return 0;
   }
 
@@ -511,13 +579,14 @@ async function main(argv: string[]): Promise<number> {
       // Offline: read each copy's files; no worker runs, so state is Dismounted and pid null.
       copies = [];
       for (const spec of embeddedCopies(dataDir, 'MBX1', [...databasesDefault])) {
-        const db = await MailboxDatabase.open({ name: spec.database, dir: spec.dir, role: spec.role, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: openRocksKv });
+        // replayAtOpen false: listing must not replay a lagged copy's held-back log.
+        const db = await MailboxDatabase.open({ name: spec.database, dir: spec.dir, role: spec.role, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: openRocksKv, replayAtOpen: false });
         const s = db.status();
         await db.close();
         copies.push({
           database: spec.database, server: spec.server, copy: spec.copy, role: spec.role, state: 'Dismounted', pid: null, restarts: 0,
           lastLogPosition: s.lastLogPosition, checkpointPosition: s.checkpointPosition, copyQueueLength: 0, replayQueueLength: 0,
-          lastInspectedPosition: s.lastLogPosition, lastReplayedPosition: s.checkpointPosition, replayLagMs: 0,
+          lastInspectedPosition: s.lastLogPosition, lastReplayedPosition: s.replayedPosition, replayLagMs: 0,
           contentIndexState: 'NotApplicable', contentIndexDocuments: null, contentIndexDocumentsTotal: null, error: null,
         });
       }
@@ -532,7 +601,13 @@ async function main(argv: string[]): Promise<number> {
         const filled = Math.round((done / total) * 10);
         return `Crawling [${'#'.repeat(filled)}${'.'.repeat(10 - filled)}] ${Math.floor((done / total) * 100)}% ${done}/${total}`;
       };
-      printTable(copies.map((c) => ({ ...c, contentIndex: index(c) })), ['database', 'server', 'copy', 'role', 'state', 'pid', 'lastLogPosition', 'checkpointPosition', 'copyQueueLength', 'replayQueueLength', 'replayLagMs', 'contentIndex', 'error']);
+      // The reseed column while Seeding: done, total, rate.
+      const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
+      const seed = (c: Record<string, unknown>): string =>
+        c.state === 'Seeding' && typeof c.seedBytesTotal === 'number' && c.seedBytesTotal > 0
+          ? `${Math.floor((100 * (c.seedBytesCopied as number)) / c.seedBytesTotal)}% ${mib(c.seedBytesCopied as number)}/${mib(c.seedBytesTotal)} MiB ${mib((c.seedBytesPerSecond as number) ?? 0)} MiB/s`
+          : '';
+      printTable(copies.map((c) => ({ ...c, contentIndex: index(c), seed: seed(c) })), ['database', 'server', 'copy', 'role', 'state', 'pid', 'lastLogPosition', 'checkpointPosition', 'copyQueueLength', 'replayQueueLength', 'replayLagMs', 'replayLagTimeMs', 'contentIndex', 'seed', 'error']);
     }
     return 0;
   }

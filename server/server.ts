@@ -44,6 +44,8 @@ export interface ServerOptions {
   readonly passive?: readonly string[];
   readonly durability?: Durability;
   readonly mountDial?: MountDial;
+  /** Low-disk guard: bytes kept free in the data directory's file system (0: off); default the engine's 256 MiB. */
+  readonly diskFreeBytesMin?: number;
   /** 'contract' (default): the ports of shared/CONTRACT.md plus portOffset; 'ephemeral': any free port (tests). */
   readonly ports?: 'contract' | 'ephemeral';
   /** Structured (JSON) log level on stdout: 'info' by default, 'silent' in tests. */
@@ -124,6 +126,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.kafka === undefined ? {} : { transport: new KafkaTransport({ ...options.kafka, clientId: options.server }) }),
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.mountDial === undefined ? {} : { mountDial: options.mountDial }),
+    ...(options.diskFreeBytesMin === undefined ? {} : { diskFreeBytesMin: options.diskFreeBytesMin }),
   });
   await supervisor.start();
   const metrics = new ServerMetrics({
@@ -224,7 +227,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         switchover: (database, to, copy) => supervisor.switchover(database, to, copy),
         suspend: (database, server, copy) => supervisor.suspend(database, server, copy),
         resume: (database, server, copy) => supervisor.resume(database, server, copy),
-        reseed: (database, server, copy) => supervisor.reseed(database, server, copy),
+        reseed: (database, server, copy, options) => supervisor.reseed(database, server, copy, options),
+        setLag: (database, server, copy, lag) => supervisor.setLag(database, server, copy, lag),
+        playForward: (database, server, copy, to) => supervisor.playForward(database, server, copy, to),
         health: async () => healthOf(await supervisor.list()),
         history: () => metrics.history(),
         startMove: (address, to) => moves.start(address, to),

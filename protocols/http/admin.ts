@@ -34,8 +34,12 @@ export interface AdminBackend {
   switchover(database: string, to: string, copy?: number): Promise<void>;
   suspend(database: string, server: string, copy?: number): Promise<void>;
   resume(database: string, server: string, copy?: number): Promise<void>;
-  /** Copies the active copy's log to a passive copy and reopens it; resolves when it is open again. */
-  reseed(database: string, server: string, copy?: number): Promise<void>;
+  /** Copies a snapshot of the active copy (state + log tail) to a passive copy and reopens it; resolves when it is open again. */
+  reseed(database: string, server: string, copy?: number, options?: { bytesPerSecondMax?: number }): Promise<void>;
+  /** A copy's replay lag and truncation lag. */
+  setLag(database: string, server: string, copy: number | undefined, lag: { replayLagMs: number; truncationLagMs: number }): Promise<void>;
+  /** Replays a lagged copy's log now: all of it, to a position, or to a time. */
+  playForward(database: string, server: string, copy: number | undefined, to: { position?: number; timeMs?: number }): Promise<unknown>;
   health(): Promise<ServerHealth>;
   /** The admin page's chart: recent samples of delivery rate, commit rate and latency. */
   history(): readonly unknown[];
@@ -118,8 +122,13 @@ const copySchema = {
     contentIndexState: { type: 'string', description: 'The content index: Crawling, Healthy, Failed (NotApplicable: no worker)' },
     contentIndexDocuments: { type: ['integer', 'null'], description: 'Contents indexed (progress while Crawling)' },
     contentIndexDocumentsTotal: { type: ['integer', 'null'], description: 'Contents in the copy' },
-    seedBytesCopied: { type: ['number', 'null'], description: 'While Seeding: log bytes copied so far' },
-    seedBytesTotal: { type: ['number', 'null'], description: 'While Seeding: log bytes to copy' },
+    seedBytesCopied: { type: ['number', 'null'], description: 'While Seeding: snapshot bytes done so far (copied, or kept from an interrupted reseed)' },
+    seedBytesTotal: { type: ['number', 'null'], description: 'While Seeding: snapshot bytes (state store + log tail)' },
+    seedBytesPerSecond: { type: ['number', 'null'], description: 'While Seeding: copy rate of this run' },
+    replayLagTimeMs: { type: 'number', description: 'A lagged copy replays only batches received this long ago (0: not lagged)' },
+    truncationLagTimeMs: { type: 'number', description: 'Log replayed less than this long ago is kept' },
+    diskFreeBytes: { type: ['number', 'null'], description: 'Free bytes where the copy keeps its files' },
+    lowDisk: { type: 'boolean', description: 'The low-disk guard holds writes (DISK_FULL)' },
     error: { type: ['string', 'null'] },
   },
 } as const;
@@ -287,7 +296,46 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
   app.post(`${adminPrefix}/databases/:database/switchover`, { schema: actionSchema('Activate the copy on `server` (planned, lossless); answers the copies after') }, copyAction((d, s, c) => backend.switchover(d, s, c)));
   app.post(`${adminPrefix}/databases/:database/suspend`, { schema: actionSchema('Stop shipping to a passive copy; it holds its place') }, copyAction((d, s, c) => backend.suspend(d, s, c)));
   app.post(`${adminPrefix}/databases/:database/resume`, { schema: actionSchema('Resume a suspended passive copy; it catches up') }, copyAction((d, s, c) => backend.resume(d, s, c)));
-  app.post(`${adminPrefix}/databases/:database/reseed`, { schema: actionSchema('Reseed a passive copy from the active copy\'s log (progress in the copies\' seedBytesCopied/seedBytesTotal); answers when it is open again') }, copyAction((d, s, c) => backend.reseed(d, s, c)));
+  app.post<{ Params: { database: string }; Body: { server: string; copy?: number; bytesPerSecondMax?: number } }>(`${adminPrefix}/databases/:database/reseed`, {
+    schema: {
+      ...actionSchema('Reseed a passive copy from a snapshot of the active copy (state store + log tail, verified by CRC32C; resumes an interrupted reseed; progress in GET .../reseed); answers when it is open again'),
+      body: { ...copyActionBody, properties: { ...copyActionBody.properties, bytesPerSecondMax: { type: 'integer', minimum: 1 } } },
+    },
+  }, async (request, reply) => {
+    const { server, copy, bytesPerSecondMax } = request.body;
+    return copyAction((d, s, c) => backend.reseed(d, s, c, bytesPerSecondMax === undefined ? {} : { bytesPerSecondMax }))(request, reply);
+  });
+  app.get<{ Params: { database: string } }>(`${adminPrefix}/databases/:database/reseed`, {
+    schema: {
+      tags: ['databases'],
+      summary: 'Reseed status: the copies of the database being seeded, with bytes done, total and rate',
+      params: databaseParams,
+      response: { 200: { type: 'array', items: { $ref: 'Copy#' } }, 401: { $ref: 'Error#' } },
+    },
+  }, async (request) => ((await backend.copies()) as Array<{ database: string; state: string }>).filter((c) => c.database === request.params.database && c.state === 'Seeding'));
+  app.post<{ Params: { database: string }; Body: { server: string; copy?: number; replayLagMs: number; truncationLagMs: number } }>(`${adminPrefix}/databases/:database/lag`, {
+    schema: {
+      ...actionSchema('Set a copy\'s replay lag (a lagged copy replays only log received that long ago) and truncation lag (replayed log kept that long)'),
+      body: {
+        ...copyActionBody,
+        required: ['server', 'replayLagMs', 'truncationLagMs'],
+        properties: { ...copyActionBody.properties, replayLagMs: { type: 'integer', minimum: 0 }, truncationLagMs: { type: 'integer', minimum: 0 } },
+      },
+    },
+  }, async (request, reply) => {
+    const { replayLagMs, truncationLagMs } = request.body;
+    return copyAction((d, s, c) => backend.setLag(d, s, c, { replayLagMs, truncationLagMs }))(request, reply);
+  });
+  app.post<{ Params: { database: string }; Body: { server: string; copy?: number; toPosition?: number; toTimeMs?: number } }>(`${adminPrefix}/databases/:database/playforward`, {
+    schema: {
+      ...actionSchema('Replay a lagged copy\'s log now: all of it, to a log position (toPosition) or to what arrived by a time (toTimeMs)'),
+      body: { ...copyActionBody, properties: { ...copyActionBody.properties, toPosition: { type: 'integer', minimum: 0 }, toTimeMs: { type: 'integer', minimum: 0 } } },
+    },
+  }, async (request, reply) => {
+    const { toPosition, toTimeMs } = request.body;
+    const to = { ...(toPosition === undefined ? {} : { position: toPosition }), ...(toTimeMs === undefined ? {} : { timeMs: toTimeMs }) };
+    return copyAction(async (d, s, c) => void (await backend.playForward(d, s, c, to)))(request, reply);
+  });
 
   app.get(`${adminPrefix}/users`, {
     schema: { tags: ['users'], summary: 'Every user with its database, quota and mailbox size', response: { 200: { type: 'array', items: { $ref: 'User#' } }, 401: { $ref: 'Error#' } } },
