@@ -212,6 +212,8 @@ class DatabaseGroup {
   /** When the active copy's server was first seen missing from the servers' group. */
   activeMissingSinceMs: number | null = null;
   readonly recent: Array<{ end: number; atMs: number }> = [];
+  /** The transport's first kept record (Kafka offset) after the last truncation. */
+  transportStart = 0;
   readonly router: DatabaseRouter;
   constructor(readonly name: string, readonly durability: Durability, readonly generationFile: string, readonly lagFile: string) {
     this.router = new DatabaseRouter(name);
@@ -690,7 +692,7 @@ export class Supervisor {
       boundary = true;
     }
     this.noteStatus(copy, (await copy.client.call('playForward', { to: position, boundary })) as WorkerStatus);
-    this.say(`${copy.name} played forward to ${copy.replayed} (log at ${copy.end})`);
+    this.say(`${copy.name} played forward to ${copy.replayed} (asked ${position}, log at ${copy.end})`);
     return (await this.list()).find((c) => c.database === database && c.server === copy.spec.server && c.copy === copy.spec.copy)!;
   }
 
@@ -765,6 +767,18 @@ export class Supervisor {
   private async truncateLogs(): Promise<void> {
     const now = Date.now();
     for (const group of this.groups.values()) {
+      // The transport's own store (a Kafka topic): truncated by the server holding the active copy.
+      if (group.active !== null && this.transport.truncate !== undefined) {
+        await this.transport.truncate(group.name, { server: group.active.spec.server, copy: group.active.spec.copy }).then(
+          (kept) => {
+            if (kept !== null && kept > group.transportStart) {
+              group.transportStart = kept;
+              this.say(`${group.name}: ${this.transport.kind} records below offset ${kept} deleted (every copy has them)`);
+            }
+          },
+          (error: Error) => this.say(`${group.name}: truncating the ${this.transport.kind} records failed: ${error.message}`),
+        );
+      }
       const copies = this.copies.filter((c) => c.spec.database === group.name);
       for (const copy of copies) {
         if (!copy.running || copy.status === null) continue;

@@ -1,6 +1,8 @@
 // Proves the Kafka transport against a real Kafka 4.1 broker and a real schema registry
 // (started once for this file through scripts/services; a failure to start fails the tests):
 //  - a passive copy fed only from Kafka stores exactly the active copy's log bytes;
+//  - the topic is truncated below what every copy's consumer group committed (not past a
+//    suspended copy);
 //  - kill -9 of the active copy's worker under a sync-mode write load, with failover at once:
 //    every acknowledged append is on the new active copy, same UID, same bytes;
 //  - two servers: the active one is frozen, the other activates its copy (a new transactional
@@ -79,6 +81,53 @@ test('Kafka shipping: the passive copy stores the active copy\'s exact bytes; th
 
     const subjects = (await (await fetch(`${registry.url}/subjects`)).json()) as string[];
     assert.ok(subjects.includes(`${shipping.topicOf('DB01')}-value`), `envelope subject registered (have ${subjects.join(', ')})`);
+  } finally {
+    await supervisor.stop();
+  }
+});
+
+test('Kafka topic truncation: records every copy has are deleted; a suspended copy holds them, and catches up when resumed', { timeout: 120_000 }, async () => {
+  const shipping = transport();
+  const dirs = [join(scratch, 'trunc', 'MBX1-1'), join(scratch, 'trunc', 'MBX2-1')];
+  const lines: string[] = [];
+  const supervisor = new Supervisor({
+    transport: shipping,
+    durability: 'sync',
+    truncateIntervalMs: 100,
+    log: (line) => lines.push(line),
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: dirs[0]! },
+      { database: 'DB01', server: 'MBX2', copy: 1, role: 'passive', dir: dirs[1]! },
+    ],
+  });
+  const admin = await shipping.adminClient();
+  const low = async (): Promise<number> => Number((await admin.fetchTopicOffsets(shipping.topicOf('DB01')))[0]!.low);
+  try {
+    await supervisor.start();
+    await until(async () => copyOf(await supervisor.list(), 'MBX2').state === 'Healthy', 30_000, 'passive subscribed');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    for (let i = 0; i < 10; i++) assert.ok('uid' in (await append(api, 'm1', `Subject: t ${i}\r\n\r\nbody\r\n`)));
+    // Every batch committed in the topic was received by the passive copy: the records go.
+    const first = await until(async () => ((await low()) >= 10 ? low() : null), 30_000, 'the topic to be truncated');
+    assert.ok(lines.some((l) => /DB01: kafka records below offset \d+ deleted/.test(l)), lines.join('\n'));
+
+    // A suspended copy's group stops committing: the topic keeps what it has not received.
+    await supervisor.suspend('DB01', 'MBX2', 1);
+    // What the copy received before it stopped may still go (its group committed it on the way out).
+    await new Promise((r) => setTimeout(r, 500));
+    const held = await low();
+    for (let i = 0; i < 10; i++) assert.ok('uid' in (await append(api, 'm1', `Subject: s ${i}\r\n\r\nbody\r\n`)));
+    await new Promise((r) => setTimeout(r, 500)); // several truncation passes
+    assert.equal(await low(), held, 'nothing the suspended copy lacks is deleted');
+    await supervisor.resume('DB01', 'MBX2', 1);
+    await until(async () => {
+      const l = await supervisor.list();
+      return copyOf(l, 'MBX2').lastLogPosition === copyOf(l, 'MBX1').lastLogPosition && copyOf(l, 'MBX2').state === 'Healthy';
+    }, 30_000, 'the resumed copy to catch up from the topic');
+    await until(async () => ((await low()) > held ? true : null), 30_000, 'truncation past the hold');
+    assert.ok(first >= 10);
+    assert.ok(logBytes(dirs[0]!).equals(logBytes(dirs[1]!)), 'the copies hold the same bytes');
   } finally {
     await supervisor.stop();
   }

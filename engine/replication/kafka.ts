@@ -303,8 +303,8 @@ export class KafkaTransport implements ShippingTransport {
           numPartitions: 1,
           configEntries: [
             { name: 'max.message.bytes', value: String(topicMessageBytesMax) },
-            // The topic is the copies' safety net: it keeps everything until log truncation
-            // (not built yet) says what every copy has.
+            // The topic is the copies' safety net: it keeps everything until truncation
+            // (truncate below) deletes what every copy's consumer group has committed.
             { name: 'retention.ms', value: '-1' },
             { name: 'min.insync.replicas', value: '1' },
           ],
@@ -385,6 +385,34 @@ export class KafkaTransport implements ShippingTransport {
       },
     });
     return subscription;
+  }
+
+  /**
+   * Topic truncation: deletes the records below the lowest offset committed by every copy's
+   * consumer group (`<topic>.<server>.<copy>`: a copy commits a batch once it stored it, so a
+   * lagged copy holds it at what it inspected). A copy's group that has committed nothing holds
+   * everything; with no copy group at all nothing is deleted. A copy that never subscribed (an
+   * old active coming back after a failover) is not waited for when other copies' groups exist:
+   * if the records it lacks are gone, it stops at the gap and needs a reseed.
+   */
+  async truncate(database: string, active: CopyName): Promise<number | null> {
+    const admin = await this.adminClient();
+    const topic = this.topicOf(database);
+    // The active copy's group is where it stopped reading when it was promoted: not a copy that needs the records.
+    const own = `${topic}.${active.server}.${active.copy}`;
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(`${topic}.`) && id !== own);
+    if (groups.length === 0) return null;
+    let lowest = Infinity;
+    for (const groupId of groups) {
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const offset = Number(offsets?.partitions.find((p) => p.partition === 0)?.offset ?? -1);
+      if (!(offset >= 0)) return null;
+      lowest = Math.min(lowest, offset);
+    }
+    const [partition] = await admin.fetchTopicOffsets(topic);
+    if (lowest <= Number(partition?.low ?? 0)) return lowest;
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(lowest) }] });
+    return lowest;
   }
 
   async close(): Promise<void> {

@@ -4,8 +4,9 @@
 // read from the source against the bytes read back from the synced copy) before the folder is
 // swapped in. The staging folder records what it holds (`seed.json`), so an interrupted reseed
 // (the CLI, the server or the machine stopped) goes on from the files already copied and
-// verified: a state file (RocksDB SST files never change once written) or a log segment (only
-// ever appended to) already there is kept, a partial one continues where it stopped.
+// verified: a state file (RocksDB files never change under one name, or are only appended to)
+// or a log segment (only appended to) already there is kept, a partial one continues where it
+// stopped; either is checked whole against the new snapshot.
 
 import { open, readFile, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -81,9 +82,14 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
-/** Whether a staged file from an earlier run can be kept or continued (same bytes by construction). */
+/**
+ * Whether a staged file from an earlier run can be kept or continued: log segments are only
+ * appended to, and RocksDB's files are immutable (SST, OPTIONS) or append-only under one name
+ * (WAL, MANIFEST: a reopen starts new ones). CURRENT is rewritten: always copied. Whatever is
+ * kept is checked with the whole file against the new snapshot, so a wrong guess costs a copy.
+ */
 function continuable(path: string): boolean {
-  return path.endsWith('.sst') || path.startsWith('log/');
+  return !path.endsWith('/CURRENT');
 }
 
 /**
@@ -114,6 +120,8 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
     const aheadMs = (copied / rate) * 1000 - (performance.now() - started);
     if (aheadMs > 0) await new Promise((resolve) => setTimeout(resolve, aheadMs));
   };
+  // A throttled copy moves in smaller steps, so its progress (and its pauses) stay smooth.
+  const step = options.bytesPerSecondMax === undefined ? chunkBytes : Math.min(chunkBytes, Math.max(64 * 1024, Math.floor(options.bytesPerSecondMax / 8)));
   /** Copies one file (its first `have` bytes are already staged), syncs it and reads it back; returns its CRC32C. */
   const copyOne = async (file: SnapshotFile, have: number): Promise<number> => {
     const target = join(staging, file.path);
@@ -124,7 +132,7 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
       const buffer = Buffer.allocUnsafe(chunkBytes);
       let position = 0;
       while (position < file.bytes) {
-        const length = Math.min(chunkBytes, file.bytes - position);
+        const length = Math.min(step, file.bytes - position);
         const { bytesRead } = await source.read(buffer, 0, length, position);
         if (bytesRead !== length) throw new Error(`${file.path}: the snapshot file ended at ${position + bytesRead} of ${file.bytes} bytes`);
         const chunk = buffer.subarray(0, length);
@@ -160,7 +168,9 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
       await out.close();
     }
   };
-  for (const file of files) {
+  // The log first: the bulk of a young copy, and what an interrupted run can always keep.
+  const ordered = [...files.filter((f) => f.path.startsWith('log/')), ...files.filter((f) => !f.path.startsWith('log/'))];
+  for (const file of ordered) {
     const target = join(staging, file.path);
     const known = progress.verified[file.path];
     if (known !== undefined && known.bytes === file.bytes && continuable(file.path) && (await sizeOf(target)) === file.bytes) {

@@ -76,6 +76,13 @@ export interface ShippingTransport {
    */
   openPublisher(database: string, who: CopyName, generation: number, position: number): Promise<Publisher>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Deletes what every copy has received from the transport's own store (Kafka: records below
+   * the lowest offset every copy's consumer group committed). Resolves to the first record
+   * kept, or null when nothing could be deleted (a copy has committed nothing yet). The active
+   * copy's own group (left from when it was passive) does not count.
+   */
+  truncate?(database: string, active: CopyName): Promise<number | null>;
   close(): Promise<void>;
 }
 
