@@ -25,6 +25,8 @@ export interface Folder extends FolderInfo {
   /** The last level of the name (JMAP name). */
   readonly leafName: string;
   readonly role: string | null;
+  /** This user's RFC 4314 rights on a shared account's folder (shared.ts); absent: the user's own, every right. */
+  readonly myRights?: string;
 }
 
 export interface EmailRef {

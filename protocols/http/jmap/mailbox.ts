@@ -4,6 +4,7 @@ import type { TxOp } from '../../../engine/api.js';
 import { type Folder, folderSeparator, parseMailboxId, parseState, specialUseOf } from './account.js';
 import { type Args, type Method, type MethodContext, MethodError, beginSet, checkAccount, idList, jmapLimits, resolveId } from './core.js';
 import { setErrorOf } from './errors.js';
+import { jmapRights } from './shared.js';
 
 const rights = { mayReadItems: true, mayAddItems: true, mayRemoveItems: true, maySetSeen: true, maySetKeywords: true, mayCreateChild: true, mayRename: true, mayDelete: true, maySubmit: true };
 
@@ -18,7 +19,7 @@ function mailboxObject(folder: Folder): Args {
     unreadEmails: folder.unseen,
     totalThreads: folder.messages,
     unreadThreads: folder.unseen,
-    myRights: rights,
+    myRights: folder.myRights === undefined ? rights : jmapRights(folder.myRights),
     isSubscribed: folder.subscribed,
   };
 }

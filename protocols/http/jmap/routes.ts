@@ -13,6 +13,7 @@ import { type Args, type Method, type MethodContext, MethodError, RequestProblem
 import { emailChanges, emailCopy, emailGet, emailImport, emailParse, emailQuery, emailQueryChanges, emailSet, threadChanges, threadGet } from './email.js';
 import { identityChanges, identityGet, identitySet } from './identity.js';
 import { mailboxChanges, mailboxGet, mailboxQuery, mailboxQueryChanges, mailboxSet } from './mailbox.js';
+import { refuseWrite, sharedAccountEntry, sharedAccounts } from './shared.js';
 import { searchSnippetGet } from './snippet.js';
 import { submissionChanges, submissionGet, submissionQuery, submissionSet } from './submission.js';
 import { vacationGet, vacationSet } from './vacation.js';
@@ -132,9 +133,10 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
     const sending = capabilities().includes(capabilitySubmission);
     const extra = sending ? { [capabilitySubmission]: {}, [capabilityVacation]: {} } : {};
     const accountExtra = sending ? { [capabilitySubmission]: { maxDelayedSend: 0, submissionExtensions: {} }, [capabilityVacation]: {} } : {};
+    const shared = Object.fromEntries((await sharedAccounts(context, account)).map((s) => [s.accountId, sharedAccountEntry(s, capabilityMail, accountCapabilities[capabilityMail])]));
     return reply.send({
       capabilities: { [capabilityCore]: { ...jmapLimits, maxSizeUpload: context.limits.messageBytesMax }, [capabilityMail]: {}, ...extra },
-      accounts: { [account.mailboxId]: { name: account.address, isPersonal: true, isReadOnly: false, accountCapabilities: { ...accountCapabilities, ...accountExtra } } },
+      accounts: { [account.mailboxId]: { name: account.address, isPersonal: true, isReadOnly: false, accountCapabilities: { ...accountCapabilities, ...accountExtra } }, ...shared },
       primaryAccounts: { [capabilityMail]: account.mailboxId, ...(sending ? { [capabilitySubmission]: account.mailboxId, [capabilityVacation]: account.mailboxId } : {}) },
       username: account.address,
       apiUrl: `${base}/jmap/api`,
@@ -165,6 +167,13 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
     const view = new AccountView(context.mailboxes(account.database), account);
     const createdIds = new Map(Object.entries(parsed.createdIds ?? {}));
     const methodContext: MethodContext = { account, accountId: account.mailboxId, view, createdIds, frontEnd: context, clientAddress: request.ip };
+    // Public folders' shared accounts (shared.ts), looked up only when a call names another account.
+    let sharedContexts: Map<string, MethodContext> | null = null;
+    const contextFor = async (accountId: unknown): Promise<MethodContext | null> => {
+      if (accountId === account.mailboxId || typeof accountId !== 'string') return null;
+      sharedContexts ??= new Map((await sharedAccounts(context, account)).map((s) => [s.accountId, { ...methodContext, accountId: s.accountId, view: s.view() }]));
+      return sharedContexts.get(accountId) ?? null;
+    };
     const responses: Array<[string, Args, string]> = [];
     for (const [name, rawArgs, callId] of parsed.methodCalls) {
       const started = performance.now();
@@ -175,7 +184,9 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         const needed = capabilityOf(name);
         if (needed !== null && !parsed.using.includes(needed)) throw new MethodError('unknownMethod', `${name} needs ${needed} in using`);
         const args = resolveReferences(rawArgs, responses);
-        const answer = await method(args, methodContext);
+        const sharedContext = await contextFor(args.accountId);
+        if (sharedContext !== null) refuseWrite(name);
+        const answer = await method(args, sharedContext ?? methodContext);
         if (Array.isArray(answer)) for (const [n, a] of answer) responses.push([n, a, callId]);
         else responses.push([name, answer, callId]);
       } catch (error) {
