@@ -447,7 +447,7 @@ async function main(argv: string[]): Promise<number> {
     if (sub === 'list') {
       const moves = (await online('GET', '/api/v1/moves')) as Array<Record<string, unknown>>;
       if (json) console.log(JSON.stringify(moves, null, 2));
-      else printTable(moves, ['id', 'address', 'from', 'to', 'state', 'messagesCopied', 'messagesTotal', 'rounds', 'error']);
+      else printTable(moves, ['id', 'address', 'from', 'to', 'state', 'messagesCopied', 'messagesTotal', 'rounds', 'lockMs', 'sessionsTold', 'retries', 'error']);
       return 0;
     }
     if (sub === 'cancel') {
@@ -459,7 +459,7 @@ async function main(argv: string[]): Promise<number> {
     const to = flag(parsed, 'to');
     if (sub === undefined || to === undefined || target !== undefined) throw new UsageError('quire move ADDRESS --to DB [--detach]');
     let move = await online('POST', '/api/v1/moves', { address: sub, to });
-    const line = (m: Record<string, unknown>): string => `move ${m.id} ${m.address} ${m.from} → ${m.to}: ${m.state}, ${m.messagesCopied} messages copied of ${m.messagesTotal}, ${m.rounds} catch-up rounds${m.error ? ` (${m.error})` : ''}`;
+    const line = (m: Record<string, unknown>): string => `move ${m.id} ${m.address} ${m.from} → ${m.to}: ${m.state}, ${m.messagesCopied} messages copied of ${m.messagesTotal}, ${m.rounds} catch-up rounds${m.lockMs === undefined ? '' : `, writes held ${m.lockMs} ms, ${m.sessionsTold ?? 0} sessions told to reconnect`}${m.error ? ` (${m.error})` : ''}`;
     console.log(json ? JSON.stringify(move) : line(move));
     if (parsed.flags.has('detach')) return 0;
     let last = line(move);

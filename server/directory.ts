@@ -33,6 +33,7 @@ import {
 import { fail, ok, type Result } from '../engine/errors.js';
 import { systemClock } from '../engine/io.js';
 import type { AddressBookSource } from '../protocols/http/autoconfig.js';
+import { writeFileDurably } from './paths.js';
 
 export const ldapConfigFileName = 'ldap.json';
 
@@ -115,7 +116,62 @@ export async function openConfiguredDirectory(
     return opened.ok ? ok({ directory: opened.value, kind: 'embedded', description: `embedded (${join(dataDir, 'directory')})` }) : opened;
   }
   const ldap = new LdapDirectory(config.value, { clock: systemClock() });
-  return ok({ directory: ldap, kind: 'ldap', description: `${ldap.describe()}, read-only, domains ${config.value.domains.join(', ')}` });
+  return ok({ directory: withDatabaseOverrides(ldap, dataDir), kind: 'ldap', description: `${ldap.describe()}, read-only, domains ${config.value.domains.join(', ')}` });
+}
+
+export const databaseOverridesFileName = 'ldap-databases.json';
+
+/**
+ * LDAP is read-only for Quire, so a mailbox move cannot change the database attribute (or the
+ * defaultDatabase) that places an LDAP user. Moves record it here instead: <dataDir>/ldap-databases.json
+ * maps mailbox ids (entryUUID, which renames keep) to the database that holds the mailbox now,
+ * and wins over LDAP. Written durably before a move's switch; an entry that agrees with LDAP again
+ * is dropped. It is this server's: with several servers, update the LDAP attribute after a move.
+ */
+export function withDatabaseOverrides(directory: Directory, dataDir: string): Directory {
+  const file = join(dataDir, databaseOverridesFileName);
+  let databases: Record<string, string> = {};
+  if (existsSync(file)) {
+    const read = readJson(file);
+    if (!read.ok) throw new Error(read.message);
+    databases = (read.value.databases ?? {}) as Record<string, string>;
+  }
+  const placed = (user: DirectoryUser): DirectoryUser => {
+    const database = databases[user.mailboxId];
+    return database === undefined ? user : { ...user, database };
+  };
+  const placedResult = (result: Result<DirectoryUser>): Result<DirectoryUser> => (result.ok ? ok(placed(result.value)) : result);
+  const own: Partial<Directory> = {
+    authenticate: async (login, password) => placedResult(await directory.authenticate(login, password)),
+    findUser: async (address) => {
+      const user = await directory.findUser(address);
+      return user === null ? null : placed(user);
+    },
+    listUsers: async () => (await directory.listUsers()).map(placed),
+    resolveRecipient: async (address) => {
+      const users = await directory.resolveRecipient(address);
+      return users.ok ? ok(users.value.map(placed)) : users;
+    },
+    removeUser: async (address) => placedResult(await directory.removeUser(address)),
+    setDatabase: async (address, database) => {
+      const user = await directory.findUser(address);
+      if (user === null) return fail('NO_SUCH_USER', `no user ${address}`);
+      const next = { ...databases };
+      if (database === user.database) delete next[user.mailboxId];
+      else next[user.mailboxId] = database;
+      writeFileDurably(file, `${JSON.stringify({ databases: next }, null, 2)}\n`);
+      databases = next;
+      return ok(undefined);
+    },
+  };
+  // A proxy, so the wrapped directory keeps its class (withMailboxes provisions LDAP users).
+  return new Proxy(directory, {
+    get(target, property, receiver) {
+      if (typeof property === 'string' && property in own) return own[property as keyof Directory];
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /**

@@ -1,7 +1,8 @@
 // Proves a server configured with LDAP end to end: `startServer` reads ldap.json plus the
 // --ldap-* settings (and saves them), users log in through the FrontEndContext by LDAP bind,
 // their mailboxes are created in the database LDAP names at first use, groups resolve, writes
-// are refused clearly (admin API and the offline `quire` command), and once slapd is gone
+// are refused clearly (admin API and the offline `quire` command), an LDAP user's mailbox moves
+// (the new database kept in the server's override map, as LDAP is read-only), and once slapd is gone
 // logins and recipients are temporary failures (IMAP NO [UNAVAILABLE], SMTP 451 4.4.3).
 
 import { test } from 'node:test';
@@ -102,6 +103,21 @@ test('a server on LDAP: bind logins through the front-end context, mailboxes at 
     assert.equal(book.status, 200);
     assert.match(book.body, /\r\nFN:Dave Test\r\nEMAIL;TYPE=work;PREF=1:dave@example\.org\r\n/);
     assert.match(book.body, /\r\nKIND:group\r\nFN:staff\r\nEMAIL;TYPE=work;PREF=1:staff@example\.org\r\nMEMBER:mailto:alice@example\.org\r\n/);
+
+    // A move of an LDAP user: LDAP is read-only, so where the mailbox now lives is kept in the
+    // server's override map (ldap-databases.json), which wins over LDAP's attribute from the switch on.
+    const move = await server.moves.start('alice@example.org', 'DB02');
+    assert.ok(move.ok, JSON.stringify(move));
+    const moved = (await server.moves.wait(move.value.id))!;
+    assert.equal(moved.state, 'done', moved.error);
+    const overrides = JSON.parse(readFileSync(join(dataDir, 'ldap-databases.json'), 'utf8')) as { databases: Record<string, string> };
+    assert.deepEqual(overrides.databases, { [alice.value.mailboxId]: 'DB02' });
+    const movedLogin = await context.authenticate('alice@example.org', 'alice-pw', peer);
+    assert.ok(movedLogin.ok && movedLogin.value.database === 'DB02', JSON.stringify(movedLogin));
+    assert.ok((await supervisor.api('DB02').folders(alice.value.mailboxId)).ok);
+    assert.equal((await supervisor.api('DB01').mailbox(alice.value.mailboxId) as { code?: string }).code, 'NO_SUCH_MAILBOX', 'not provisioned again in the database LDAP names');
+    const movedRcpt = await context.resolveRecipient('alice@example.org');
+    assert.ok(movedRcpt.ok && movedRcpt.value[0]!.database === 'DB02');
 
     // Writes: the admin API says LDAP is read-only.
     const answer = await adminCall(server.ports.https!, server.tlsCert, server.adminToken, 'POST', '/api/v1/users', { address: 'eve@example.org', password: 'pw' });

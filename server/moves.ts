@@ -28,11 +28,11 @@
 // for and the copy re-synchronized the same way. Every step is a diff of the two mailboxes, so
 // nothing is lost or doubled.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MessageInfo, TxOp } from '../engine/api.js';
 import type { Directory } from '../engine/directory/index.js';
 import { errorCatalogue, fail, ok, type ErrorCode, type Result } from '../engine/errors.js';
+import { writeFileDurably } from './paths.js';
 
 export type MoveState = 'copying' | 'catching-up' | 'locked' | 'switched' | 'done' | 'cancelled' | 'failed';
 
@@ -349,22 +349,7 @@ export class MoveManager {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.options.path), { recursive: true });
-    const temp = `${this.options.path}.tmp`;
-    const fd = openSync(temp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify({ moves: this.moves }));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, this.options.path);
-    const dir = openSync(dirname(this.options.path), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    writeFileDurably(this.options.path, JSON.stringify({ moves: this.moves }));
   }
 }
 

@@ -1,7 +1,7 @@
 // Where things live inside a data directory, and how the CLI finds a running server on it.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export const databasesDefault = ['DB01', 'DB02'] as const;
 export const serverFileName = 'server.json';
@@ -44,5 +44,25 @@ export function readAdminToken(dataDir: string): string | null {
     return (JSON.parse(readFileSync(adminSecretPath(dataDir), 'utf8')) as { token: string }).token;
   } catch {
     return null;
+  }
+}
+
+/** Replaces a small file durably: a temp file written and fsynced, renamed over it, the directory fsynced. */
+export function writeFileDurably(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = `${path}.tmp`;
+  const fd = openSync(temp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }
