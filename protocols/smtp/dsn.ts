@@ -1,7 +1,7 @@
 // Delivery status notifications (RFC 3464): the report a sender gets when the outbound queue
-// gives up on some recipients (Action: failed), or, when the sender asked with NOTIFY=SUCCESS
-// (RFC 3461), that a message was delivered here (delivered) or handed to a server that may not
-// report (relayed). A multipart/report with a human-readable part, the machine-readable
+// gives up on some recipients (Action: failed), or, when the sender asked (RFC 3461), that a
+// message is still being retried (NOTIFY=DELAY: delayed), was delivered here (NOTIFY=SUCCESS:
+// delivered) or handed to a server that may not report (relayed). A multipart/report with a human-readable part, the machine-readable
 // message/delivery-status (with Original-Envelope-Id and Original-Recipient when given), and the
 // original message: its header section (RET=HDRS, and the default), or all of it (RET=FULL).
 // Pure: the caller passes the time, ids and hostname.
@@ -46,7 +46,7 @@ export function wanted(failed: readonly FailedRecipient[], dsn: MessageDsn | und
     const notify = dsn?.recipients[f.address.toLowerCase()]?.notify ?? null;
     const action = f.action ?? 'failed';
     if (notify === null) return action === 'failed';
-    return notify.includes(action === 'failed' ? 'FAILURE' : 'SUCCESS');
+    return notify.includes(action === 'failed' ? 'FAILURE' : action === 'delayed' ? 'DELAY' : 'SUCCESS');
   });
 }
 
@@ -54,15 +54,17 @@ export function buildDsn(input: DsnInput): Uint8Array {
   const { hostname, boundary } = input;
   const allFailed = input.failed.every((f) => (f.action ?? 'failed') === 'failed');
   const full = input.dsn?.ret === 'FULL';
+  const anyDelayed = input.failed.some((f) => f.action === 'delayed');
   const heading = (action: string): string =>
     action === 'failed' ? 'Your message could not be delivered to the following recipients:'
+      : action === 'delayed' ? 'Delivery to the following recipients is delayed; it is still being tried (no action is needed):'
       : action === 'delivered' ? 'Your message was delivered to the following recipients:'
         : 'Your message was relayed to the following recipients (no further notification may come):';
   const actions = [...new Set(input.failed.map((f) => f.action ?? 'failed'))];
   const lines = [
     `From: Mail Delivery System <MAILER-DAEMON@${hostname}>`,
     `To: <${input.to}>`,
-    `Subject: ${allFailed ? 'Undelivered Mail Returned to Sender' : 'Successful Mail Delivery Report'}`,
+    `Subject: ${allFailed ? 'Undelivered Mail Returned to Sender' : anyDelayed ? 'Delayed Mail (still being retried)' : 'Successful Mail Delivery Report'}`,
     `Date: ${rfc5322Date(input.nowMs)}`,
     `Message-ID: <${input.originalId}.dsn.${input.nowMs}@${hostname}>`,
     `Auto-Submitted: auto-replied`,

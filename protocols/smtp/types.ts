@@ -71,7 +71,7 @@ export interface OutboundMessage {
 export interface FailedRecipient {
   readonly address: string;
   /** RFC 3464 Action; 'failed' when absent. */
-  readonly action?: 'failed' | 'delivered' | 'relayed';
+  readonly action?: 'failed' | 'delayed' | 'delivered' | 'relayed';
   readonly status: string;
   readonly diagnostic: string;
   readonly remoteMta: string | null;

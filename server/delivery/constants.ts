@@ -13,6 +13,8 @@ export const safetyNetPruneIntervalMs = 10 * 60_000;
 export const outboundRetryMsBase = 60_000;
 /** Retries are never further apart than this. */
 export const outboundRetryMsMax = 3600_000;
+/** A message still being retried after this long gets one delay report, for recipients that asked (NOTIFY=DELAY; sendmail's queuewarn). */
+export const outboundDelayWarningMsDefault = 4 * 3600_000;
 /** A message still undelivered after this long is bounced to its sender. */
 export const outboundGiveUpMsDefault = 2 * 24 * 3600_000;
 /** Messages delivered at once by the outbound queue. */

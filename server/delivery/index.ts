@@ -5,7 +5,7 @@
 // Settings come from <data>/transport.json when it exists (all optional):
 //   { "smarthost": "host:port" | { "host", "port", "secure", "auth": { "user", "pass" } },
 //     "mxPort": 25, "safetyNetRetentionMs": 172800000, "retryMsBase": 60000,
-//     "retryMsMax": 3600000, "giveUpMs": 172800000, "verifyTls": false,
+//     "retryMsMax": 3600000, "giveUpMs": 172800000, "delayWarningMs": 14400000, "verifyTls": false,
 //     "checkInbound": true, "dkimSign": true }
 // and options passed by a caller (tests) override them.
 
@@ -33,6 +33,8 @@ export interface TransportSettings {
   readonly retryMsBase?: number;
   readonly retryMsMax?: number;
   readonly giveUpMs?: number;
+  /** One delay report (NOTIFY=DELAY) for a message still retried after this long (default 4 h). */
+  readonly delayWarningMs?: number;
   readonly verifyTls?: boolean;
   /** SPF/DKIM/DMARC checks with an Authentication-Results header on the MX port (default true). */
   readonly checkInbound?: boolean;
@@ -167,6 +169,7 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
       ...(settings.retryMsBase === undefined ? {} : { retryMsBase: settings.retryMsBase }),
       ...(settings.retryMsMax === undefined ? {} : { retryMsMax: settings.retryMsMax }),
       ...(settings.giveUpMs === undefined ? {} : { giveUpMs: settings.giveUpMs }),
+      ...(settings.delayWarningMs === undefined ? {} : { delayWarningMs: settings.delayWarningMs }),
     });
   } catch (error) {
     await safetyNet.close();

@@ -28,7 +28,10 @@ interface Received {
   readonly raw: Buffer;
 }
 
-/** A local smarthost: refuses refuse@ for good, defers later@ twice, takes everything else. */
+/** While true, the smarthost defers slow@ and slow2@remote.test. */
+let holdSlow = true;
+
+/** A local smarthost: refuses refuse@ for good, defers later@ twice and slow@/slow2@ while holdSlow, takes everything else. */
 async function startSmarthost(): Promise<{ port: number; received: Received[]; deferrals: number; close(): Promise<void> }> {
   const state = { received: [] as Received[], deferrals: 0 };
   const server = new SMTPServer({
@@ -38,6 +41,7 @@ async function startSmarthost(): Promise<{ port: number; received: Received[]; d
     logger: false,
     onRcptTo(address, _session, callback) {
       if (address.address === 'refuse@remote.test') return callback(Object.assign(new Error('5.1.1 no such user'), { responseCode: 550 }));
+      if (address.address.startsWith('slow') && holdSlow) return callback(Object.assign(new Error('4.2.1 busy, try later'), { responseCode: 451 }));
       if (address.address === 'later@remote.test' && state.deferrals < 2) {
         state.deferrals++;
         return callback(Object.assign(new Error('4.2.0 try again later'), { responseCode: 451 }));
@@ -181,6 +185,41 @@ l.quit()
     assert.match(failed, /Content-Type: text\/rfc822-headers\r\n\r\n[^]*Message-ID: <dsnhdrs@example\.org>\r\n\r\n--/);
     assert.doesNotMatch(failed, /body of dsnhdrs/, 'RET=HDRS: the header section only');
   } finally {
+    await flow.close();
+  }
+});
+
+test('NOTIFY=DELAY: one delay report while the message is retried, only for the recipient that asked; none repeated, no bounce once delivered', async () => {
+  const dir = tempDir();
+  const flow = await startMailFlow(server.server.context, { host: '127.0.0.1', port: () => 0 }, { dataDir: dir }, { services: ['submission'], smarthost: { host: '127.0.0.1', port: smarthost.port }, retryMsBase: 50, retryMsMax: 100, delayWarningMs: 0 });
+  try {
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, server.cert);
+    const script = `
+import smtplib, ssl, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.starttls(context=ssl.create_default_context(cafile=sys.argv[2]))
+s.login(sys.argv[3], sys.argv[4])
+s.mail(sys.argv[3])
+print(s.rcpt('slow@remote.test', ['NOTIFY=DELAY,FAILURE'])[0], s.rcpt('slow2@remote.test')[0], s.rcpt('ok@remote.test', ['NOTIFY=DELAY'])[0])
+print(s.data(b'From: demo@example.org\\r\\nSubject: delayed\\r\\nMessage-ID: <delayed@example.org>\\r\\n\\r\\nslow\\r\\n')[0])
+s.quit()
+`;
+    const r = await python(script, String(flow.ports.submission), ca, server.demo.address, server.demo.password);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '250 250 250\n250');
+    const delayReports = async (): Promise<string[]> => (await inbox('demo@example.org')).filter((m) => m.includes('<delayed@example.org>') && m.includes('Action: delayed'));
+    await until(async () => (await delayReports()).length === 1 && (flow.queue.list()[0]?.attempts ?? 0) >= 3, 'a delay report and more attempts');
+    const [report] = await delayReports();
+    assert.match(report!, /Subject: Delayed Mail \(still being retried\)/);
+    assert.match(report!, /Final-Recipient: rfc822; slow@remote\.test\r\nAction: delayed\r\nStatus: 4\.2\.1\r\n/);
+    assert.doesNotMatch(report!, /slow2@remote\.test|ok@remote\.test\r\nAction/, 'only the recipient that asked, and only one still waiting');
+    holdSlow = false;
+    await until(() => flow.queue.list().length === 0, 'delivery once the smarthost takes it');
+    assert.equal((await delayReports()).length, 1, 'one delay report, not one per attempt');
+    assert.ok(!(await inbox('demo@example.org')).some((m) => m.includes('<delayed@example.org>') && m.includes('Action: failed')), 'no bounce');
+  } finally {
+    holdSlow = true;
     await flow.close();
   }
 });

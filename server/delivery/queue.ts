@@ -24,7 +24,7 @@ import { nodeStorage } from '../../engine/io.js';
 import type { FrontEndLog, QueuedMessageStatus } from '../../protocols/frontend.js';
 import { reportFor } from '../../protocols/smtp/dsn.js';
 import type { FailedRecipient, OutboundMessage, OutboundQueue } from '../../protocols/smtp/types.js';
-import { finishedRemembered, outboundConcurrencyMax, outboundGiveUpMsDefault, outboundRetryMsBase, outboundRetryMsMax } from './constants.js';
+import { finishedRemembered, outboundConcurrencyMax, outboundDelayWarningMsDefault, outboundGiveUpMsDefault, outboundRetryMsBase, outboundRetryMsMax } from './constants.js';
 import { type RecipientOutcome, type RelayOptions, relay } from './relay.js';
 import { namesIn } from './safety-net.js';
 
@@ -38,6 +38,8 @@ export interface QueueState {
   readonly failed: readonly FailedRecipient[];
   /** What the last attempt of a remaining recipient ran into. */
   readonly lastError?: string;
+  /** The delay report (NOTIFY=DELAY) was sent, or nobody asked for one. */
+  readonly delayWarned?: boolean;
 }
 
 /** One queued message as `quire queue list` shows it. */
@@ -65,6 +67,8 @@ export interface OutboundQueueOptions {
   readonly retryMsBase?: number;
   readonly retryMsMax?: number;
   readonly giveUpMs?: number;
+  /** A message still being retried after this long gets one delay report for the recipients that asked (NOTIFY=DELAY). */
+  readonly delayWarningMs?: number;
   readonly concurrency?: number;
   /** Replaces relay.ts (unit tests). */
   readonly send?: typeof relay;
@@ -417,7 +421,19 @@ export class FileOutboundQueue implements OutboundQueue {
       this.remember(message.id, failed, attempts);
       return;
     }
-    entry.state = { attempts, nextAttemptMs: now + this.backoffMs(attempts), remaining: remaining.map((o) => o.address), failed, ...(lastError === undefined ? {} : { lastError }) };
+    let delayWarned = state.delayWarned === true;
+    if (!delayWarned && now - message.timeMs >= (this.options.delayWarningMs ?? outboundDelayWarningMsDefault)) {
+      const delayed = remaining
+        .filter((o) => notify(o.address).includes('DELAY'))
+        .map(({ address, status, diagnostic, remoteMta }): FailedRecipient => ({ address, action: 'delayed', status, diagnostic, remoteMta }));
+      try {
+        if (delayed.length > 0) await this.options.bounce(message, delayed);
+        delayWarned = true;
+      } catch (error) {
+        this.options.log.error({ id: message.id, error: (error as Error).message }, 'outbound: delay report failed; tried again at the next attempt');
+      }
+    }
+    entry.state = { attempts, nextAttemptMs: now + this.backoffMs(attempts), remaining: remaining.map((o) => o.address), failed, ...(lastError === undefined ? {} : { lastError }), ...(delayWarned ? { delayWarned } : {}) };
     await writeDurably(this.options.dir, `${message.id}.state`, Buffer.from(JSON.stringify(entry.state)));
   }
 
