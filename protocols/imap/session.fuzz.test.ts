@@ -2,7 +2,8 @@
 // against a real server's mailbox API: valid commands in the selected state, mutated by the
 // shared harness (protocols/fuzz.ts) and fed whole and in 1, 3 and 17 byte pieces. Proves no
 // input makes a handler throw (the session would answer BYE [SERVERBUG]), held input stays
-// bounded, and a fresh session still works afterwards. FUZZ_SEED=n reproduces a run.
+// bounded, and a fresh session still works afterwards. FUZZ_SEED=n reproduces a run. The corpus
+// includes the ACL commands on public folders (owned, reviewed, hidden) and the shared namespaces.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,11 @@ let context: FrontEndContext;
 before(async () => {
   server = await startTestServer();
   await server.addUser(user.address, user.password);
+  // Public folders the fuzzed user owns, reviews and cannot see, for the ACL commands and the shared namespace.
+  const pf = server.server.publicFolders;
+  for (const done of [await pf.add('Team'), await pf.setPermission('Team', user.address, 'owner'), await pf.add('Team/Read'), await pf.setPermission('Team/Read', user.address, 'reviewer'), await pf.add('Hidden'), await pf.setPermission('Hidden', 'anyone', null)]) {
+    assert.ok(done.ok);
+  }
   context = limitedContext(server, { messageBytesMax, sessionsPerUser: 1000 }).context;
 });
 
@@ -90,6 +96,21 @@ const script = [
   'a21 GETQUOTAROOT INBOX',
   'a22 EXAMINE Archive',
   'a23 UNSELECT',
+  'a24 SETACL "Public Folders/Team" demo@example.org +lrsd',
+  'a25 GETACL "Public Folders/Team"',
+  'a26 LISTRIGHTS "Public Folders/Team/Read" anyone',
+  'a27 MYRIGHTS "Public Folders/Hidden"',
+  'a28 DELETEACL INBOX demo@example.org',
+  'a29 SETACL INBOX demo@example.org -c',
+  'a30 SELECT "Public Folders/Team/Read"',
+  'a31 STORE 1 +FLAGS (\\Deleted)',
+  'a32 COPY 1 "Public Folders/Team"',
+  'a33 APPEND "Public Folders/Team" {23+}\r\nSubject: x\r\n\r\nhello!!\r\n',
+  'a34 CREATE "Public Folders/Team/New"',
+  'a35 LIST "" "Public Folders/%" RETURN (MYRIGHTS STATUS (MESSAGES))',
+  'a36 EXAMINE "Other Users/demo@example.org/INBOX"',
+  'a37 RENAME "Public Folders/Team/New" "Public Folders/Team/Old"',
+  'a38 DELETE "Public Folders/Team/Old"',
 ];
 // Logins and logouts only cost time here (scrypt, new sessions): the limits test covers them.
 const skip = /^\S+ (LOGIN|AUTHENTICATE|LOGOUT|STARTTLS|COMPRESS)/i;

@@ -152,6 +152,7 @@ export function limitedContext(server: TestServer, limits: Partial<FrontEndLimit
     serverName: 'MBX1',
     tls: { cert: pems.cert, key: pems.private },
     limits: { ...frontEndLimitsDefault, ...limits },
+    publicFolders: server.server.publicFolders,
     ...(options.throttle === true ? {} : { throttle: { failuresFree: 1_000_000, delayMsBase: 0, delayMsMax: 0, windowMs: 1, keysMax: 10 } }),
   });
   return { context, cert: pems.cert };
