@@ -19,7 +19,7 @@ import { type TestServer, startTestServer } from '../../test/harness.js';
 import { silentLog } from '../frontend.js';
 import type { FrontEnd } from '../../protocols/frontend.js';
 import { inboxOf as messagesOf, runProgram } from '../../protocols/smtp/testing.js';
-import { startMailFlow } from './index.js';
+import { type MailFlow, type MailFlowOptions, startMailFlow } from './index.js';
 import { FileOutboundQueue } from './queue.js';
 
 interface Received {
@@ -77,6 +77,8 @@ async function until(check: () => Promise<boolean> | boolean, what: string, time
 }
 
 let server: TestServer;
+/** The server's certificate, for smtplib's STARTTLS. */
+let caPath: string;
 let smarthost: Awaited<ReturnType<typeof startSmarthost>>;
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -91,6 +93,8 @@ before(async () => {
   server = await startTestServer();
   smarthost = await startSmarthost();
   await server.addUser('bob@example.org', 'bob-password-123', { database: 'DB02' });
+  caPath = join(tempDir(), 'ca.pem');
+  writeFileSync(caPath, server.cert);
 });
 
 after(async () => {
@@ -135,12 +139,13 @@ test('submission: local delivered, remote through the smarthost with retries, a 
 
 const python = (script: string, ...args: string[]) => runProgram('python3', ['-c', script, ...args]);
 
+/** A mail flow on a fresh data directory that relays through the test smarthost, retrying every 50 ms. */
+const smarthostFlow = (options: MailFlowOptions): Promise<MailFlow> =>
+  startMailFlow(server.server.context, { host: '127.0.0.1', port: () => 0 }, { dataDir: tempDir() }, { smarthost: { host: '127.0.0.1', port: smarthost.port }, retryMsBase: 50, ...options });
+
 test('DSN parameters (smtplib): NOTIFY=SUCCESS reports delivered and relayed, NOTIFY=NEVER silences a bounce, RET, ENVID and ORCPT honoured', async () => {
-  const dir = tempDir();
-  const flow = await startMailFlow(server.server.context, { host: '127.0.0.1', port: () => 0 }, { dataDir: dir }, { services: ['submission', 'lmtp'], smarthost: { host: '127.0.0.1', port: smarthost.port }, retryMsBase: 50, retryMsMax: 200 });
+  const flow = await smarthostFlow({ services: ['submission', 'lmtp'], retryMsMax: 200 });
   try {
-    const ca = join(dir, 'ca.pem');
-    writeFileSync(ca, server.cert);
     // Per-recipient parameters, so the low-level calls: MAIL with RET/ENVID, then one RCPT each.
     const script = `
 import smtplib, ssl, sys, json
@@ -164,7 +169,7 @@ l.quit()
       [['RET=FULL', 'ENVID=env+2Bone'], [['bob@example.org', ['NOTIFY=SUCCESS']], ['ok@remote.test', ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;orig@remote.test']], ['refuse@remote.test', ['NOTIFY=NEVER']]], 'dsnfull'],
       [['RET=HDRS'], [['refuse@remote.test', ['NOTIFY=FAILURE', 'ORCPT=rfc822;first@remote.test']]], 'dsnhdrs'],
     ];
-    const r = await python(script, String(flow.ports.submission), ca, server.demo.address, server.demo.password, JSON.stringify(transactions), String(flow.ports.lmtp));
+    const r = await python(script, String(flow.ports.submission), caPath, server.demo.address, server.demo.password, JSON.stringify(transactions), String(flow.ports.lmtp));
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['dsn', '250', '250', '250', '250', '250', '250', '250', '250', 'lmtp-no-dsn'], 'DSN offered on submission (not on LMTP), every command accepted');
 
@@ -190,11 +195,8 @@ l.quit()
 });
 
 test('NOTIFY=DELAY: one delay report while the message is retried, only for the recipient that asked; none repeated, no bounce once delivered', async () => {
-  const dir = tempDir();
-  const flow = await startMailFlow(server.server.context, { host: '127.0.0.1', port: () => 0 }, { dataDir: dir }, { services: ['submission'], smarthost: { host: '127.0.0.1', port: smarthost.port }, retryMsBase: 50, retryMsMax: 100, delayWarningMs: 0 });
+  const flow = await smarthostFlow({ services: ['submission'], retryMsMax: 100, delayWarningMs: 0 });
   try {
-    const ca = join(dir, 'ca.pem');
-    writeFileSync(ca, server.cert);
     const script = `
 import smtplib, ssl, sys
 s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
@@ -205,7 +207,7 @@ print(s.rcpt('slow@remote.test', ['NOTIFY=DELAY,FAILURE'])[0], s.rcpt('slow2@rem
 print(s.data(b'From: demo@example.org\\r\\nSubject: delayed\\r\\nMessage-ID: <delayed@example.org>\\r\\n\\r\\nslow\\r\\n')[0])
 s.quit()
 `;
-    const r = await python(script, String(flow.ports.submission), ca, server.demo.address, server.demo.password);
+    const r = await python(script, String(flow.ports.submission), caPath, server.demo.address, server.demo.password);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), '250 250 250\n250');
     const delayReports = async (): Promise<string[]> => (await inbox('demo@example.org')).filter((m) => m.includes('<delayed@example.org>') && m.includes('Action: delayed'));
