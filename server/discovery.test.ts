@@ -3,7 +3,8 @@
 // real `quire search` command line through the admin API: counts per mailbox for text, from,
 // to/cc and date ranges equal to what each mailbox holds; --copy-to creates the discovery
 // mailbox and copies every hit, byte for byte, under "<name>/<source address>"; every search is
-// in the audit log (`quire search --audit`), which survives a reload and skips a torn line; bad
+// in the audit log (`quire search --audit`), which survives a reload, lists a search the server
+// never finished as interrupted and skips a torn line; bad
 // requests are refused with a clear error, and without the credential nothing runs.
 
 import { test } from 'node:test';
@@ -17,6 +18,7 @@ import { startTestServer } from '../test/harness.js';
 import { httpsCall } from '../protocols/http/testing.js';
 import { runProgram } from '../protocols/smtp/testing.js';
 import { DiscoveryManager, discoveryLimits } from './discovery.js';
+import { crc32 } from '../engine/directory/log.js';
 
 const bin = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
 
@@ -105,9 +107,12 @@ test('quire search: counts per mailbox, copy into a discovery mailbox, audit log
     assert.match(table.stdout, /"merger plan" from:mallory/);
     // Durable: a new reader of the file sees the same, and a torn last line is skipped.
     const auditPath = join(dataDir, 'discovery', 'audit.log');
+    // A search the server never finished (it stopped) is listed as interrupted.
+    const started = JSON.stringify({ type: 'started', id: 'cut', atMs: 1, name: 'cut short', actor: 'admin', query: { text: 'x' }, mailboxes: 'all', copyTo: null });
+    appendFileSync(auditPath, `${crc32(Buffer.from(started)).toString(16).padStart(8, '0')} ${started}\n`);
     appendFileSync(auditPath, '0badc0de {"type":"started","id":"torn"');
     const reread = new DiscoveryManager({ auditPath, directory: quire_.server.directory, apiFor: api, createMailbox: async () => { throw new Error('unused'); }, nowMs: Date.now, newId: () => 'x', log: () => {} });
-    assert.deepEqual(reread.list().map((e) => [e.id, e.state, e.messagesFound]), entries.map((e) => [e.id, e.state, e.messagesFound]));
+    assert.deepEqual(reread.list().map((e) => [e.id, e.state, e.messagesFound]), [...entries.map((e) => [e.id, e.state, e.messagesFound]), ['cut', 'interrupted', 0]]);
     assert.equal(reread.damagedLines.length, 1);
 
     // Refusals: clear errors, nothing recorded.
