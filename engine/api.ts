@@ -201,6 +201,8 @@ export interface FolderListing {
   readonly messages: MessageInfo[];
   /** With `changedSince`: UIDs expunged after it (QRESYNC VANISHED, JMAP destroyed). */
   readonly vanished: number[];
+  /** The email id each vanished UID had (same order), null where it is not known (history imported by a move); absent in older implementations. */
+  readonly vanishedEmailIds?: ReadonlyArray<string | null>;
   /**
    * True when `changedSince` is older than the folder's remembered expunge history (it keeps the
    * newest expungedPerFolderMax expunges): `vanished` may then miss UIDs, and the client must

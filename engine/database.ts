@@ -617,10 +617,12 @@ export class MailboxDatabase implements MailboxApi {
     const { folder, subscribed } = found.value;
     const since = options.changedSince;
     const messages = (since === undefined ? folder.messages : folder.messages.filter((m) => m.modseq > since)).map(messageInfo);
-    const vanished = since === undefined ? [] : folder.expunged.filter((e) => e.modseq > since).map((e) => e.uid);
+    const gone = since === undefined ? [] : folder.expunged.filter((e) => e.modseq > since);
+    const vanished = gone.map((e) => e.uid);
+    const vanishedEmailIds = gone.map((e) => e.emailId ?? null);
     const vanishedIncomplete = since !== undefined && since < folder.expungedDroppedModseq;
     const history = options.history === true ? { expunged: folder.expunged.map((e) => ({ uid: e.uid, modseq: e.modseq })), expungedDroppedModseq: folder.expungedDroppedModseq } : {};
-    return ok({ folder: folderInfo(folder, subscribed), messages, vanished, vanishedIncomplete, ...history });
+    return ok({ folder: folderInfo(folder, subscribed), messages, vanished, vanishedEmailIds, vanishedIncomplete, ...history });
   }
 
   async readMessage(mailboxId: string, folderName: string, uid: number): Promise<Result<Uint8Array>> {

@@ -36,9 +36,10 @@ export interface FolderState {
   sizeBytes: number;
   /**
    * Expunged UIDs with the modseq of their expunge, ascending by modseq (QRESYNC VANISHED, JMAP
-   * changes): the newest expungedPerFolderMax of them.
+   * changes): the newest expungedPerFolderMax of them, with the email id each had (absent in
+   * history imported by a mailbox move and in records written before it was kept).
    */
-  expunged: Array<{ modseq: number; uid: number }>;
+  expunged: Array<{ modseq: number; uid: number; emailId?: string }>;
   /** The folder's access control list (RFC 4314): identifier → rights letters. Empty: only the mailbox's owner. */
   acl: Record<string, string>;
   /** The SMTP address mail to which is delivered into this folder (a mail-enabled public folder), or null. */
@@ -405,7 +406,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         mailbox.usedBytes -= message.sizeBytes;
         if (!message.flags.includes(seenFlag)) folder.unseenCount -= 1;
         releaseContent(state, message.hash, touched);
-        folder.expunged.push({ modseq: event.modseq, uid: item.uid });
+        folder.expunged.push({ modseq: event.modseq, uid: item.uid, emailId: item.emailId });
         touched.messages.set(`${mailbox.mailboxId}/${folder.folderId}/${item.uid}`, false);
       }
       folder.messages = folder.messages.filter((m) => !gone.has(m.uid));
