@@ -1,10 +1,11 @@
 // One account as JMAP sees it, read through the mailbox API for the length of one request:
 // folders as Mailboxes, each message of a folder as an Email, and the state string.
 //
-// Ids. A Mailbox id is `F<folderId>` (stable across renames). An Email id is
-// `M<folderId>.<uid>`: one message in one folder, because the API reports an expunge as a UID
-// (QRESYNC VANISHED) and that is what Email/changes must name as destroyed. So an Email has
-// exactly one mailbox (maxMailboxesPerEmail 1) and a move gives it a new id.
+// Ids. A Mailbox id is `F<folderId>` (stable across renames). An Email id is the engine's
+// email id (IMAP OBJECTID EMAILID): kept by a move, so an Email keeps its id when its
+// mailboxIds change. An IMAP COPY keeps it too, so one Email may have a message in several
+// folders (its mailboxIds lists them; JMAP writes allow one, maxMailboxesPerEmail 1). Email
+// changes learn the email id of an expunged message from the API (vanishedEmailIds).
 //
 // State. The API numbers every change of a mailbox with a modseq (IMAP HIGHESTMODSEQ), so an
 // IMAP STORE shows in JMAP changes and the other way round. The state string is that modseq
@@ -29,10 +30,16 @@ export interface Folder extends FolderInfo {
   readonly myRights?: string;
 }
 
-export interface EmailRef {
-  readonly id: string;
+/** One message: a folder and its metadata there. */
+export interface MessageRef {
   readonly folder: Folder;
   readonly info: MessageInfo;
+}
+
+/** An Email: its id and its messages (the first, by folder, is the one read for content and keywords). */
+export interface EmailRef extends MessageRef {
+  readonly id: string;
+  readonly copies: readonly MessageRef[];
 }
 
 export interface ParsedState {
@@ -41,12 +48,6 @@ export interface ParsedState {
 }
 
 export const mailboxId = (folderId: number): string => `F${folderId}`;
-export const emailId = (folderId: number, uid: number): string => `M${folderId}.${uid}`;
-
-export function parseEmailId(id: string): { folderId: number; uid: number } | null {
-  const match = /^M(\d{1,9})\.(\d{1,10})$/.exec(id);
-  return match === null ? null : { folderId: Number(match[1]), uid: Number(match[2]) };
-}
 
 export function parseMailboxId(id: string): number | null {
   const match = /^F(\d{1,9})$/.exec(id);
@@ -111,6 +112,8 @@ export class AccountView {
   private foldersCache: Folder[] | null = null;
   private stateCache: string | null = null;
   private readonly listings = new Map<number, FolderListing>();
+  private emailsCache: Map<string, EmailRef> | null = null;
+  /** By `<folderId>.<uid>`. */
   private readonly contents = new Map<string, MessageContent>();
 
   constructor(readonly api: MailboxApi, readonly account: Account) {}
@@ -124,6 +127,7 @@ export class AccountView {
     this.foldersCache = null;
     this.stateCache = null;
     this.listings.clear();
+    this.emailsCache = null;
   }
 
   async folders(): Promise<Folder[]> {
@@ -168,40 +172,54 @@ export class AccountView {
     return listing;
   }
 
-  /** Every Email of the account. */
-  async emails(): Promise<EmailRef[]> {
-    const out: EmailRef[] = [];
+  /** Every Email of the account, by id (messages sharing an email id are one Email). */
+  private async emailMap(): Promise<Map<string, EmailRef>> {
+    if (this.emailsCache !== null) return this.emailsCache;
+    const copies = new Map<string, MessageRef[]>();
     for (const folder of await this.folders()) {
       const listing = await this.listing(folder);
-      for (const info of listing.messages) out.push({ id: emailId(folder.folderId, info.uid), folder, info });
+      for (const info of listing.messages) {
+        const list = copies.get(info.emailId);
+        if (list === undefined) copies.set(info.emailId, [{ folder, info }]);
+        else list.push({ folder, info });
+      }
     }
-    return out;
+    this.emailsCache = new Map([...copies].map(([id, list]) => [id, { id, folder: list[0]!.folder, info: list[0]!.info, copies: list }]));
+    return this.emailsCache;
+  }
+
+  /** Every Email of the account. */
+  async emails(): Promise<EmailRef[]> {
+    return [...(await this.emailMap()).values()];
   }
 
   async email(id: string): Promise<EmailRef | null> {
-    const parsed = parseEmailId(id);
-    if (parsed === null) return null;
-    const folder = (await this.folders()).find((f) => f.folderId === parsed.folderId);
+    return (await this.emailMap()).get(id) ?? null;
+  }
+
+  /** One message by folder and UID (blobs name messages so). */
+  async message(folderId: number, uid: number): Promise<MessageRef | null> {
+    const folder = (await this.folders()).find((f) => f.folderId === folderId);
     if (folder === undefined) return null;
-    const info = (await this.listing(folder)).messages.find((m) => m.uid === parsed.uid);
-    return info === undefined ? null : { id, folder, info };
+    const info = (await this.listing(folder)).messages.find((m) => m.uid === uid);
+    return info === undefined ? null : { folder, info };
   }
 
   /** MIME summaries of some Emails (one API call per folder, in pieces of at most summariesPerCallMax). */
   async contentsOf(refs: readonly EmailRef[]): Promise<Map<string, MessageContent>> {
-    const missing = refs.filter((r) => !this.contents.has(r.id));
+    const missing = refs.filter((r) => !this.contents.has(`${r.folder.folderId}.${r.info.uid}`));
     const byFolder = new Map<number, EmailRef[]>();
     for (const ref of missing) byFolder.set(ref.folder.folderId, [...(byFolder.get(ref.folder.folderId) ?? []), ref]);
     for (const group of byFolder.values()) {
       const folder = group[0]!.folder;
       for (let i = 0; i < group.length; i += 1000) {
         const uids = group.slice(i, i + 1000).map((r) => r.info.uid);
-        for (const content of unwrap(await this.api.summaries(this.mailboxId, folder.name, uids))) this.contents.set(emailId(folder.folderId, content.uid), content);
+        for (const content of unwrap(await this.api.summaries(this.mailboxId, folder.name, uids))) this.contents.set(`${folder.folderId}.${content.uid}`, content);
       }
     }
     const out = new Map<string, MessageContent>();
     for (const ref of refs) {
-      const content = this.contents.get(ref.id);
+      const content = this.contents.get(`${ref.folder.folderId}.${ref.info.uid}`);
       if (content !== undefined) out.set(ref.id, content);
     }
     return out;

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { binaryBytes, parseMessage, parseSection } from '../../../engine/api.js';
-import { emailId, unwrap } from './account.js';
+import { unwrap } from './account.js';
 import { type MethodContext, uploadTtlMs, uploadsPerAccountMax } from './core.js';
 
 export const blobIdOf = (folderId: number, uid: number, partId?: string): string => `B${folderId}.${uid}${partId === undefined ? '' : `.${partId}`}`;
@@ -54,7 +54,7 @@ export class BlobStore {
     }
     const match = /^B(\d{1,9})\.(\d{1,10})(?:\.([\d.]{1,200}))?$/.exec(blobId);
     if (match === null) return null;
-    const ref = await context.view.email(emailId(Number(match[1]), Number(match[2])));
+    const ref = await context.view.message(Number(match[1]), Number(match[2]));
     if (ref === null) return null;
     const { api, mailboxId } = context.view;
     if (match[3] === undefined) return { bytes: unwrap(await api.readMessage(mailboxId, ref.folder.name, ref.info.uid)), type: 'message/rfc822' };

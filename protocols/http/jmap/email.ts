@@ -4,7 +4,7 @@
 // from the API's bodyValues; raw headers from the stored bytes.
 
 import { type AddressEntry, type BodyPart, type BodyValue, type MessageContent, type MessageSummary, type TxOp, bodyValuesOf, decodeWords, isGroup, parseMessage, partsById } from '../../../engine/api.js';
-import { type AccountView, type EmailRef, type Folder, emailId, flagOf, keywordsOf, parseState, unwrap } from './account.js';
+import { type AccountView, type EmailRef, type Folder, flagOf, keywordsOf, parseState, unwrap } from './account.js';
 import { blobIdOf, type BlobStore } from './blobs.js';
 import { type Args, type Method, type MethodContext, MethodError, beginSet, bodyValueBytesDefault, checkAccount, checkState, idList, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
 import { setErrorOf } from './errors.js';
@@ -152,7 +152,7 @@ async function emailObject(source: EmailSource, maybeSummary: MessageSummary | u
       case 'id': break;
       case 'blobId': out.blobId = source.blobId; break;
       case 'threadId': out.threadId = ref?.info.threadId ?? null; break;
-      case 'mailboxIds': out.mailboxIds = ref === null ? null : { [ref.folder.id]: true }; break;
+      case 'mailboxIds': out.mailboxIds = ref === null ? null : Object.fromEntries(ref.copies.map((c) => [c.folder.id, true])); break;
       case 'keywords': out.keywords = ref === null ? null : keywordsOf(ref.info.flags); break;
       case 'size': out.size = source.sizeBytes; break;
       case 'receivedAt': out.receivedAt = ref === null ? null : utcDate(ref.info.internalDateMs); break;
@@ -241,14 +241,34 @@ async function changesSince(sinceState: unknown, view: AccountView): Promise<{ n
     // A folder deleted since: its messages' UIDs are gone with it.
     if (!now.uidNext.has(folderId) && uidNext > 1) throw new MethodError('cannotCalculateChanges', 'a mailbox with emails was deleted since that state');
   }
+  // An Email existed then if one of its messages did: a UID below the folder's UIDNEXT of then,
+  // still there or expunged since. Ids of changed and expunged messages are the candidates.
+  const existed = new Set<string>();
+  const touched = new Set<string>();
   for (const folder of folders) {
     const uidNextThen = since.uidNext.get(folder.folderId) ?? 1;
     if (folder.modseqHighest <= since.modseq && uidNextThen === folder.uidNext) continue;
     const listing = await view.listing(folder, since.modseq);
     // The folder's expunge history no longer reaches back to that state: the client must resync.
     if (listing.vanishedIncomplete === true) throw new MethodError('cannotCalculateChanges', 'too old a state: expunges since then are no longer known');
-    for (const m of listing.messages) (m.uid >= uidNextThen ? created : updated).push(emailId(folder.folderId, m.uid));
-    for (const uid of listing.vanished) if (uid < uidNextThen) destroyed.push(emailId(folder.folderId, uid));
+    for (const m of listing.messages) touched.add(m.emailId);
+    listing.vanished.forEach((uid, i) => {
+      const id = listing.vanishedEmailIds?.[i] ?? null;
+      if (id === null) throw new MethodError('cannotCalculateChanges', 'an expunged message of that time has no known email id');
+      touched.add(id);
+      if (uid < uidNextThen) existed.add(id);
+    });
+  }
+  if (touched.size === 0) return { newState, created, updated, destroyed };
+  const current = await view.emails();
+  const nowIds = new Set(current.map((e) => e.id));
+  for (const email of current) {
+    if (!touched.has(email.id)) continue;
+    if (email.copies.some((c) => c.info.uid < (since.uidNext.get(c.folder.folderId) ?? 1))) existed.add(email.id);
+  }
+  for (const id of touched) {
+    if (nowIds.has(id)) (existed.has(id) ? updated : created).push(id);
+    else if (existed.has(id)) destroyed.push(id);
   }
   return { newState, created, updated, destroyed };
 }
@@ -306,8 +326,8 @@ function matchesFilter(ref: EmailRef, content: MessageContent | undefined, filte
     const text = String(value).toLowerCase();
     const ok = (() => {
       switch (key) {
-        case 'inMailbox': return ref.folder.id === value;
-        case 'inMailboxOtherThan': return Array.isArray(value) && !value.includes(ref.folder.id);
+        case 'inMailbox': return ref.copies.some((c) => c.folder.id === value);
+        case 'inMailboxOtherThan': return Array.isArray(value) && ref.copies.some((c) => !value.includes(c.folder.id));
         case 'before': return ref.info.internalDateMs < Date.parse(String(value));
         case 'after': return ref.info.internalDateMs >= Date.parse(String(value));
         case 'minSize': return ref.info.sizeBytes >= Number(value);
@@ -437,7 +457,8 @@ function flagsOf(keywords: unknown, keep: readonly string[] = []): string[] {
 async function singleFolder(mailboxIds: unknown, context: MethodContext): Promise<Folder> {
   if (mailboxIds === null || typeof mailboxIds !== 'object' || Array.isArray(mailboxIds)) throw new MethodError('invalidProperties', 'mailboxIds must be an object', { properties: ['mailboxIds'] });
   const ids = Object.entries(mailboxIds as Record<string, unknown>).filter(([, v]) => v === true).map(([id]) => resolveId(id, context));
-  if (ids.length !== 1) throw new MethodError('invalidProperties', 'an email is in exactly one mailbox here', { properties: ['mailboxIds'] });
+  if (ids.length > 1) throw new MethodError('tooManyMailboxes', 'an email is in one mailbox here (maxMailboxesPerEmail 1)', { properties: ['mailboxIds'] });
+  if (ids.length !== 1) throw new MethodError('invalidProperties', 'an email is in one mailbox', { properties: ['mailboxIds'] });
   const folder = await context.view.folderById(ids[0]!);
   if (folder === undefined) throw new MethodError('invalidProperties', `no mailbox ${ids[0]}`, { properties: ['mailboxIds'] });
   return folder;
@@ -462,9 +483,9 @@ async function appendEmail(context: MethodContext, folder: Folder, content: Uint
     const error = setErrorOf(result);
     throw new MethodError(error.type, error.description);
   }
-  const appended = result.value.results[0] as { uid: number };
-  const ref = await view.email(emailId(folder.folderId, appended.uid));
-  return { id: emailId(folder.folderId, appended.uid), blobId: blobIdOf(folder.folderId, appended.uid), threadId: ref?.info.threadId ?? null, size: content.length };
+  const appended = result.value.results[0] as { uid: number; emailId: string };
+  const ref = await view.email(appended.emailId);
+  return { id: appended.emailId, blobId: blobIdOf(folder.folderId, appended.uid), threadId: ref?.info.threadId ?? null, size: content.length };
 }
 
 /** Applies one Email/set update patch (keywords and mailboxIds, whole or by path). */
@@ -507,12 +528,17 @@ export function emailSet(blobs: BlobStore): Method {
         const other = Object.keys(patch).filter((k) => !k.startsWith('keywords') && !k.startsWith('mailboxIds'));
         if (other.length > 0) throw new MethodError('invalidProperties', 'only keywords and mailboxIds can change', { properties: other });
         const keywords = patched(keywordsOf(ref.info.flags), patch, 'keywords');
-        const mailboxes = patched({ [ref.folder.id]: true }, patch, 'mailboxIds');
+        const mailboxes = patched(Object.fromEntries(ref.copies.map((c) => [c.folder.id, true as const])), patch, 'mailboxIds');
         const ops: TxOp[] = [];
-        if (keywords !== null) ops.push({ op: 'store', folder: ref.folder.name, uids: [ref.info.uid], mode: 'set', flags: flagsOf(keywords, ref.info.flags) });
-        let target: Folder = ref.folder;
-        if (mailboxes !== null) target = await singleFolder(mailboxes, context);
-        if (target.folderId !== ref.folder.folderId) ops.push({ op: 'move', folder: ref.folder.name, uids: [ref.info.uid], to: target.name });
+        if (keywords !== null) for (const c of ref.copies) ops.push({ op: 'store', folder: c.folder.name, uids: [c.info.uid], mode: 'set', flags: flagsOf(keywords, c.info.flags) });
+        if (mailboxes !== null) {
+          // One mailbox per Email (maxMailboxesPerEmail 1): the message moves there, keeping its id; other copies go.
+          const target = await singleFolder(mailboxes, context);
+          const kept = ref.copies.find((c) => c.folder.folderId === target.folderId);
+          const mover = kept === undefined ? ref.copies[0]! : null;
+          if (mover !== null) ops.push({ op: 'move', folder: mover.folder.name, uids: [mover.info.uid], to: target.name });
+          for (const c of ref.copies) if (c !== kept && c !== mover) ops.push({ op: 'expunge', folder: c.folder.name, uids: [c.info.uid] });
+        }
         if (ops.length > 0) {
           const result = await view.api.commit({ mailboxId: view.mailboxId, ops });
           view.invalidate();
@@ -520,16 +546,15 @@ export function emailSet(blobs: BlobStore): Method {
             put('notUpdated', id, setErrorOf(result));
             continue;
           }
-          const moved = result.value.results.find((r) => r.op === 'move') as { uids: number[] } | undefined;
-          // A move makes a new Email (ids are per folder): the client learns the new id here and from Email/changes.
-          put('updated', id, moved === undefined ? null : { id: emailId(target.folderId, moved.uids[0]!), mailboxIds: { [target.id]: true } });
-        } else put('updated', id, null);
+        }
+        put('updated', id, null);
       } catch (error) {
         refused('notUpdated', id, error);
       }
     }
 
-    const byFolder = new Map<number, { folder: Folder; uids: number[]; ids: string[] }>();
+    const byFolder = new Map<number, { folder: Folder; uids: number[] }>();
+    const destroying: string[] = [];
     for (const rawId of destroys) {
       const id = resolveId(rawId, context);
       const ref = await view.email(id);
@@ -537,16 +562,19 @@ export function emailSet(blobs: BlobStore): Method {
         put('notDestroyed', id, { type: 'notFound' });
         continue;
       }
-      const entry = byFolder.get(ref.folder.folderId) ?? { folder: ref.folder, uids: [], ids: [] };
-      entry.uids.push(ref.info.uid);
-      entry.ids.push(id);
-      byFolder.set(ref.folder.folderId, entry);
+      // Every message of the Email goes (an IMAP COPY may have made several).
+      for (const c of ref.copies) {
+        const entry = byFolder.get(c.folder.folderId) ?? { folder: c.folder, uids: [] };
+        entry.uids.push(c.info.uid);
+        byFolder.set(c.folder.folderId, entry);
+      }
+      destroying.push(id);
     }
     if (byFolder.size > 0) {
       const groups = [...byFolder.values()];
       const result = await view.api.commit({ mailboxId: view.mailboxId, ops: groups.map((g) => ({ op: 'expunge', folder: g.folder.name, uids: g.uids })) });
       view.invalidate();
-      for (const g of groups) for (const id of g.ids) result.ok ? (out.destroyed ??= []).push(id) : put('notDestroyed', id, setErrorOf(result));
+      for (const id of destroying) result.ok ? (out.destroyed ??= []).push(id) : put('notDestroyed', id, setErrorOf(result));
     }
     out.newState = await view.state();
     return out;

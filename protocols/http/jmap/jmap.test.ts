@@ -158,11 +158,13 @@ test('JMAP over HTTPS: session, errors and limits, RFC examples, mail, changes a
 
     // ---- a change over IMAP shows in Email/changes; the state came from the same modseqs ----
     const stateBeforeImap = (await jmap.one('Email/get', { accountId, ids: [] })).state as string;
+    // A blobId names the message's folder and UID: `B<folderId>.<uid>`.
+    const uidOf = async (id: string) => ((await jmap.one('Email/get', { accountId, ids: [id], properties: ['blobId'] })).list[0].blobId as string).split('.')[1]!;
     const imap = new ImapFlow({ host: '127.0.0.1', port: quire.port('imaps'), secure: true, tls: { ca: [quire.cert] }, auth: { user: quire.demo.address, pass: quire.demo.password }, logger: false });
     await imap.connect();
     try {
       await imap.mailboxOpen('INBOX');
-      await imap.messageFlagsAdd({ uid: idB.split('.')[1]! }, ['\\Seen'], { uid: true });
+      await imap.messageFlagsAdd({ uid: await uidOf(idB) }, ['\\Seen'], { uid: true });
       const imapChanges = await jmap.one('Email/changes', { accountId, sinceState: stateBeforeImap });
       assert.deepEqual([imapChanges.created, imapChanges.updated, imapChanges.destroyed], [[], [idB], []]);
       assert.notEqual(imapChanges.newState, stateBeforeImap);
@@ -172,7 +174,7 @@ test('JMAP over HTTPS: session, errors and limits, RFC examples, mail, changes a
       // ... and a JMAP change shows over IMAP.
       const set = await jmap.one('Email/set', { accountId, ifInState: imapChanges.newState, update: { [idA]: { 'keywords/$seen': true, 'keywords/$flagged': null } } });
       assert.deepEqual(set.updated, { [idA]: null });
-      const fetched = await imap.fetchOne(idA.split('.')[1]!, { flags: true }, { uid: true });
+      const fetched = await imap.fetchOne(await uidOf(idA), { flags: true }, { uid: true });
       assert.ok(fetched && fetched.flags?.has('\\Seen') && !fetched.flags.has('\\Flagged'), 'IMAP sees the JMAP keyword change');
       const stale = await jmap.calls([['Email/set', { accountId, ifInState: imapChanges.newState, update: { [idA]: { keywords: {} } } }, 's']]);
       assert.equal(stale[0]![1].type, 'stateMismatch');
@@ -198,7 +200,7 @@ test('JMAP over HTTPS: session, errors and limits, RFC examples, mail, changes a
         bad: { mailboxIds: { [inbox.id]: true, [trash.id]: true } },
       },
     });
-    assert.equal(created.notCreated.bad.type, 'invalidProperties');
+    assert.equal(created.notCreated.bad.type, 'tooManyMailboxes', 'maxMailboxesPerEmail is 1');
     const idC = created.created.draft.id as string;
     const draft = (await jmap.one('Email/get', { accountId, ids: [idC], properties: ['subject', 'from', 'attachments', 'hasAttachment', 'keywords'], fetchTextBodyValues: true })).list[0];
     assert.equal(draft.subject, 'Draft with attachment');
@@ -212,15 +214,33 @@ test('JMAP over HTTPS: session, errors and limits, RFC examples, mail, changes a
     assert.ok(qc.added.some((a: any) => a.id === idC), 'the created email is added');
     assert.ok(qc.removed.includes(idA) && qc.removed.includes(idB), 'changed emails are removed and re-added');
 
+    // A move keeps the Email's id (the engine's email id, IMAP OBJECTID): changes say updated.
     const stateBeforeMove = (await jmap.one('Email/get', { accountId, ids: [] })).state as string;
     const moved = await jmap.one('Email/set', { accountId, update: { [idC]: { [`mailboxIds/${inbox.id}`]: null, [`mailboxIds/${trash.id}`]: true } } });
-    const idMoved = moved.updated[idC].id as string;
-    assert.notEqual(idMoved, idC);
+    assert.deepEqual(moved.updated, { [idC]: null });
+    assert.deepEqual((await jmap.one('Email/get', { accountId, ids: [idC], properties: ['mailboxIds'] })).list[0].mailboxIds, { [trash.id]: true });
     const moveChanges = await jmap.one('Email/changes', { accountId, sinceState: stateBeforeMove });
-    assert.deepEqual([moveChanges.created, moveChanges.destroyed], [[idMoved], [idC]]);
-    const destroyed = await jmap.one('Email/set', { accountId, destroy: [idMoved, 'M1.999'] });
-    assert.deepEqual(destroyed.destroyed, [idMoved]);
-    assert.equal(destroyed.notDestroyed['M1.999'].type, 'notFound');
+    assert.deepEqual([moveChanges.created, moveChanges.updated, moveChanges.destroyed], [[], [idC], []]);
+    const twoMailboxes = await jmap.one('Email/set', { accountId, update: { [idC]: { mailboxIds: { [inbox.id]: true, [trash.id]: true } } } });
+    assert.equal(twoMailboxes.notUpdated[idC].type, 'tooManyMailboxes');
+    // An IMAP COPY keeps the email id too: one Email in two mailboxes; a move to one of them drops the other copy.
+    const copier = new ImapFlow({ host: '127.0.0.1', port: quire.port('imaps'), secure: true, tls: { ca: [quire.cert] }, auth: { user: quire.demo.address, pass: quire.demo.password }, logger: false });
+    await copier.connect();
+    try {
+      await copier.mailboxOpen(trash.name);
+      await copier.messageCopy(await uidOf(idC), 'INBOX', { uid: true });
+    } finally {
+      await copier.logout();
+    }
+    assert.deepEqual((await jmap.one('Email/get', { accountId, ids: [idC], properties: ['mailboxIds'] })).list[0].mailboxIds, { [inbox.id]: true, [trash.id]: true });
+    await jmap.one('Email/set', { accountId, update: { [idC]: { mailboxIds: { [inbox.id]: true } } } });
+    assert.deepEqual((await jmap.one('Email/get', { accountId, ids: [idC], properties: ['mailboxIds'] })).list[0].mailboxIds, { [inbox.id]: true });
+    const stateBeforeDestroy = (await jmap.one('Email/get', { accountId, ids: [] })).state as string;
+    const destroyed = await jmap.one('Email/set', { accountId, destroy: [idC, 'Mnope'] });
+    assert.deepEqual(destroyed.destroyed, [idC]);
+    assert.equal(destroyed.notDestroyed.Mnope.type, 'notFound');
+    const destroyChanges = await jmap.one('Email/changes', { accountId, sinceState: stateBeforeDestroy });
+    assert.deepEqual([destroyChanges.created, destroyChanges.updated, destroyChanges.destroyed], [[], [], [idC]]);
 
     // ---- Mailbox/set and Mailbox/changes ----
     const mboxState = (await jmap.one('Mailbox/get', { accountId, ids: [] })).state as string;
