@@ -1,0 +1,118 @@
+// The `reseed` suite: what a passive copy's deep checkpoint buys, and whether a reseed copies
+// at disk speed.
+//  - passive replay: a passive copy replays the same received log batch by batch, with the
+//    deep passive checkpoint (state written once per 8 MiB, "quire") and with the state
+//    written after every batch ("depth 0", what passive copies did before);
+//  - reseed copy: the files of a snapshot of a database (MailboxDatabase.snapshot) copied,
+//    synced and read back for the checksum (engine/replication/seed.ts, "quire"), against a
+//    plain copy of the same files with fs.copyFile and one fsync each ("cp"); plus the time
+//    writes were held while the snapshot was taken.
+
+import { copyFile, mkdir, open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { MailboxDatabase } from '../../engine/database.js';
+import { nodeStorage, seededPrng, systemClock } from '../../engine/io.js';
+import { checkpointDepthBytesPassive } from '../../engine/constants.js';
+import { copySnapshot } from '../../engine/replication/seed.js';
+import { openRocksKv } from '../../engine/state/rocks.js';
+import type { Suite, SuiteContext } from '../lib/suite.js';
+
+const open_ = (dir: string, role: 'active' | 'passive', checkpointDepthBytes?: number) =>
+  MailboxDatabase.open({
+    name: 'DB01',
+    dir,
+    role,
+    storage: nodeStorage(),
+    clock: systemClock(),
+    prng: seededPrng(11),
+    openKv: openRocksKv,
+    diskFreeBytesMin: 0,
+    ...(checkpointDepthBytes === undefined ? {} : { checkpointDepthBytes }),
+  });
+
+/** An active database with `messages` appends of ~2 KB (8 concurrent writers, so batches hold several). */
+async function populate(dir: string, messages: number): Promise<MailboxDatabase> {
+  const db = await open_(dir, 'active');
+  const created = await db.commit({ mailboxId: 'm', ops: [{ op: 'createMailbox', address: 'bench@example.org', quotaBytes: null }] });
+  if (!created.ok) throw new Error(created.message);
+  const prng = seededPrng(3);
+  for (let i = 0; i < messages; i += 8) {
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, j) => {
+        const text = `Subject: ${i + j}\r\n\r\n${Buffer.from(prng.bytes(1500)).toString('base64')}\r\n`;
+        const r = await db.commit({ mailboxId: 'm', ops: [{ op: 'append', folder: 'INBOX', content: new TextEncoder().encode(text) }] });
+        if (!r.ok) throw new Error(r.message);
+      }),
+    );
+  }
+  return db;
+}
+
+const suite: Suite = {
+  name: 'reseed',
+  description: 'passive replay with the deep passive checkpoint vs state written per batch; reseed copy rate vs a plain file copy',
+  async run(ctx: SuiteContext) {
+    const messages = ctx.quick ? 400 : 4000;
+    const active = await populate(await ctx.scratch('active'), messages);
+    try {
+      const batches: Array<{ start: number; bytes: Uint8Array }> = [];
+      for await (const batch of active.transactionLog().read(0)) batches.push({ start: batch.start, bytes: batch.bytes.slice() });
+      const logBytes = batches.reduce((sum, b) => sum + b.bytes.length, 0);
+      ctx.log(`${batches.length} batches, ${logBytes} bytes of log`);
+
+      const replay = (depth: number) => async () => {
+        const passive = await open_(await ctx.scratch(`passive-${depth}-${Math.random().toString(36).slice(2)}`), 'passive', depth);
+        try {
+          // Received first (append + fsync, the same for both), then replayed batch by batch as a current copy does.
+          for (const b of batches) await passive.receiveBatch(b.bytes, b.start, 0);
+          const started = performance.now();
+          for (const b of batches) await passive.playForward(b.start + b.bytes.length, { boundary: true });
+          const seconds = (performance.now() - started) / 1000;
+          return [
+            { metric: 'replay', unit: 'batches/s', value: batches.length / seconds },
+            { metric: 'replay bytes', unit: 'MB/s', value: logBytes / 1e6 / seconds },
+          ];
+        } finally {
+          await passive.close();
+        }
+      };
+      await ctx.compare({ phase: 'passive replay', batches: batches.length }, { quire: replay(checkpointDepthBytesPassive), 'depth 0': replay(0) });
+
+      const snapshotDir = await ctx.scratch('snapshot');
+      const taken = await active.snapshot(snapshotDir);
+      if (!taken.ok) throw new Error(taken.message);
+      const files = taken.value.files;
+      const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
+      ctx.log(`snapshot: ${files.length} files, ${bytes} bytes; writes held ${taken.value.pauseMs.toFixed(1)} ms`);
+      await ctx.compare({ phase: 'snapshot', bytes }, {
+        quire: async () => {
+          const again = await active.snapshot(await ctx.scratch(`snap-${Math.random().toString(36).slice(2)}`));
+          if (!again.ok) throw new Error(again.message);
+          return [{ metric: 'writes held', unit: 'ms', value: again.value.pauseMs }];
+        },
+      });
+      await ctx.compare({ phase: 'reseed copy', bytes }, {
+        quire: async () => {
+          const result = await copySnapshot(snapshotDir, await ctx.scratch(`seed-${Math.random().toString(36).slice(2)}`), files, { source: 'bench' });
+          return [{ metric: 'copy', unit: 'MB/s', value: bytes / 1e6 / (result.ms / 1000) }];
+        },
+        cp: async () => {
+          const target = await ctx.scratch(`cp-${Math.random().toString(36).slice(2)}`);
+          const started = performance.now();
+          for (const f of files) {
+            const to = join(target, f.path);
+            await mkdir(dirname(to), { recursive: true });
+            await copyFile(join(snapshotDir, f.path), to);
+            const handle = await open(to, 'r+');
+            await handle.sync().finally(() => handle.close());
+          }
+          return [{ metric: 'copy', unit: 'MB/s', value: bytes / 1e6 / ((performance.now() - started) / 1000) }];
+        },
+      });
+    } finally {
+      await active.close();
+    }
+  },
+};
+
+export default suite;
