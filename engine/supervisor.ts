@@ -1001,7 +1001,7 @@ export class Supervisor {
    * worker stops (Seeding), the active copy's worker takes a consistent snapshot (its state store
    * at a batch boundary plus the log tail from there, MailboxDatabase.snapshot; writes are held
    * for the pause only), the files are copied at disk speed into `<copy dir>.seeding` and each is
-   * verified by CRC32C (engine/replication/seed.ts), the folder is swapped in, and the copy
+   * verified by CRC-32 (engine/replication/seed.ts), the folder is swapped in, and the copy
    * reopens: it replays the short tail past the snapshot's checkpoint, then catches up by
    * shipping. Works whatever the active copy truncated. An interrupted reseed (the server
    * stopped) goes on from the files already copied and verified; a second request while one

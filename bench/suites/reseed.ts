@@ -30,7 +30,10 @@ const open_ = (dir: string, role: 'active' | 'passive', checkpointDepthBytes?: n
     ...(checkpointDepthBytes === undefined ? {} : { checkpointDepthBytes }),
   });
 
-/** An active database with `messages` appends of ~2 KB (8 concurrent writers, so batches hold several). */
+/** Words for message bodies: text a content index sees in mail (random bytes would be a worst case for it). */
+const vocabulary = Array.from({ length: 2000 }, (_, i) => `w${(i * 7919) % 100_003}${'abcdefghij'[i % 10]}`);
+
+/** An active database with `messages` appends of ~2 KB of text (8 concurrent writers, so batches hold several). */
 async function populate(dir: string, messages: number): Promise<MailboxDatabase> {
   const db = await open_(dir, 'active');
   const created = await db.commit({ mailboxId: 'm', ops: [{ op: 'createMailbox', address: 'bench@example.org', quotaBytes: null }] });
@@ -39,7 +42,8 @@ async function populate(dir: string, messages: number): Promise<MailboxDatabase>
   for (let i = 0; i < messages; i += 8) {
     await Promise.all(
       Array.from({ length: 8 }, async (_, j) => {
-        const text = `Subject: ${i + j}\r\n\r\n${Buffer.from(prng.bytes(1500)).toString('base64')}\r\n`;
+        const words = Array.from({ length: 300 }, () => vocabulary[prng.below(vocabulary.length)]).join(' ');
+        const text = `Subject: ${i + j}\r\n\r\n${words.replace(/(.{70}) /g, '$1\r\n')}\r\n`;
         const r = await db.commit({ mailboxId: 'm', ops: [{ op: 'append', folder: 'INBOX', content: new TextEncoder().encode(text) }] });
         if (!r.ok) throw new Error(r.message);
       }),
