@@ -56,8 +56,32 @@ export type Durability = 'async' | 'sync';
 /** How much acknowledged-but-unshipped log an automatic failover may give up. */
 export type MountDial = 'lossless' | 'good' | 'best';
 
+/** Exchange's log file, the unit of its mount dial and best-copy rules, as bytes of Quire's log. */
+const exchangeLogBytes = 1024 * 1024;
 /** The dial in bytes of log: Exchange's 0 / 6 / 12 one-megabyte log files. */
-export const mountDialBytesMax: Record<MountDial, number> = { lossless: 0, good: 6 * 1024 * 1024, best: 12 * 1024 * 1024 };
+export const mountDialBytesMax: Record<MountDial, number> = { lossless: 0, good: 6 * exchangeLogBytes, best: 12 * exchangeLogBytes };
+/** Best-copy selection's first pass (shared/EXCHANGE.md): copy queue under 10 logs, replay queue under 50. */
+const bestCopyQueueBytesMax = 10 * exchangeLogBytes;
+const bestReplayQueueBytesMax = 50 * exchangeLogBytes;
+
+/**
+ * Best-copy selection (shared/EXCHANGE.md) over copies already known reachable, Healthy, not
+ * suspended and not lagged, best first, in passes as Active Manager does: first the copies with
+ * a copy queue under 10 logs and a replay queue under 50 (their missing tail is read from the
+ * transport before mounting), and among those a Healthy content index before a crawling one
+ * before a failed one; then the others, the most complete first. Ties go by activation
+ * preference (1 first).
+ */
+export function rankCopies<C extends { readonly end: number; readonly replayed: number; readonly preference: number }>(
+  copies: readonly C[],
+  headPosition: number,
+  indexState: (copy: C) => string | undefined,
+): C[] {
+  const head = Math.max(headPosition, ...copies.map((c) => c.end));
+  const pass = (c: C): number => (head - c.end < bestCopyQueueBytesMax && c.end - c.replayed < bestReplayQueueBytesMax ? 0 : 1);
+  const index = (c: C): number => ({ Healthy: 0, Crawling: 1 } as Record<string, number>)[indexState(c) ?? ''] ?? 2;
+  return [...copies].sort((a, b) => pass(a) - pass(b) || (pass(a) === 0 ? index(a) - index(b) : 0) || b.end - a.end || a.preference - b.preference);
+}
 
 export interface CopyStatus {
   readonly database: string;
@@ -820,11 +844,10 @@ export class Supervisor {
     }
   }
 
-  /** Passive copies that could become active, best first (shared/EXCHANGE.md: best copy selection). */
+  /** Passive copies that could become active, best first (see rankCopies). */
   private candidates(group: DatabaseGroup): Copy[] {
-    return this.copies
-      .filter((c) => c.spec.database === group.name && c.role === 'passive' && c.state === 'Healthy' && !c.suspended && !c.lagged && c.child !== null)
-      .sort((a, b) => b.end - a.end || a.preference - b.preference);
+    const copies = this.copies.filter((c) => c.spec.database === group.name && c.role === 'passive' && c.state === 'Healthy' && !c.suspended && !c.lagged && c.child !== null);
+    return rankCopies(copies, group.headPosition, (c) => c.status?.searchIndex?.state);
   }
 
   /**
