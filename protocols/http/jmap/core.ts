@@ -71,6 +71,12 @@ export function checkAccount(args: Args, context: MethodContext): void {
   if (args.accountId !== context.accountId) throw new MethodError('accountNotFound', `no account ${args.accountId}`);
 }
 
+/** checkAccount for the user's own account only (Identity, EmailSubmission, VacationResponse: a shared account has none). */
+export function checkOwnAccount(args: Args, context: MethodContext): void {
+  checkAccount(args, context);
+  if (context.accountId !== context.account.mailboxId) throw new MethodError('accountNotSupportedByMethod', `${args.accountId} is a shared account`);
+}
+
 /** A list argument of ids, with `#creationId` references resolved. */
 export function idList(value: unknown, name: string, context: MethodContext, max: number): string[] | null {
   if (value === null || value === undefined) return null;

@@ -6,7 +6,7 @@
 
 import { isOwnAddress } from '../../frontend.js';
 import { type Collection, type Stored, changeCollection, documentsOf, getFrom } from './collection.js';
-import { type Args, type Method, type MethodContext, MethodError, checkAccount, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
+import { type Args, type Method, type MethodContext, MethodError, checkOwnAccount, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
 
 export const identitiesDocument = 'jmap-identities';
 
@@ -60,17 +60,17 @@ function text(value: unknown, property: string, fallback: string): string {
 }
 
 export const identityGet: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   return identities(context, (collection) => getFrom(collection, args, context.accountId, identityObject, (id) => resolveId(id, context), jmapLimits.maxObjectsInGet));
 };
 
 export const identityChanges: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   return identities(context, (collection) => collection.changes(context.accountId, args.sinceState, args.maxChanges));
 };
 
 export const identitySet: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   const { creates, updates, destroys } = setArguments(args);
   return identities(context, (collection) => {
     if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== collection.state) throw new MethodError('stateMismatch', 'ifInState does not match');

@@ -63,6 +63,10 @@ test('JMAP: public folders as a shared account, per the ACL', { timeout: 90_000 
 
     const [refused] = await jmap.calls([['Email/set', { accountId: sharedId, destroy: [query![1].ids[0]] }, 's']]);
     assert.deepEqual([refused![0], refused![1].type], ['error', 'accountReadOnly']);
+    // A shared account has no identities, submissions or vacation response.
+    const sending = jmapClient(quire, quire.demo.address, quire.demo.password, [...using, 'urn:ietf:params:jmap:submission', 'urn:ietf:params:jmap:vacationresponse']);
+    const notSupported = await sending.calls([['Identity/get', { accountId: sharedId }, 'i'], ['VacationResponse/get', { accountId: sharedId }, 'v']]);
+    assert.deepEqual(notSupported.map(([, args]) => args.type), ['accountNotSupportedByMethod', 'accountNotSupportedByMethod']);
 
     const outsider = jmapClient(quire, 'outsider@example.org', 'outsider-pw', using);
     const theirs = (await outsider.get('/.well-known/jmap')).json();

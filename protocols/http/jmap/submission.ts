@@ -14,7 +14,7 @@ import { type MailSubmission, isOwnAddress } from '../../frontend.js';
 import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { type EmailRef, unwrap } from './account.js';
 import { type Collection, type Stored, changeCollection, documentsOf, getFrom } from './collection.js';
-import { type Args, type Method, type MethodContext, MethodError, checkAccount, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
+import { type Args, type Method, type MethodContext, MethodError, checkOwnAccount, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
 import { utcDate } from './email.js';
 import { identities } from './identity.js';
 
@@ -83,12 +83,12 @@ async function submissions<R>(context: MethodContext, change: (collection: Colle
 }
 
 export const submissionGet: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   return submissions(context, (collection) => getFrom(collection, args, context.accountId, objectOf, (id) => resolveId(id, context), jmapLimits.maxObjectsInGet));
 };
 
 export const submissionChanges: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   return submissions(context, (collection) => collection.changes(context.accountId, args.sinceState, args.maxChanges));
 };
 
@@ -118,7 +118,7 @@ function matches(value: SubmissionValue, filter: Args): boolean {
 }
 
 export const submissionQuery: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   const sort = (args.sort ?? []) as Args[];
   if (!Array.isArray(sort)) throw new MethodError('invalidArguments', 'sort must be a list');
   for (const s of sort) if (!sortKeys.includes(s?.property)) throw new MethodError('unsupportedSort', `sort by ${s?.property}`);
@@ -224,7 +224,7 @@ async function send(object: Args, context: MethodContext, flow: MailSubmission):
 
 export function submissionSet(emailSet: Method): Method {
   return async (args, context) => {
-    checkAccount(args, context);
+    checkOwnAccount(args, context);
     const flow = flowOf(context);
     const { creates, updates, destroys } = setArguments(args);
     const oldState = await submissions(context, (collection) => {

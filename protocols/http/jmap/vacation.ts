@@ -6,7 +6,7 @@
 import { type VacationDocument, type VacationSettings, vacationDocument, vacationOff } from '../../vacation.js';
 import { unwrap } from './account.js';
 import { documentsOf } from './collection.js';
-import { type Args, type Method, MethodError, checkAccount, setArguments, setResponse } from './core.js';
+import { type Args, type Method, MethodError, checkOwnAccount, setArguments, setResponse } from './core.js';
 
 const singleton = 'singleton';
 const fields = ['isEnabled', 'fromDate', 'toDate', 'subject', 'textBody', 'htmlBody'] as const;
@@ -35,7 +35,7 @@ function patched(settings: VacationSettings, patch: Args): VacationSettings {
 }
 
 export const vacationGet: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   const doc = unwrap(await documentsOf(context).read<VacationDocument>(context.account.mailboxId, vacationDocument));
   const ids = args.ids === null || args.ids === undefined ? [singleton] : (args.ids as unknown[]);
   if (!Array.isArray(ids)) throw new MethodError('invalidArguments', 'ids must be a list');
@@ -48,7 +48,7 @@ export const vacationGet: Method = async (args, context) => {
 };
 
 export const vacationSet: Method = async (args, context) => {
-  checkAccount(args, context);
+  checkOwnAccount(args, context);
   const { creates, updates, destroys } = setArguments(args);
   return unwrap(
     await documentsOf(context).update<VacationDocument, Args>(context.account.mailboxId, vacationDocument, (current) => {
