@@ -26,15 +26,18 @@ interface Received {
   readonly from: string;
   readonly to: string[];
   readonly raw: Buffer;
+  /** What a DSN-capable smarthost was given (RET, ENVID; NOTIFY and ORCPT per recipient). */
+  readonly dsn: { ret: string | null; envid: string | null; rcpts: Array<{ notify: string[] | null; orcpt: string | null }> };
 }
 
 /** While true, the smarthost defers slow@ and slow2@remote.test. */
 let holdSlow = true;
 
 /** A local smarthost: refuses refuse@ for good, defers later@ twice and slow@/slow2@ while holdSlow, takes everything else. */
-async function startSmarthost(): Promise<{ port: number; received: Received[]; deferrals: number; close(): Promise<void> }> {
+async function startSmarthost(options: { dsn?: boolean } = {}): Promise<{ port: number; received: Received[]; deferrals: number; close(): Promise<void> }> {
   const state = { received: [] as Received[], deferrals: 0 };
   const server = new SMTPServer({
+    hideDSN: options.dsn !== true,
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     hideENHANCEDSTATUSCODES: false,
@@ -52,7 +55,12 @@ async function startSmarthost(): Promise<{ port: number; received: Received[]; d
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        state.received.push({ from: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address, to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+        state.received.push({
+          from: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+          dsn: { ret: session.envelope.dsn?.ret ?? null, envid: session.envelope.dsn?.envid ?? null, rcpts: session.envelope.rcptTo.map((r) => ({ notify: r.dsn?.notify ?? null, orcpt: r.dsn?.orcpt ?? null })) },
+        });
         callback();
       });
     },
@@ -191,6 +199,34 @@ l.quit()
     assert.doesNotMatch(failed, /body of dsnhdrs/, 'RET=HDRS: the header section only');
   } finally {
     await flow.close();
+  }
+});
+
+test('a next hop that offers DSN gets the parameters (grouped by NOTIFY and ORCPT) and reports itself: no relayed report from us', async () => {
+  const capable = await startSmarthost({ dsn: true });
+  const flow = await startMailFlow(server.server.context, { host: '127.0.0.1', port: () => 0 }, { dataDir: tempDir() }, { services: ['submission'], smarthost: { host: '127.0.0.1', port: capable.port }, retryMsBase: 50 });
+  try {
+    const script = `
+import smtplib, ssl, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.starttls(context=ssl.create_default_context(cafile=sys.argv[2]))
+s.login(sys.argv[3], sys.argv[4])
+s.mail(sys.argv[3], ['RET=HDRS', 'ENVID=e1'])
+s.rcpt('ok@remote.test', ['NOTIFY=SUCCESS', 'ORCPT=rfc822;orig@remote.test'])
+s.rcpt('ok2@remote.test', ['NOTIFY=FAILURE'])
+print(s.data(b'From: demo@example.org\\r\\nSubject: passed on\\r\\nMessage-ID: <passedon@example.org>\\r\\n\\r\\nx\\r\\n')[0])
+s.quit()
+`;
+    const r = await python(script, String(flow.ports.submission), caPath, server.demo.address, server.demo.password);
+    assert.equal(r.stdout.trim(), '250', r.stderr);
+    await until(() => flow.queue.list().length === 0 && capable.received.length === 2, 'both relayed');
+    const byRcpt = new Map(capable.received.map((m) => [m.to.join(','), m.dsn]));
+    assert.deepEqual(byRcpt.get('ok@remote.test'), { ret: 'HDRS', envid: 'e1', rcpts: [{ notify: ['SUCCESS'], orcpt: 'rfc822;orig@remote.test' }] });
+    assert.deepEqual(byRcpt.get('ok2@remote.test'), { ret: 'HDRS', envid: 'e1', rcpts: [{ notify: ['FAILURE'], orcpt: null }] });
+    assert.ok(!(await inbox('demo@example.org')).some((m) => m.includes('<passedon@example.org>')), 'no relayed report: the next hop reports');
+  } finally {
+    await flow.close();
+    await capable.close();
   }
 });
 

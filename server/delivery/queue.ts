@@ -367,7 +367,9 @@ export class FileOutboundQueue implements OutboundQueue {
         local.push(address);
         continue;
       }
-      const key = this.options.relay.smarthost !== null ? '' : domainOf(address);
+      // One SMTP transaction per domain (or the smarthost) and per NOTIFY/ORCPT: they go per message in nodemailer.
+      const params = message.dsn?.recipients[address.toLowerCase()];
+      const key = JSON.stringify([this.options.relay.smarthost !== null ? '' : domainOf(address), params?.notify ?? null, params?.orcpt ?? null]);
       groups.set(key, [...(groups.get(key) ?? []), address]);
     }
     const outcomes: RecipientOutcome[] = [];
@@ -381,7 +383,9 @@ export class FileOutboundQueue implements OutboundQueue {
     }
     for (const [domain, recipients] of groups) {
       try {
-        outcomes.push(...(await send(message.mailFrom, recipients, message.content, domain || domainOf(recipients[0]!), this.options.relay)));
+        const [, notify, orcpt] = JSON.parse(domain) as [string, string[] | null, string | null];
+        const dsn = message.dsn === undefined ? undefined : { ret: message.dsn.ret, envid: message.dsn.envid, notify, orcpt };
+        outcomes.push(...(await send(message.mailFrom, recipients, message.content, domainOf(recipients[0]!), this.options.relay, dsn)));
       } catch (error) {
         outcomes.push(...recipients.map((address): RecipientOutcome => ({ address, outcome: 'retry', status: '4.0.0', diagnostic: (error as Error).message, remoteMta: null })));
       }
@@ -391,9 +395,9 @@ export class FileOutboundQueue implements OutboundQueue {
     const failed: FailedRecipient[] = [
       ...state.failed,
       ...outcomes.filter((o) => o.outcome === 'failed').map(({ address, status, diagnostic, remoteMta }) => ({ address, status, diagnostic, remoteMta })),
-      // NOTIFY=SUCCESS: delivered here, or relayed to a server we do not pass the DSN request to.
+      // NOTIFY=SUCCESS: delivered here, or relayed to a server that did not take the DSN request (one that did reports itself).
       ...outcomes
-        .filter((o) => o.outcome === 'delivered' && notify(o.address).includes('SUCCESS'))
+        .filter((o) => o.outcome === 'delivered' && notify(o.address).includes('SUCCESS') && o.dsnPassed !== true)
         .map(({ address, diagnostic, remoteMta }): FailedRecipient => ({ address, action: message.local?.[address] !== undefined ? 'delivered' : 'relayed', status: '2.0.0', diagnostic, remoteMta })),
     ];
     let remaining = outcomes.filter((o) => o.outcome === 'retry');

@@ -47,6 +47,16 @@ export interface RecipientOutcome {
   readonly status: string;
   readonly diagnostic: string;
   readonly remoteMta: string | null;
+  /** Delivered to a server that offered DSN, with the sender's parameters passed on (it reports from now on). */
+  readonly dsnPassed?: boolean;
+}
+
+/** RFC 3461 parameters passed on to the next hop when it offers DSN (recipients of one relay call share NOTIFY and ORCPT). */
+export interface RelayDsn {
+  readonly ret: 'FULL' | 'HDRS' | null;
+  readonly envid: string | null;
+  readonly notify: readonly string[] | null;
+  readonly orcpt: string | null;
 }
 
 type SendError = Error & { responseCode?: number; response?: string; code?: string; rejected?: string[]; rejectedErrors?: SendError[] };
@@ -86,7 +96,7 @@ async function routes(domain: string, options: RelayOptions): Promise<{ hosts: A
 }
 
 /** Tries to deliver `content` to `recipients` (all of one domain, or all via the smarthost). */
-export async function relay(mailFrom: string, recipients: readonly string[], content: Uint8Array, domain: string, options: RelayOptions): Promise<RecipientOutcome[]> {
+export async function relay(mailFrom: string, recipients: readonly string[], content: Uint8Array, domain: string, options: RelayOptions, dsn?: RelayDsn): Promise<RecipientOutcome[]> {
   const route = await routes(domain, options);
   if ('fail' in route) {
     return recipients.map((address) => ({ address, outcome: route.fail === 'permanent' ? 'failed' : 'retry', status: route.fail === 'permanent' ? '5.1.2' : '4.4.3', diagnostic: route.reason, remoteMta: null }));
@@ -106,12 +116,14 @@ export async function relay(mailFrom: string, recipients: readonly string[], con
       ...(smarthost?.auth === undefined ? {} : { auth: { user: smarthost.auth.user, pass: smarthost.auth.pass } }),
     });
     try {
-      const info = await transport.sendMail({ envelope: { from: mailFrom, to: [...recipients] }, raw: Buffer.from(content) });
+      const given = dsn === undefined ? null : Object.fromEntries(Object.entries({ ret: dsn.ret, envid: dsn.envid, notify: dsn.notify === null ? null : [...dsn.notify], orcpt: dsn.orcpt }).filter(([, v]) => v !== null));
+      const info = await transport.sendMail({ envelope: { from: mailFrom, to: [...recipients] }, raw: Buffer.from(content), ...(given === null || Object.keys(given).length === 0 ? {} : { dsn: given as never }) });
+      const dsnPassed = given !== null && Object.keys(given).length > 0 && ((info as unknown as { ehlo?: string[] }).ehlo ?? []).some((line) => /^DSN\b/i.test(line));
       const rejected = byRecipient((info as unknown as { rejectedErrors?: SendError[] }).rejectedErrors);
       const refused = new Set((info.rejected as string[]).map((a) => a.toLowerCase()));
       return recipients.map((address): RecipientOutcome => {
         const key = address.toLowerCase();
-        if (!refused.has(key)) return { address, outcome: 'delivered', status: '2.0.0', diagnostic: info.response, remoteMta: host };
+        if (!refused.has(key)) return { address, outcome: 'delivered', status: '2.0.0', diagnostic: info.response, remoteMta: host, ...(dsnPassed ? { dsnPassed } : {}) };
         return outcomeOf(address, rejected.get(key) ?? { name: 'Error', message: 'recipient refused', responseCode: 450 }, host);
       });
     } catch (thrown) {
