@@ -186,6 +186,8 @@ export class MailboxDatabase implements MailboxApi {
   private unwritten: Touched | null = null;
   /** The low-disk guard's last reading of free space, and when (clock.monoMs). */
   private diskFree: { bytes: number | null; atMs: number; refreshing: boolean } = { bytes: null, atMs: -Infinity, refreshing: false };
+  /** Passive until promoted (an activation promotes the running copy in place). */
+  private role: Role;
 
   private constructor(
     private readonly options: DatabaseOptions,
@@ -198,6 +200,7 @@ export class MailboxDatabase implements MailboxApi {
   ) {
     this.head = structuredClone(durable);
     this.materializedPosition = durable.position;
+    this.role = options.role ?? 'active';
     this.indexer = new SearchIndexer({
       contents: () => [...this.durable.contents].map(([hash, ref]) => [hash, ref.sizeBytes]),
       isLive: (hash) => this.durable.contents.has(hash),
@@ -311,7 +314,7 @@ export class MailboxDatabase implements MailboxApi {
   status(): DatabaseStatus {
     return {
       name: this.options.name,
-      role: this.options.role ?? 'active',
+      role: this.role,
       lastLogPosition: this.log.end,
       checkpointPosition: this.materializedPosition,
       replayedPosition: this.durable.position,
@@ -333,7 +336,7 @@ export class MailboxDatabase implements MailboxApi {
   async commit(request: TxRequest): Promise<Result<CommitResult>> {
     if (this.failure !== null) return fail('DATABASE_UNAVAILABLE', `database ${this.name} failed: ${String(this.failure)}`);
     if (this.closing) return fail('DATABASE_UNAVAILABLE', `database ${this.name} is shutting down`);
-    if ((this.options.role ?? 'active') !== 'active') return fail('NOT_ACTIVE', `this copy of ${this.name} is passive`);
+    if (this.role !== 'active') return fail('NOT_ACTIVE', `this copy of ${this.name} is passive`);
     const low = this.lowDisk();
     if (low !== null) return fail('DISK_FULL', low);
     // Backpressure before planning: once planned, the head holds the change, so the append must not be refused.
@@ -449,7 +452,7 @@ export class MailboxDatabase implements MailboxApi {
    * than fill the disk.
    */
   async receiveBatch(bytes: Uint8Array, start: number, replayTo?: number): Promise<void> {
-    assert(this.options.role === 'passive', 'only a passive copy receives batches');
+    assert(this.role === 'passive', 'only a passive copy receives batches');
     const low = this.lowDisk();
     if (low !== null) throw new Error(low);
     await this.log.appendFramed(bytes, start);
@@ -462,7 +465,7 @@ export class MailboxDatabase implements MailboxApi {
    * every batch since merged (passive copies keep a deep checkpoint, as Exchange 2013 did).
    */
   async playForward(to: number, options: { boundary?: boolean } = {}): Promise<number> {
-    assert(this.options.role === 'passive', 'only a passive copy plays its log forward');
+    assert(this.role === 'passive', 'only a passive copy plays its log forward');
     const depth = this.options.checkpointDepthBytes ?? checkpointDepthBytesPassive;
     if (Math.min(to, this.log.end) > this.durable.position) {
       // To the end, or to a known batch end: read exactly that far. To any other position (an
@@ -553,6 +556,21 @@ export class MailboxDatabase implements MailboxApi {
       logEndPosition,
       pauseMs: taken.pauseMs,
     });
+  }
+
+  /**
+   * A passive copy becomes the active one in place (an activation): its state is current to its
+   * log end, so it takes commits at once, with no reopen, replay or new process.
+   */
+  async promote(): Promise<void> {
+    assert(this.role === 'passive', 'only a passive copy is promoted');
+    // Everything received is replayed (a lagged copy is played forward), and what the deep
+    // passive checkpoint held back is written: the active path writes only what each batch touches.
+    await this.playForward(this.log.end);
+    await this.writeCheckpoint();
+    assert(this.log.end === this.durable.position, 'a promoted copy has replayed all it received');
+    this.role = 'active';
+    this.head = structuredClone(this.durable);
   }
 
   private notify(changes: Map<string, ChangeBuilder>): void {

@@ -907,7 +907,7 @@ export class Supervisor {
       if (missing > mountDialBytesMax[dial]) {
         throw new Error(`${candidate.name} lacks ${missing} bytes of acknowledged log; the ${dial} mount dial allows ${mountDialBytesMax[dial]}: not mounting`);
       }
-      await this.remount(candidate, 'active');
+      await this.promote(candidate, group);
       if (candidate.state !== 'Mounted') throw new Error(`${candidate.name} did not mount: ${candidate.error ?? candidate.state}`);
       group.publisher = publisher;
       group.active = candidate;
@@ -955,6 +955,31 @@ export class Supervisor {
       this.say(`${group.name}: could not read the last logs of ${failed.name}: ${(error as Error).message}`);
     }
     if (fetched > 0) this.say(`${group.name}: fetched ${fetched} bytes of log from ${failed.name}'s files`);
+  }
+
+  /**
+   * The chosen passive copy becomes active in its running worker: its state is current to its
+   * log end, so there is no new process, no reopen and no replay (most of what an activation
+   * used to cost). A worker that cannot be promoted is restarted as active instead.
+   */
+  private async promote(copy: Copy, group: DatabaseGroup): Promise<void> {
+    const subscription = copy.subscription;
+    copy.subscription = null;
+    await subscription?.close();
+    try {
+      const status = (await copy.client.call('promote', { shipAck: group.durability === 'sync' })) as WorkerStatus;
+      copy.role = 'active';
+      copy.status = status;
+      copy.state = 'Mounted';
+      copy.error = null;
+      copy.failedStarts = 0;
+      copy.fenced = false;
+      group.headPosition = Math.max(group.headPosition, copy.end);
+      this.say(`${copy.name} promoted in place (pid ${status.pid}, log at ${copy.end})`);
+    } catch (error) {
+      this.say(`${copy.name}: promotion in place failed (${(error as Error).message}); restarting it as active`);
+      await this.remount(copy, 'active');
+    }
   }
 
   /** Stops a copy's worker cleanly and starts it again in `role`. */

@@ -18,10 +18,11 @@ async function main(): Promise<void> {
   // Sync durability: batches wait here for the supervisor's `shipped` answer.
   const shipWaiters = new Map<number, { resolve(): void; reject(error: Error): void }>();
   let shipSeq = 0;
+  let shipAck = params.shipAck === true;
   const onBatch = (batch: { start: number; end: number; bytes: Uint8Array }): Promise<void> | void => {
     const seq = ++shipSeq;
     send({ notice: 'batch', start: batch.start, end: batch.end, bytes: batch.bytes, seq });
-    if (params.shipAck !== true) return;
+    if (!shipAck) return;
     return new Promise((resolve, reject) => shipWaiters.set(seq, { resolve, reject }));
   };
   process.on('message', (message: Shipped | Request) => {
@@ -123,6 +124,11 @@ async function main(): Promise<void> {
       }
       case 'truncateLog':
         return database.truncateLog(request.params.position);
+      case 'promote':
+        // Receives are serialized by the supervisor, which stops this copy's feed first.
+        await database.promote();
+        shipAck = request.params.shipAck;
+        return { ...database.status(), pid: process.pid };
       case 'ping':
         return 'pong';
       case 'close':

@@ -43,6 +43,7 @@ export type Request =
   | { readonly id: number; readonly method: 'snapshot'; readonly params: { dir: string } }
   | { readonly id: number; readonly method: 'readBatches'; readonly params: { from: number; bytesMax: number } }
   | { readonly id: number; readonly method: 'truncateLog'; readonly params: { position: number } }
+  | { readonly id: number; readonly method: 'promote'; readonly params: { shipAck: boolean } }
   | { readonly id: number; readonly method: 'ping'; readonly params: Record<string, never> }
   | { readonly id: number; readonly method: 'close'; readonly params: Record<string, never> };
 
