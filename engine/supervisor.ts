@@ -8,7 +8,7 @@
 // routing object pointing at the copy that is active now.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { batchEnvelope, checkEnvelope, ShippingError, type BatchEnvelope } from 
 import { EmbeddedTransport } from './replication/embedded.js';
 import { copySnapshot, seedProgressName } from './replication/seed.js';
 import { DatabaseRouter } from './replication/router.js';
+import { cutBackLog, describeTail, DivergentLogError, type DivergentTail } from './replication/divergence.js';
 import { FencedError, type Publisher, type ShippingTransport, type Subscription } from './replication/transport.js';
 import { nodeStorage, systemClock } from './io.js';
 import { TransactionLog } from './log/log.js';
@@ -46,6 +47,8 @@ export type CopyState =
   | 'Mounted'
   | 'Healthy'
   | 'Seeding'
+  /** A divergent log (an old active's tail after a lossy failover) is being cut back to the common point. */
+  | 'Resynchronizing'
   | 'Suspended'
   | 'Failed'
   | 'FailedAndSuspended'
@@ -158,6 +161,8 @@ const recentBatchesMax = 4096;
 const drainWaitMsMax = 30_000;
 /** Each step of stop() that waits on Kafka may take this long; then the stop goes on (the log is the truth). */
 const stopStepMsMax = 5_000;
+/** A copy's status is asked for this long in list(); a hung worker keeps its last known numbers. */
+const statusWaitMsMax = 2_000;
 /** How long a switchover waits for the target copy to catch up. */
 const catchUpWaitMsMax = 30_000;
 const truncateIntervalMsDefault = 10_000;
@@ -194,6 +199,12 @@ class Copy {
   retiring = false;
   subscription: Subscription | null = null;
   generationSeen = 0;
+  /**
+   * Set when another copy was activated while this one was the failed active (same machine):
+   * the log end the new active copy started from. Past it, this copy's log is its own
+   * (divergent) and is cut back when the copy rejoins.
+   */
+  divergentAfter: number | null = null;
   readonly client: WorkerClient;
   constructor(readonly spec: CopySpec, readonly preference: number, onNotice: (copy: Copy, notice: Notice) => void) {
     this.role = spec.role;
@@ -274,6 +285,19 @@ export interface SupervisorOptions {
   readonly diskFreeBytesMin?: number;
   /** Passive copies' checkpoint depth, bytes of log; default the engine's. */
   readonly checkpointDepthBytes?: number;
+  /**
+   * A failover first reads the batches the failed active copy's log holds past the chosen
+   * copy's end (same machine: its files), as Exchange copies the last logs. Default true;
+   * false mounts with what the transport holds (the mount dial still applies).
+   */
+  readonly attemptCopyLastLogs?: boolean;
+  /**
+   * A divergent copy's log was cut back (or could not be): what the cut-off part held. The
+   * server gives the deliveries back from its safety net and reports the rest.
+   */
+  readonly onDivergentTail?: (tail: DivergentTail) => Promise<void> | void;
+  /** Runs on the server holding the database's active copy for each payload handOver() sent (from any server). */
+  readonly onHandOver?: (database: string, payload: Uint8Array) => Promise<void>;
 }
 
 export class Supervisor {
@@ -292,6 +316,7 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {
     this.copies = options.copies.map((spec, i) => new Copy(spec, spec.activationPreference ?? i + 1, (copy, notice) => this.onNotice(copy, notice)));
+    for (const copy of this.copies) copy.divergentAfter = readJson<{ position?: unknown }>(join(copy.spec.dir, divergentAfterFile))?.position as number | undefined ?? null;
     this.transport = options.transport ?? new EmbeddedTransport((database, from) => this.readActive(database, from));
     this.server = options.copies[0]?.server ?? 'MBX1';
     for (const copy of this.copies) {
@@ -309,7 +334,17 @@ export class Supervisor {
   async start(): Promise<void> {
     for (const group of this.groups.values()) await this.transport.prepare(group.name);
     const coordinator = this.transport.coordinator;
-    if (coordinator !== undefined) {
+    if (coordinator === undefined) {
+      // One machine: activation.json names the copy activated last (a failover or switchover
+      // before a restart); it starts active, whatever the configuration says, and the others passive.
+      for (const group of this.groups.values()) {
+        const record = readJson<ActivationRecord>(group.generationFile);
+        const named = this.copies.find((c) => c.spec.database === group.name && c.spec.server === record?.server && c.spec.copy === record?.copy);
+        if (named === undefined || named.role === 'active') continue;
+        for (const copy of this.copies) if (copy.spec.database === group.name) copy.role = copy === named ? 'active' : 'passive';
+        this.say(`${named.name} starts active: it was activated last (generation ${record!.generation})`);
+      }
+    } else {
       // A copy configured active starts passive when the servers moved the database elsewhere
       // (a failover while this server was down): its log may be behind or divergent.
       const activations = await coordinator.readActivations();
@@ -333,6 +368,14 @@ export class Supervisor {
       if (active !== undefined) await this.openShipping(group, active);
     }
     await coordinator?.join(this.server, (members) => this.onMembers(members));
+    const onHandOver = this.options.onHandOver;
+    if (coordinator !== undefined && onHandOver !== undefined) {
+      await coordinator.receiveHandOvers(this.server, async (database, payload) => {
+        // Every server reads every hand-over; the one holding the active copy acts on it.
+        if (this.groups.get(database)?.active == null) return;
+        await onHandOver(database, payload).catch((error: Error) => this.say(`${database}: a hand-over failed: ${error.message}`));
+      });
+    }
     const truncate = (): void => {
       this.truncationTimer = setTimeout(() => {
         void this.list()
@@ -365,6 +408,18 @@ export class Supervisor {
       this.say(`${group.name}: server ${gone} with the active copy left the servers' group; taking over`);
       void this.failover(group, `server ${gone} left the servers' group`).catch((error: Error) => this.say(`${group.name}: takeover failed: ${error.message}`));
     }
+  }
+
+  /**
+   * Gives a payload to the server holding the database's active copy: this one (called at
+   * once), or another through the transport's coordinator (Kafka).
+   */
+  async handOver(database: string, payload: Uint8Array): Promise<void> {
+    const group = this.group(database);
+    if (group.active !== null && this.options.onHandOver !== undefined) return this.options.onHandOver(database, payload);
+    const coordinator = this.transport.coordinator;
+    if (coordinator === undefined) throw new Error(`${database} has no active copy to hand over to`);
+    await coordinator.handOver(database, payload);
   }
 
   /** A database's stable handle: always reaches the copy that is active now. */
@@ -457,7 +512,10 @@ export class Supervisor {
           if (copy.lagged && copy.end > copy.replayed && (copy.unreplayed.at(-1)?.end ?? 0) < copy.end) copy.unreplayed.push({ end: copy.end, atMs: Date.now() });
           // Healthy once its feed is open (subscribe).
           copy.state = copy.suspended ? 'Suspended' : 'Initializing';
-          if (!copy.suspended) {
+          if (copy.divergentAfter !== null && copy.end > copy.divergentAfter) {
+            void this.cutBackDivergent(copy, copy.divergentAfter, `${copy.name} was failed over from at ${copy.divergentAfter} and its log reaches ${copy.end}`);
+          } else if (!copy.suspended) {
+            copy.divergentAfter = null;
             void this.subscribe(copy).catch((error: Error) => {
               copy.state = 'Failed';
               copy.error = `cannot subscribe to shipping: ${error.message}`;
@@ -501,7 +559,14 @@ export class Supervisor {
   private async readActive(database: string, from: number): Promise<Array<{ start: number; bytes: Uint8Array }>> {
     const active = this.groups.get(database)?.active;
     if (active == null || active.state !== 'Mounted' || from >= active.end) return [];
-    return (await active.client.call('readBatches', { from, bytesMax: shipBytesMax })) as Array<{ start: number; bytes: Uint8Array }>;
+    try {
+      return (await active.client.call('readBatches', { from, bytesMax: shipBytesMax })) as Array<{ start: number; bytes: Uint8Array }>;
+    } catch (error) {
+      // The active copy died during the read: nothing to read now (the next activation kicks the
+      // copies again). Failing here would fail the very copies a failover needs.
+      if (active.child !== null && active.state === 'Mounted') throw error;
+      return [];
+    }
   }
 
   /**
@@ -588,6 +653,7 @@ export class Supervisor {
     group.headPosition = Math.max(group.headPosition, active.end);
     group.router.setTarget(active.client);
     group.activeServer = active.spec.server;
+    writeGeneration(group.generationFile, group.generation, { server: active.spec.server, copy: active.spec.copy });
     if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
     await this.transport.coordinator?.recordActivation({ database: group.name, generation, server: active.spec.server, copy: active.spec.copy });
     this.say(`${active.name} active at generation ${generation} (${this.transport.kind} shipping, ${group.durability})`);
@@ -611,6 +677,10 @@ export class Supervisor {
       onError: (error) => {
         if (copy.subscription !== subscription) return;
         copy.subscription = null;
+        if (error instanceof DivergentLogError && !this.stopping && copy.role === 'passive') {
+          void this.cutBackDivergent(copy, error.position, error.message);
+          return;
+        }
         copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
         copy.error = `shipping stopped: ${error.message}`;
         this.say(`${copy.name}: ${copy.error}`);
@@ -648,9 +718,12 @@ export class Supervisor {
         .call('readBatches', { from: envelope.firstPosition, bytesMax: 1 })
         .then((batches) => (batches as Array<{ start: number; bytes: Uint8Array }>)[0], () => undefined);
       if (own === undefined || own.start !== envelope.firstPosition || crc32c(own.bytes) !== envelope.checksum) {
-        throw new ShippingError(`${copy.name} has a different batch at ${envelope.firstPosition} than the active copy shipped (divergent log): reseed this copy`);
+        throw new DivergentLogError(`${copy.name} has a different batch at ${envelope.firstPosition} than the active copy shipped (divergent log)`, envelope.firstPosition);
       }
       return;
+    }
+    if (envelope.firstPosition < copy.end) {
+      throw new DivergentLogError(`${copy.name} ends at ${copy.end} but the active copy's next batch starts at ${envelope.firstPosition} (divergent log)`, envelope.firstPosition);
     }
     if (envelope.firstPosition !== copy.end) {
       throw new ShippingError(`${copy.name} ends at ${copy.end} but the next batch starts at ${envelope.firstPosition} (${envelope.firstPosition > copy.end ? 'gap' : 'divergent log'}): reseed this copy`);
@@ -901,7 +974,12 @@ export class Supervisor {
       const subscription = candidate.subscription;
       if (subscription === null) throw new Error(`${candidate.name} is not receiving`);
       await withTimeout(subscription.drained(generation), drainWaitMsMax, `${candidate.name} reading the last batches`);
-      if (failed !== null) await this.fetchLastLogs(group, failed, candidate, generation);
+      if (failed !== null && this.options.attemptCopyLastLogs !== false) await this.fetchLastLogs(group, failed, candidate, generation);
+      // What the failed copy's log holds past this point is its own: cut back when it rejoins.
+      if (failed !== null) {
+        failed.divergentAfter = candidate.end;
+        writeJson(join(failed.spec.dir, divergentAfterFile), { position: candidate.end, generation });
+      }
       const missing = Math.max(0, lostBefore - candidate.end);
       const dial = why === 'switchover' ? 'lossless' : (this.options.mountDial ?? 'good');
       if (missing > mountDialBytesMax[dial]) {
@@ -919,6 +997,7 @@ export class Supervisor {
       group.router.setTarget(candidate.client);
       group.activeServer = candidate.spec.server;
       group.activeMissingSinceMs = null;
+      writeGeneration(group.generationFile, group.generation, { server: candidate.spec.server, copy: candidate.spec.copy });
       if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
       await this.transport.coordinator?.recordActivation({ database: group.name, generation, server: candidate.spec.server, copy: candidate.spec.copy }).catch((error: Error) => {
         this.say(`${group.name}: recording the activation in the control topic failed: ${error.message}`);
@@ -955,6 +1034,65 @@ export class Supervisor {
       this.say(`${group.name}: could not read the last logs of ${failed.name}: ${(error as Error).message}`);
     }
     if (fetched > 0) this.say(`${group.name}: fetched ${fetched} bytes of log from ${failed.name}'s files`);
+  }
+
+  /**
+   * A passive copy whose log went its own way past `position` (an old active's tail after a
+   * lossy failover): stop its worker, save and cut the tail (engine/replication/divergence.ts),
+   * reopen it at the common point (its state rebuilt from the log), let it catch up from the
+   * active copy, and hand the report of what was cut to the server (safety net resubmission).
+   */
+  private async cutBackDivergent(copy: Copy, position: number, why: string): Promise<void> {
+    if (copy.state === 'Resynchronizing') return;
+    const subscription = copy.subscription;
+    copy.subscription = null;
+    copy.state = 'Resynchronizing';
+    copy.error = null;
+    this.say(`${copy.name}: ${why}; cutting its log back to ${position}`);
+    let tail: DivergentTail | null;
+    try {
+      await subscription?.close();
+      await this.stopWorker(copy);
+      copy.retiring = false;
+      tail = await cutBackLog(copy.spec.database, copy.name, copy.spec.dir, position);
+    } catch (error) {
+      copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
+      copy.error = `divergent log at ${position}, not cut back: ${(error as Error).message}; reseed this copy`;
+      this.say(`${copy.name}: ${copy.error}`);
+      return;
+    }
+    copy.divergentAfter = null;
+    rmSync(join(copy.spec.dir, divergentAfterFile), { force: true });
+    if (tail !== null) this.say(describeTail(tail));
+    if (tail !== null && !tail.cut) {
+      copy.state = 'Failed';
+      copy.error = `divergent log at ${position}: its log no longer starts at 0, so it cannot be cut back and rebuilt; reseed this copy`;
+    } else if (!this.stopping) {
+      await this.spawn(copy);
+    }
+    if (tail === null) return;
+    if (copy.child !== null && copy.state !== 'Failed') await this.nameFolders(copy, tail);
+    try {
+      await this.options.onDivergentTail?.(tail);
+    } catch (error) {
+      this.say(`${copy.name}: handling the divergent tail failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Fills in the folder names of the lost appends from the copy's state at the common point. */
+  private async nameFolders(copy: Copy, tail: DivergentTail): Promise<void> {
+    const byMailbox = new Map<string, Map<number, string>>();
+    for (const lost of tail.appends) {
+      if (lost.folder !== null) continue;
+      let names = byMailbox.get(lost.mailboxId);
+      if (names === undefined) {
+        names = new Map();
+        const folders = await copy.client.folders(lost.mailboxId);
+        if (folders.ok) for (const f of folders.value) names.set(f.folderId, f.name);
+        byMailbox.set(lost.mailboxId, names);
+      }
+      lost.folder = names.get(lost.folderId) ?? `folder #${lost.folderId}`;
+    }
   }
 
   /**
@@ -1152,9 +1290,9 @@ export class Supervisor {
       this.copies.map(async (copy) => {
         if (copy.child !== null && copy.state !== 'Initializing') {
           try {
-            this.noteStatus(copy, (await copy.client.call('status', {})) as WorkerStatus);
+            this.noteStatus(copy, (await withTimeout(copy.client.call('status', {}), statusWaitMsMax, `${copy.name} status`)) as WorkerStatus);
           } catch {
-            // keep the last known numbers
+            // keep the last known numbers (a hung worker must not hang the listing)
           }
         }
         const group = this.group(copy.spec.database);
@@ -1225,6 +1363,22 @@ export class Supervisor {
   }
 }
 
+/** In a copy's folder: the log end another copy was activated at while this one was the failed active. */
+const divergentAfterFile = 'divergent-after.json';
+
+function readJson<T>(path: string): T | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+function writeJson(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(value));
+}
+
 function readGeneration(path: string): number {
   if (!existsSync(path)) return 0;
   try {
@@ -1244,9 +1398,17 @@ function readLags(path: string): Record<string, CopyLag> {
   }
 }
 
-function writeGeneration(path: string, generation: number): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify({ generation }));
+/** activation.json: the latest generation, and which copy of this server it activated (kept across generation bumps). */
+interface ActivationRecord {
+  readonly generation: number;
+  readonly server?: string;
+  readonly copy?: number;
+}
+
+function writeGeneration(path: string, generation: number, active?: { server: string; copy: number }): void {
+  const known = readJson<ActivationRecord>(path);
+  const who = active ?? (known?.server === undefined ? undefined : { server: known.server, copy: known.copy! });
+  writeJson(path, { generation, ...(who === undefined ? {} : who) });
 }
 
 async function until(condition: () => boolean): Promise<void> {

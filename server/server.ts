@@ -27,6 +27,8 @@ import { addUser, listUsers, removeUser, setQuota } from './users.js';
 import { PublicFolders, publicFolderAdmin } from './publicfolders.js';
 import { MoveManager } from './moves.js';
 import { DiscoveryManager } from './discovery.js';
+import { giveBackDivergentTail, HandOverReceiver } from './divergence.js';
+import { safetyNetDir } from './delivery/safety-net.js';
 import { fail, ok } from '../engine/errors.js';
 
 export interface ServerOptions {
@@ -120,9 +122,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tls = await ensureTlsCertificate(dataDir, { ...(options.tlsCert ? { certPath: options.tlsCert } : {}), ...(options.tlsKey ? { keyPath: options.tlsKey } : {}) });
   if (!tls.ok) throw new StartError(tls.message);
 
-  const supervisor = new Supervisor({
+  // After a lossy failover: the deliveries of a divergent tail cut off here go, through the
+  // supervisor, to the server holding the active copy, which resubmits them (server/divergence.ts).
+  const handOvers = new HandOverReceiver((database) => supervisor.api(database), options.say);
+  const supervisor: Supervisor = new Supervisor({
     copies: copiesOf(options, dataDir, databases),
     log: options.say,
+    onDivergentTail: async (tail) => {
+      await giveBackDivergentTail(tail, { safetyNetDir: safetyNetDir(dataDir), handOver: (database, payload) => supervisor.handOver(database, payload), say: options.say });
+    },
+    onHandOver: (database, payload) => handOvers.receive(database, payload),
     ...(options.kafka === undefined ? {} : { transport: new KafkaTransport({ ...options.kafka, clientId: options.server }) }),
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.mountDial === undefined ? {} : { mountDial: options.mountDial }),
@@ -313,6 +322,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await servers.https.close();
       await servers.http.close();
       await supervisor.stop();
+      handOvers.stop();
       await directory.close();
       rmSync(join(dataDir, serverFileName), { force: true });
     },

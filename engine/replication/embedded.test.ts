@@ -7,11 +7,12 @@
 import { test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Supervisor, type CopyStatus } from '../supervisor.js';
 import { append, checkAcknowledged, createMailbox, logBytes, until } from './testing.js';
+import type { DivergentTail } from './divergence.js';
 
 const copyOf = (list: CopyStatus[], copy: number): CopyStatus => list.find((c) => c.copy === copy)!;
 
@@ -222,6 +223,104 @@ test('log truncation: copies delete segments every copy has replayed; a suspende
     const r = await api.listMessages('m1', 'INBOX');
     assert.ok(r.ok && r.value.messages.length === 50);
   } finally {
+    await supervisor.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a lossy failover (copy last logs off): the old active comes back divergent, is cut back to the common point and reports its lost tail; a restart keeps the new active', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-embedded-diverge-'));
+  const lines: string[] = [];
+  const tails: DivergentTail[] = [];
+  const options = {
+    durability: 'async' as const,
+    mountDial: 'best' as const,
+    restartsBeforeFailover: 0,
+    attemptCopyLastLogs: false,
+    log: (line: string) => lines.push(line),
+    onDivergentTail: (tail: DivergentTail) => void tails.push(tail),
+    copies: [
+      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active' as const, dir: join(dir, 'a') },
+      { database: 'DB01', server: 'MBX2', copy: 1, role: 'passive' as const, dir: join(dir, 'b') },
+    ],
+  };
+  let supervisor = new Supervisor(options);
+  const wait = <T>(fn: () => Promise<T | null | false> | T | null | false, what: string): Promise<T> =>
+    until(fn, 30_000, what).catch((error: Error) => {
+      throw new Error(`${error.message}\n${lines.join('\n')}`);
+    });
+  const copyOf = async (server: string): Promise<CopyStatus> => (await supervisor.list()).find((c) => c.server === server)!;
+  let frozen: number | null = null;
+  try {
+    await supervisor.start();
+    await wait(async () => (await copyOf('MBX2')).state === 'Healthy', 'passive up');
+    const api = supervisor.api('DB01');
+    await createMailbox(api, 'm1', 'a@example.org');
+    const common = new Map<number, string>();
+    for (let i = 0; i < 10; i++) {
+      const body = `Subject: common ${i}\r\n\r\n`;
+      const r = await append(api, 'm1', body);
+      assert.ok('uid' in r);
+      common.set(r.uid, body);
+    }
+    await wait(async () => (await copyOf('MBX2')).lastLogPosition === (await copyOf('MBX1')).lastLogPosition, 'passive caught up');
+    // MBX2 stops receiving; MBX1 acknowledges 5 more (async: durable on MBX1 only).
+    await supervisor.suspend('DB01', 'MBX2');
+    const tailSizes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const body = `Subject: only on the old active ${i}\r\n\r\n${'t'.repeat(100 + i)}\r\n`;
+      const r = await append(api, 'm1', body);
+      assert.ok('uid' in r);
+      tailSizes.push(Buffer.byteLength(body));
+    }
+    const oldEnd = (await copyOf('MBX1')).lastLogPosition;
+    // The active copy hangs, then dies while MBX2 resumes (its catch-up read hangs with it), and
+    // MBX2 is activated without the last logs: a lossy failover, as when a server vanishes.
+    frozen = (await copyOf('MBX1')).pid!;
+    process.kill(frozen, 'SIGSTOP');
+    await supervisor.resume('DB01', 'MBX2');
+    await wait(async () => (await copyOf('MBX2')).state === 'Healthy', 'MBX2 resumed');
+    await supervisor.failover('DB01', 'test: MBX1 hangs');
+    frozen = null;
+    const mounted = await copyOf('MBX2');
+    assert.equal(mounted.role, 'active');
+    assert.ok(mounted.lastLogPosition < oldEnd, `MBX2 mounted at ${mounted.lastLogPosition}, before the old end ${oldEnd}`);
+    const commonPoint = mounted.lastLogPosition;
+    // The new active writes at the positions the old tail holds.
+    const after = new Map<number, string>();
+    for (let i = 0; i < 3; i++) {
+      const body = `Subject: on the new active ${i}\r\n\r\n`;
+      const r = await append(api, 'm1', body);
+      assert.ok('uid' in r, JSON.stringify(r));
+      after.set(r.uid, body);
+    }
+
+    await supervisor.resume('DB01', 'MBX1');
+    await wait(async () => {
+      const c = await copyOf('MBX1');
+      return c.state === 'Healthy' && c.lastLogPosition === (await copyOf('MBX2')).lastLogPosition;
+    }, 'the old active to be cut back and catch up');
+    assert.equal(tails.length, 1, lines.join('\n'));
+    const tail = tails[0]!;
+    assert.equal(tail.from, commonPoint);
+    assert.equal(tail.to, oldEnd);
+    assert.ok(tail.cut);
+    assert.deepEqual(tail.appends.map((a) => a.sizeBytes), tailSizes, 'the tail names exactly the 5 appends only the old active had');
+    assert.deepEqual([...new Set(tail.appends.map((a) => a.folder))], ['INBOX']);
+    assert.ok(logBytes(join(dir, 'a')).equals(logBytes(join(dir, 'b'))), 'the cut-back copy is byte-identical to the new active');
+    assert.equal(readFileSync(tail.savedTo).length, oldEnd - commonPoint, 'the cut-off bytes are kept');
+    assert.deepEqual(await checkAcknowledged(api, 'm1', new Map([...common, ...after])), { missing: [], wrong: [] });
+
+    // A restart keeps MBX2 active (activation.json), and the cut-back MBX1 stays a clean passive copy.
+    await supervisor.stop();
+    supervisor = new Supervisor(options);
+    await supervisor.start();
+    await wait(async () => (await copyOf('MBX1')).state === 'Healthy', 'MBX1 passive after the restart');
+    assert.equal((await copyOf('MBX2')).role, 'active');
+    assert.deepEqual(await checkAcknowledged(supervisor.api('DB01'), 'm1', new Map([...common, ...after])), { missing: [], wrong: [] });
+    assert.equal(tails.length, 1);
+  } finally {
+    if (frozen !== null) process.kill(frozen, 'SIGCONT');
     await supervisor.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -164,6 +164,7 @@ class KafkaSubscription implements Subscription {
  */
 class KafkaCoordinator implements Coordinator {
   private member: Consumer | null = null;
+  private handOvers: Consumer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private producer: Producer | null = null;
 
@@ -246,9 +247,48 @@ class KafkaCoordinator implements Coordinator {
     tick();
   }
 
+  private get handOverTopic(): string {
+    return this.transport.topicOf('_handover');
+  }
+
+  private async prepareHandOver(): Promise<void> {
+    const admin = await this.transport.adminClient();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: this.handOverTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(topicMessageBytesMax) }] }],
+    });
+  }
+
+  async handOver(database: string, payload: Uint8Array): Promise<void> {
+    await this.prepareHandOver();
+    if (this.producer === null) {
+      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      this.producer = producer;
+    }
+    await this.producer.send({ topic: this.handOverTopic, acks: -1, messages: [{ key: database, value: Buffer.from(payload.buffer, payload.byteOffset, payload.length) }] });
+  }
+
+  async receiveHandOvers(server: string, handler: (database: string, payload: Uint8Array) => Promise<void>): Promise<void> {
+    await this.prepareHandOver();
+    const consumer = this.kafka.consumer({ groupId: `${this.handOverTopic}.${server}`, maxBytesPerPartition: topicMessageBytesMax, maxBytes: topicMessageBytesMax, maxWaitTimeInMs: 500 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.handOverTopic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: true,
+      eachMessage: async ({ message }) => {
+        if (message.key === null || message.value === null) return;
+        await handler(message.key.toString('utf8'), new Uint8Array(message.value.buffer, message.value.byteOffset, message.value.length));
+      },
+    });
+    this.handOvers = consumer;
+  }
+
   async leave(): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    await this.handOvers?.disconnect().catch(() => {});
+    this.handOvers = null;
     await this.member?.disconnect().catch(() => {});
     this.member = null;
     await this.producer?.disconnect().catch(() => {});

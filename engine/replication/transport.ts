@@ -63,6 +63,13 @@ export interface Coordinator {
   /** Joins the servers' group as `server`; `onMembers` gets the live servers' names after each check. */
   join(server: string, onMembers: (servers: ReadonlySet<string>) => void): Promise<void>;
   leave(): Promise<void>;
+  /**
+   * Hands an opaque payload to whichever server holds the database's active copy (the safety
+   * net's deliveries after a divergent tail was cut off on another server).
+   */
+  handOver(database: string, payload: Uint8Array): Promise<void>;
+  /** Receives hand-overs (every server does; each keeps those for databases active on it). */
+  receiveHandOvers(server: string, handler: (database: string, payload: Uint8Array) => Promise<void>): Promise<void>;
 }
 
 export interface ShippingTransport {

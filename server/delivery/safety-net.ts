@@ -62,6 +62,15 @@ export function encodeEntry(entry: SafetyNetEntry): Uint8Array {
   return out;
 }
 
+/** Decodes one record made by encodeEntry (frame and checksum checked); null when it does not hold together. */
+export function decodeEntry(bytes: Uint8Array): SafetyNetEntry | null {
+  const record = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (record.length < 8 || record.readUInt32LE(0) !== record.length - 8) return null;
+  const payload = record.subarray(8);
+  if (crc32c(payload) >>> 0 !== record.readUInt32LE(4)) return null;
+  return decodePayload(payload);
+}
+
 /** Decodes one payload (checksum already verified); null when it does not hold together. */
 function decodePayload(payload: Buffer): SafetyNetEntry | null {
   try {
@@ -276,46 +285,64 @@ export interface ResubmitReport {
  * running it twice, or over a range the database did not lose, appends nothing.
  */
 export async function resubmit(options: ResubmitOptions): Promise<ResubmitReport> {
-  const known = new Map<string, Set<string> | null>();
-  let examined = 0;
-  let resubmitted = 0;
-  let present = 0;
-  const failed: Array<{ id: string; address: string; message: string }> = [];
-  const holdings = async (mailboxId: string): Promise<Set<string> | null> => {
-    if (known.has(mailboxId)) return known.get(mailboxId)!;
-    const folders = await options.api.folders(mailboxId);
+  const resubmitter = new Resubmitter(options.database, options.api);
+  await readSafetyNet(options.dir, options.fromMs, options.toMs, (entry) => resubmitter.add(entry));
+  return resubmitter.report();
+}
+
+/**
+ * Appends kept entries to their mailboxes of one database unless already there (resubmit's
+ * work, one entry at a time: also what the server holding the active copy does with entries
+ * another server handed over after cutting a divergent log).
+ */
+export class Resubmitter {
+  private readonly known = new Map<string, Set<string> | null>();
+  private examined = 0;
+  private resubmitted = 0;
+  private present = 0;
+  private readonly failed: Array<{ id: string; address: string; message: string }> = [];
+
+  constructor(private readonly database: string, private readonly api: MailboxApi) {}
+
+  private async holdings(mailboxId: string): Promise<Set<string> | null> {
+    if (this.known.has(mailboxId)) return this.known.get(mailboxId)!;
+    const folders = await this.api.folders(mailboxId);
     let set: Set<string> | null = null;
     if (folders.ok) {
       set = new Set();
       for (const folder of folders.value) {
-        const listing = await options.api.listMessages(mailboxId, folder.name);
+        const listing = await this.api.listMessages(mailboxId, folder.name);
         if (listing.ok) for (const m of listing.value.messages) set.add(`${m.internalDateMs}:${m.sizeBytes}`);
       }
     }
-    known.set(mailboxId, set);
+    this.known.set(mailboxId, set);
     return set;
-  };
-  await readSafetyNet(options.dir, options.fromMs, options.toMs, async (entry) => {
+  }
+
+  async add(entry: SafetyNetEntry): Promise<void> {
     for (const delivery of entry.deliveries) {
-      if (delivery.database !== options.database) continue;
-      examined++;
+      if (delivery.database !== this.database) continue;
+      this.examined++;
       const content = entry.contents[delivery.contentIndex]!;
-      const set = await holdings(delivery.mailboxId);
+      const set = await this.holdings(delivery.mailboxId);
       if (set === null) {
-        failed.push({ id: entry.id, address: delivery.address, message: 'the mailbox cannot be read' });
+        this.failed.push({ id: entry.id, address: delivery.address, message: 'the mailbox cannot be read' });
         continue;
       }
       const key = `${entry.timeMs}:${content.length}`;
       if (set.has(key)) {
-        present++;
+        this.present++;
         continue;
       }
-      const committed = await options.api.commit({ mailboxId: delivery.mailboxId, ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content, internalDateMs: entry.timeMs }] });
+      const committed = await this.api.commit({ mailboxId: delivery.mailboxId, ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content, internalDateMs: entry.timeMs }] });
       if (committed.ok) {
         set.add(key);
-        resubmitted++;
-      } else failed.push({ id: entry.id, address: delivery.address, message: `${committed.code}: ${committed.message}` });
+        this.resubmitted++;
+      } else this.failed.push({ id: entry.id, address: delivery.address, message: `${committed.code}: ${committed.message}` });
     }
-  });
-  return { examined, resubmitted, present, failed };
+  }
+
+  report(): ResubmitReport {
+    return { examined: this.examined, resubmitted: this.resubmitted, present: this.present, failed: [...this.failed] };
+  }
 }
