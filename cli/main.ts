@@ -270,14 +270,29 @@ async function main(argv: string[]): Promise<number> {
     await new Promise<void>((resolveStop) => {
       const stop = (signal: string): void => {
         console.log(`${signal}: shutting down every database cleanly`);
-        server.stop().then(resolveStop, (error) => {
-          console.error(`shutdown: ${(error as Error).message}`);
-          resolveStop();
-        });
+        server.stop().then(
+          () => {
+            console.log('shutdown: every database closed cleanly');
+            resolveStop();
+          },
+          (error) => {
+            console.error(`shutdown: ${(error as Error).message}`);
+            resolveStop();
+          },
+        );
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+    // Everything is closed; a handle a library left open (a client's reconnect timer, a socket)
+    // must not keep the process alive after its databases shut down cleanly: name it, and exit.
+    setTimeout(() => {
+      const open = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles()
+        .filter((h) => h !== process.stdout && h !== process.stderr && h !== process.stdin)
+        .map((h) => h.constructor.name);
+      console.log(`shutdown: still open after the clean shutdown: ${open.join(', ') || 'nothing'}; exiting`);
+      process.exit(process.exitCode ?? 0);
+    }, 2_000).unref();
     return 0;
   }
 

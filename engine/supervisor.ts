@@ -1054,7 +1054,7 @@ export class Supervisor {
       await subscription?.close();
       await this.stopWorker(copy);
       copy.retiring = false;
-      tail = await cutBackLog(copy.spec.database, copy.name, copy.spec.dir, position);
+      tail = await cutBackLog(copy.spec.database, copy.name, copy.spec.dir, position, this.group(copy.spec.database).durability === 'async');
     } catch (error) {
       copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
       copy.error = `divergent log at ${position}, not cut back: ${(error as Error).message}; reseed this copy`;

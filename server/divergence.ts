@@ -50,7 +50,7 @@ export async function giveBackDivergentTail(
   }
   let handedOver = 0;
   const handOverFailures: string[] = [];
-  if (tail.appends.length > 0) {
+  if (tail.appends.length > 0 && tail.acknowledged) {
     const fromMs = Math.min(...tail.appends.map((a) => a.internalDateMs));
     const toMs = Math.max(...tail.appends.map((a) => a.internalDateMs));
     await readSafetyNet(options.safetyNetDir, fromMs, toMs, async (entry) => {
@@ -91,7 +91,12 @@ export async function giveBackDivergentTail(
     handOverFailures,
   };
   const folders = Object.entries(notDeliveriesByFolder).map(([name, n]) => `${name} (${n})`).join(', ');
-  options.say(
+  if (!tail.acknowledged) {
+    options.say(
+      `${tail.database}: divergent tail of ${tail.copy} (sync mode: never acknowledged, so nothing is resubmitted; senders and clients retry): ` +
+        `${report.appends} messages appended${folders === '' ? '' : ` in ${folders}`}, ${tail.flagChanges} flag changes, ${tail.expunges} expunges; the cut-off log is in ${tail.savedTo}`,
+    );
+  } else options.say(
     `${tail.database}: divergent tail of ${tail.copy}: ${report.appends} messages appended; ${handedOver} deliveries handed to the active copy for resubmission from the safety net; ` +
       `${report.notDeliveries} not deliveries (IMAP APPEND, COPY/MOVE, JMAP), not recoverable from the safety net${folders === '' ? '' : `: ${folders}`}; ` +
       `${tail.flagChanges} flag changes, ${tail.expunges} expunges and ${tail.otherEvents} other changes lost (clients resynchronize); the cut-off log is in ${tail.savedTo}` +

@@ -314,16 +314,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     async stop() {
       if (stopped) return;
       stopped = true;
+      // Each step says so when it is slow: a server that does not stop names what it waits on.
+      const step = async (what: string, run: () => Promise<unknown> | unknown): Promise<void> => {
+        const started = Date.now();
+        const slow = setInterval(() => options.say(`stop: still ${what} after ${Date.now() - started} ms`), 5_000);
+        try {
+          await run();
+        } finally {
+          clearInterval(slow);
+        }
+      };
       metrics.stop();
-      await moves.stop();
-      await discovery.stop();
+      await step('stopping mailbox moves', () => moves.stop());
+      await step('stopping discovery searches', () => discovery.stop());
       submission = null;
-      await Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close()));
-      await servers.https.close();
-      await servers.http.close();
-      await supervisor.stop();
+      await step('closing the front ends', () => Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close())));
+      await step('closing the HTTPS server', () => servers.https.close());
+      await step('closing the HTTP server', () => servers.http.close());
+      await step('stopping the databases', () => supervisor.stop());
       handOvers.stop();
-      await directory.close();
+      await step('closing the directory', () => directory.close());
       rmSync(join(dataDir, serverFileName), { force: true });
     },
   };

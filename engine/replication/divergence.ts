@@ -57,6 +57,12 @@ export interface DivergentTail {
   readonly savedTo: string;
   /** False when the log could not be cut (truncated below the common point): the copy needs a reseed. */
   readonly cut: boolean;
+  /**
+   * Whether clients may have been told OK for the tail's writes: true in async mode (answered
+   * once durable on the active copy); false in sync mode, where nothing the transport did not
+   * hold was ever answered (its senders retry, so giving it back would duplicate).
+   */
+  readonly acknowledged: boolean;
 }
 
 /**
@@ -68,7 +74,7 @@ export interface DivergentTail {
  * The log can be cut only while it still starts at 0 (the state is rebuilt by a replay from
  * zero); otherwise the tail is saved and reported, nothing is cut, and `cut` is false.
  */
-export async function cutBackLog(database: string, copy: string, dir: string, position: number): Promise<DivergentTail | null> {
+export async function cutBackLog(database: string, copy: string, dir: string, position: number, acknowledged: boolean): Promise<DivergentTail | null> {
   const storage = nodeStorage();
   const logDir = join(dir, 'log');
   const log = await TransactionLog.open({ dir: logDir, storage, clock: systemClock() });
@@ -129,7 +135,7 @@ export async function cutBackLog(database: string, copy: string, dir: string, po
     await saved.close();
   }
   const cut = logStart === 0;
-  const tail: DivergentTail = { database, copy, from: position, to, batches, appends, flagChanges, expunges, otherEvents, savedTo, cut };
+  const tail: DivergentTail = { database, copy, from: position, to, batches, appends, flagChanges, expunges, otherEvents, savedTo, cut, acknowledged };
   await writeFile(`${savedTo.slice(0, -'.qlog'.length)}.json`, JSON.stringify(tail, null, 2));
   await storage.syncDir(saveDir);
   if (!cut) return tail;

@@ -301,6 +301,11 @@ test('a lossy failover (copy last logs off): the old active comes back divergent
       return c.state === 'Healthy' && c.lastLogPosition === (await copyOf('MBX2')).lastLogPosition;
     }, 'the old active to be cut back and catch up');
     assert.equal(tails.length, 1, lines.join('\n'));
+    // The revived old active takes no writes, and its client is told why.
+    const zombie = await supervisor.copyClient('DB01', 'MBX1').commit({ mailboxId: 'm1', ops: [{ op: 'append', folder: 'INBOX', content: new TextEncoder().encode('Subject: zombie\r\n\r\n') }] });
+    assert.equal(zombie.ok, false);
+    assert.equal(!zombie.ok && zombie.code, 'NOT_ACTIVE');
+    assert.match(!zombie.ok ? zombie.message : '', /passive/);
     const tail = tails[0]!;
     assert.equal(tail.from, commonPoint);
     assert.equal(tail.to, oldEnd);
