@@ -1290,7 +1290,13 @@ export class Supervisor {
       this.copies.map(async (copy) => {
         if (copy.child !== null && copy.state !== 'Initializing') {
           try {
-            this.noteStatus(copy, (await withTimeout(copy.client.call('status', {}), statusWaitMsMax, `${copy.name} status`)) as WorkerStatus);
+            const asked = copy.status;
+            const fresh = (await withTimeout(copy.client.call('status', {}), statusWaitMsMax, `${copy.name} status`)) as WorkerStatus;
+            // A batch received while the question was on its way moved the log on: within one
+            // worker's life the log end never goes back, so an older answer must not move it back
+            // (receive() checks the next batch against it).
+            const known = copy.status === asked && asked !== null ? asked : null;
+            this.noteStatus(copy, known === null ? fresh : { ...fresh, lastLogPosition: Math.max(fresh.lastLogPosition, known.lastLogPosition) });
           } catch {
             // keep the last known numbers (a hung worker must not hang the listing)
           }

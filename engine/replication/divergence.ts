@@ -174,8 +174,10 @@ export async function cutBackLog(database: string, copy: string, dir: string, po
       await map.close();
     }
   }
-  // The state store recorded the cut-off batches: the worker rebuilds it from the log.
+  // The state store and the content index snapshot recorded the cut-off batches: the worker
+  // rebuilds both from the log.
   await rm(join(dir, 'state'), { recursive: true, force: true });
+  await rm(join(dir, 'search'), { recursive: true, force: true });
   await storage.syncDir(dir);
   return tail;
 }
