@@ -205,6 +205,14 @@ class Copy {
    * (divergent) and is cut back when the copy rejoins.
    */
   divergentAfter: number | null = null;
+  /**
+   * Positions this copy's feed showed to be common with the active copy's log: the end of the
+   * last batch it compared equal or appended, and the positions of the ACTIVATIONs it read. A
+   * divergence is cut back only at one of these, never at a position the feed cannot vouch for
+   * (a truncated topic that starts past the real common point).
+   */
+  agreedEnd = -1;
+  readonly activationPoints = new Set<number>();
   readonly client: WorkerClient;
   constructor(readonly spec: CopySpec, readonly preference: number, onNotice: (copy: Copy, notice: Notice) => void) {
     this.role = spec.role;
@@ -668,6 +676,8 @@ export class Supervisor {
 
   private async subscribe(copy: Copy): Promise<void> {
     if (copy.subscription !== null || this.stopping || copy.role !== 'passive') return;
+    copy.agreedEnd = -1;
+    copy.activationPoints.clear();
     const group = this.group(copy.spec.database);
     const subscription = await this.transport.subscribe({
       database: group.name,
@@ -698,6 +708,7 @@ export class Supervisor {
     const group = this.group(copy.spec.database);
     checkEnvelope(envelope, group.name);
     if (envelope.kind === 'ACTIVATION') {
+      copy.activationPoints.add(envelope.firstPosition);
       copy.generationSeen = Math.max(copy.generationSeen, envelope.generation);
       if (envelope.generation >= group.generation) group.activeServer = envelope.server;
       // Another server activated a copy of a database this server holds active: ours is superseded.
@@ -718,12 +729,13 @@ export class Supervisor {
         .call('readBatches', { from: envelope.firstPosition, bytesMax: 1 })
         .then((batches) => (batches as Array<{ start: number; bytes: Uint8Array }>)[0], () => undefined);
       if (own === undefined || own.start !== envelope.firstPosition || crc32c(own.bytes) !== envelope.checksum) {
-        throw new DivergentLogError(`${copy.name} has a different batch at ${envelope.firstPosition} than the active copy shipped (divergent log)`, envelope.firstPosition);
+        throw this.divergence(copy, envelope.firstPosition, `${copy.name} has a different batch at ${envelope.firstPosition} than the active copy shipped (divergent log)`);
       }
+      copy.agreedEnd = envelope.endPosition;
       return;
     }
     if (envelope.firstPosition < copy.end) {
-      throw new DivergentLogError(`${copy.name} ends at ${copy.end} but the active copy's next batch starts at ${envelope.firstPosition} (divergent log)`, envelope.firstPosition);
+      throw this.divergence(copy, envelope.firstPosition, `${copy.name} ends at ${copy.end} but the active copy's next batch starts at ${envelope.firstPosition} (divergent log)`);
     }
     if (envelope.firstPosition !== copy.end) {
       throw new ShippingError(`${copy.name} ends at ${copy.end} but the next batch starts at ${envelope.firstPosition} (${envelope.firstPosition > copy.end ? 'gap' : 'divergent log'}): reseed this copy`);
@@ -734,12 +746,22 @@ export class Supervisor {
       replayTo = this.maturedEnd(copy);
     }
     this.noteStatus(copy, (await copy.client.call('receiveBatch', { start: envelope.firstPosition, bytes: envelope.bytes, ...(replayTo === undefined ? {} : { replayTo }) })) as WorkerStatus);
+    copy.agreedEnd = copy.end;
+  }
+
+  /** The error for a copy whose log differs from the active's at `position`: cut back there only if the feed vouches it is common. */
+  private divergence(copy: Copy, position: number, message: string): ShippingError {
+    if (position === copy.agreedEnd || copy.activationPoints.has(position)) return new DivergentLogError(message, position);
+    return new ShippingError(`${message}; the common point is not known (the feed no longer holds it): reseed this copy`);
   }
 
   /** Takes a worker's fresh numbers, and notes when replay passed a position (truncation lag). */
   private noteStatus(copy: Copy, status: WorkerStatus): void {
     const before = copy.replayed;
-    copy.status = { ...status, pid: copy.status?.pid ?? status.pid };
+    // Within one worker's life its log end never goes back: an answer that left before a batch
+    // was received must not move it back (receive() checks the next batch against it).
+    const known = copy.status?.lastLogPosition ?? 0;
+    copy.status = { ...status, pid: copy.status?.pid ?? status.pid, lastLogPosition: Math.max(status.lastLogPosition, known) };
     while (copy.unreplayed.length > 0 && copy.unreplayed[0]!.end <= copy.replayed) copy.unreplayed.shift();
     if (copy.lag.truncationLagMs > 0 && copy.replayed > before) {
       copy.replayedAt.push({ end: copy.replayed, atMs: Date.now() });
@@ -1290,13 +1312,7 @@ export class Supervisor {
       this.copies.map(async (copy) => {
         if (copy.child !== null && copy.state !== 'Initializing') {
           try {
-            const asked = copy.status;
-            const fresh = (await withTimeout(copy.client.call('status', {}), statusWaitMsMax, `${copy.name} status`)) as WorkerStatus;
-            // A batch received while the question was on its way moved the log on: within one
-            // worker's life the log end never goes back, so an older answer must not move it back
-            // (receive() checks the next batch against it).
-            const known = copy.status === asked && asked !== null ? asked : null;
-            this.noteStatus(copy, known === null ? fresh : { ...fresh, lastLogPosition: Math.max(fresh.lastLogPosition, known.lastLogPosition) });
+            this.noteStatus(copy, (await withTimeout(copy.client.call('status', {}), statusWaitMsMax, `${copy.name} status`)) as WorkerStatus);
           } catch {
             // keep the last known numbers (a hung worker must not hang the listing)
           }
