@@ -60,6 +60,8 @@ test('async lossy failover between two quire start servers: the old active is cu
   } finally {
     if (frozen) process.kill(broker, 'SIGCONT');
     stuck.push(...(await cluster.stop()));
+    // What each server said about its shutdown (a library handle left open is named there).
+    for (const server of cluster.servers) console.log(`${server.name}: ${server.output.match(/^shutdown: .*$/gm)?.join(' / ') ?? 'no shutdown line'}`);
   }
   assert.deepEqual(stuck, [], 'both servers shut down cleanly on SIGTERM');
 });
