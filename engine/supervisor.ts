@@ -162,7 +162,7 @@ const drainWaitMsMax = 30_000;
 /** Each step of stop() that waits on Kafka may take this long; then the stop goes on (the log is the truth). */
 const stopStepMsMax = 5_000;
 /** A copy's status is asked for this long in list(); a hung worker keeps its last known numbers. */
-const statusWaitMsMax = 2_000;
+const statusWaitMsMax = 5_000;
 /** How long a switchover waits for the target copy to catch up. */
 const catchUpWaitMsMax = 30_000;
 const truncateIntervalMsDefault = 10_000;
