@@ -103,9 +103,13 @@ test('quire db reseed survives kill -9 of the server; set-lag / playforward; the
 
     // After the restart, the next reseed goes on from what was copied and verified.
     server = await start(dataDir);
-    await until(() => ['Healthy', 'Failed'].includes(copy2(dataDir).state), 30_000, 'the copy to come back');
+    const db01 = (): Array<Record<string, any>> => (JSON.parse(quire(dataDir, 'db', 'list', '--json').stdout) as Array<Record<string, any>>).filter((c) => c.database === 'DB01');
+    await until(() => {
+      const copies = db01();
+      return copies.some((c) => c.role === 'active' && c.state === 'Mounted') && copies.some((c) => c.copy === 2 && ['Healthy', 'Failed'].includes(c.state));
+    }, 60_000, 'the copies to come back');
     r = quire(dataDir, 'db', 'reseed', 'DB01', '--copy', 'MBX1#2');
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 0, `${r.stderr}\n${JSON.stringify(db01())}\n${server.output()}`);
     assert.match(r.stderr, /100% /);
     assert.match(r.stdout, /reseeded DB01 on MBX1#2: a [\d.]+ MiB snapshot copied and verified/);
     const seeded = /MBX1#2: seeded (\d+) bytes \((\d+) copied, (\d+) kept from an interrupted reseed, all verified\)/;
