@@ -69,6 +69,11 @@ test('public-folder mailbox, ACLs and addresses survive reopen and replay from z
     assert.ok((await db.commit({ mailboxId: 'PF', ops: [{ op: 'renameFolder', from: 'Sales', to: 'Sales EMEA' }] })).ok);
     assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] })).ok);
     assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'setAcl', folder: 'INBOX', identifier: 'bob@example.org', rights: 'lr' }] })).ok);
+    // sharedFolders: a personal folder whose ACL names bob, not the public-folder mailbox's, not bob's own.
+    const shared = await db.sharedFolders('bob@example.org');
+    assert.ok(shared.ok);
+    assert.deepEqual(shared.value.map((s) => [s.mailboxId, s.address, s.folder.name, s.folder.acl]), [['u1', 'a@example.org', 'INBOX', { 'bob@example.org': 'lr' }]]);
+    assert.deepEqual((await db.sharedFolders('a@example.org')).ok && (await db.sharedFolders('a@example.org')), { ok: true, value: [] });
     folders = await db.folders('PF');
     assert.ok(folders.ok);
     const renamed = folders.value.find((f) => f.name === 'Sales EMEA')!;

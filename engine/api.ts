@@ -238,6 +238,13 @@ export interface MailboxApi {
   commit(request: TxRequest): Promise<Result<CommitResult>>;
   mailbox(mailboxId: string): Promise<Result<MailboxInfo>>;
   folders(mailboxId: string): Promise<Result<FolderInfo[]>>;
+  /**
+   * The folders of this database's personal mailboxes (not the owner's, not public-folder ones)
+   * whose ACL has an entry for `identifier` or `anyone`: what another user may have shared with
+   * `identifier` (IMAP "Other Users/"). The caller decides the rights. At most
+   * sharedFoldersPerCallMax, oldest mailboxes first.
+   */
+  sharedFolders(identifier: string): Promise<Result<Array<{ readonly mailboxId: string; readonly address: string; readonly folder: FolderInfo }>>>;
   /** A folder's messages (all, or only those changed after `changedSince`), plus vanished UIDs. */
   listMessages(mailboxId: string, folder: string, options?: ListOptions): Promise<Result<FolderListing>>;
   /** The message's bytes exactly as appended. */

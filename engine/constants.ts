@@ -47,6 +47,8 @@ export const aclEntriesPerFolderMax = 256;
 export const aclIdentifierBytesMax = 320;
 /** The RFC 4314 rights a folder's ACL can grant, in the RFC's order. */
 export const aclRights = 'lrswipkxtea';
+/** Folders one sharedFolders call answers with at most. */
+export const sharedFoldersPerCallMax = 1000;
 /** A mail-enabled folder's SMTP address, at most this long (RFC 5321 path limit). */
 export const folderAddressBytesMax = 254;
 /** Keywords (user flags) on one message, and their length. */

@@ -27,7 +27,7 @@ import type {
 } from './api.js';
 import { assert } from './assert.js';
 import { crc32c } from './checksum.js';
-import { checkpointDepthBytesPassive, commitQueueTransactionsMax, diskFreeBytesMinDefault, diskFreeCheckIntervalMs, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
+import { checkpointDepthBytesPassive, commitQueueTransactionsMax, diskFreeBytesMinDefault, diskFreeCheckIntervalMs, sharedFoldersPerCallMax, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
 import { type Result, fail, ok } from './errors.js';
 import { EventType, type MailEvent } from './events/types.js';
 import { decodeEvent, encodeEvent, codecVersion } from './events/v1.js';
@@ -623,6 +623,19 @@ export class MailboxDatabase implements MailboxApi {
     const listing = this.listing(request.mailboxId, want.folder, { changedSince: want.changedSince });
     const mailbox = this.durable.mailboxes.get(request.mailboxId);
     return listing.ok && mailbox !== undefined ? { listed: { listing: listing.value, mailboxModseqHighest: mailbox.modseqHighest } } : {};
+  }
+
+  async sharedFolders(identifier: string): Promise<Result<Array<{ mailboxId: string; address: string; folder: FolderInfo }>>> {
+    const out: Array<{ mailboxId: string; address: string; folder: FolderInfo }> = [];
+    for (const m of this.durable.mailboxes.values()) {
+      if (m.public || m.address === identifier) continue;
+      for (const f of m.folders.values()) {
+        if (!(identifier in f.acl) && !('anyone' in f.acl)) continue;
+        if (out.length >= sharedFoldersPerCallMax) return ok(out);
+        out.push({ mailboxId: m.mailboxId, address: m.address, folder: folderInfo(f, false) });
+      }
+    }
+    return ok(out);
   }
 
   async listMessages(mailboxId: string, folderName: string, options: ListOptions = {}): Promise<Result<FolderListing>> {

@@ -40,6 +40,8 @@ export interface PublicFolder {
 export interface PublicFolderSource {
   /** Every public folder, by path; DATABASE_UNAVAILABLE when a database holding some cannot answer. */
   list(): Promise<Result<PublicFolder[]>>;
+  /** Other users' folders whose ACL names `address` or `anyone` (IMAP "Other Users/"), across every database. */
+  sharedWith?(address: string): Promise<Result<Array<{ readonly owner: string; readonly database: string; readonly mailboxId: string; readonly folder: FolderInfo }>>>;
 }
 
 export type Protocol = 'imap' | 'pop3' | 'smtp' | 'submission' | 'lmtp' | 'jmap';

@@ -200,6 +200,7 @@ export class MoveManager {
     return {
       mailbox: (id) => api.mailbox(id),
       folders: (id) => api.folders(id),
+      sharedFolders: (identifier) => api.sharedFolders(identifier),
       listMessages: (id, folder, options) => api.listMessages(id, folder, options),
       readMessage: (id, folder, uid) => api.readMessage(id, folder, uid),
       summaries: (id, folder, uids) => api.summaries(id, folder, uids),

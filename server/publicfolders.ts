@@ -15,7 +15,7 @@
 // created); two servers adding the same path at the same moment in two databases could both
 // succeed. The front ends answer for a path the folder listed first (databases in order).
 
-import type { MailboxApi, TxOp } from '../engine/api.js';
+import type { FolderInfo, MailboxApi, TxOp } from '../engine/api.js';
 import { type Result, fail, ok } from '../engine/errors.js';
 import type { Directory } from '../engine/directory/index.js';
 import { anonymousIdentifier, canonical, has, normalizeIdentifier, publicFolderAclDefault, roleOf, roleRights, type Role } from '../protocols/acl.js';
@@ -88,6 +88,16 @@ export class PublicFolders implements PublicFolderSource {
       }
     }
     return ok(all.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)));
+  }
+
+  async sharedWith(address: string): Promise<Result<Array<{ owner: string; database: string; mailboxId: string; folder: FolderInfo }>>> {
+    const found = await Promise.all(this.options.databases.map(async (database) => ({ database, shared: await this.options.apiFor(database).sharedFolders(address.toLowerCase()) })));
+    const out: Array<{ owner: string; database: string; mailboxId: string; folder: FolderInfo }> = [];
+    for (const { database, shared } of found) {
+      if (!shared.ok) return shared;
+      for (const s of shared.value) out.push({ owner: s.address, database, mailboxId: s.mailboxId, folder: s.folder });
+    }
+    return ok(out);
   }
 
   async find(path: string): Promise<Result<PublicFolder>> {

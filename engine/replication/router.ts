@@ -89,6 +89,9 @@ export class DatabaseRouter implements MailboxApi {
   folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
     return this.route((t) => t.folders(mailboxId));
   }
+  sharedFolders(identifier: string): ReturnType<MailboxApi['sharedFolders']> {
+    return this.route((t) => t.sharedFolders(identifier));
+  }
   listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     return this.route((t) => t.listMessages(mailboxId, folder, options));
   }

@@ -75,6 +75,9 @@ export class WorkerClient implements MailboxApi {
   folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
     return this.result('folders', { mailboxId });
   }
+  sharedFolders(identifier: string): ReturnType<MailboxApi['sharedFolders']> {
+    return this.result('sharedFolders', { identifier });
+  }
   listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     return this.result('listMessages', { mailboxId, folder, ...options });
   }

@@ -71,6 +71,8 @@ async function main(): Promise<void> {
         return database.commit(request.params);
       case 'mailbox':
         return database.mailbox(request.params.mailboxId);
+      case 'sharedFolders':
+        return database.sharedFolders(request.params.identifier);
       case 'folders':
         return database.folders(request.params.mailboxId);
       case 'listMessages': {

@@ -30,6 +30,7 @@ export type Request =
   | { readonly id: number; readonly method: 'commit'; readonly params: TxRequest }
   | { readonly id: number; readonly method: 'mailbox'; readonly params: { mailboxId: string } }
   | { readonly id: number; readonly method: 'folders'; readonly params: { mailboxId: string } }
+  | { readonly id: number; readonly method: 'sharedFolders'; readonly params: { identifier: string } }
   | { readonly id: number; readonly method: 'listMessages'; readonly params: { mailboxId: string; folder: string; changedSince?: number; history?: boolean } }
   | { readonly id: number; readonly method: 'readMessage'; readonly params: { mailboxId: string; folder: string; uid: number } }
   | { readonly id: number; readonly method: 'summaries'; readonly params: { mailboxId: string; folder: string; uids: readonly number[] } }

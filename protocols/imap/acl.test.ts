@@ -3,7 +3,7 @@
 // per each user's role (reviewer, author, editor, owner, none), rights enforced on SELECT vs
 // EXAMINE, FETCH's implicit \Seen, STORE (\Seen, \Deleted, other flags), APPEND, EXPUNGE,
 // CREATE, DELETE and COPY; GETACL/SETACL/DELETEACL/LISTRIGHTS/MYRIGHTS on public folders and
-// on a user's own folder shared to another user ("Other Users/"), by a raw client, imapflow
+// on a user's own folder shared to another user (listed and opened under "Other Users/"), by a raw client, imapflow
 // and Python's imaplib.
 
 import { test, before, after } from 'node:test';
@@ -181,6 +181,9 @@ test('a user shares a personal folder with another; it shows under Other Users/'
     assert.equal((await owner.command('GETACL Archive')).untagged[0], '* ACL Archive editor@example.org lrswipkxteacd author@example.org lrs');
     assert.match((await owner.command('SETACL Archive editor@example.org l')).tagged, /NO \[CANNOT\]/, "the owner's own rights stay");
     assert.equal((await owner.command('MYRIGHTS INBOX')).untagged[0], '* MYRIGHTS INBOX lrswipkxteacd');
+    const listed = await other.command('LIST "" "Other Users/*"');
+    assert.ok(listed.untagged.includes('* LIST (\\HasNoChildren) "/" "Other Users/editor@example.org/Archive"'), listed.raw);
+    assert.ok(listed.untagged.includes('* LIST (\\Noselect \\HasChildren) "/" "Other Users/editor@example.org"'), listed.raw);
     let r = await other.command(`SELECT ${shared}`);
     assert.match(r.tagged, /OK \[READ-WRITE\]/, 's alone makes it read-write (for \\Seen)');
     r = await other.command('FETCH 1 (FLAGS BODY[TEXT])');
@@ -191,6 +194,7 @@ test('a user shares a personal folder with another; it shows under Other Users/'
     assert.doesNotMatch(r.raw, /Flagged/, 'a flag needing w was left alone');
     assert.match((await owner.command('DELETEACL Archive author@example.org')).tagged, /OK/);
     assert.match((await other.command(`STATUS ${shared} (MESSAGES)`)).tagged, /NO \[NONEXISTENT\]/);
+    assert.deepEqual((await other.command('LIST "" "Other Users/*"')).untagged, [], 'no longer shared: no longer listed');
   } finally {
     owner.close();
     other.close();

@@ -242,6 +242,7 @@ export function memoryInbox(mailboxId: string, contents: readonly Uint8Array[]):
     },
     mailbox: unsupported,
     folders: unsupported,
+    sharedFolders: unsupported,
     listMessages,
     async readMessage(id, folder, uid) {
       const found = messages.find((m) => m.uid === uid);

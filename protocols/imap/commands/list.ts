@@ -3,8 +3,8 @@
 // delimiter `/`; a parent that exists only through its children is \NonExistent (\Noselect).
 
 import type { FolderInfo, MailboxApi } from '../../../engine/api.js';
-import { allRights, has } from '../../acl.js';
-import { publicPrefix, visiblePublicFolders, withObsoleteRights } from '../places.js';
+import { allRights, effectiveRights, has } from '../../acl.js';
+import { otherUsersPrefix, publicPrefix, visiblePublicFolders, withObsoleteRights } from '../places.js';
 import type { ImapSession } from '../session.js';
 import { encodeList, type ListEntry } from '../wire/encoder.js';
 import type { Command } from '../wire/types.js';
@@ -108,6 +108,21 @@ export const list = handler<'LIST'>(authenticated, async (s, tag, c) => {
         sharedInfos.push({ ...folder.folder, name, subscribed: false });
       }
     } else s.log.warn({ code: visible.code, err: visible.message }, 'public folders left out of LIST');
+  }
+  // Other users' folders shared with this user (their ACL names the user or anyone).
+  const sharedWith = s.context.publicFolders?.sharedWith;
+  if (sharedWith !== undefined && matchers.some((matches) => matches(otherUsersPrefix) || matches(`${otherUsersPrefix}/x/y`) || matches(`${otherUsersPrefix}/`))) {
+    const found = await sharedWith.call(s.context.publicFolders, s.account!.address);
+    if (found.ok) {
+      for (const { owner, database, mailboxId, folder } of found.value) {
+        const rights = effectiveRights(folder.acl, s.account!.address, false);
+        if (!has(rights, 'l')) continue;
+        const name = `${otherUsersPrefix}/${owner}/${folder.name}`;
+        shared.set(name, { api: s.context.mailboxes(database), mailboxId, rights, folder: folder.name });
+        // Another user's special-use folders are not this user's Sent or Trash.
+        sharedInfos.push({ ...folder, name, subscribed: false, specialUse: null });
+      }
+    } else s.log.warn({ code: found.code, err: found.message }, 'shared folders left out of LIST');
   }
   const nodes = tree([...folders.value, ...sharedInfos]);
   const out: Buffer[] = [];
