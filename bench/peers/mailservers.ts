@@ -1,17 +1,16 @@
 // The two mail servers the protocol suites compare, started the same way: a real `quire start`
-// in this process (worker processes, RocksDB, its data directory on the repository's disk) and
+// in a process of its own (worker processes, RocksDB, its data directory on the repository's disk) and
 // a throwaway Dovecot 2.3 from Debian (scripts/services), both with the same users, the same
 // TLS certificate, and TLS from the first byte (Quire allows no login before TLS, so Dovecot
 // runs TLS too: both sides pay the same crypto).
 
-import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, fork } from 'node:child_process';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { dovecotMailUser } from '../../scripts/services/constants.js';
 import { dovecot } from '../../scripts/services/services.js';
-import { startServer } from '../../server/server.js';
-import { addUser } from '../../server/users.js';
-import { databasesDefault } from '../../server/paths.js';
+import type { HostReply, HostRequest } from './quire-host.js';
 
 export interface BenchUser {
   readonly name: string;
@@ -44,57 +43,48 @@ export function benchUsers(count: number): BenchUser[] {
 
 export const benchPassword = 'bench-pw-7d1f';
 
-/** Quire on `dataDir`, users spread over the default databases as a deployment would. */
+/**
+ * Quire on `dataDir`, users spread over the default databases as a deployment would, in a
+ * process of its own (quire-host.ts) so that the load generator does not share its event loop:
+ * Dovecot too runs apart from the bench.
+ */
 export async function startQuire(dataDir: string, users: readonly BenchUser[]): Promise<MailServer & { tls: { cert: string; key: string } }> {
-  const server = await startServer({
-    dataDir,
-    server: 'BENCH',
-    domain: 'example.org',
-    listen: '127.0.0.1',
-    portOffset: 0,
-    ports: 'ephemeral',
-    logLevel: 'silent',
-    say: () => undefined,
-  });
+  const child = fork(fileURLToPath(new URL('./quire-host.js', import.meta.url)), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`quire host exited (${code ?? signal})`))));
+  exited.catch(() => undefined);
+  // One request at a time: the suites await each call.
+  const call = async (request: HostRequest): Promise<HostReply> => {
+    const reply = new Promise<HostReply>((resolve) => child.once('message', (m: HostReply) => resolve(m)));
+    child.send(request);
+    const answer = await Promise.race([reply, exited]);
+    if (answer.kind === 'error') throw new Error(`quire host: ${answer.message}`);
+    return answer;
+  };
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await call({ kind: 'stop' }).catch(() => child.kill('SIGKILL'));
+    await exited.catch(() => undefined);
+  };
   try {
-    const databases = [...databasesDefault];
-    for (const [i, user] of users.entries()) {
-      const added = await addUser(server.directory, databases, (database) => server.supervisor.api(database), {
-        address: user.name,
-        password: user.password,
-        database: databases[i % databases.length]!,
-      });
-      if (!added.ok) throw new Error(`adding ${user.name}: ${added.message}`);
-    }
-    const port = (service: 'imaps' | 'pop3s' | 'lmtp'): number => {
-      const bound = server.ports[service];
-      if (bound === undefined) throw new Error(`quire does not serve ${service}`);
-      return bound;
-    };
+    const started = await call({ kind: 'start', dataDir, users });
+    if (started.kind !== 'started') throw new Error(`quire host answered ${started.kind} to start`);
     return {
       subject: 'quire',
-      imapsPort: port('imaps'),
-      pop3sPort: port('pop3s'),
-      lmtpPort: port('lmtp'),
-      ca: server.tlsCert,
-      tls: { cert: server.tlsCert, key: readFileSync(join(dataDir, 'tls', 'key.pem'), 'utf8') },
+      imapsPort: started.ports.imaps,
+      pop3sPort: started.ports.pop3s,
+      lmtpPort: started.ports.lmtp,
+      ca: started.cert,
+      tls: { cert: started.cert, key: started.key },
       async bulkInbox(user, count, message, flaggedEvery) {
-        const found = await server.directory.findUser(user.name);
-        if (found === null) throw new Error(`no user ${user.name}`);
-        const api = server.supervisor.api(found.database);
         for (let first = 0; first < count; first += bulkCommitMessages) {
-          const ops = [];
-          for (let i = first; i < Math.min(count, first + bulkCommitMessages); i++) {
-            ops.push({ op: 'append' as const, folder: 'INBOX', content: message(i), flags: i % flaggedEvery === 0 ? ['\\Flagged'] : [] });
-          }
-          const committed = await api.commit({ mailboxId: found.mailboxId, ops });
-          if (!committed.ok) throw new Error(`bulk append: ${committed.message}`);
+          const indexes = Array.from({ length: Math.min(count, first + bulkCommitMessages) - first }, (_, k) => first + k);
+          await call({ kind: 'bulk', user: user.name, contents: indexes.map(message), flagged: indexes.map((i) => i % flaggedEvery === 0) });
         }
       },
-      stop: () => server.stop(),
+      stop,
     };
   } catch (error) {
-    await server.stop();
+    await stop();
     throw error;
   }
 }
