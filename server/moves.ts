@@ -12,7 +12,8 @@
 //    THREADID) and JMAP ids and states stay valid, and no expunged UID is ever reused.
 // 2. Catch-up rounds read only the folders whose HIGHESTMODSEQ moved, and in them only what
 //    changed (listMessages changedSince, with the vanished UIDs). The source's change feed
-//    (watch) counts the changes a round has not copied yet; when few are left, the lock follows.
+//    (watch) counts the changes a round has not copied yet; when few are left, or when rounds
+//    stop gaining on a steady stream of changes, the lock follows.
 // 3. The final lock refuses writes to the source mailbox with IN_USE (retriable: IMAP
 //    NO [INUSE], SMTP 451) and waits for the writes already admitted; a last round copies what
 //    changed, every folder's counters are compared (and the folders that round touched message by
@@ -70,6 +71,8 @@ export const moveLimits = {
   transactionBytesMax: 16 * 1024 * 1024,
   /** A catch-up round that changes at most this many things ends the catch-up: the lock follows. */
   catchUpChangesMax: 8,
+  /** Message reads a copy keeps in flight (each is one IPC round trip to the source worker). */
+  readsInFlightMax: 32,
   /** Catch-up rounds before the lock is taken anyway. */
   catchUpRoundsMax: 20,
   /** Moves remembered in the listing (the finished ones beyond are dropped, oldest first). */
@@ -307,9 +310,13 @@ export class MoveManager {
       move.lastRoundChanges = await copier.round();
       progressed();
       if (move.state === 'copying') this.setState(move, 'catching-up');
+      // Lock when little is left, or when rounds stop gaining on a steady stream of changes (more
+      // rounds would not shorten the lock: each leaves as much behind as the last).
+      let pendingBefore = Number.POSITIVE_INFINITY;
       for (;;) {
         this.checkpoint(move);
-        if (pending <= moveLimits.catchUpChangesMax || move.rounds >= moveLimits.catchUpRoundsMax) break;
+        if (pending <= moveLimits.catchUpChangesMax || pending >= pendingBefore || move.rounds >= moveLimits.catchUpRoundsMax) break;
+        pendingBefore = pending;
         pending = 0;
         move.rounds += 1;
         move.lastRoundChanges = await copier.round();
@@ -471,13 +478,25 @@ class Copier {
     let ops: TxOp[] = gone.length > 0 ? [{ op: 'expunge', folder: folder.name, uids: gone }] : [];
     let changes = gone.length;
     let bytes = 0;
+    // New messages' bytes are read ahead, readsInFlightMax at a time (one IPC round trip each).
+    const reads = new Map<number, Promise<Result<Uint8Array>>>();
+    const newUids = changed.messages.filter((m) => (present !== null ? !present.has(m.uid) : m.uid >= synced!.uidNext)).map((m) => m.uid);
+    let readNext = 0;
+    const readAhead = (): void => {
+      while (readNext < newUids.length && reads.size < moveLimits.readsInFlightMax) {
+        const uid = newUids[readNext++]!;
+        reads.set(uid, this.source.readMessage(id, folder.name, uid));
+      }
+    };
     for (const message of changed.messages) {
       const known = present !== null ? present.get(message.uid) : message.uid < synced!.uidNext ? null : undefined;
       if (known !== undefined) {
         if (known !== null && known.modseq === message.modseq && sameFlags(known.flags, message.flags)) continue;
         ops.push({ op: 'store', folder: folder.name, uids: [message.uid], mode: 'set', flags: message.flags, modseq: message.modseq });
       } else {
-        const content = await this.source.readMessage(id, folder.name, message.uid);
+        readAhead();
+        const content = await reads.get(message.uid)!;
+        reads.delete(message.uid);
         if (!content.ok && content.code === 'NO_SUCH_MESSAGE') continue; // expunged meanwhile: the next round sees it vanish
         const data = unwrap(content, `reading ${folder.name} UID ${message.uid}`);
         ops.push({ op: 'append', folder: folder.name, content: data, flags: message.flags, internalDateMs: message.internalDateMs, uid: message.uid, modseq: message.modseq, emailId: message.emailId, threadId: message.threadId });
