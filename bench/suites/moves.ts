@@ -34,7 +34,7 @@ const suite: Suite = {
   description: "a mailbox move under concurrent LMTP delivery: the final lock's length, the move's duration and copy rate",
   chartMetrics: ['final lock', 'move'],
   async run(ctx: SuiteContext) {
-    const plan = ctx.quick ? { messages: 200, sessions: [2] } : { messages: 20_000, sessions: [1, 8] };
+    const plan = ctx.quick ? { messages: 200, sessions: [2] } : { messages: 2_000, sessions: [1, 8] };
     const server = await startServer({ dataDir: await ctx.scratch('quire'), server: 'BENCH', domain: 'example.org', listen: '127.0.0.1', portOffset: 0, ports: 'ephemeral', logLevel: 'silent', say: () => undefined });
     try {
       const databases = [...databasesDefault];
