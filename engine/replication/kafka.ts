@@ -303,6 +303,12 @@ export class KafkaTransport implements ShippingTransport {
   private readonly registry: SchemaRegistry;
   private admin: Admin | null = null;
   private readonly schemaIds = new Map<string, number>();
+  /**
+   * Per database, an offset at or before the ACTIVATION marker this server's publisher wrote:
+   * truncation keeps the topic from there, so the previous active copy, when it comes back,
+   * finds the point the new generation started from (and cuts a divergent tail back to it).
+   */
+  private readonly activationOffsets = new Map<string, number>();
   private readonly prefix: string;
 
   constructor(private readonly options: KafkaTransportOptions) {
@@ -385,6 +391,9 @@ export class KafkaTransport implements ShippingTransport {
       await publisher.close();
       throw error;
     }
+    // The marker and its transaction's commit marker are the last two records (or earlier ones: kept too).
+    const [partition] = await (await this.adminClient()).fetchTopicOffsets(this.topicOf(database));
+    this.activationOffsets.set(database, Math.max(0, Number(partition?.high ?? 0) - 2));
     return publisher;
   }
 
@@ -432,8 +441,10 @@ export class KafkaTransport implements ShippingTransport {
    * consumer group (`<topic>.<server>.<copy>`: a copy commits a batch once it stored it, so a
    * lagged copy holds it at what it inspected). A copy's group that has committed nothing holds
    * everything; with no copy group at all nothing is deleted. A copy that never subscribed (an
-   * old active coming back after a failover) is not waited for when other copies' groups exist:
-   * if the records it lacks are gone, it stops at the gap and needs a reseed.
+   * old active coming back after a failover) is not waited for when other copies' groups exist,
+   * but nothing from the current generation's ACTIVATION on is deleted, so the previous active
+   * rejoins (or is cut back) from there; one whose log ends before it (two failovers while it was
+   * away) stops at the gap and needs a reseed.
    */
   async truncate(database: string, active: CopyName): Promise<number | null> {
     const admin = await this.adminClient();
@@ -449,6 +460,8 @@ export class KafkaTransport implements ShippingTransport {
       if (!(offset >= 0)) return null;
       lowest = Math.min(lowest, offset);
     }
+    // Never past the current generation's ACTIVATION: the old active copy needs it to rejoin.
+    lowest = Math.min(lowest, this.activationOffsets.get(database) ?? 0);
     const [partition] = await admin.fetchTopicOffsets(topic);
     if (lowest <= Number(partition?.low ?? 0)) return lowest;
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(lowest) }] });

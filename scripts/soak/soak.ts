@@ -14,6 +14,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { percentile } from '../../bench/lib/stats.js';
 import { canSelect, closeQuietly, Cluster, deliver, imapClient, subjects, user } from './cluster.js';
 
 export interface SoakOptions {
@@ -38,12 +39,6 @@ export interface SoakResult {
   readonly iterations: Iteration[];
   /** Servers that did not exit within 30 s of SIGTERM at the end. */
   readonly stuck: string[];
-}
-
-export function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -144,8 +139,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 export function summarize(result: SoakResult): string[] {
   const times = result.iterations.map((i) => i.selectMs);
   const missing = result.iterations.map((i) => i.missing);
+  const at = (p: number): number => (times.length === 0 ? NaN : Math.round(percentile(times, p)));
   return [
-    `iterations ${result.iterations.length}; time from kill -9 to SELECT on the new active: p50 ${percentile(times, 50)} ms, p90 ${percentile(times, 90)} ms, p99 ${percentile(times, 99)} ms, max ${Math.max(...times)} ms`,
+    `iterations ${result.iterations.length}; time from kill -9 to SELECT on the new active: p50 ${at(50)} ms, p90 ${at(90)} ms, p99 ${at(99)} ms, max ${Math.max(...times)} ms`,
     `acknowledged messages missing per iteration: ${missing.join(' ')} (total ${missing.reduce((a, b) => a + b, 0)}); acknowledged at the end ${result.iterations.at(-1)?.acknowledged ?? 0}`,
     result.stuck.length === 0 ? 'every server shut down cleanly on SIGTERM' : `servers that did not shut down on SIGTERM: ${result.stuck.join('\n')}`,
   ];
