@@ -392,8 +392,12 @@ export class KafkaTransport implements ShippingTransport {
       throw error;
     }
     // The marker and its transaction's commit marker are the last two records (or earlier ones: kept too).
-    const [partition] = await (await this.adminClient()).fetchTopicOffsets(this.topicOf(database));
-    this.activationOffsets.set(database, Math.max(0, Number(partition?.high ?? 0) - 2));
+    // A first activation has no previous active copy to wait for; a later one (failover,
+    // switchover, restart) may have one coming back.
+    if (generation > 1) {
+      const [partition] = await (await this.adminClient()).fetchTopicOffsets(this.topicOf(database));
+      this.activationOffsets.set(database, Math.max(0, Number(partition?.high ?? 0) - 2));
+    } else this.activationOffsets.delete(database);
     return publisher;
   }
 
@@ -461,7 +465,7 @@ export class KafkaTransport implements ShippingTransport {
       lowest = Math.min(lowest, offset);
     }
     // Never past the current generation's ACTIVATION: the old active copy needs it to rejoin.
-    lowest = Math.min(lowest, this.activationOffsets.get(database) ?? 0);
+    lowest = Math.min(lowest, this.activationOffsets.get(database) ?? Infinity);
     const [partition] = await admin.fetchTopicOffsets(topic);
     if (lowest <= Number(partition?.low ?? 0)) return lowest;
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(lowest) }] });
