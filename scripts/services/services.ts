@@ -365,6 +365,8 @@ export const schemaRegistry = {
       // 3.x opens a management port (9000 by default); nothing here needs it.
       '-Dquarkus.management.enabled=false',
       '-Dquarkus.management.host=127.0.0.1',
+      // It still opens on 3.x (enabled is fixed at build time): a free port, so two registries (tests in parallel) do not collide on 9000.
+      '-Dquarkus.management.port=0',
       // Without a global rule, register() can throw for a subject that has none of its own.
       // 3.x reads apicurio.*, 2.x reads registry.*.
       '-Dapicurio.rules.global.compatibility=BACKWARD',
