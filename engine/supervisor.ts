@@ -59,6 +59,8 @@ export type Durability = 'async' | 'sync';
 /** How much acknowledged-but-unshipped log an automatic failover may give up. */
 export type MountDial = 'lossless' | 'good' | 'best';
 
+/** How long a reseed waits for the active copy it seeds from to be mounted. */
+const reseedActiveWaitMs = 20_000;
 /** Exchange's log file, the unit of its mount dial and best-copy rules, as bytes of Quire's log. */
 const exchangeLogBytes = 1024 * 1024;
 /** The dial in bytes of log: Exchange's 0 / 6 / 12 one-megabyte log files. */
@@ -1225,8 +1227,14 @@ export class Supervisor {
 
   private async runReseed(copy: Copy, options: { bytesPerSecondMax?: number }): Promise<void> {
     const group = this.group(copy.spec.database);
-    const source = group.active;
     if (copy.role !== 'passive') throw new Error(`${copy.name} is active; switch over first`);
+    // An active copy that is restarting (its worker crashed, or the server just started and an
+    // old worker still held the store's lock) is waited for, a bounded time, as a client is.
+    const waitUntil = Date.now() + reseedActiveWaitMs;
+    while ((group.active === null || group.active.state !== 'Mounted') && Date.now() < waitUntil && !this.stopping) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const source = group.active;
     if (source === null || source.state !== 'Mounted') throw new Error(`${group.name} has no mounted active copy on this server to seed from`);
     // The copy stops first: with Kafka, its consumer's committed offset must not pass the snapshot's end.
     const seed = { bytesCopied: 0, bytesTotal: 0, startedAtMs: Date.now(), bytesAtStart: 0, holdAt: 0 };
