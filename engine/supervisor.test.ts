@@ -1,4 +1,4 @@
-// Best-copy selection (shared/EXCHANGE.md): the order rankCopies gives failover's candidates.
+// The supervisor: best-copy selection order (rankCopies), and an active copy that mounts only on a restart.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -43,4 +43,34 @@ test('ties go by activation preference; an unknown index state ranks as failed',
   ];
   assert.deepEqual(order(copies, 0), ['pref2', 'pref3', 'unknown']);
   assert.deepEqual(order([], 7), []);
+});
+
+test('an active copy whose first start fails (its store locked by a leftover process) is activated when its restart mounts it', { timeout: 120_000 }, async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { Supervisor } = await import('./supervisor.js');
+  const { openRocksKv } = await import('./state/rocks.js');
+  const { append, createMailbox, until } = await import('./replication/testing.js');
+  const dir = mkdtempSync(join(tmpdir(), 'quire-late-active-'));
+  const options = { durability: 'async' as const, restartsBeforeFailover: 50, log: () => undefined, copies: [{ database: 'DB01', server: 'MBX1', copy: 1, role: 'active' as const, dir: join(dir, 'a') }] };
+  const first = new Supervisor(options);
+  await first.start();
+  await createMailbox(first.api('DB01'), 'm1', 'late@example.org');
+  await first.stop();
+  // A worker of a server killed with -9 can outlive it for a moment, holding the store's lock.
+  const holder = await openRocksKv(join(dir, 'a', 'state'));
+  const second = new Supervisor(options);
+  try {
+    await second.start();
+    assert.equal((await second.list())[0]!.state === 'Mounted', false, 'the first start cannot mount while the lock is held');
+    await holder.close();
+    const uid = await until(async () => {
+      const appended = await append(second.api('DB01'), 'm1', 'Subject: after\r\n\r\nx\r\n');
+      return 'uid' in appended ? appended.uid : null;
+    }, 30_000, 'a write accepted once the restarted copy mounts');
+    assert.equal(uid, 1);
+  } finally {
+    await second.stop();
+  }
 });

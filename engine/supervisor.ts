@@ -252,6 +252,8 @@ class DatabaseGroup {
   /** The publisher failed (not fenced): reopen it and ship again from safeEnd before the next batch. */
   publisherBroken = false;
   activating = false;
+  /** A start-up activation that came late (a copy mounted on its restart) is opening shipping. */
+  opening = false;
   /** The server whose copy is active, as the last activation said (this one or another). */
   activeServer: string | null = null;
   /** When the active copy's server was first seen missing from the servers' group. */
@@ -315,6 +317,12 @@ export class Supervisor {
   private readonly groups = new Map<string, DatabaseGroup>();
   private readonly transport: ShippingTransport;
   private stopping = false;
+  /**
+   * Databases whose start-up activation start() has passed. An active copy that mounts after
+   * that without an activation (its first start failed: e.g. a worker of a server killed with -9
+   * still held its store's lock) opens its shipping itself when it comes up.
+   */
+  private readonly startedGroups = new Set<string>();
   /** This server's name (the copies' server). */
   private readonly server: string;
   /** Servers ever seen in the servers' group: only one seen alive can be declared dead. */
@@ -374,6 +382,7 @@ export class Supervisor {
     }
     await Promise.all(this.copies.map((copy) => this.spawn(copy)));
     for (const group of this.groups.values()) {
+      this.startedGroups.add(group.name);
       const active = this.copies.find((c) => c.spec.database === group.name && c.role === 'active' && c.state === 'Mounted');
       if (active !== undefined) await this.openShipping(group, active);
     }
@@ -514,6 +523,12 @@ export class Supervisor {
             void this.ship(group, copy.end, copy.end, null).catch(() => {});
             group.router.setTarget(copy.client);
             if (!group.activating) group.router.release();
+          } else if (group.active === null && !group.activating && !group.opening && this.startedGroups.has(group.name) && !copy.fenced && !this.stopping) {
+            // It failed its first start and came up on a restart: nobody activated it yet.
+            group.opening = true;
+            void this.openShipping(group, copy)
+              .catch((error: Error) => this.say(`${copy.name}: cannot open shipping: ${error.message}`))
+              .finally(() => (group.opening = false));
           }
           if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
         } else {
