@@ -465,6 +465,17 @@ export class MailboxDatabase implements MailboxApi {
    * every batch since merged (passive copies keep a deep checkpoint, as Exchange 2013 did).
    */
   async playForward(to: number, options: { boundary?: boolean } = {}): Promise<number> {
+    // One replay at a time: an operator's play-forward and the replay after a received batch
+    // would otherwise read from the same position and both apply the same batches, and the
+    // one finishing last would set the replayed position back.
+    const run = this.replaying.then(() => this.playForwardNow(to, options));
+    this.replaying = run.catch(() => undefined);
+    return run;
+  }
+
+  private replaying: Promise<unknown> = Promise.resolve();
+
+  private async playForwardNow(to: number, options: { boundary?: boolean }): Promise<number> {
     assert(this.role === 'passive', 'only a passive copy plays its log forward');
     const depth = this.options.checkpointDepthBytes ?? checkpointDepthBytesPassive;
     if (Math.min(to, this.log.end) > this.durable.position) {
