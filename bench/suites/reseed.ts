@@ -4,7 +4,7 @@
 //    deep passive checkpoint (state written once per 8 MiB, "quire") and with the state
 //    written after every batch ("depth 0", what passive copies did before);
 //  - reseed copy: the files of a snapshot of a database (MailboxDatabase.snapshot) copied,
-//    synced and read back for the checksum (engine/replication/seed.ts, "quire"), against a
+//    synced and read back from the disk for the checksum (engine/replication/seed.ts, "quire"), against a
 //    plain copy of the same files with fs.copyFile and one fsync each ("cp"); plus the time
 //    writes were held while the snapshot was taken.
 

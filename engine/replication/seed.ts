@@ -1,14 +1,16 @@
 // Reseed by snapshot: the files of a consistent snapshot of the active copy (its state store as
 // of a batch boundary plus the log tail from there, MailboxDatabase.snapshot) are copied into a
 // staging folder beside the target copy at disk speed, each file checked by CRC-32 (the bytes
-// read from the source against the bytes read back from the synced copy) before the folder is
+// read from the source against the bytes read back from the synced copy, from the disk and not
+// from the page cache that still holds what was just written) before the folder is
 // swapped in. The staging folder records what it holds (`seed.json`), so an interrupted reseed
 // (the CLI, the server or the machine stopped) goes on from the files already copied and
 // verified: a state file (RocksDB files never change under one name, or are only appended to)
 // or a log segment (only appended to) already there is kept, a partial one continues where it
 // stopped; either is checked whole against the new snapshot.
 
-import { copyFile, open, readFile, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, open, readFile, rename, rm, stat, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
@@ -75,6 +77,20 @@ async function writeProgress(staging: string, progress: SeedProgress): Promise<v
   await rename(temp, path);
 }
 
+/**
+ * Opens a file to read it from the disk (O_DIRECT): a read-back through the page cache would
+ * only see the pages just written and could never fail. A file system that refuses O_DIRECT
+ * (tmpfs on older kernels) is read through the cache.
+ */
+async function openUncached(path: string): Promise<FileHandle> {
+  return open(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => open(path, 'r'));
+}
+
+/** A buffer aligned for O_DIRECT (a WebAssembly memory's base is page-aligned, a Buffer's is not). */
+function alignedBuffer(bytes: number): Buffer {
+  return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) }).buffer, 0, bytes);
+}
+
 async function sizeOf(path: string): Promise<number> {
   try {
     return (await stat(path)).size;
@@ -123,7 +139,8 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
   };
   // A throttled copy moves in smaller steps, so its progress (and its pauses) stay smooth.
   const step = options.bytesPerSecondMax === undefined ? chunkBytes : Math.min(chunkBytes, Math.max(64 * 1024, Math.floor(options.bytesPerSecondMax / 8)));
-  /** Copies one file (its first `have` bytes are already staged), syncs it and reads it back; returns its CRC32C. */
+  const direct = alignedBuffer(chunkBytes);
+  /** Copies one file (its first `have` bytes are already staged), syncs it and reads it back from the disk; returns its CRC-32. */
   const copyOne = async (file: SnapshotFile, have: number): Promise<number> => {
     const target = join(staging, file.path);
     if (have === 0 && options.bytesPerSecondMax === undefined) {
@@ -160,12 +177,18 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
       }
       await out.truncate(file.bytes);
       await out.sync();
-      // Read the synced copy back: what is on disk must be what was read from the snapshot.
+      // Read the synced copy back from the disk: what is there must be what was read from the snapshot.
+      const disk = await openUncached(target);
       let back = 0;
-      for (let at = 0; at < file.bytes; at += chunkBytes) {
-        const length = Math.min(chunkBytes, file.bytes - at);
-        const { bytesRead } = await out.read(buffer, 0, length, at);
-        back = crc32(buffer.subarray(0, bytesRead), back);
+      try {
+        // Whole aligned chunks (O_DIRECT): the last read stops short at the file's end.
+        for (let at = 0; at < file.bytes; at += chunkBytes) {
+          const { bytesRead } = await disk.read(direct, 0, chunkBytes, at);
+          back = crc32(direct.subarray(0, Math.min(bytesRead, file.bytes - at)), back);
+          if (bytesRead < Math.min(chunkBytes, file.bytes - at)) break;
+        }
+      } finally {
+        await disk.close();
       }
       if (back !== crc) {
         await out.truncate(0);
