@@ -5,13 +5,12 @@
 // fences the old active so its writes are refused.
 
 import { test } from 'node:test';
-import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Supervisor, type CopyStatus } from '../supervisor.js';
-import { append, checkAcknowledged, createMailbox, logBytes, until } from './testing.js';
+import { append, appendRandom, checkAcknowledged, createMailbox, logBytes, until, withTwoCopies } from './testing.js';
 import type { DivergentTail } from './divergence.js';
 
 const copyOf = (list: CopyStatus[], copy: number): CopyStatus => list.find((c) => c.copy === copy)!;
@@ -121,23 +120,8 @@ test('embedded shipping: byte-identical copies, suspend/resume, switchover and f
 });
 
 test('async mode, kill -9 of the active worker: failover reads the last batches from its files and loses nothing acknowledged', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-embedded-kill-'));
-  const lines: string[] = [];
-  const supervisor = new Supervisor({
-    durability: 'async',
-    mountDial: 'lossless',
-    restartsBeforeFailover: 0,
-    log: (line) => lines.push(line),
-    copies: [
-      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
-      { database: 'DB01', server: 'MBX2', copy: 1, role: 'passive', dir: join(dir, 'b') },
-    ],
-  });
-  try {
-    await supervisor.start();
-    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
-    const api = supervisor.api('DB01');
-    await createMailbox(api, 'm1', 'a@example.org');
+  const options = { durability: 'async' as const, mountDial: 'lossless' as const, restartsBeforeFailover: 0 };
+  await withTwoCopies('quire-embedded-kill-', options, async ({ supervisor, lines, api }) => {
     const acknowledged = new Map<number, string>();
     let stop = false;
     let n = 0;
@@ -169,40 +153,15 @@ test('async mode, kill -9 of the active worker: failover reads the last batches 
     await Promise.all(writers);
     assert.deepEqual(await checkAcknowledged(api, 'm1', acknowledged), { missing: [], wrong: [] }, lines.join('\n'));
     assert.ok(!lines.some((l) => /not mounting|failed/.test(l)), lines.join('\n'));
-  } finally {
-    await supervisor.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  }, 'MBX2');
 });
 
 test('log truncation: copies delete segments every copy has replayed; a suspended copy holds it, with a warning', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-embedded-truncate-'));
-  const lines: string[] = [];
-  const supervisor = new Supervisor({
-    durability: 'sync',
-    logSegmentBytesMax: 64 * 1024,
-    // The passive copy truncates below its own checkpoint: keep it shallow so this small load moves it.
-    checkpointDepthBytes: 64 * 1024,
-    truncateIntervalMs: 50,
-    log: (line) => lines.push(line),
-    copies: [
-      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
-      { database: 'DB01', server: 'MBX1', copy: 2, role: 'passive', dir: join(dir, 'b') },
-    ],
-  });
   const segments = (copyDir: string): number => readdirSync(join(copyDir, 'log')).filter((n) => n.endsWith('.qlog')).length;
-  try {
-    await supervisor.start();
-    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
-    const api = supervisor.api('DB01');
-    await createMailbox(api, 'm1', 'a@example.org');
-    const write = async (count: number): Promise<void> => {
-      for (let i = 0; i < count; i++) {
-        // Random text: content is deflated when that pays, and this must fill segments.
-        const r = await append(api, 'm1', `Subject: t ${i}\r\n\r\n${randomBytes(15_000).toString('base64')}\r\n`);
-        assert.ok('uid' in r, JSON.stringify(r));
-      }
-    };
+  // The passive copy truncates below its own checkpoint: keep it shallow so this small load moves it.
+  const options = { durability: 'sync' as const, logSegmentBytesMax: 64 * 1024, checkpointDepthBytes: 64 * 1024, truncateIntervalMs: 50 };
+  await withTwoCopies('quire-embedded-truncate-', options, async ({ dir, supervisor, lines, api }) => {
+    const write = (count: number): Promise<void> => appendRandom(api, count);
     await write(20);
     await until(async () => (await supervisor.list()).every((c) => c.logStartPosition > 0), 20_000, 'both copies to truncate');
     assert.ok(segments(join(dir, 'a')) < 5, `active keeps few segments (${segments(join(dir, 'a'))})`);
@@ -222,10 +181,7 @@ test('log truncation: copies delete segments every copy has replayed; a suspende
     }, 30_000, 'catch-up after resume, then truncation past the hold');
     const r = await api.listMessages('m1', 'INBOX');
     assert.ok(r.ok && r.value.messages.length === 50);
-  } finally {
-    await supervisor.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a lossy failover (copy last logs off): the old active comes back divergent, is cut back to the common point and reports its lost tail; a restart keeps the new active', { timeout: 120_000 }, async () => {

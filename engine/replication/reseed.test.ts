@@ -11,44 +11,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Supervisor, type CopyStatus } from '../supervisor.js';
+import type { CopyStatus } from '../supervisor.js';
 import { copySnapshot, SeedVerifyError, type SnapshotFile } from './seed.js';
-import { append, checkAcknowledged, createMailbox, logBytes, until } from './testing.js';
+import { append, appendRandom, checkAcknowledged, logBytes, randomMessage, until, withTwoCopies } from './testing.js';
 
 const copyOf = (copies: CopyStatus[], copy: number): CopyStatus => copies.find((c) => c.copy === copy)!;
 const qlogs = (copyDir: string): string[] => readdirSync(join(copyDir, 'log')).filter((n) => n.endsWith('.qlog')).sort();
 
-/** Random text (content is deflated when that pays; this must fill segments). */
-const body = (i: number, bytes = 15_000): string => `Subject: t ${i}\r\n\r\n${randomBytes(bytes).toString('base64')}\r\n`;
+const body = randomMessage;
 
 test('reseed by snapshot after the active copy truncated its log: state + tail copied, verified, caught up', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-reseed-'));
-  const lines: string[] = [];
-  const supervisor = new Supervisor({
-    durability: 'sync',
-    logSegmentBytesMax: 64 * 1024,
-    checkpointDepthBytes: 64 * 1024,
-    truncateIntervalMs: 50,
-    log: (line) => lines.push(line),
-    copies: [
-      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
-      { database: 'DB01', server: 'MBX1', copy: 2, role: 'passive', dir: join(dir, 'b') },
-    ],
-  });
-  const acknowledged = new Map<number, string>();
-  try {
-    await supervisor.start();
-    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
-    const api = supervisor.api('DB01');
-    await createMailbox(api, 'm1', 'a@example.org');
-    const write = async (count: number): Promise<void> => {
-      for (let i = 0; i < count; i++) {
-        const text = body(acknowledged.size);
-        const r = await append(api, 'm1', text);
-        assert.ok('uid' in r, JSON.stringify(r));
-        acknowledged.set(r.uid, text);
-      }
-    };
+  await withTwoCopies('quire-reseed-', { durability: 'sync', logSegmentBytesMax: 64 * 1024, checkpointDepthBytes: 64 * 1024, truncateIntervalMs: 50 }, async ({ dir, supervisor, lines, api }) => {
+    const acknowledged = new Map<number, string>();
+    const write = (count: number): Promise<void> => appendRandom(api, count, acknowledged);
     await write(30);
     await until(async () => copyOf(await supervisor.list(), 1).logStartPosition > 0, 20_000, 'the active copy to truncate its log');
 
@@ -78,10 +53,7 @@ test('reseed by snapshot after the active copy truncated its log: state + tail c
     }
     await supervisor.switchover('DB01', 'MBX1', 2);
     assert.deepEqual(await checkAcknowledged(api, 'm1', acknowledged), { missing: [], wrong: [] }, 'the reseeded copy, now active, serves every acknowledged message');
-  } finally {
-    await supervisor.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('snapshot copy: an interrupted copy goes on from what it verified; a damaged staged file is copied again', async () => {
@@ -146,24 +118,7 @@ test('snapshot copy: an interrupted copy goes on from what it verified; a damage
 });
 
 test('a lagged copy receives at once, replays late, holds truncation at what it inspected, and plays forward on demand', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-lagged-'));
-  const lines: string[] = [];
-  const supervisor = new Supervisor({
-    durability: 'sync',
-    logSegmentBytesMax: 64 * 1024,
-    checkpointDepthBytes: 0,
-    truncateIntervalMs: 50,
-    log: (line) => lines.push(line),
-    copies: [
-      { database: 'DB01', server: 'MBX1', copy: 1, role: 'active', dir: join(dir, 'a') },
-      { database: 'DB01', server: 'MBX1', copy: 2, role: 'passive', dir: join(dir, 'b') },
-    ],
-  });
-  try {
-    await supervisor.start();
-    await until(async () => (await supervisor.list()).every((c) => c.state === 'Mounted' || c.state === 'Healthy'), 20_000, 'copies up');
-    const api = supervisor.api('DB01');
-    await createMailbox(api, 'm1', 'a@example.org');
+  await withTwoCopies('quire-lagged-', { durability: 'sync', logSegmentBytesMax: 64 * 1024, checkpointDepthBytes: 0, truncateIntervalMs: 50 }, async ({ dir, supervisor, lines, api }) => {
     await until(async () => copyOf(await supervisor.list(), 2).replayQueueLength === 0 && copyOf(await supervisor.list(), 2).copyQueueLength === 0, 20_000, 'the copy current');
     const before = copyOf(await supervisor.list(), 2).lastReplayedPosition;
 
@@ -215,8 +170,5 @@ test('a lagged copy receives at once, replays late, holds truncation at what it 
       return c.role === 'passive' && c.replayQueueLength === 0 && c.lastReplayedPosition === copyOf(await supervisor.list(), 1).lastLogPosition;
     }, 20_000, 'replay at once');
     assert.ok(logBytes(join(dir, 'b')).length > 0);
-  } finally {
-    await supervisor.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
