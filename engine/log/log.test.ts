@@ -198,3 +198,26 @@ test('two logs in one process share the frame slots without overwriting each oth
     await log.close();
   }
 });
+
+test('a read in progress reads on to its end when segments before it are truncated meanwhile', async () => {
+  // A passive copy replays (reads) while the supervisor truncates the segments its checkpoint
+  // passed; the read must not lose its place in the segment list (it used to skip a segment:
+  // a lagged copy's play-forward stopped a segment short, or read the wrong file).
+  const storage = new SimStorage(seededPrng(9));
+  const log = await openLog(storage, undefined, 4096);
+  for (let n = 0; n < 40; n++) await log.append([record(n, 1000)]);
+  const { segments } = log.segmentFiles();
+  assert.ok(segments.length >= 5, `several segments (${segments.length})`);
+  for (const from of [segments[1]!.start, segments.at(-2)!.start]) {
+    const seen: number[] = [];
+    let truncated = 0;
+    for await (const batch of log.read(from)) {
+      seen.push(new DataView(batch.records[0]!.payload.buffer, batch.records[0]!.payload.byteOffset).getUint32(0, true));
+      if (truncated === 0) truncated = await log.truncateBefore(batch.end);
+    }
+    assert.ok(truncated >= 1, 'segments before the read went');
+    const first = seen[0]!;
+    assert.deepEqual(seen, Array.from({ length: 40 - first }, (_, i) => first + i), `every batch from ${from} to the end`);
+  }
+  await log.close();
+});

@@ -440,11 +440,13 @@ export class TransactionLog {
 
   /** Verified batches from `from` (a batch boundary) up to the durable end. */
   async *read(from: number, to = this.endPosition): AsyncGenerator<{ start: number; end: number; bytes: Uint8Array; records: LogRecord[] }> {
-    assert(from >= this.start, `position ${from} was truncated away (log starts at ${this.start})`);
-    let index = this.segments.length - 1;
-    while (index > 0 && this.segments[index]!.start > from) index -= 1;
     let position = from;
-    for (; index < this.segments.length && position < to; index++) {
+    while (position < to) {
+      // Found by position at every segment, not by index: truncateBefore may shift the list
+      // (and a roll extend it) while the caller works through a batch.
+      assert(position >= this.start, `position ${position} was truncated away (log starts at ${this.start})`);
+      let index = this.segments.length - 1;
+      while (index > 0 && this.segments[index]!.start > position) index -= 1;
       const segment = this.segments[index]!;
       const nextStart = this.segments[index + 1]?.start ?? to;
       const file = await this.options.storage.open(join(this.options.dir, segment.name), { create: false });
