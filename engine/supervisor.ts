@@ -828,12 +828,6 @@ export class Supervisor {
       boundary = true;
     }
     this.noteStatus(copy, (await copy.client.call('playForward', { to: position, boundary })) as WorkerStatus);
-    // A worker just restarted can stop one batch short of a boundary it was asked for (not
-    // understood yet; ARCHITECTURE.md Known gaps): ask again, a bounded number of times.
-    for (let again = 0; again < 3 && boundary && copy.replayed < position && position <= copy.end; again++) {
-      this.say(`${copy.name} played forward to ${copy.replayed} of ${position}; asking again`);
-      this.noteStatus(copy, (await copy.client.call('playForward', { to: position, boundary })) as WorkerStatus);
-    }
     this.say(`${copy.name} played forward to ${copy.replayed} (asked ${position}, log at ${copy.end})`);
     return (await this.list()).find((c) => c.database === database && c.server === copy.spec.server && c.copy === copy.spec.copy)!;
   }
