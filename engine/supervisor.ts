@@ -251,9 +251,8 @@ class DatabaseGroup {
   publishing = new Set<Promise<void>>();
   /** The publisher failed (not fenced): reopen it and ship again from safeEnd before the next batch. */
   publisherBroken = false;
+  /** An activation is in progress (start-up's, a late one, a failover or a switchover): no other may begin. */
   activating = false;
-  /** A start-up activation that came late (a copy mounted on its restart) is opening shipping. */
-  opening = false;
   /** The server whose copy is active, as the last activation said (this one or another). */
   activeServer: string | null = null;
   /** When the active copy's server was first seen missing from the servers' group. */
@@ -317,12 +316,6 @@ export class Supervisor {
   private readonly groups = new Map<string, DatabaseGroup>();
   private readonly transport: ShippingTransport;
   private stopping = false;
-  /**
-   * Databases whose start-up activation start() has passed. An active copy that mounts after
-   * that without an activation (its first start failed: e.g. a worker of a server killed with -9
-   * still held its store's lock) opens its shipping itself when it comes up.
-   */
-  private readonly startedGroups = new Set<string>();
   /** This server's name (the copies' server). */
   private readonly server: string;
   /** Servers ever seen in the servers' group: only one seen alive can be declared dead. */
@@ -380,11 +373,22 @@ export class Supervisor {
         }
       }
     }
-    await Promise.all(this.copies.map((copy) => this.spawn(copy)));
-    for (const group of this.groups.values()) {
-      this.startedGroups.add(group.name);
-      const active = this.copies.find((c) => c.spec.database === group.name && c.role === 'active' && c.state === 'Mounted');
-      if (active !== undefined) await this.openShipping(group, active);
+    // Each database's start-up activation is in progress until it is done below: an active copy
+    // that mounts after it without one (its first start failed: e.g. a worker of a server killed
+    // with -9 still held its store's lock) opens its shipping itself when it comes up.
+    for (const group of this.groups.values()) group.activating = true;
+    try {
+      await Promise.all(this.copies.map((copy) => this.spawn(copy)));
+      for (const group of this.groups.values()) {
+        const active = this.copies.find((c) => c.spec.database === group.name && c.role === 'active' && c.state === 'Mounted');
+        try {
+          if (active !== undefined) await this.openShipping(group, active);
+        } finally {
+          group.activating = false;
+        }
+      }
+    } finally {
+      for (const group of this.groups.values()) group.activating = false;
     }
     await coordinator?.join(this.server, (members) => this.onMembers(members));
     const onHandOver = this.options.onHandOver;
@@ -523,12 +527,12 @@ export class Supervisor {
             void this.ship(group, copy.end, copy.end, null).catch(() => {});
             group.router.setTarget(copy.client);
             if (!group.activating) group.router.release();
-          } else if (group.active === null && !group.activating && !group.opening && this.startedGroups.has(group.name) && !copy.fenced && !this.stopping) {
-            // It failed its first start and came up on a restart: nobody activated it yet.
-            group.opening = true;
+          } else if (group.active === null && !group.activating && !copy.fenced && !this.stopping) {
+            // It failed its first start and came up on a restart after start-up's activation: nobody activated it yet.
+            group.activating = true;
             void this.openShipping(group, copy)
               .catch((error: Error) => this.say(`${copy.name}: cannot open shipping: ${error.message}`))
-              .finally(() => (group.opening = false));
+              .finally(() => (group.activating = false));
           }
           if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
         } else {
