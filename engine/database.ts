@@ -32,7 +32,7 @@ import { type Result, fail, ok } from './errors.js';
 import { EventType, type MailEvent } from './events/types.js';
 import { decodeEvent, encodeEvent, codecVersion } from './events/v1.js';
 import type { Clock, Prng, Storage } from './io.js';
-import { type DurableBatch, type LogStats, TransactionLog } from './log/log.js';
+import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
 import { type DatabaseState, type FolderState, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
@@ -383,7 +383,7 @@ export class MailboxDatabase implements MailboxApi {
     this.notify(changes);
     // Indexing new contents is CPU (inflate, tokenize): after this batch's callers are answered.
     const events = batch.appends.flatMap((append) => append.tag as MailEvent[]);
-    const deleted = [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash);
+    const deleted = deletedContents(touched);
     void clock.sleep(0).then(() => this.indexer.onBatch(events, deleted));
   }
 
@@ -484,13 +484,10 @@ export class MailboxDatabase implements MailboxApi {
       const exact = to >= this.log.end || options.boundary === true;
       for await (const batch of this.log.read(this.durable.position, exact ? Math.min(to, this.log.end) : undefined)) {
         if (batch.end > to) break;
-        const touched = emptyTouched();
-        const events = batch.records.map((record) => decodeEvent(record.type, record.version, record.payload));
-        for (const event of events) apply(this.durable, event, touched);
-        this.durable.position = batch.end;
+        const { events, touched } = applyLogged(this.durable, batch);
         this.unwritten = this.unwritten === null ? touched : mergeTouched(this.unwritten, touched);
         // The content index follows replay (the contents it reads are served from `unwritten` until written).
-        this.indexer.onBatch(events, [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash));
+        this.indexer.onBatch(events, deletedContents(touched));
         if (this.durable.position - this.materializedPosition >= depth) await this.writeCheckpoint();
       }
     }
@@ -786,22 +783,28 @@ export class MailboxDatabase implements MailboxApi {
   }
 }
 
-/**
- * Replays verified batches from state.position to `end`, writing each to the store with its
- * checkpoint; `onReplayed` gets each batch's events and the contents it deleted (the content index's feed).
- */
-async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, end: number, onReplayed?: (events: MailEvent[], deleted: string[]) => void): Promise<number> {
+/** Replays verified batches from state.position to `end`, writing each to the store with its checkpoint. */
+async function replay(log: TransactionLog, kv: KvStore, state: DatabaseState, end: number): Promise<number> {
   let batches = 0;
   for await (const batch of log.read(state.position, end)) {
-    const touched = emptyTouched();
-    const events = batch.records.map((record) => decodeEvent(record.type, record.version, record.payload));
-    for (const event of events) apply(state, event, touched);
-    state.position = batch.end;
-    await kv.write(materialize(state, touched));
-    onReplayed?.(events, [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash));
+    await kv.write(materialize(state, applyLogged(state, batch).touched));
     batches += 1;
   }
   return batches;
+}
+
+/** Applies one batch read from the log to `state` (recovery and a passive copy's replay alike). */
+function applyLogged(state: DatabaseState, batch: { end: number; records: readonly LogRecord[] }): { events: MailEvent[]; touched: Touched } {
+  const touched = emptyTouched();
+  const events = batch.records.map((record) => decodeEvent(record.type, record.version, record.payload));
+  for (const event of events) apply(state, event, touched);
+  state.position = batch.end;
+  return { events, touched };
+}
+
+/** The contents a batch deleted (the content index forgets them). */
+function deletedContents(touched: Touched): string[] {
+  return [...touched.contentData].filter(([, data]) => data === null).map(([hash]) => hash);
 }
 
 /** `later` folded into `earlier` (a passive copy's batches between two state writes); materialize reads the state, so the newest wins. */
