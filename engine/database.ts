@@ -36,7 +36,7 @@ import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
 import { type DatabaseState, type FolderState, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
-import { contentKey, loadState, materialize, summaryKey } from './state/store.js';
+import { contentKey, loadState, materialize, summaryKey, touchedContentValue } from './state/store.js';
 import { summariesPerCallMax, summaryCacheEntriesMax } from './mime/constants.js';
 import { bodyValuesOf, summarize } from './mime/parse.js';
 import { binaryBytes, sectionBytes } from './mime/section.js';
@@ -428,15 +428,8 @@ export class MailboxDatabase implements MailboxApi {
       if (pending?.ops.has(key)) return pending.ops.get(key) ?? undefined;
     }
     // A passive copy's replay not written yet (deep checkpoint): contents and their summaries.
-    const unwritten = this.unwritten;
-    if (unwritten !== null && (key.startsWith('c/') || key.startsWith('s/'))) {
-      const hash = key.slice(2);
-      const data = unwritten.contentData.get(hash);
-      if (data === null) return undefined;
-      if (data !== undefined && key.startsWith('c/')) return data;
-      const summary = unwritten.contentSummaries.get(hash);
-      if (summary !== undefined && key.startsWith('s/')) return enc.encode(JSON.stringify(summary));
-    }
+    const unwritten = this.unwritten === null ? undefined : touchedContentValue(this.unwritten, key);
+    if (unwritten !== undefined) return unwritten ?? undefined;
     return this.kv.get(key);
   }
 

@@ -52,6 +52,21 @@ function folderRecord(f: FolderState): FolderRecord {
   return rest;
 }
 
+/**
+ * The value `materialize` would write for a content or summary key (`c/`, `s/`) from `touched`,
+ * without materializing: null when it deletes it, undefined when `touched` does not write it
+ * (a passive copy serves contents replayed but not written yet from here).
+ */
+export function touchedContentValue(touched: Touched, key: string): Uint8Array | null | undefined {
+  const hash = key.slice(2);
+  const data = touched.contentData.get(hash);
+  if (key === contentKey(hash)) return data;
+  if (key !== summaryKey(hash)) return undefined;
+  if (data === null) return null;
+  const summary = touched.contentSummaries.get(hash);
+  return summary === undefined ? undefined : json(summary);
+}
+
 /** The state-store writes that bring it up to `state` for what `touched` names, plus the checkpoint. */
 export function materialize(state: DatabaseState, touched: Touched): KvOp[] {
   const ops: KvOp[] = [];
