@@ -1,10 +1,18 @@
 // Proves the vacation auto-reply's rules without a server: the active window (fromDate
-// inclusive, toDate exclusive), each RFC 3834 reason not to answer, and the reply's headers.
+// inclusive, toDate exclusive), each RFC 3834 reason not to answer, the reply's headers, and
+// the responder over the server's real document store: once per sender per vacationPeriodMs,
+// and nothing written for a user without a vacation response.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Account } from './frontend.js';
-import { autoReplyMessage, autoReplyRefusal, vacationActive, vacationOff } from './vacation.js';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ok } from '../engine/errors.js';
+import { FileAccountDocuments } from '../server/documents.js';
+import { silentLog } from '../server/frontend.js';
+import type { Account, Submission } from './frontend.js';
+import { type VacationDocument, autoReplyMessage, autoReplyRefusal, vacationActive, vacationDocument, vacationOff, vacationPeriodMs, vacationResponder } from './vacation.js';
 
 const account: Account = { address: 'demo@example.org', mailboxId: 'm1', database: 'DB01', displayName: 'Demo', quotaBytes: null, aliases: ['sales@example.org'] };
 const head = (extra: string, to = 'demo@example.org') => Buffer.from(`From: a@remote.test\r\nTo: ${to}\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <m1@remote.test>\r\n${extra}\r\nbody\r\n`);
@@ -23,21 +31,23 @@ test('autoReplyRefusal: RFC 3834 sec. 2 reasons not to answer', () => {
   assert.equal(autoReplyRefusal(head(''), 'a@remote.test', account, 'demo@example.org'), null);
   assert.equal(autoReplyRefusal(head('', 'Sales <sales@example.org>'), 'a@remote.test', account, 'sales@example.org'), null, 'an alias in To');
   assert.equal(autoReplyRefusal(head('Auto-Submitted: no\r\n'), 'a@remote.test', account, 'demo@example.org'), null);
-  const refusals = [
-    autoReplyRefusal(head(''), '', account, 'demo@example.org'),
-    autoReplyRefusal(head(''), 'sales@example.org', account, 'demo@example.org'),
-    autoReplyRefusal(head(''), 'MAILER-DAEMON@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head(''), 'owner-list@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head(''), 'list-request@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head(''), 'do-not-reply@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head('Auto-Submitted: auto-replied\r\n'), 'a@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head('Auto-Submitted: auto-generated; x=1\r\n'), 'a@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head('Precedence: bulk\r\n'), 'a@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head('Precedence: list\r\n'), 'a@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head('List-Id: <x.remote.test>\r\n'), 'a@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head('List-Unsubscribe: <mailto:u@remote.test>\r\n'), 'a@remote.test', account, 'demo@example.org'),
-    autoReplyRefusal(head('', 'someone@else.test'), 'a@remote.test', account, 'demo@example.org'),
+  // [extra header lines, envelope sender, To]: each must be refused.
+  const refused: Array<[string, string, string?]> = [
+    ['', ''],
+    ['', 'sales@example.org'],
+    ['', 'MAILER-DAEMON@remote.test'],
+    ['', 'owner-list@remote.test'],
+    ['', 'list-request@remote.test'],
+    ['', 'do-not-reply@remote.test'],
+    ['Auto-Submitted: auto-replied\r\n', 'a@remote.test'],
+    ['Auto-Submitted: auto-generated; x=1\r\n', 'a@remote.test'],
+    ['Precedence: bulk\r\n', 'a@remote.test'],
+    ['Precedence: list\r\n', 'a@remote.test'],
+    ['List-Id: <x.remote.test>\r\n', 'a@remote.test'],
+    ['List-Unsubscribe: <mailto:u@remote.test>\r\n', 'a@remote.test'],
+    ['', 'a@remote.test', 'someone@else.test'],
   ];
+  const refusals = refused.map(([extra, sender, to]) => autoReplyRefusal(head(extra, to), sender, account, 'demo@example.org'));
   assert.ok(refusals.every((r) => r !== null), JSON.stringify(refusals));
 });
 
@@ -51,4 +61,39 @@ test('autoReplyMessage: Auto-Submitted, In-Reply-To, References, "Auto:" subject
   const html = Buffer.from(autoReplyMessage({ ...vacationOff, isEnabled: true, subject: 'Out', htmlBody: '<p>Back <b>soon</b></p>' }, original, 'demo@example.org', 'a@remote.test', 0, 'x2@localhost')).toString('latin1');
   assert.match(html, /\r\nSubject: Out\r\n/);
   assert.match(html, /Back\s+soon/);
+});
+
+test('vacationResponder: once per sender per period, again after it; nothing read into being for a user without one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-vacation-'));
+  try {
+    const documents = new FileAccountDocuments(dir);
+    const sent: Submission[] = [];
+    let now = Date.parse('2026-11-29T10:00:00Z');
+    const respond = vacationResponder({ log: silentLog, hostname: 'mx.example.org' }, documents, async (submission) => {
+      sent.push(submission);
+      return ok({ id: 'r', timeMs: now, recipients: [] });
+    }, () => now);
+    const deliver = (sender: string, to: Account = account) => respond({ account: to, rcpt: to.address, message: { id: `m${now}`, timeMs: now, mailFrom: sender, prefix: '', body: head('') } });
+
+    const other: Account = { ...account, address: 'other@example.org', mailboxId: 'm2', aliases: [] };
+    await deliver('a@remote.test', other);
+    assert.equal(sent.length, 0);
+    assert.equal(existsSync(join(dir, 'm2')), false, 'no document made for a user without a vacation response');
+
+    await documents.update<VacationDocument, null>(account.mailboxId, vacationDocument, () => ({ value: { version: 1, settings: { ...vacationOff, isEnabled: true, textBody: 'Away' }, replied: {} }, result: null }));
+    await deliver('a@remote.test');
+    assert.deepEqual(sent.map((s) => [s.mailFrom, s.recipients, s.autoReply]), [['', ['a@remote.test'], true]]);
+    now += 3600_000;
+    await deliver('A@remote.test');
+    await deliver('b@remote.test');
+    assert.deepEqual(sent.map((s) => s.recipients[0]), ['a@remote.test', 'b@remote.test'], 'a answered once, b once');
+    now += vacationPeriodMs - 3600_000 - 1;
+    await deliver('a@remote.test');
+    assert.equal(sent.length, 2, 'still within a\'s period');
+    now += 1;
+    await deliver('a@remote.test');
+    assert.deepEqual(sent.map((s) => s.recipients[0]), ['a@remote.test', 'b@remote.test', 'a@remote.test'], 'a answered again once the period is over');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -90,13 +90,16 @@ export function autoReplyMessage(settings: VacationSettings, original: Uint8Arra
   return Buffer.from(`${headers.join('\r\n')}\r\n\r\n${body}${body.endsWith('\r\n') ? '' : '\r\n'}`, 'utf8');
 }
 
-/** The delivery hook: answers a delivered message when the recipient's vacation response is on. */
+/**
+ * The delivery hook: answers a delivered message when the recipient's vacation response is on.
+ * Delivery does not wait for it; the promise (never rejected) is for tests.
+ */
 export function vacationResponder(
   context: Pick<FrontEndContext, 'log' | 'hostname'>,
   documents: AccountDocuments,
   submit: (submission: Submission) => Promise<Result<SubmissionReceipt>>,
   nowMs: () => number,
-): DeliveredHook {
+): (delivered: Parameters<DeliveredHook>[0]) => Promise<void> {
   const log = context.log.child({ component: 'vacation' });
   const respond = async ({ account, rcpt, message }: Parameters<DeliveredHook>[0]): Promise<void> => {
     const sender = message.mailFrom.toLowerCase();
@@ -121,7 +124,5 @@ export function vacationResponder(
     const sent = await submit({ account, mailFrom: '', recipients: [sender], content, via: { helo: context.hostname, clientAddress: '127.0.0.1', protocol: 'LOCAL' }, autoReply: true });
     log.info({ account: account.address, ok: sent.ok && sent.value.recipients.every((r) => r.outcome !== 'refused') }, 'vacation: answered');
   };
-  return (delivered) => {
-    respond(delivered).catch((error: Error) => log.warn({ error: error.message }, 'vacation: reply failed'));
-  };
+  return (delivered) => respond(delivered).catch((error: Error) => log.warn({ error: error.message }, 'vacation: reply failed'));
 }
