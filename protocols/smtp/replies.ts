@@ -49,6 +49,11 @@ export function failureReply(failure: Failure): Error & { responseCode: number }
   return reply(answer.code, answer.enhanced, answer.message.replace(/[\r\n]+/g, ' '));
 }
 
+/** The enhanced status code at the front of a reply built by `reply` ('5.1.1'), or null. */
+export function enhancedCodeOf(error: Error): string | null {
+  return enhancedAtFront.exec(error.message)?.[1] ?? null;
+}
+
 /** True for 4xx (the client should try again later). */
 export function isTemporary(error: { responseCode: number }): boolean {
   return error.responseCode >= 400 && error.responseCode < 500;

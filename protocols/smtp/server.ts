@@ -14,7 +14,7 @@ import type { Failure } from '../../engine/errors.js';
 import { closeGraceMs, dsnEnvidCharsMax, dsnOrcptCharsMax, receivedHopsMax, recipientsPerTransactionMax, smtpIdleMsMax, traceHeadersBytesMax, unauthenticatedCommandsMax } from './constants.js';
 import { type DeliveryTarget, type TargetFailure, deliverLocal } from './deliver.js';
 import { xtext } from './dsn.js';
-import { failureReply, isTemporary, reply } from './replies.js';
+import { enhancedCodeOf, failureReply, isTemporary, reply } from './replies.js';
 import { headerValues, protocolName, receivedHeader } from './trace.js';
 import type { FailedRecipient, MailServices, MessageDsn, RecipientDsn } from './types.js';
 
@@ -177,6 +177,31 @@ export function mailTransactions(context: FrontEndContext, services: MailService
     return answers.map((answer) => answer!);
   }
 
+  /** Did some mailbox of a target that failed take the message (a group some members of which have it)? */
+  const reachedSome = (result: TargetFailure, target: DeliveryTarget): boolean => result.failedAccounts.length < new Set(target.accounts.map((a) => a.mailboxId)).size;
+
+  /** A refusal as the queue reports it to the sender (a DSN). */
+  const refusal = (address: string, error: SmtpError): FailedRecipient => ({
+    address,
+    status: enhancedCodeOf(error) ?? '5.0.0',
+    diagnostic: `${error.responseCode} ${error.message}`,
+    remoteMta: null,
+  });
+
+  /** Queues what a transaction could not deliver (local redeliveries and reports); answers the queue's id, or null when it cannot take it. */
+  async function queueRest(message: { id: string; timeMs: number; mailFrom: string; content: Uint8Array }, redeliver: Record<string, string>, failed: readonly FailedRecipient[], dsn: MessageDsn | undefined): Promise<string | null> {
+    const queuedId = services.newId();
+    try {
+      await services.outbound!.enqueue({ id: queuedId, timeMs: message.timeMs, mailFrom: message.mailFrom, recipients: Object.keys(redeliver), content: message.content, local: redeliver, ...(dsn === undefined ? {} : { dsn }) }, failed);
+    } catch (error) {
+      log.error({ id: message.id, error: (error as Error).message }, 'the outbound queue cannot take the undelivered part of a transaction');
+      return null;
+    }
+    return queuedId;
+  }
+
+  const restQueued = (id: string, queuedId: string): string => `2.0.0 Ok: delivered as ${id}, the rest queued as ${queuedId}`;
+
   /**
    * SMTP has one answer per message. When the message is durable for some recipients (a mailbox
    * has it, or the outbound queue does) and others failed, the failed local recipients go into
@@ -194,7 +219,7 @@ export function mailTransactions(context: FrontEndContext, services: MailService
     local: ReadonlyArray<{ ok: true } | TargetFailure>,
     queuedRemote: boolean,
   ): Promise<void> {
-    const stored = queuedRemote || local.some((result, i) => result.ok || result.failedAccounts.length < new Set(targets[i]!.accounts.map((a) => a.mailboxId)).size);
+    const stored = queuedRemote || local.some((result, i) => result.ok || reachedSome(result, targets[i]!));
     const redeliver: Record<string, string> = {};
     const recipientsDsn: Record<string, RecipientDsn> = {};
     const reports: FailedRecipient[] = [];
@@ -221,24 +246,16 @@ export function mailTransactions(context: FrontEndContext, services: MailService
         if (!targetIndex.includes(index)) redeliver[rcptTo[index]!] = rcptTo[index]!;
         return;
       }
-      const text = answer.message;
-      const enhanced = /^([245]\.\d{1,3}\.\d{1,3}) /.exec(text)?.[1] ?? '5.0.0';
-      failed.push({ address: rcptTo[index]!, status: enhanced, diagnostic: `${answer.responseCode} ${text}`, remoteMta: null });
+      failed.push(refusal(rcptTo[index]!, answer));
     });
     const partial = Object.keys(redeliver).length > 0 || failed.length > reports.length;
     if (!stored || (!partial && reports.length === 0)) return;
-    const queuedId = services.newId();
     const dsn: MessageDsn | undefined = message.dsn === undefined ? undefined : { ...message.dsn, recipients: { ...message.dsn.recipients, ...recipientsDsn } };
-    try {
-      await services.outbound!.enqueue({ id: queuedId, timeMs: message.timeMs, mailFrom: message.mailFrom, recipients: Object.keys(redeliver), content: message.content, local: redeliver, ...(dsn === undefined ? {} : { dsn }) }, failed);
-    } catch (error) {
-      log.error({ id: message.id, error: (error as Error).message }, 'the outbound queue cannot take the undelivered part of a transaction');
-      return;
-    }
-    if (!partial) return;
+    const queuedId = await queueRest(message, redeliver, failed, dsn);
+    if (queuedId === null || !partial) return;
     log.info({ id: message.id, queued: queuedId, redeliver: Object.keys(redeliver).length, bounced: failed.length - reports.length }, 'part of the transaction queued');
     answers.forEach((answer, index) => {
-      if (answer !== null && typeof answer !== 'string') answers[index] = `2.0.0 Ok: delivered as ${message.id}, the rest queued as ${queuedId}`;
+      if (answer !== null && typeof answer !== 'string') answers[index] = restQueued(message.id, queuedId);
     });
   }
 
@@ -260,23 +277,18 @@ export function mailTransactions(context: FrontEndContext, services: MailService
     const failed: FailedRecipient[] = [];
     const partial: number[] = [];
     local.forEach((result, i) => {
-      if (result.ok || result.failedAccounts.length >= new Set(targets[i]!.accounts.map((a) => a.mailboxId)).size) return;
+      if (result.ok || !reachedSome(result, targets[i]!)) return;
       const index = targetIndex[i]!;
       const error = answers[index] as SmtpError;
       partial.push(index);
       if (isTemporary(error)) for (const account of result.failedAccounts) redeliver[account.address] = targets[i]!.rcpt;
-      else failed.push({ address: targets[i]!.rcpt, status: /^([245]\.\d{1,3}\.\d{1,3}) /.exec(error.message)?.[1] ?? '5.0.0', diagnostic: `${error.responseCode} ${error.message}`, remoteMta: null });
+      else failed.push(refusal(targets[i]!.rcpt, error));
     });
     if (partial.length === 0) return;
-    const queuedId = services.newId();
-    try {
-      await services.outbound!.enqueue({ id: queuedId, timeMs: message.timeMs, mailFrom: message.mailFrom, recipients: Object.keys(redeliver), content: message.content, local: redeliver }, failed);
-    } catch (error) {
-      log.error({ id: message.id, error: (error as Error).message }, 'the outbound queue cannot take the undelivered members of a group');
-      return;
-    }
+    const queuedId = await queueRest(message, redeliver, failed, undefined);
+    if (queuedId === null) return;
     log.info({ id: message.id, queued: queuedId, redeliver: Object.keys(redeliver).length, bounced: failed.length }, 'undelivered group members queued');
-    for (const index of partial) answers[index] = `2.0.0 Ok: delivered as ${message.id}, the rest queued as ${queuedId}`;
+    for (const index of partial) answers[index] = restQueued(message.id, queuedId);
   }
 
   return { checkRcpt, transaction };
