@@ -18,7 +18,7 @@
 //               the header's `failed` already reported on).
 // A message is finished by removing .msg first, then .state; a .state alone is debris.
 
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeStorage } from '../../engine/io.js';
 import type { FrontEndLog, QueuedMessageStatus } from '../../protocols/frontend.js';
@@ -74,19 +74,8 @@ export interface OutboundQueueOptions {
   readonly send?: typeof relay;
 }
 
-
-async function writeDurably(dir: string, name: string, data: Uint8Array): Promise<void> {
-  const temp = join(dir, `.${name}.tmp`);
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, join(dir, name));
-  await nodeStorage().syncDir(dir);
-}
+/** Write, fsync, rename, fsync of the directory (a temporary `.<name>.<pid>.tmp` left by a crash is removed at open). */
+const writeDurably = (dir: string, name: string, data: Uint8Array): Promise<void> => nodeStorage().writeAtomic(join(dir, name), data);
 
 interface MessageHeader {
   v: number;
@@ -132,20 +121,24 @@ function decodeMessage(bytes: Buffer): { message: OutboundMessage; failed: Faile
 
 const initialState = (message: OutboundMessage, failed: readonly FailedRecipient[]): QueueState => ({ attempts: 0, nextAttemptMs: 0, remaining: message.recipients, failed });
 
+/** A message file (`<id>.msg`) with its state (no .state: nothing tried yet); null when the file cannot be read as one. */
+async function loadEntry(dir: string, name: string): Promise<{ message: OutboundMessage; state: QueueState } | null> {
+  const decoded = decodeMessage(await readFile(join(dir, name)));
+  if (decoded === null) return null;
+  try {
+    return { message: decoded.message, state: JSON.parse(await readFile(join(dir, `${decoded.message.id}.state`), 'utf8')) as QueueState };
+  } catch {
+    return { message: decoded.message, state: initialState(decoded.message, decoded.failed) };
+  }
+}
+
 /** Every message in a queue directory with its state, read from the files (`quire queue` without a running server). */
 export async function readQueueDir(dir: string): Promise<Array<{ message: OutboundMessage; state: QueueState }>> {
   const names = await namesIn(dir);
   const found: Array<{ message: OutboundMessage; state: QueueState }> = [];
   for (const name of names.filter((n) => n.endsWith('.msg') && !n.startsWith('.'))) {
-    const decoded = decodeMessage(await readFile(join(dir, name)));
-    if (decoded === null) continue;
-    let state = initialState(decoded.message, decoded.failed);
-    try {
-      state = JSON.parse(await readFile(join(dir, `${decoded.message.id}.state`), 'utf8')) as QueueState;
-    } catch {
-      // nothing tried yet
-    }
-    found.push({ message: decoded.message, state });
+    const entry = await loadEntry(dir, name);
+    if (entry !== null) found.push(entry);
   }
   return found.sort((a, b) => a.message.timeMs - b.message.timeMs);
 }
@@ -233,19 +226,9 @@ export class FileOutboundQueue implements OutboundQueue {
       if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(options.dir, name), { force: true });
     }
     for (const name of names.filter((n) => n.endsWith('.msg'))) {
-      const decoded = decodeMessage(await readFile(join(options.dir, name)));
-      if (decoded === null) {
-        options.log.error({ file: name }, 'outbound queue: unreadable message file left in place');
-        continue;
-      }
-      const { message } = decoded;
-      let state = initialState(message, decoded.failed);
-      try {
-        state = JSON.parse(await readFile(join(options.dir, `${message.id}.state`), 'utf8')) as QueueState;
-      } catch {
-        // no state yet: nothing was tried
-      }
-      queue.entries.set(message.id, { message, state, busy: false });
+      const entry = await loadEntry(options.dir, name);
+      if (entry === null) options.log.error({ file: name }, 'outbound queue: unreadable message file left in place');
+      else queue.entries.set(entry.message.id, { ...entry, busy: false });
     }
     for (const name of names.filter((n) => n.endsWith('.state'))) {
       if (!queue.entries.has(name.slice(0, -'.state'.length))) await rm(join(options.dir, name), { force: true });
