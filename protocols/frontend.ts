@@ -210,6 +210,11 @@ export interface MailSubmission {
   cancel(id: string): Promise<Result<boolean>>;
 }
 
+/** A plain local@domain address within RFC 5321's lengths (64 and 255): what submission accepts as a recipient. */
+export function isMailboxAddress(address: string): boolean {
+  return /^[^\s<>@]{1,64}@[^\s<>@]{1,255}$/.test(address);
+}
+
 /** May `account` use `address` as its envelope sender (SMTP MAIL FROM, JMAP envelope, identities)? */
 export function isOwnAddress(account: Account, address: string): boolean {
   const lower = address.toLowerCase();

@@ -8,12 +8,11 @@
 // completed in the queue). It resolves once all of that is durable, one outcome per recipient.
 
 import { fail, ok, type Result } from '../../engine/errors.js';
-import { type FrontEndContext, type Submission, type SubmissionReceipt, type SubmittedRecipient, isOwnAddress } from '../frontend.js';
+import { type FrontEndContext, type Submission, type SubmissionReceipt, type SubmittedRecipient, isMailboxAddress, isOwnAddress } from '../frontend.js';
 import { recipientsPerTransactionMax } from './constants.js';
 import { type Rcpt, mailTransactions } from './server.js';
 import type { MailServices } from './types.js';
 
-const addressPattern = /^[^\s<>@]{1,64}@[^\s<>@]{1,255}$/;
 const replyOf = (error: Error & { responseCode: number }): string => `${error.responseCode} ${error.message}`;
 
 /** The submit function of a mail flow. */
@@ -30,7 +29,7 @@ export function submitter(context: FrontEndContext, services: MailServices): (su
     const outcomes = new Map<string, SubmittedRecipient>();
     const accepted: Array<{ address: string; rcpt: Rcpt }> = [];
     for (const address of recipients) {
-      const rcpt = addressPattern.test(address) ? await checkRcpt(address) : Object.assign(new Error(`5.1.3 ${address}: not a valid mailbox address`), { responseCode: 553 });
+      const rcpt = isMailboxAddress(address) ? await checkRcpt(address) : Object.assign(new Error(`5.1.3 ${address}: not a valid mailbox address`), { responseCode: 553 });
       if (rcpt instanceof Error) outcomes.set(address, { address, outcome: 'refused', reply: replyOf(rcpt), queueId: null });
       else accepted.push({ address, rcpt });
     }

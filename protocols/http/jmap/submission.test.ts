@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { type TestServer, startTestServer } from '../../../test/harness.js';
+import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { inboxOf } from '../../smtp/testing.js';
 import { jmapClient } from './testing.js';
 
@@ -179,6 +180,16 @@ test('Identity, EmailSubmission through the mail flow, undo', { timeout: 120_000
   });
   assert.deepEqual(Object.fromEntries(Object.entries(refused.notCreated).map(([k, v]: [string, any]) => [k, v.type])), { forged: 'forbiddenFrom', badFrom: 'forbiddenMailFrom', none: 'noRecipients', bad: 'invalidRecipients', noIdentity: 'invalidProperties' });
   assert.deepEqual(refused.notCreated.bad.invalidRecipients, ['not an address']);
+  // The mail flow's own checks, answered as JMAP errors: the sender, and the number of recipients.
+  const many = Array.from({ length: recipientsPerTransactionMax + 1 }, (_, i) => ({ email: `r${i}@remote.test` }));
+  const flowRefused = await jmap.one('EmailSubmission/set', {
+    accountId,
+    create: {
+      badFromManyTo: { identityId: primaryId, emailId: sentEmailId, envelope: { mailFrom: { email: 'boss@example.org' }, rcptTo: many } },
+      manyTo: { identityId: primaryId, emailId: sentEmailId, envelope: { mailFrom: { email: 'demo@example.org' }, rcptTo: many } },
+    },
+  });
+  assert.deepEqual([flowRefused.notCreated.badFromManyTo.type, flowRefused.notCreated.manyTo.type, flowRefused.notCreated.manyTo.maxRecipients], ['forbiddenMailFrom', 'tooManyRecipients', recipientsPerTransactionMax]);
   const unknownLocal = await jmap.one('EmailSubmission/set', { accountId, create: { u: { identityId: primaryId, emailId: sentEmailId, envelope: { mailFrom: { email: 'sales@example.org' }, rcptTo: [{ email: 'nobody@example.org' }] } } } });
   assert.equal(unknownLocal.created.u.deliveryStatus['nobody@example.org'].delivered, 'no');
   assert.match(unknownLocal.created.u.deliveryStatus['nobody@example.org'].smtpReply, /^550 5\.1\.1 /);

@@ -10,7 +10,7 @@
 // message was delivered and it waits in the queue: then `undoStatus: canceled` takes it out.
 
 import { isGroup } from '../../../engine/api.js';
-import { type MailSubmission, isOwnAddress } from '../../frontend.js';
+import { type MailSubmission, isMailboxAddress, isOwnAddress } from '../../frontend.js';
 import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { type EmailRef, unwrap } from './account.js';
 import { type Collection, type Stored, changeCollection, documentsOf, getFrom } from './collection.js';
@@ -157,21 +157,22 @@ export function withoutBcc(bytes: Uint8Array): Uint8Array {
   return Buffer.from(kept.join('\r\n') + (end < 0 ? '\r\n' : text.slice(end)), 'latin1');
 }
 
-const addressPattern = /^[^\s<>@]{1,64}@[^\s<>@]{1,255}$/;
-
-/** The envelope given, or made from the identity and the To/Cc/Bcc of the Email (RFC 8621 7.5). */
-function envelopeOf(given: unknown, identityEmail: string, recipients: readonly string[], context: MethodContext): SubmissionValue['envelope'] {
+/**
+ * The envelope given, or made from the identity and the To/Cc/Bcc of the Email (RFC 8621 7.5).
+ * The mail flow checks the sender and the number of recipients (forbiddenMailFrom and
+ * tooManyRecipients come from its answer); recipients that are not addresses are refused here,
+ * all together (invalidRecipients).
+ */
+function envelopeOf(given: unknown, identityEmail: string, recipients: readonly string[]): SubmissionValue['envelope'] {
   if (given === null || given === undefined) {
     if (recipients.length === 0) throw new MethodError('noRecipients', 'the email has no To, Cc or Bcc');
     return { mailFrom: { email: identityEmail, parameters: null }, rcptTo: recipients.map((email) => ({ email, parameters: null })) };
   }
   const envelope = given as { mailFrom?: { email?: unknown }; rcptTo?: Array<{ email?: unknown }> };
   if (typeof envelope.mailFrom?.email !== 'string' || !Array.isArray(envelope.rcptTo)) throw new MethodError('invalidProperties', 'envelope needs mailFrom and rcptTo', { properties: ['envelope'] });
-  if (!isOwnAddress(context.account, envelope.mailFrom.email)) throw new MethodError('forbiddenMailFrom', `${envelope.mailFrom.email} is not one of your addresses`);
   if (envelope.rcptTo.length === 0) throw new MethodError('noRecipients', 'rcptTo is empty');
-  const invalid = envelope.rcptTo.map((r) => r?.email).filter((e) => typeof e !== 'string' || !addressPattern.test(e)).map(String);
+  const invalid = envelope.rcptTo.map((r) => r?.email).filter((e) => typeof e !== 'string' || !isMailboxAddress(e)).map(String);
   if (invalid.length > 0) throw new MethodError('invalidRecipients', 'some recipients are not addresses', { invalidRecipients: invalid });
-  if (envelope.rcptTo.length > recipientsPerTransactionMax) throw new MethodError('tooManyRecipients', `at most ${recipientsPerTransactionMax} recipients`, { maxRecipients: recipientsPerTransactionMax });
   return { mailFrom: { email: envelope.mailFrom.email.toLowerCase(), parameters: null }, rcptTo: envelope.rcptTo.map((r) => ({ email: String(r.email).toLowerCase(), parameters: null })) };
 }
 
@@ -196,7 +197,7 @@ async function send(object: Args, context: MethodContext, flow: MailSubmission):
   const notMine = from.filter((a) => !isOwnAddress(context.account, a));
   if (notMine.length > 0) throw new MethodError('forbiddenFrom', `From names addresses that are not yours: ${notMine.join(', ')}`);
   const recipients = [...new Set([...addressesOf(summary.envelope.to), ...addressesOf(summary.envelope.cc), ...addressesOf(summary.envelope.bcc)])];
-  const envelope = envelopeOf(object.envelope, identity.email, recipients, context);
+  const envelope = envelopeOf(object.envelope, identity.email, recipients);
   const content = withoutBcc(unwrap(await view.api.readMessage(view.mailboxId, ref.folder.name, ref.info.uid)));
   const receipt = await flow.submit({
     account: context.account,
