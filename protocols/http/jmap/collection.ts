@@ -29,7 +29,7 @@ export interface CollectionDocument<T> {
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
-export const emptyCollection = <T>(): CollectionDocument<T> => ({ version: 0, nextId: 1, items: [], destroyed: [], forgottenUpTo: 0 });
+const emptyCollection = <T>(): CollectionDocument<T> => ({ version: 0, nextId: 1, items: [], destroyed: [], forgottenUpTo: 0 });
 
 /** A working copy of a collection: changes made through it go into one new version. */
 export class Collection<T> {
@@ -124,11 +124,6 @@ export class Collection<T> {
     if (typeof maxChanges === 'number' && created.length + updated.length + destroyed.length > maxChanges) throw new MethodError('cannotCalculateChanges', 'more changes than maxChanges: resynchronize');
     return { accountId, oldState: sinceState, newState: this.newState, hasMoreChanges: false, created, updated, destroyed };
   }
-}
-
-/** Reads a collection (no change). */
-export async function readCollection<T>(documents: AccountDocuments, mailboxId: string, name: string, idPrefix: string): Promise<Collection<T>> {
-  return new Collection<T>(unwrap(await documents.read<CollectionDocument<T>>(mailboxId, name)), idPrefix);
 }
 
 /** Runs `change` on the current collection and stores what it changed, durably, before answering its result. */

@@ -60,16 +60,16 @@ function refresh(collection: Collection<SubmissionValue>, flow: MailSubmission):
     const waiting = Object.entries(value.deliveryStatus).filter(([, s]) => s.delivered === 'queued');
     if (value.undoStatus === 'canceled' || (waiting.length === 0 && value.undoStatus === 'final')) continue;
     const deliveryStatus = { ...value.deliveryStatus };
-    const statuses = [...new Set(Object.values(value.queueIds))].map((id) => flow.queued(id));
+    const statuses = new Map([...new Set(Object.values(value.queueIds))].map((id) => [id, flow.queued(id)]));
     for (const [address] of waiting) {
-      const status = flow.queued(value.queueIds[address] ?? '');
+      const status = statuses.get(value.queueIds[address] ?? '') ?? null;
       const failed = status?.failed.find((f) => f.address.toLowerCase() === address);
       if (status === null) deliveryStatus[address] = { smtpReply: '250 2.0.0 Ok: left the queue, outcome not known here', delivered: 'unknown', displayed: 'unknown' };
       else if (failed !== undefined) deliveryStatus[address] = { smtpReply: `${failed.status.startsWith('4') ? 451 : 550} ${failed.status} ${failed.diagnostic}`, delivered: 'no', displayed: 'unknown' };
       else if (!status.remaining.some((r) => r.toLowerCase() === address)) deliveryStatus[address] = { smtpReply: '250 2.0.0 Ok: relayed', delivered: 'yes', displayed: 'unknown' };
     }
     const reached = Object.values(deliveryStatus).some((s) => s.delivered === 'yes' || s.delivered === 'unknown');
-    const undoStatus = value.undoStatus === 'pending' && (reached || statuses.some((q) => q === null || q.finished)) ? 'final' : value.undoStatus;
+    const undoStatus = value.undoStatus === 'pending' && (reached || [...statuses.values()].some((q) => q === null || q.finished)) ? 'final' : value.undoStatus;
     if (undoStatus !== value.undoStatus || JSON.stringify(deliveryStatus) !== JSON.stringify(value.deliveryStatus)) collection.update(item.id, { ...value, undoStatus, deliveryStatus });
   }
 }
