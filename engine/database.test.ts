@@ -324,3 +324,27 @@ test('a commit answers before its state-store write lands; reads see it meanwhil
   assert.deepEqual(again.value, message(2));
   await db.close();
 });
+
+test('a passive copy runs one replay at a time: an operator play-forward and a received batch replay each batch once', async () => {
+  const storage = new SimStorage(seededPrng(11));
+  const clock = new VirtualClock(1_800_000_000_000);
+  const options = { name: 'DB01', storage, clock, prng: seededPrng(12), openKv: async () => new MemoryKv(), diskFreeBytesMin: 0 };
+  const active = await MailboxDatabase.open({ ...options, dir: '/a' });
+  const passive = await MailboxDatabase.open({ ...options, dir: '/p', role: 'passive' });
+  try {
+    assert.ok((await active.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] })).ok);
+    for (let n = 0; n < 8; n++) assert.ok((await active.commit({ mailboxId: 'u1', ops: [{ op: 'append', folder: 'INBOX', content: message(n) }] })).ok);
+    const batches: Array<{ start: number; bytes: Uint8Array }> = [];
+    for await (const batch of active.transactionLog().read(0)) batches.push({ start: batch.start, bytes: batch.bytes.slice() });
+    // Received but held (a lagged copy): nothing replayed yet.
+    for (const batch of batches.slice(0, -1)) await passive.receiveBatch(batch.bytes, batch.start, 0);
+    const last = batches.at(-1)!;
+    // The last batch's replay and an operator's play-forward to the end start together.
+    await Promise.all([passive.receiveBatch(last.bytes, last.start), passive.playForward(active.status().lastLogPosition, { boundary: true })]);
+    assert.equal(passive.status().replayedPosition, active.status().lastLogPosition);
+    assert.deepEqual(canonicalState(passive.durableState()), canonicalState(active.durableState()), 'the same state: no batch applied twice');
+  } finally {
+    await passive.close();
+    await active.close();
+  }
+});
