@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { MailboxApi } from '../api.js';
 import { Supervisor, type CopyStatus } from '../supervisor.js';
 import { append, appendRandom, checkAcknowledged, createMailbox, logBytes, until, withTwoCopies } from './testing.js';
 import type { DivergentTail } from './divergence.js';
@@ -184,6 +185,51 @@ test('log truncation: copies delete segments every copy has replayed; a suspende
   });
 });
 
+/**
+ * A failover past a tail only the active copy has: MBX1 (active) and MBX2 acknowledge `common`,
+ * then MBX1 acknowledges `tail` while MBX2 is suspended (async: durable on MBX1 only), hangs
+ * (its catch-up read hangs with it) while MBX2 resumes, and MBX2 is failed over to. Returns both
+ * sets of appends, MBX1's log end and the failover's outcome (settled).
+ */
+async function failoverPastATail(
+  supervisor: Supervisor,
+  api: MailboxApi,
+): Promise<{ common: Map<number, string>; tail: Map<number, string>; oldEnd: number; failover: Promise<void> }> {
+  const copyOf = async (server: string): Promise<CopyStatus> => (await supervisor.list()).find((c) => c.server === server)!;
+  const common = new Map<number, string>();
+  const tail = new Map<number, string>();
+  for (let i = 0; i < 10; i++) {
+    const body = `Subject: common ${i}\r\n\r\n`;
+    const r = await append(api, 'm1', body);
+    assert.ok('uid' in r);
+    common.set(r.uid, body);
+  }
+  await until(async () => (await copyOf('MBX2')).lastLogPosition === (await copyOf('MBX1')).lastLogPosition, 30_000, 'passive caught up');
+  await supervisor.suspend('DB01', 'MBX2');
+  for (let i = 0; i < 5; i++) {
+    const body = `Subject: only on the old active ${i}\r\n\r\n${'t'.repeat(100 + i)}\r\n`;
+    const r = await append(api, 'm1', body);
+    assert.ok('uid' in r);
+    tail.set(r.uid, body);
+  }
+  const old = await copyOf('MBX1');
+  process.kill(old.pid!, 'SIGSTOP');
+  try {
+    await supervisor.resume('DB01', 'MBX2');
+    await until(async () => (await copyOf('MBX2')).state === 'Healthy', 30_000, 'MBX2 resumed');
+    // failover() kills the hung worker (SIGKILL) before anything else.
+    const failover = supervisor.failover('DB01', 'test: MBX1 hangs');
+    await failover.catch(() => {});
+    return { common, tail, oldEnd: old.lastLogPosition, failover };
+  } finally {
+    try {
+      process.kill(old.pid!, 'SIGCONT');
+    } catch {
+      // killed by the failover
+    }
+  }
+}
+
 test('a lossy failover (copy last logs off): the old active comes back divergent, is cut back to the common point and reports its lost tail; a restart keeps the new active', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'quire-embedded-diverge-'));
   const lines: string[] = [];
@@ -206,38 +252,15 @@ test('a lossy failover (copy last logs off): the old active comes back divergent
       throw new Error(`${error.message}\n${lines.join('\n')}`);
     });
   const copyOf = async (server: string): Promise<CopyStatus> => (await supervisor.list()).find((c) => c.server === server)!;
-  let frozen: number | null = null;
   try {
     await supervisor.start();
     await wait(async () => (await copyOf('MBX2')).state === 'Healthy', 'passive up');
     const api = supervisor.api('DB01');
     await createMailbox(api, 'm1', 'a@example.org');
-    const common = new Map<number, string>();
-    for (let i = 0; i < 10; i++) {
-      const body = `Subject: common ${i}\r\n\r\n`;
-      const r = await append(api, 'm1', body);
-      assert.ok('uid' in r);
-      common.set(r.uid, body);
-    }
-    await wait(async () => (await copyOf('MBX2')).lastLogPosition === (await copyOf('MBX1')).lastLogPosition, 'passive caught up');
-    // MBX2 stops receiving; MBX1 acknowledges 5 more (async: durable on MBX1 only).
-    await supervisor.suspend('DB01', 'MBX2');
-    const tailSizes: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const body = `Subject: only on the old active ${i}\r\n\r\n${'t'.repeat(100 + i)}\r\n`;
-      const r = await append(api, 'm1', body);
-      assert.ok('uid' in r);
-      tailSizes.push(Buffer.byteLength(body));
-    }
-    const oldEnd = (await copyOf('MBX1')).lastLogPosition;
-    // The active copy hangs, then dies while MBX2 resumes (its catch-up read hangs with it), and
     // MBX2 is activated without the last logs: a lossy failover, as when a server vanishes.
-    frozen = (await copyOf('MBX1')).pid!;
-    process.kill(frozen, 'SIGSTOP');
-    await supervisor.resume('DB01', 'MBX2');
-    await wait(async () => (await copyOf('MBX2')).state === 'Healthy', 'MBX2 resumed');
-    await supervisor.failover('DB01', 'test: MBX1 hangs');
-    frozen = null;
+    const { common, tail: onlyOld, oldEnd, failover } = await failoverPastATail(supervisor, api);
+    await failover;
+    const tailSizes = [...onlyOld.values()].map((body) => Buffer.byteLength(body));
     const mounted = await copyOf('MBX2');
     assert.equal(mounted.role, 'active');
     assert.ok(mounted.lastLogPosition < oldEnd, `MBX2 mounted at ${mounted.lastLogPosition}, before the old end ${oldEnd}`);
@@ -281,8 +304,28 @@ test('a lossy failover (copy last logs off): the old active comes back divergent
     assert.deepEqual(await checkAcknowledged(supervisor.api('DB01'), 'm1', new Map([...common, ...after])), { missing: [], wrong: [] });
     assert.equal(tails.length, 1);
   } finally {
-    if (frozen !== null) process.kill(frozen, 'SIGCONT');
     await supervisor.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('failover copies the last logs from the failed copy\'s files; without them the lossless mount dial refuses to mount', { timeout: 120_000 }, async () => {
+  // Copy last logs on (the default): the tail only MBX1 had is read from its files, so the lossless dial mounts with nothing lost.
+  await withTwoCopies('quire-embedded-lastlogs-', { durability: 'async', mountDial: 'lossless', restartsBeforeFailover: 0 }, async ({ supervisor, lines, api }) => {
+    const { common, tail, oldEnd, failover } = await failoverPastATail(supervisor, api);
+    await failover;
+    const mounted = (await supervisor.list()).find((c) => c.server === 'MBX2')!;
+    assert.equal(mounted.role, 'active');
+    assert.equal(mounted.lastLogPosition, oldEnd, lines.join('\n'));
+    assert.ok(lines.some((l) => /DB01: fetched \d+ bytes of log from DB01\\MBX1#1's files/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /failover to DB01\\MBX2#1 at generation \d+, log \d+, 0 bytes lost/.test(l)), lines.join('\n'));
+    assert.deepEqual(await checkAcknowledged(api, 'm1', new Map([...common, ...tail])), { missing: [], wrong: [] });
+  }, 'MBX2');
+  // Copy last logs off: MBX2 lacks the tail, and the lossless dial (0 bytes) will not mount it.
+  await withTwoCopies('quire-embedded-dial-', { durability: 'async', mountDial: 'lossless', restartsBeforeFailover: 0, attemptCopyLastLogs: false }, async ({ supervisor, lines, api }) => {
+    const { failover } = await failoverPastATail(supervisor, api);
+    await assert.rejects(failover, /DB01\\MBX2#1 lacks \d+ bytes of acknowledged log; the lossless mount dial allows 0: not mounting/);
+    const copies = await supervisor.list();
+    assert.ok(!copies.some((c) => c.role === 'active' && c.state === 'Mounted'), `nothing mounted: ${JSON.stringify(copies)}\n${lines.join('\n')}`);
+  }, 'MBX2');
 });
