@@ -38,6 +38,8 @@ export { bodyLists, bodyValuesOf, htmlToText, partsById } from './mime/parse.js'
 export { summarize as parseMessage } from './mime/parse.js';
 export { binaryBytes } from './mime/section.js';
 export { decodeWords } from './mime/decode.js';
+/** Account documents' limits (setDocument). */
+export { documentBytesMax, documentIdBytesMax, documentsDestroyedKeptMax, documentsPerKindMax } from './constants.js';
 
 export type FlagMode = 'set' | 'add' | 'remove';
 
@@ -120,6 +122,31 @@ export type TxOp =
       readonly modseq?: number;
     }
   | { readonly op: 'expunge'; readonly folder: string; readonly uids: readonly number[] }
+  /**
+   * Creates or replaces an account document (a JSON value, at most documentBytesMax bytes):
+   * JMAP identities, email submissions, the vacation response, kept in the log like mail. With
+   * `keepNewest`, the kind's documents beyond that many are destroyed, least recently changed
+   * first (never this one). Importing only: `modseq` and `createdModseq` are the source's.
+   */
+  | {
+      readonly op: 'setDocument';
+      readonly kind: string;
+      readonly id: string;
+      readonly value: unknown;
+      readonly keepNewest?: number;
+      readonly modseq?: number;
+      readonly createdModseq?: number;
+    }
+  /** Destroys an account document (nothing when there is none). */
+  | { readonly op: 'destroyDocument'; readonly kind: string; readonly id: string }
+  /** Importing only: a kind takes the source's highest modseq and destroyed history (a mailbox move). */
+  | {
+      readonly op: 'importDocuments';
+      readonly kind: string;
+      readonly modseqHighest: number;
+      readonly destroyed: ReadonlyArray<{ readonly id: string; readonly createdModseq: number; readonly modseq: number }>;
+      readonly destroyedDroppedModseq: number;
+    }
   | { readonly op: 'copy'; readonly folder: string; readonly uids: readonly number[]; readonly to: string }
   | { readonly op: 'move'; readonly folder: string; readonly uids: readonly number[]; readonly to: string };
 
@@ -129,13 +156,20 @@ export type OpResult =
   | { readonly op: 'store'; readonly changed: number[]; readonly modified: number[] }
   | { readonly op: 'expunge'; readonly uids: number[] }
   | { readonly op: 'createFolder'; readonly uidValidity: number }
-  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' | 'setAcl' | 'setFolderAddress' | 'importFolder' | 'finishImport' };
+  /** The document's new modseq (a setDocument), or the modseq of its destruction (0: there was nothing to destroy); `evicted`: ids keepNewest destroyed. */
+  | { readonly op: 'setDocument' | 'destroyDocument'; readonly modseq: number; readonly evicted?: readonly string[] }
+  | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' | 'setAcl' | 'setFolderAddress' | 'importFolder' | 'finishImport' | 'importDocuments' };
 
 export interface TxRequest {
   readonly mailboxId: string;
   readonly ops: readonly TxOp[];
   /** Fail with UIDVALIDITY_CHANGED if a named folder's UIDVALIDITY is no longer this. */
   readonly expectUidValidity?: Readonly<Record<string, number>>;
+  /**
+   * Fail with MODIFIED if a named document kind's highest modseq (its state; 0 when it never
+   * had a document) is no longer this: a read-modify-write of documents, retried on MODIFIED.
+   */
+  readonly expectDocuments?: Readonly<Record<string, number>>;
   /**
    * Also list this folder's changes since `changedSince` once the commit is durable (what
    * listMessages would answer then): a front end updates its view without a second round trip.
@@ -184,6 +218,28 @@ export interface MailboxInfo {
   readonly folders: number;
   /** A mailbox move's target before its switch (created `imported`, not yet finishImport). */
   readonly importing?: boolean;
+  /** Each account document kind's highest modseq (its state); absent in older implementations. */
+  readonly documents?: Readonly<Record<string, number>>;
+}
+
+/** One account document (setDocument). */
+export interface AccountDocument {
+  readonly id: string;
+  readonly value: unknown;
+  /** The modseq of its current version, and of its first. */
+  readonly modseq: number;
+  readonly createdModseq: number;
+}
+
+/** The documents of one kind of a mailbox. */
+export interface DocumentListing {
+  /** The kind's highest modseq (0: never a document): its state. */
+  readonly modseqHighest: number;
+  readonly documents: AccountDocument[];
+  /** Destroyed ids with the modseqs of their creation and destruction, ascending (the newest documentsDestroyedKeptMax). */
+  readonly destroyed: ReadonlyArray<{ readonly id: string; readonly createdModseq: number; readonly modseq: number }>;
+  /** Changes since a modseq below this are not all known (destroyed ids were dropped). */
+  readonly destroyedDroppedModseq: number;
 }
 
 export interface MessageInfo {
@@ -232,6 +288,8 @@ export interface MailboxChange {
   readonly folders: ReadonlyArray<{ readonly name: string; readonly folderId: number; readonly appended: number[]; readonly expunged: number[]; readonly flagged: number[] }>;
   /** A folder was created, renamed or deleted. */
   readonly hierarchyChanged: boolean;
+  /** The account document kinds that changed (absent: none). */
+  readonly documents?: readonly string[];
 }
 
 export interface MailboxApi {
@@ -270,6 +328,8 @@ export interface MailboxApi {
    * keys are the front end's (listMessages); see engine/search/README.md.
    */
   search(mailboxId: string, folder: string, criterion: ContentCriterion, options?: { uids?: readonly number[] }): Promise<Result<number[]>>;
+  /** The account documents of one kind (all, or those of `ids` that exist), with the kind's state and destroyed history. */
+  documents(mailboxId: string, kind: string, options?: { readonly ids?: readonly string[] }): Promise<Result<DocumentListing>>;
   /** Subscribes to durable changes of one mailbox; returns the unsubscribe function. */
   watch(mailboxId: string, listener: (change: MailboxChange) => void): () => void;
 }

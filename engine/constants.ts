@@ -71,6 +71,20 @@ export const diskFreeCheckIntervalMs = 1000;
  * Older ones are dropped; a listing asked for changes from before them says it is incomplete.
  */
 export const expungedPerFolderMax = 4096;
+/**
+ * Account documents (JMAP identities, submissions, the vacation response; DocumentSet): a kind
+ * is a lower-case name of at most documentKindBytesMax bytes, an id at most documentIdBytesMax
+ * bytes (an address fits), a value's JSON at most documentBytesMax bytes. A mailbox keeps at
+ * most documentKindsPerMailboxMax kinds of at most documentsPerKindMax documents each (all held
+ * in memory with the rest of the state), and per kind the newest documentsDestroyedKeptMax
+ * destroyed ids for JMAP changes.
+ */
+export const documentKindBytesMax = 32;
+export const documentIdBytesMax = 320;
+export const documentBytesMax = 1024 * 1024;
+export const documentKindsPerMailboxMax = 16;
+export const documentsPerKindMax = 10_000;
+export const documentsDestroyedKeptMax = 1024;
 /** Change-feed listeners per mailbox. */
 export const watchersPerMailboxMax = 1024;
 /** The hierarchy separator of folder names. */

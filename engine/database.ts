@@ -13,6 +13,7 @@ import { inflateRawSync } from 'node:zlib';
 import type {
   BodyValue,
   CommitResult,
+  DocumentListing,
   FolderInfo,
   FolderListing,
   ListOptions,
@@ -583,6 +584,7 @@ export class MailboxDatabase implements MailboxApi {
         modseqHighest: this.durable.mailboxes.get(mailboxId)?.modseqHighest ?? 0,
         hierarchyChanged: change.hierarchyChanged,
         folders: [...change.folders.values()],
+        ...(change.documents.size > 0 ? { documents: [...change.documents] } : {}),
       };
       for (const listener of listeners) {
         try {
@@ -608,7 +610,18 @@ export class MailboxDatabase implements MailboxApi {
   async mailbox(mailboxId: string): Promise<Result<MailboxInfo>> {
     const m = this.durable.mailboxes.get(mailboxId);
     if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
-    return ok({ mailboxId, address: m.address, public: m.public, quotaBytes: m.quotaBytes, usedBytes: m.usedBytes, modseqHighest: m.modseqHighest, folders: m.folders.size, ...(m.importing === true ? { importing: true } : {}) });
+    const documents = Object.fromEntries([...m.documents].map(([kind, k]) => [kind, k.modseqHighest]));
+    return ok({ mailboxId, address: m.address, public: m.public, quotaBytes: m.quotaBytes, usedBytes: m.usedBytes, modseqHighest: m.modseqHighest, folders: m.folders.size, documents, ...(m.importing === true ? { importing: true } : {}) });
+  }
+
+  async documents(mailboxId: string, kind: string, options: { readonly ids?: readonly string[] } = {}): Promise<Result<DocumentListing>> {
+    const m = this.durable.mailboxes.get(mailboxId);
+    if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
+    const k = m.documents.get(kind);
+    if (k === undefined) return ok({ modseqHighest: 0, documents: [], destroyed: [], destroyedDroppedModseq: 0 });
+    const found = options.ids === undefined ? [...k.documents.values()] : options.ids.flatMap((id) => k.documents.get(id) ?? []);
+    // Values are shared with the state (and never changed in place): callers get their own copy.
+    return ok(structuredClone({ modseqHighest: k.modseqHighest, documents: found, destroyed: k.destroyed, destroyedDroppedModseq: k.destroyedDroppedModseq }));
   }
 
   async folders(mailboxId: string): Promise<Result<FolderInfo[]>> {
@@ -811,6 +824,8 @@ function mergeTouched(earlier: Touched, later: Touched): Touched {
   earlier.foldersRemoved.push(...later.foldersRemoved);
   earlier.mailboxesRemoved.push(...later.mailboxesRemoved);
   for (const id of later.retired) earlier.retired.add(id);
+  for (const ref of later.documents) earlier.documents.add(ref);
+  for (const ref of later.documentKinds) earlier.documentKinds.add(ref);
   return earlier;
 }
 
@@ -837,14 +852,18 @@ function messageInfo(m: FolderState['messages'][number]): MessageInfo {
 
 interface ChangeBuilder {
   hierarchyChanged: boolean;
+  /** Account document kinds changed. */
+  documents: Set<string>;
   folders: Map<number, { name: string; folderId: number; appended: number[]; expunged: number[]; flagged: number[] }>;
 }
 
 function noteChange(changes: Map<string, ChangeBuilder>, state: DatabaseState, event: MailEvent): void {
   if (event.type === EventType.ContentStored) return;
   let change = changes.get(event.mailboxId);
-  if (change === undefined) changes.set(event.mailboxId, (change = { hierarchyChanged: false, folders: new Map() }));
-  if (event.type === EventType.MessageAppended || event.type === EventType.FlagsSet || event.type === EventType.MessagesExpunged) {
+  if (change === undefined) changes.set(event.mailboxId, (change = { hierarchyChanged: false, documents: new Set(), folders: new Map() }));
+  if (event.type === EventType.DocumentSet || event.type === EventType.DocumentDestroyed || event.type === EventType.DocumentsImported) {
+    change.documents.add(event.kind);
+  } else if (event.type === EventType.MessageAppended || event.type === EventType.FlagsSet || event.type === EventType.MessagesExpunged) {
     let entry = change.folders.get(event.folderId);
     if (entry === undefined) {
       const name = state.mailboxes.get(event.mailboxId)?.folders.get(event.folderId)?.name ?? '';

@@ -210,6 +210,7 @@ export class MoveManager {
       readPart: (id, folder, uid, section, options) => api.readPart(id, folder, uid, section, options),
       bodyValues: (id, folder, uid, partIds, options) => api.bodyValues(id, folder, uid, partIds, options),
       search: (id, folder, criterion, options) => api.search(id, folder, criterion, options),
+      documents: (id, kind, options) => api.documents(id, kind, options),
       watch: (id, listener: (change: MailboxChange) => void) => api.watch(id, listener),
       async commit(request): Promise<Result<CommitResult>> {
         const key = `${database}/${request.mailboxId}`;

@@ -22,6 +22,9 @@ export const EventType = {
   MessageAppended: 21,
   FlagsSet: 22,
   MessagesExpunged: 23,
+  DocumentSet: 40,
+  DocumentDestroyed: 41,
+  DocumentsImported: 42,
 } as const;
 export type EventTypeCode = (typeof EventType)[keyof typeof EventType];
 
@@ -176,6 +179,45 @@ export interface MessagesExpunged {
   readonly items: ReadonlyArray<{ readonly uid: number; readonly emailId: string }>;
 }
 
+/**
+ * An account document (JMAP identity, email submission, vacation response, whom the vacation
+ * response answered): one small JSON value per (mailbox, kind, id), created or replaced whole.
+ * Its modseq comes from the mailbox's document counter (MailboxState.documentModseq, apart from
+ * the mail modseqs, so a document change moves no IMAP or JMAP Mail state); `createdModseq` is
+ * the modseq of the document's first version (JMAP changes tells created from updated by it).
+ */
+export interface DocumentSet {
+  readonly type: typeof EventType.DocumentSet;
+  readonly mailboxId: string;
+  readonly kind: string;
+  readonly id: string;
+  readonly value: unknown;
+  readonly modseq: number;
+  readonly createdModseq: number;
+}
+/** A document destroyed: it names the version it destroys (`destroyedModseq`, and its `createdModseq`), which replay checks. */
+export interface DocumentDestroyed {
+  readonly type: typeof EventType.DocumentDestroyed;
+  readonly mailboxId: string;
+  readonly kind: string;
+  readonly id: string;
+  readonly destroyedModseq: number;
+  readonly createdModseq: number;
+  readonly modseq: number;
+}
+/**
+ * An importing mailbox (a move's target) takes a kind's counter and destroyed history from the
+ * source, so JMAP changes answer in the target as in the source.
+ */
+export interface DocumentsImported {
+  readonly type: typeof EventType.DocumentsImported;
+  readonly mailboxId: string;
+  readonly kind: string;
+  readonly modseqHighest: number;
+  readonly destroyed: ReadonlyArray<{ readonly id: string; readonly createdModseq: number; readonly modseq: number }>;
+  readonly destroyedDroppedModseq: number;
+}
+
 export type MailEvent =
   | MailboxCreated
   | MailboxDeleted
@@ -192,4 +234,7 @@ export type MailEvent =
   | ContentStored
   | MessageAppended
   | FlagsSet
-  | MessagesExpunged;
+  | MessagesExpunged
+  | DocumentSet
+  | DocumentDestroyed
+  | DocumentsImported;

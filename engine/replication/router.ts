@@ -95,6 +95,9 @@ export class DatabaseRouter implements MailboxApi {
   listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     return this.route((t) => t.listMessages(mailboxId, folder, options));
   }
+  documents(mailboxId: string, kind: string, options: { readonly ids?: readonly string[] } = {}): ReturnType<MailboxApi['documents']> {
+    return this.route((t) => t.documents(mailboxId, kind, options));
+  }
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>> {
     return this.route((t) => t.readMessage(mailboxId, folder, uid));
   }

@@ -8,7 +8,7 @@
 // state disagree: the database must stop, not guess.
 
 import { assert } from '../assert.js';
-import { expungedPerFolderMax } from '../constants.js';
+import { documentsDestroyedKeptMax, expungedPerFolderMax } from '../constants.js';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { MessageSummary } from '../mime/types.js';
 
@@ -48,6 +48,24 @@ export interface FolderState {
   expungedDroppedModseq: number;
 }
 
+/** One account document (DocumentSet): its value and the modseqs of its first and current versions. */
+export interface StoredDocument {
+  readonly id: string;
+  readonly value: unknown;
+  readonly modseq: number;
+  readonly createdModseq: number;
+}
+
+/** The documents of one kind in a mailbox, the kind's highest modseq (its JMAP state) and its recent destructions. */
+export interface DocumentKindState {
+  modseqHighest: number;
+  readonly documents: Map<string, StoredDocument>;
+  /** Destroyed ids, ascending by the modseq of their destruction: the newest documentsDestroyedKeptMax. */
+  destroyed: Array<{ id: string; createdModseq: number; modseq: number }>;
+  /** The highest modseq of a destruction dropped from `destroyed` (0: none): changes since an older modseq are not all known. */
+  destroyedDroppedModseq: number;
+}
+
 export interface MailboxState {
   readonly mailboxId: string;
   readonly address: string;
@@ -61,6 +79,10 @@ export interface MailboxState {
   folders: Map<number, FolderState>;
   folderIdsByName: Map<string, number>;
   subscriptions: Set<string>;
+  /** The highest modseq given to an account document change (its own counter, apart from the mail modseqs). */
+  documentModseq: number;
+  /** Account documents by kind. */
+  documents: Map<string, DocumentKindState>;
   /**
    * A mailbox move's target before its switch (MailboxCreated `imported` until ImportFinished):
    * events may carry the source's modseqs, which need not grow here, and folders take the
@@ -103,7 +125,14 @@ export interface Touched {
   mailboxesRemoved: string[];
   /** Mailbox ids whose retired UIDVALIDITY was set or consumed. */
   retired: Set<string>;
+  /** Account documents written or removed, as documentRef(mailboxId, kind, id). */
+  documents: Set<string>;
+  /** Document kinds whose counter or history changed, as documentRef(mailboxId, kind). */
+  documentKinds: Set<string>;
 }
+
+/** The key of a document (with `id`) or of a kind in Touched: unambiguous whatever the names hold. */
+export const documentRef = (...parts: string[]): string => JSON.stringify(parts);
 
 export function emptyState(): DatabaseState {
   return { mailboxes: new Map(), contents: new Map(), retiredUidValidity: new Map(), position: 0 };
@@ -120,6 +149,8 @@ export function emptyTouched(): Touched {
     foldersRemoved: [],
     mailboxesRemoved: [],
     retired: new Set(),
+    documents: new Set(),
+    documentKinds: new Set(),
   };
 }
 
@@ -162,6 +193,19 @@ function bumpModseq(mailbox: MailboxState, folder: FolderState | null, modseq: n
   if (folder !== null) folder.modseqHighest = modseq;
 }
 
+function documentKindOf(mailbox: MailboxState, kind: string): DocumentKindState {
+  let state = mailbox.documents.get(kind);
+  if (state === undefined) mailbox.documents.set(kind, (state = { modseqHighest: 0, documents: new Map(), destroyed: [], destroyedDroppedModseq: 0 }));
+  return state;
+}
+
+function bumpDocumentModseq(mailbox: MailboxState, kind: DocumentKindState, modseq: number): void {
+  assert(Number.isSafeInteger(modseq) && modseq > 0, `bad document modseq ${modseq}`);
+  if (mailbox.importing !== true) assert(modseq > mailbox.documentModseq, `document modseq ${modseq} does not grow past ${mailbox.documentModseq}`);
+  mailbox.documentModseq = Math.max(mailbox.documentModseq, modseq);
+  kind.modseqHighest = Math.max(kind.modseqHighest, modseq);
+}
+
 function releaseContent(state: DatabaseState, hash: string, touched: Touched): void {
   const content = state.contents.get(hash);
   assert(content !== undefined && content.refs > 0, `content ${hash} released more often than referenced`);
@@ -194,6 +238,8 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         folders: new Map(),
         folderIdsByName: new Map(),
         subscriptions: new Set(),
+        documentModseq: 0,
+        documents: new Map(),
         ...(event.imported === true ? { importing: true } : {}),
       });
       touched.mailboxes.add(event.mailboxId);
@@ -231,6 +277,10 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       for (const folder of mailbox.folders.values()) {
         for (const message of folder.messages) releaseContent(state, message.hash, touched);
         touched.foldersRemoved.push({ mailboxId: mailbox.mailboxId, folderId: folder.folderId, uids: folder.messages.map((m) => m.uid) });
+      }
+      for (const [kind, documents] of mailbox.documents) {
+        touched.documentKinds.add(documentRef(mailbox.mailboxId, kind));
+        for (const id of documents.documents.keys()) touched.documents.add(documentRef(mailbox.mailboxId, kind, id));
       }
       state.mailboxes.delete(event.mailboxId);
       state.retiredUidValidity.set(event.mailboxId, mailbox.uidValidityLast);
@@ -390,6 +440,49 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       touched.folders.add(`${mailbox.mailboxId}/${folder.folderId}`);
       return;
     }
+    case EventType.DocumentSet: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const kind = documentKindOf(mailbox, event.kind);
+      const current = kind.documents.get(event.id);
+      if (current !== undefined) assert(current.createdModseq === event.createdModseq, `document ${event.kind}/${event.id} names its creation at ${event.createdModseq}, not ${current.createdModseq}`);
+      else if (mailbox.importing !== true) assert(event.createdModseq === event.modseq, `new document ${event.kind}/${event.id} created at another modseq`);
+      assert(event.createdModseq <= event.modseq, `document ${event.kind}/${event.id} created after it changed`);
+      bumpDocumentModseq(mailbox, kind, event.modseq);
+      kind.documents.set(event.id, { id: event.id, value: event.value, modseq: event.modseq, createdModseq: event.createdModseq });
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.documentKinds.add(documentRef(mailbox.mailboxId, event.kind));
+      touched.documents.add(documentRef(mailbox.mailboxId, event.kind, event.id));
+      return;
+    }
+    case EventType.DocumentDestroyed: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      const kind = documentKindOf(mailbox, event.kind);
+      const current = kind.documents.get(event.id);
+      assert(current !== undefined, `destroy of missing document ${event.kind}/${event.id}`);
+      assert(current.modseq === event.destroyedModseq && current.createdModseq === event.createdModseq, `destroy of ${event.kind}/${event.id} names version ${event.destroyedModseq}, but it is at ${current.modseq}`);
+      bumpDocumentModseq(mailbox, kind, event.modseq);
+      kind.documents.delete(event.id);
+      kind.destroyed.push({ id: event.id, createdModseq: event.createdModseq, modseq: event.modseq });
+      const excess = kind.destroyed.length - documentsDestroyedKeptMax;
+      if (excess > 0) kind.destroyedDroppedModseq = kind.destroyed.splice(0, excess)[excess - 1]!.modseq;
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.documentKinds.add(documentRef(mailbox.mailboxId, event.kind));
+      touched.documents.add(documentRef(mailbox.mailboxId, event.kind, event.id));
+      return;
+    }
+    case EventType.DocumentsImported: {
+      const mailbox = mailboxOf(state, event.mailboxId);
+      assert(mailbox.importing === true, `documents imported into ${event.mailboxId}, which is not importing`);
+      const kind = documentKindOf(mailbox, event.kind);
+      for (const document of kind.documents.values()) assert(document.modseq <= event.modseqHighest, `document ${event.kind}/${document.id} has modseq ${document.modseq} past the imported ${event.modseqHighest}`);
+      kind.modseqHighest = event.modseqHighest;
+      kind.destroyed = event.destroyed.map((d) => ({ id: d.id, createdModseq: d.createdModseq, modseq: d.modseq }));
+      kind.destroyedDroppedModseq = event.destroyedDroppedModseq;
+      mailbox.documentModseq = Math.max(mailbox.documentModseq, event.modseqHighest);
+      touched.mailboxes.add(mailbox.mailboxId);
+      touched.documentKinds.add(documentRef(mailbox.mailboxId, event.kind));
+      return;
+    }
     case EventType.MessagesExpunged: {
       const mailbox = mailboxOf(state, event.mailboxId);
       const folder = folderOf(mailbox, event.folderId);
@@ -441,6 +534,9 @@ export function canonicalState(state: DatabaseState): string {
       folders: [...m.folders.values()].sort((a, b) => a.folderId - b.folderId),
       folderIdsByName: [...m.folderIdsByName.entries()].sort(),
       subscriptions: [...m.subscriptions].sort(),
+      documents: [...m.documents.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([kind, k]) => ({ kind, ...k, documents: [...k.documents.values()].sort((a, b) => (a.id < b.id ? -1 : 1)) })),
     }));
   const contents = [...state.contents.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const retiredUidValidity = [...state.retiredUidValidity.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));

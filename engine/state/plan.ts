@@ -19,6 +19,12 @@ import {
   compressBytesMin,
   compressRatioMax,
   defaultFolders,
+  documentBytesMax,
+  documentIdBytesMax,
+  documentKindBytesMax,
+  documentKindsPerMailboxMax,
+  documentsDestroyedKeptMax,
+  documentsPerKindMax,
   flagBytesMax,
   flagsPerMessageMax,
   folderAddressBytesMax,
@@ -74,6 +80,30 @@ function checkFlags(flags: readonly string[]): Failure | null {
   return null;
 }
 
+const documentKindPattern = /^[a-z][a-z0-9-]*$/;
+
+function checkDocumentName(kind: string, id: string): Failure | null {
+  if (typeof kind !== 'string' || kind.length > documentKindBytesMax || !documentKindPattern.test(kind)) return fail('INVALID_ARGUMENT', `a document kind is lower-case letters, digits and "-", at most ${documentKindBytesMax}`);
+  // eslint-disable-next-line no-control-regex
+  if (typeof id !== 'string' || id.length === 0 || utf8.encode(id).length > documentIdBytesMax || /[\u0000-\u001f\u007f]/.test(id)) {
+    return fail('INVALID_ARGUMENT', `a document id is 1 to ${documentIdBytesMax} bytes without control characters`);
+  }
+  return null;
+}
+
+/** The JSON text of a document value, or why it cannot be one. */
+function documentJson(value: unknown): Result<string> {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    return fail('INVALID_ARGUMENT', `a document value must be JSON: ${(error as Error).message}`);
+  }
+  if (text === undefined) return fail('INVALID_ARGUMENT', 'a document value must be JSON');
+  if (utf8.encode(text).length > documentBytesMax) return fail('LIMIT', `a document is at most ${documentBytesMax} bytes of JSON`);
+  return ok(text);
+}
+
 function messageBytes(mailbox: MailboxState, folder: string, uids: readonly number[]): number {
   const f = mailbox.folders.get(mailbox.folderIdsByName.get(folder)!);
   if (f === undefined) return 0;
@@ -101,8 +131,16 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
     if (f === undefined) return fail('NO_SUCH_FOLDER', `no folder ${folder}`);
     if (f.uidValidity !== uidValidity) return fail('UIDVALIDITY_CHANGED', `UIDVALIDITY of ${folder} is now ${f.uidValidity}`);
   }
+  for (const [kind, modseq] of Object.entries(request.expectDocuments ?? {})) {
+    const now = mailbox.documents.get(kind)?.modseqHighest ?? 0;
+    if (now !== modseq) return fail('MODIFIED', `the ${kind} documents changed (state ${now}, not ${modseq})`);
+  }
   const names = new Set(mailbox.folderIdsByName.keys());
   let usedBytes = mailbox.usedBytes;
+  // Documents: kinds and new ids this transaction adds, and the modseqs it gives (importing).
+  const kinds = new Set(mailbox.documents.keys());
+  const created = new Map<string, Set<string>>();
+  const givenDocumentModseqs = new Map<string, number>();
   // Given UIDs and UIDVALIDITYs (a mailbox move) must keep growing, through the whole transaction.
   let uidValidityLast = mailbox.uidValidityLast;
   const uidNexts = new Map<string, number>();
@@ -118,7 +156,8 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
     messageModseqs.set(key, Math.max(messageModseqs.get(key) ?? 0, modseq ?? Number.POSITIVE_INFINITY));
   };
   const importOnly = (op: TxOp): boolean =>
-    op.op === 'importFolder' || op.op === 'finishImport' || (op.op === 'createFolder' && op.folderId !== undefined) ||
+    op.op === 'importFolder' || op.op === 'finishImport' || (op.op === 'createFolder' && op.folderId !== undefined) || op.op === 'importDocuments' ||
+    (op.op === 'setDocument' && (op.modseq !== undefined || op.createdModseq !== undefined)) ||
     (op.op === 'append' && (op.modseq !== undefined || op.emailId !== undefined || op.threadId !== undefined)) || (op.op === 'store' && op.modseq !== undefined);
   const badModseq = (n: number): boolean => !Number.isSafeInteger(n) || n < 1;
   for (const op of request.ops) {
@@ -243,6 +282,55 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
       case 'expunge':
         problem = need(op.folder);
         break;
+      case 'setDocument': {
+        problem = checkDocumentName(op.kind, op.id);
+        if (problem === null) {
+          const json = documentJson(op.value);
+          if (!json.ok) problem = json;
+        }
+        if (problem === null && op.keepNewest !== undefined && (!Number.isInteger(op.keepNewest) || op.keepNewest < 1 || op.keepNewest > documentsPerKindMax)) {
+          problem = fail('INVALID_ARGUMENT', `keepNewest is 1 to ${documentsPerKindMax}`);
+        }
+        if (problem === null && (op.modseq !== undefined || op.createdModseq !== undefined)) {
+          if (op.modseq === undefined || op.createdModseq === undefined || badModseq(op.modseq) || badModseq(op.createdModseq) || op.createdModseq > op.modseq) {
+            problem = fail('INVALID_ARGUMENT', 'an imported document needs its modseq and createdModseq (positive, created first)');
+          } else givenDocumentModseqs.set(op.kind, Math.max(givenDocumentModseqs.get(op.kind) ?? 0, op.modseq));
+        }
+        if (problem !== null) break;
+        if (!kinds.has(op.kind)) {
+          if (kinds.size >= documentKindsPerMailboxMax) problem = fail('LIMIT', `a mailbox keeps at most ${documentKindsPerMailboxMax} kinds of documents`);
+          kinds.add(op.kind);
+        }
+        const existing = mailbox.documents.get(op.kind)?.documents;
+        const fresh = created.get(op.kind) ?? new Set<string>();
+        created.set(op.kind, fresh);
+        if (problem === null && existing?.has(op.id) !== true && !fresh.has(op.id)) {
+          fresh.add(op.id);
+          if (op.keepNewest === undefined && (existing?.size ?? 0) + fresh.size > documentsPerKindMax) problem = fail('LIMIT', `a mailbox keeps at most ${documentsPerKindMax} ${op.kind} documents`);
+        }
+        break;
+      }
+      case 'destroyDocument':
+        problem = checkDocumentName(op.kind, op.id);
+        break;
+      case 'importDocuments': {
+        problem = checkDocumentName(op.kind, 'x');
+        if (problem !== null) break;
+        let highest = givenDocumentModseqs.get(op.kind) ?? 0;
+        for (const document of mailbox.documents.get(op.kind)?.documents.values() ?? []) highest = Math.max(highest, document.modseq);
+        let last = op.destroyedDroppedModseq;
+        const ascending = op.destroyed.every((d) => {
+          const good = checkDocumentName(op.kind, d.id) === null && !badModseq(d.createdModseq) && !badModseq(d.modseq) && d.createdModseq <= d.modseq && d.modseq >= last && d.modseq <= op.modseqHighest;
+          last = d.modseq;
+          return good;
+        });
+        if (badModseq(op.modseqHighest) || op.modseqHighest < highest) problem = fail('INVALID_ARGUMENT', `the ${op.kind} documents' modseq ${op.modseqHighest} is below one of theirs`);
+        else if (op.destroyed.length > documentsDestroyedKeptMax) problem = fail('LIMIT', `more than ${documentsDestroyedKeptMax} destroyed documents`);
+        else if (!Number.isSafeInteger(op.destroyedDroppedModseq) || op.destroyedDroppedModseq < 0 || !ascending) problem = fail('INVALID_ARGUMENT', 'the destroyed history must have ascending modseqs up to the highest');
+        else if (!kinds.has(op.kind) && kinds.size >= documentKindsPerMailboxMax) problem = fail('LIMIT', `a mailbox keeps at most ${documentKindsPerMailboxMax} kinds of documents`);
+        kinds.add(op.kind);
+        break;
+      }
       case 'raiseUidNext': {
         const name = normalizeFolderName(op.folder);
         problem = need(name);
@@ -465,6 +553,60 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
           .map((m) => ({ uid: m!.uid, emailId: m!.emailId }));
         if (items.length > 0) emit({ type: EventType.MessagesExpunged, mailboxId, folderId: folder.folderId, modseq: nextModseq(), items });
         results.push({ op: 'expunge', uids: items.map((i) => i.uid) });
+        break;
+      }
+      case 'setDocument': {
+        // The value as its JSON reads back, so the log, replay and every reader hold the same.
+        const json = documentJson(op.value);
+        assert(json.ok, 'a checked document value is JSON');
+        const value = JSON.parse(json.value) as unknown;
+        const current = mailbox().documents.get(op.kind)?.documents.get(op.id);
+        const destroy = (id: string, modseq: number): void => {
+          const doc = mailbox().documents.get(op.kind)!.documents.get(id)!;
+          emit({ type: EventType.DocumentDestroyed, mailboxId, kind: op.kind, id, destroyedModseq: doc.modseq, createdModseq: doc.createdModseq, modseq });
+        };
+        let modseq: number;
+        if (op.modseq !== undefined) {
+          // Importing: the source's version; one created anew under the same id replaces the old.
+          if (current !== undefined && current.createdModseq !== op.createdModseq) destroy(op.id, op.modseq);
+          const kept = mailbox().documents.get(op.kind)?.documents.get(op.id);
+          if (kept === undefined || kept.modseq !== op.modseq || JSON.stringify(kept.value) !== JSON.stringify(value)) {
+            emit({ type: EventType.DocumentSet, mailboxId, kind: op.kind, id: op.id, value, modseq: op.modseq, createdModseq: op.createdModseq! });
+          }
+          modseq = op.modseq;
+        } else if (current !== undefined && JSON.stringify(current.value) === JSON.stringify(value)) {
+          modseq = current.modseq; // unchanged: no event, no new state
+        } else {
+          modseq = mailbox().documentModseq + 1;
+          emit({ type: EventType.DocumentSet, mailboxId, kind: op.kind, id: op.id, value, modseq, createdModseq: current?.createdModseq ?? modseq });
+        }
+        const evicted: string[] = [];
+        const documents = mailbox().documents.get(op.kind)?.documents;
+        while (op.keepNewest !== undefined && documents !== undefined && documents.size > op.keepNewest) {
+          let oldest: { id: string; modseq: number } | null = null;
+          for (const doc of documents.values()) if (doc.id !== op.id && (oldest === null || doc.modseq < oldest.modseq)) oldest = doc;
+          if (oldest === null) break;
+          destroy(oldest.id, op.modseq ?? mailbox().documentModseq + 1);
+          evicted.push(oldest.id);
+        }
+        results.push({ op: 'setDocument', modseq, ...(evicted.length > 0 ? { evicted } : {}) });
+        break;
+      }
+      case 'destroyDocument': {
+        const current = mailbox().documents.get(op.kind)?.documents.get(op.id);
+        if (current === undefined) {
+          results.push({ op: 'destroyDocument', modseq: 0 });
+          break;
+        }
+        const modseq = mailbox().documentModseq + 1;
+        emit({ type: EventType.DocumentDestroyed, mailboxId, kind: op.kind, id: op.id, destroyedModseq: current.modseq, createdModseq: current.createdModseq, modseq });
+        results.push({ op: 'destroyDocument', modseq });
+        break;
+      }
+      case 'importDocuments': {
+        const destroyed = op.destroyed.map((d) => ({ id: d.id, createdModseq: d.createdModseq, modseq: d.modseq }));
+        emit({ type: EventType.DocumentsImported, mailboxId, kind: op.kind, modseqHighest: op.modseqHighest, destroyed, destroyedDroppedModseq: op.destroyedDroppedModseq });
+        results.push({ op: 'importDocuments' });
         break;
       }
       case 'copy':

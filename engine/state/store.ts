@@ -9,6 +9,8 @@
 //   c/<hash>                            content bytes (1 byte compression, then data)
 //   u/<mailboxId>                       last UIDVALIDITY of a deleted mailbox id {"uidValidity": n}
 //   s/<hash>                            the content's MIME summary (JSON, engine/mime/types.ts)
+//   k/["<mailboxId>","<kind>"]          an account document kind: highest modseq, destroyed history
+//   d/["<mailboxId>","<kind>","<id>"]   one account document {mailboxId, kind, id, value, modseq, createdModseq}
 //
 // The checkpoint is written in the same atomic batch as the state it describes.
 
@@ -16,7 +18,9 @@ import { assert } from '../assert.js';
 import type { KvOp, KvStore } from './kv.js';
 import {
   type DatabaseState,
+  type DocumentKindState,
   type FolderState,
+  type StoredDocument,
   type MailboxState,
   type MessageMeta,
   type Touched,
@@ -38,12 +42,17 @@ export const contentKey = (hash: string): string => `c/${hash}`;
 export const summaryKey = (hash: string): string => `s/${hash}`;
 const refKey = (hash: string): string => `r/${hash}`;
 const retiredKey = (mailboxId: string): string => `u/${mailboxId}`;
+/** `ref` is documentRef(mailboxId, kind[, id]): JSON, so no name can make two keys meet. */
+const documentKindKey = (ref: string): string => `k/${ref}`;
+const documentKey = (ref: string): string => `d/${ref}`;
 
-type MailboxRecord = Omit<MailboxState, 'folders' | 'folderIdsByName' | 'subscriptions'> & { subscriptions: string[] };
+type MailboxRecord = Omit<MailboxState, 'folders' | 'folderIdsByName' | 'subscriptions' | 'documents' | 'documentModseq'> & { subscriptions: string[]; documentModseq?: number };
+type DocumentKindRecord = Omit<DocumentKindState, 'documents'> & { mailboxId: string; kind: string };
+type DocumentRecord = StoredDocument & { mailboxId: string; kind: string };
 type FolderRecord = Omit<FolderState, 'messages'>;
 
 function mailboxRecord(m: MailboxState): MailboxRecord {
-  const { folders: _f, folderIdsByName: _n, subscriptions, ...rest } = m;
+  const { folders: _f, folderIdsByName: _n, subscriptions, documents: _d, ...rest } = m;
   return { ...rest, subscriptions: [...subscriptions].sort() };
 }
 
@@ -107,6 +116,17 @@ export function materialize(state: DatabaseState, touched: Touched): KvOp[] {
     const uidValidity = state.retiredUidValidity.get(mailboxId);
     ops.push({ key: retiredKey(mailboxId), value: uidValidity === undefined ? null : json({ uidValidity }) });
   }
+  for (const ref of touched.documentKinds) {
+    const [mailboxId, kind] = JSON.parse(ref) as [string, string];
+    const found = state.mailboxes.get(mailboxId)?.documents.get(kind);
+    const record: DocumentKindRecord | null = found === undefined ? null : { mailboxId, kind, modseqHighest: found.modseqHighest, destroyed: found.destroyed, destroyedDroppedModseq: found.destroyedDroppedModseq };
+    ops.push({ key: documentKindKey(ref), value: record === null ? null : json(record) });
+  }
+  for (const ref of touched.documents) {
+    const [mailboxId, kind, id] = JSON.parse(ref) as [string, string, string];
+    const found = state.mailboxes.get(mailboxId)?.documents.get(kind)?.documents.get(id);
+    ops.push({ key: documentKey(ref), value: found === undefined ? null : json({ mailboxId, kind, ...found } satisfies DocumentRecord) });
+  }
   ops.push({ key: checkpointKey, value: json({ position: state.position }) });
   return ops;
 }
@@ -130,6 +150,8 @@ export async function loadState(kv: KvStore): Promise<DatabaseState> {
       folders: new Map(),
       folderIdsByName: new Map(),
       subscriptions: new Set(record.subscriptions),
+      documentModseq: record.documentModseq ?? 0, // records written before account documents
+      documents: new Map(),
     });
   }
   for await (const [key, value] of kv.scan('f/')) {
@@ -155,5 +177,17 @@ export async function loadState(kv: KvStore): Promise<DatabaseState> {
   }
   for await (const [key, value] of kv.scan('r/')) state.contents.set(key.slice(2), parse(value));
   for await (const [key, value] of kv.scan('u/')) state.retiredUidValidity.set(key.slice(2), parse<{ uidValidity: number }>(value).uidValidity);
+  for await (const [key, value] of kv.scan('k/')) {
+    const { mailboxId, kind, ...record } = parse<DocumentKindRecord>(value);
+    const mailbox = state.mailboxes.get(mailboxId);
+    assert(mailbox !== undefined, `state store has document kind ${key} without its mailbox`);
+    mailbox.documents.set(kind, { ...record, documents: new Map() });
+  }
+  for await (const [key, value] of kv.scan('d/')) {
+    const { mailboxId, kind, ...document } = parse<DocumentRecord>(value);
+    const documents = state.mailboxes.get(mailboxId)?.documents.get(kind)?.documents;
+    assert(documents !== undefined, `state store has document ${key} without its kind`);
+    documents.set(document.id, document);
+  }
   return state;
 }

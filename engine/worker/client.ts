@@ -85,6 +85,9 @@ export class WorkerClient implements MailboxApi {
   truncateLog(position: number): Promise<Result<{ removedSegments: number; logStartPosition: number }>> {
     return this.result('truncateLog', { position });
   }
+  documents(mailboxId: string, kind: string, options: { readonly ids?: readonly string[] } = {}): ReturnType<MailboxApi['documents']> {
+    return this.result('documents', { mailboxId, kind, ...options });
+  }
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>> {
     return this.result('readMessage', { mailboxId, folder, uid });
   }

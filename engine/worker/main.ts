@@ -79,6 +79,10 @@ async function main(): Promise<void> {
         const { mailboxId, folder, changedSince, history } = request.params;
         return database.listMessages(mailboxId, folder, { ...(changedSince === undefined ? {} : { changedSince }), ...(history === true ? { history } : {}) });
       }
+      case 'documents': {
+        const { mailboxId, kind, ids } = request.params;
+        return database.documents(mailboxId, kind, ids === undefined ? {} : { ids });
+      }
       case 'readMessage':
         return database.readMessage(request.params.mailboxId, request.params.folder, request.params.uid);
       case 'summaries':

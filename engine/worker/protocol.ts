@@ -32,6 +32,7 @@ export type Request =
   | { readonly id: number; readonly method: 'folders'; readonly params: { mailboxId: string } }
   | { readonly id: number; readonly method: 'sharedFolders'; readonly params: { identifier: string } }
   | { readonly id: number; readonly method: 'listMessages'; readonly params: { mailboxId: string; folder: string; changedSince?: number; history?: boolean } }
+  | { readonly id: number; readonly method: 'documents'; readonly params: { mailboxId: string; kind: string; ids?: readonly string[] } }
   | { readonly id: number; readonly method: 'readMessage'; readonly params: { mailboxId: string; folder: string; uid: number } }
   | { readonly id: number; readonly method: 'summaries'; readonly params: { mailboxId: string; folder: string; uids: readonly number[] } }
   | { readonly id: number; readonly method: 'readPart'; readonly params: { mailboxId: string; folder: string; uid: number; section: Section; binary: boolean } }

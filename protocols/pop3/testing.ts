@@ -252,6 +252,7 @@ export function memoryInbox(mailboxId: string, contents: readonly Uint8Array[]):
     readPart: unsupported,
     bodyValues: unsupported,
     search: unsupported,
+    documents: unsupported,
     watch: () => () => undefined,
   };
 }
