@@ -12,6 +12,7 @@ import type { FolderInfo, MailboxApi } from '../../engine/api.js';
 import { type Result, fail, ok } from '../../engine/errors.js';
 import { allRights, effectiveRights, has } from '../acl.js';
 import type { PublicFolder } from '../frontend.js';
+import { folderName } from './format.js';
 import type { ImapSession } from './session.js';
 
 export const publicPrefix = 'Public Folders';
@@ -92,6 +93,39 @@ export async function resolvePlace(s: ImapSession, name: string): Promise<Result
       return ok({ kind: 'other', api, mailboxId: account.value.mailboxId, folder: info.name, name, rights, owner: account.value.address, info });
     }
   }
+}
+
+/**
+ * The place of a command's mailbox when this user holds `right` there (RFC 4314 §4; '' for any
+ * right at all). Otherwise answers the command itself (NO [NONEXISTENT], or NO [NOPERM] saying
+ * that the user may not `action` it) and gives null. The one rights check of the commands that
+ * name a mailbox.
+ */
+export async function placeNeeding(s: ImapSession, tag: string, mailbox: string, right: string, action: string): Promise<Place | null> {
+  const place = await resolvePlace(s, folderName(mailbox));
+  if (!place.ok) {
+    await s.fail(tag, place);
+    return null;
+  }
+  if (!has(place.value.rights, right)) {
+    await s.no(tag, `You may not ${action} ${mailbox} (no ${right} right)`, { code: 'NOPERM' });
+    return null;
+  }
+  return place.value;
+}
+
+/** As placeNeeding, with the folder looked up (resolvePlace does not look personal names up). */
+export async function folderNeeding(s: ImapSession, tag: string, mailbox: string, right: string, action: string): Promise<(Place & { readonly info: FolderInfo }) | null> {
+  const place = await placeNeeding(s, tag, mailbox, right, action);
+  if (place === null) return null;
+  if (place.info !== null) return { ...place, info: place.info };
+  const folders = await place.api.folders(place.mailboxId);
+  const info = folders.ok ? folders.value.find((f) => f.name === place.folder) : undefined;
+  if (info === undefined) {
+    await s.fail(tag, folders.ok ? fail('NO_SUCH_FOLDER', `No mailbox ${mailbox}`) : folders);
+    return null;
+  }
+  return { ...place, info };
 }
 
 /** The client's name for a folder of a shared place's mailbox (a sibling or child of `place`). */

@@ -8,41 +8,10 @@
 
 import type { FolderInfo } from '../../../engine/api.js';
 import { type Result, fail, ok } from '../../../engine/errors.js';
-import { allRights, anonymousIdentifier, anyoneIdentifier, canonical, has, normalizeIdentifier } from '../../acl.js';
-import { folderName } from '../format.js';
-import { type Place, resolvePlace, withObsoleteRights } from '../places.js';
+import { allRights, anonymousIdentifier, anyoneIdentifier, canonical, normalizeIdentifier } from '../../acl.js';
+import { type Place, folderNeeding, withObsoleteRights } from '../places.js';
 import type { ImapSession } from '../session.js';
 import { authenticated, handler } from './handler.js';
-
-/** The place of a command's mailbox with the right it needs; answers NO itself and gives null when it cannot go on. */
-async function placeNeeding(s: ImapSession, tag: string, mailbox: string, right: string | null): Promise<Place | null> {
-  const place = await resolvePlace(s, folderName(mailbox));
-  if (!place.ok) {
-    await s.fail(tag, place);
-    return null;
-  }
-  if (place.value.kind === 'personal') {
-    const folder = await folderOf(s, place.value);
-    if (!folder.ok) {
-      await s.fail(tag, folder);
-      return null;
-    }
-  }
-  if (right !== null && !has(place.value.rights, right)) {
-    await s.no(tag, `You may not administer ${mailbox} (no ${right} right)`, { code: 'NOPERM' });
-    return null;
-  }
-  return place.value;
-}
-
-/** The folder of a place (personal places are not looked up by resolvePlace). */
-async function folderOf(s: ImapSession, place: Place): Promise<Result<FolderInfo>> {
-  if (place.info !== null) return ok(place.info);
-  const folders = await place.api.folders(place.mailboxId);
-  if (!folders.ok) return folders;
-  const folder = folders.value.find((f) => f.name === place.folder);
-  return folder === undefined ? fail('NO_SUCH_FOLDER', `no mailbox ${place.name}`) : ok(folder);
-}
 
 /**
  * RFC 4314 §3.1 rights text: an optional + or - and letters. Unknown letters are BAD (the
@@ -78,15 +47,10 @@ function entriesOf(place: Place, folder: FolderInfo): Array<[string, string]> {
 }
 
 export const getacl = handler<'GETACL'>(authenticated, async (s, tag, c) => {
-  const place = await placeNeeding(s, tag, c.mailbox, 'a');
+  const place = await folderNeeding(s, tag, c.mailbox, 'a', 'administer');
   if (place === null) return;
-  const folder = await folderOf(s, place);
-  if (!folder.ok) {
-    await s.fail(tag, folder);
-    return;
-  }
   const w = s.writer().raw('* ACL ').mailbox(place.name);
-  for (const [identifier, rights] of entriesOf(place, folder.value)) w.sp().astring(identifier).sp().astring(withObsoleteRights(rights));
+  for (const [identifier, rights] of entriesOf(place, place.info)) w.sp().astring(identifier).sp().astring(withObsoleteRights(rights));
   await s.write(w.crlf().toBuffer());
   await s.ok(tag, 'GETACL completed');
 });
@@ -97,7 +61,7 @@ async function change(s: ImapSession, tag: string, mailbox: string, identifierTe
     await s.bad(tag, parsed.message);
     return;
   }
-  const place = await placeNeeding(s, tag, mailbox, 'a');
+  const place = await folderNeeding(s, tag, mailbox, 'a', 'administer');
   if (place === null) return;
   const identifier = await checkIdentifier(s, identifierText);
   if (!identifier.ok) {
@@ -110,12 +74,7 @@ async function change(s: ImapSession, tag: string, mailbox: string, identifierTe
   }
   let rights: string | null = null;
   if (parsed !== null) {
-    const folder = await folderOf(s, place);
-    if (!folder.ok) {
-      await s.fail(tag, folder);
-      return;
-    }
-    const current = folder.value.acl?.[identifier.value] ?? '';
+    const current = place.info.acl?.[identifier.value] ?? '';
     const { mode, rights: given } = parsed.value;
     rights = mode === 'set' ? given : mode === 'add' ? canonical(current + given) : [...current].filter((r) => !given.includes(r)).join('');
   }
@@ -132,7 +91,7 @@ export const deleteacl = handler<'DELETEACL'>(authenticated, (s, tag, c) => chan
 
 /** RFC 4314 §3.7: the owner holds every right always; anyone else may be given each right on its own. */
 export const listrights = handler<'LISTRIGHTS'>(authenticated, async (s, tag, c) => {
-  const place = await placeNeeding(s, tag, c.mailbox, 'a');
+  const place = await folderNeeding(s, tag, c.mailbox, 'a', 'administer');
   if (place === null) return;
   const identifier = normalizeIdentifier(c.identifier);
   const w = s.writer().raw('* LISTRIGHTS ').mailbox(place.name).sp().astring(identifier);
@@ -147,7 +106,7 @@ export const listrights = handler<'LISTRIGHTS'>(authenticated, async (s, tag, c)
 
 /** RFC 4314 §3.8: any right at all on the mailbox lets the user ask. */
 export const myrights = handler<'MYRIGHTS'>(authenticated, async (s, tag, c) => {
-  const place = await placeNeeding(s, tag, c.mailbox, null);
+  const place = await folderNeeding(s, tag, c.mailbox, '', 'see');
   if (place === null) return;
   await s.write(s.writer().raw('* MYRIGHTS ').mailbox(place.name).sp().astring(withObsoleteRights(place.rights)).crlf().toBuffer());
   await s.ok(tag, 'MYRIGHTS completed');

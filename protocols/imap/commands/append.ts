@@ -4,10 +4,9 @@
 
 import type { TxOp } from '../../../engine/api.js';
 import { appendMessagesMax } from '../constants.js';
-import { folderName, storableFlags } from '../format.js';
+import { storableFlags } from '../format.js';
 import { authenticated, handler } from './handler.js';
-import { has } from '../../acl.js';
-import { resolvePlace } from '../places.js';
+import { placeNeeding } from '../places.js';
 import { flagPermitted } from './store.js';
 
 export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
@@ -15,35 +14,27 @@ export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
     await s.no(tag, `At most ${appendMessagesMax} messages per APPEND`, { code: 'LIMIT' });
     return;
   }
-  const folder = folderName(c.mailbox);
   for (const m of c.messages) {
     if (m.data.length > s.context.limits.messageBytesMax) {
       await s.no(tag, `Message over ${s.context.limits.messageBytesMax} bytes`, { code: 'TOOBIG' });
       return;
     }
   }
-  const place = await resolvePlace(s, folder);
-  if (!place.ok) {
-    await s.fail(tag, place);
-    return;
-  }
-  const { api, mailboxId, rights } = place.value;
-  if (!has(rights, 'i')) {
-    await s.no(tag, `You may not add messages to ${c.mailbox} (no i right)`, { code: 'NOPERM' });
-    return;
-  }
+  const place = await placeNeeding(s, tag, c.mailbox, 'i', 'add messages to');
+  if (place === null) return;
+  const { api, mailboxId, rights } = place;
   const ops: TxOp[] = c.messages.map((m) => ({
     op: 'append',
-    folder: place.value.folder,
+    folder: place.folder,
     content: m.data,
     // RFC 4314 §4: flags the user may not set are left off.
     flags: storableFlags(m.flags).filter((f) => flagPermitted(rights, f)),
     ...(m.internalDate === undefined ? {} : { internalDateMs: m.internalDate.epochMs }),
   }));
-  const listAfter = s.selected !== null && s.selected.name === place.value.folder && s.where().mailboxId === mailboxId ? s.listAfter() : undefined;
+  const listAfter = s.selected !== null && s.selected.name === place.folder && s.where().mailboxId === mailboxId ? s.listAfter() : undefined;
   const done = await api.commit({ mailboxId, ops, ...(listAfter === undefined ? {} : { listAfter }) });
   if (!done.ok) {
-    if (done.code === 'NO_SUCH_FOLDER' && place.value.kind === 'personal') await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'TRYCREATE' });
+    if (done.code === 'NO_SUCH_FOLDER' && place.kind === 'personal') await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'TRYCREATE' });
     else await s.fail(tag, done);
     return;
   }

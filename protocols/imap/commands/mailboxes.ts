@@ -6,7 +6,7 @@ import { folderName } from '../format.js';
 import type { ImapSession } from '../session.js';
 import { authenticated, handler } from './handler.js';
 import { has } from '../../acl.js';
-import { resolvePlace, splitName } from '../places.js';
+import { placeNeeding, resolvePlace, splitName } from '../places.js';
 
 const specialUses = new Set(['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash']);
 
@@ -82,16 +82,9 @@ export const create = handler<'CREATE'>(authenticated, async (s, tag, c) => {
 });
 
 export const deleteMailbox = handler<'DELETE'>(authenticated, async (s, tag, c) => {
-  const place = await resolvePlace(s, folderName(c.mailbox));
-  if (!place.ok) {
-    await s.fail(tag, place);
-    return;
-  }
-  const { api, mailboxId, folder, rights } = place.value;
-  if (!has(rights, 'x')) {
-    await s.no(tag, `You may not delete ${c.mailbox} (no x right)`, { code: 'NOPERM' });
-    return;
-  }
+  const place = await placeNeeding(s, tag, c.mailbox, 'x', 'delete');
+  if (place === null) return;
+  const { api, mailboxId, folder } = place;
   if (s.selected !== null && s.selected.name === folder && s.where().mailboxId === mailboxId) {
     s.select(null);
     await s.untagged('OK', 'Mailbox closed', { code: 'CLOSED' });

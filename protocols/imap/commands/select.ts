@@ -3,13 +3,13 @@
 import { has } from '../../acl.js';
 import type { ImapSession } from '../session.js';
 import { SelectedMailbox } from '../selected.js';
-import { folderName, hasFlag, systemFlags, writeFetchFlags } from '../format.js';
+import { hasFlag, systemFlags, writeFetchFlags } from '../format.js';
 import { encodeFlags, encodeNumbered, encodeVanished } from '../wire/encoder.js';
 import type { Command } from '../wire/types.js';
 import { authenticated, handler, selectedOnly } from './handler.js';
 import { inSequenceSet } from './sets.js';
 import { flagPermitted } from './store.js';
-import { resolvePlace } from '../places.js';
+import { placeNeeding } from '../places.js';
 
 type SelectCommand = Extract<Command, { kind: 'SELECT' | 'EXAMINE' }>;
 
@@ -24,17 +24,10 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
     await s.untagged('OK', 'Previous mailbox closed', { code: 'CLOSED' });
   }
   if (c.condstore) s.enabled.condstore = true;
-  const place = await resolvePlace(s, folderName(c.mailbox));
-  if (!place.ok) {
-    await s.fail(tag, place);
-    return;
-  }
-  const { api, mailboxId, rights } = place.value;
-  if (!has(rights, 'r')) {
-    await s.no(tag, `You may not read ${c.mailbox} (no r right)`, { code: 'NOPERM' });
-    return;
-  }
-  const listing = await api.listMessages(mailboxId, place.value.folder);
+  const place = await placeNeeding(s, tag, c.mailbox, 'r', 'read');
+  if (place === null) return;
+  const { api, mailboxId, rights } = place;
+  const listing = await api.listMessages(mailboxId, place.folder);
   if (!listing.ok) {
     await s.fail(tag, listing);
     return;
@@ -43,7 +36,7 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
   // RFC 4314 §4: a user who can change nothing in the folder gets it read-only.
   const readOnly = c.kind === 'EXAMINE' || ![...'stwe'].some((r) => has(rights, r));
   const view = new SelectedMailbox(folder.name, folder.folderId, folder.uidValidity, readOnly, folder.modseqHighest, folder.uidNext);
-  if (place.value.kind !== 'personal') view.shared = { api, mailboxId, rights };
+  if (place.kind !== 'personal') view.shared = { api, mailboxId, rights };
   view.load(messages);
 
   const keywords = new Set<string>();

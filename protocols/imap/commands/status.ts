@@ -2,10 +2,9 @@
 // (RFC 7889), MAILBOXID (RFC 8474) and DELETED; also used by LIST-STATUS (RFC 5819).
 
 import type { FolderInfo, MailboxApi } from '../../../engine/api.js';
-import { has } from '../../acl.js';
-import { resolvePlace } from '../places.js';
+import { folderNeeding } from '../places.js';
 import type { Result } from '../../../engine/errors.js';
-import { folderName, hasFlag } from '../format.js';
+import { hasFlag } from '../format.js';
 import type { ImapSession } from '../session.js';
 import { encodeStatusData } from '../wire/encoder.js';
 import type { StatusItem } from '../wire/types.js';
@@ -55,29 +54,9 @@ export async function statusLine(
 }
 
 export const status = handler<'STATUS'>(authenticated, async (s, tag, c) => {
-  const place = await resolvePlace(s, folderName(c.mailbox));
-  if (!place.ok) {
-    await s.fail(tag, place);
-    return;
-  }
-  if (!has(place.value.rights, 'r')) {
-    await s.no(tag, `You may not read ${c.mailbox} (no r right)`, { code: 'NOPERM' });
-    return;
-  }
-  let folder = place.value.info;
-  if (folder === null) {
-    const folders = await s.api!.folders(s.account!.mailboxId);
-    if (!folders.ok) {
-      await s.fail(tag, folders);
-      return;
-    }
-    folder = folders.value.find((f) => f.name === place.value.folder) ?? null;
-  }
-  if (folder === null) {
-    await s.no(tag, `No mailbox ${c.mailbox}`, { code: 'NONEXISTENT' });
-    return;
-  }
-  const line = await statusLine(s, folder, place.value.name, c.items, place.value);
+  const place = await folderNeeding(s, tag, c.mailbox, 'r', 'read');
+  if (place === null) return;
+  const line = await statusLine(s, place.info, place.name, c.items, place);
   if (!line.ok) {
     await s.fail(tag, line);
     return;
