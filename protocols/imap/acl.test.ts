@@ -1,7 +1,7 @@
 // Proves public folders and the ACL extension (RFC 4314) over real sockets against a real
 // server: the shared namespaces in NAMESPACE, public folders listed, selected and appended to
 // per each user's role (reviewer, author, editor, owner, none), rights enforced on SELECT vs
-// EXAMINE, FETCH's implicit \Seen, STORE (\Seen, \Deleted, other flags), APPEND, EXPUNGE,
+// EXAMINE, FETCH's implicit \Seen, STORE (\Seen, \Deleted, other flags), APPEND, EXPUNGE, CLOSE, MOVE, STATUS, RENAME,
 // CREATE, DELETE and COPY; GETACL/SETACL/DELETEACL/LISTRIGHTS/MYRIGHTS on public folders and
 // on a user's own folder shared to another user (listed and opened under "Other Users/"), by a raw client, imapflow
 // and Python's imaplib.
@@ -198,6 +198,38 @@ test('a user shares a personal folder with another; it shows under Other Users/'
   } finally {
     owner.close();
     other.close();
+  }
+});
+
+test('each command checks its own right: STATUS r, FETCH\'s \\Seen s, EXPUNGE and CLOSE e, MOVE t and e, RENAME x', async () => {
+  const owner = await login('owner');
+  const writer = await login('stranger');
+  const looker = await login('nobody');
+  try {
+    for (const flags of ['(\\Deleted) ', '']) {
+      const m = message('junk');
+      assert.match((await owner.command(`APPEND Junk ${flags}{${m.length}+}\r\n${m}`)).tagged, /OK/);
+    }
+    // w and k without s, t, e or x: read-write, yet none of those changes happen.
+    assert.match((await owner.command('SETACL Junk stranger@example.org lrwk')).tagged, /OK/);
+    assert.match((await owner.command('CREATE Junk/Sub')).tagged, /OK/);
+    assert.match((await owner.command('SETACL Junk/Sub stranger@example.org lr')).tagged, /OK/);
+    assert.match((await owner.command('SETACL Junk nobody@example.org l')).tagged, /OK/);
+    const shared = '"Other Users/owner@example.org/Junk"';
+    assert.match((await looker.command(`STATUS ${shared} (MESSAGES)`)).tagged, /NO \[NOPERM\]/, 'l alone: no STATUS');
+    assert.match((await writer.command(`SELECT ${shared}`)).tagged, /OK \[READ-WRITE\]/);
+    let r = await writer.command('FETCH 2 (BODY[TEXT])');
+    assert.match(r.raw, /body of junk/);
+    assert.doesNotMatch(r.raw, /\\Seen/, 'no s: a body fetch leaves \\Seen alone');
+    assert.doesNotMatch((await writer.command('FETCH 2 (FLAGS)')).raw, /\\Seen/);
+    assert.match((await writer.command('EXPUNGE')).tagged, /NO \[NOPERM\]/, 'no e: no EXPUNGE');
+    assert.match((await writer.command('MOVE 1 INBOX')).tagged, /NO \[NOPERM\]/, 'no t or e: no MOVE out');
+    assert.match((await writer.command('RENAME "Other Users/owner@example.org/Junk/Sub" "Other Users/owner@example.org/Junk/Sub2"')).tagged, /NO \[NOPERM\]/, 'k on the parent, no x: no RENAME');
+    assert.match((await writer.command('CLOSE')).tagged, /OK/);
+    r = await owner.command('STATUS Junk (MESSAGES UNSEEN)');
+    assert.deepEqual(r.untagged, ['* STATUS Junk (MESSAGES 2 UNSEEN 2)'], 'no e: CLOSE expunged nothing; \\Seen was not set');
+  } finally {
+    for (const c of [owner, writer, looker]) c.close();
   }
 });
 
