@@ -7,7 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../../test/harness.js';
-import { RawImap, type Reply } from './testing.js';
+import type { CommitResult, MailboxApi, TxRequest } from '../../engine/api.js';
+import type { Result } from '../../engine/errors.js';
+import { RawImap, startLimitedImap, type Reply } from './testing.js';
 
 let server: TestServer;
 
@@ -156,5 +158,63 @@ test("concurrent STORE/APPEND/EXPUNGE in two sessions: each view, updated from i
   for (const c of [a, b, fresh]) {
     ok(await c.command('LOGOUT'));
     c.close();
+  }
+});
+
+test("another session's change noticed between a commit's listing and the view's update is still told", { timeout: 60_000 }, async () => {
+  await server.addUser('between@example.org', 'between-pw');
+  // After the session's own STORE commits (its listing made), another writer flags message 2,
+  // and its notice reaches the session before the STORE's answer does: the listing that came
+  // with the commit does not hold that change, so the session must list again.
+  let interleave = false;
+  const wrapApi = (api: MailboxApi): MailboxApi =>
+    new Proxy(api, {
+      get(target, key) {
+        if (key !== 'commit') return Reflect.get(target, key, target);
+        return async (request: TxRequest): Promise<Result<CommitResult>> => {
+          const result = await target.commit(request);
+          if (!interleave || request.listAfter === undefined || !result.ok) return result;
+          interleave = false;
+          let stop = (): void => {};
+          const other = await new Promise<Result<CommitResult>>((resolve) => {
+            let committed: Result<CommitResult> | null = null;
+            let noticed = 0;
+            const settle = (): void => {
+              if (committed !== null && (!committed.ok || noticed >= committed.value.modseqHighest)) resolve(committed);
+            };
+            // Registered after the session's own watch, so called after it for the same notice.
+            stop = target.watch(request.mailboxId, (change) => {
+              noticed = Math.max(noticed, change.modseqHighest);
+              settle();
+            });
+            void target.commit({ mailboxId: request.mailboxId, ops: [{ op: 'store', folder: 'INBOX', uids: [2], mode: 'add', flags: ['$Other'] }] }).then((r) => {
+              committed = r;
+              settle();
+            });
+          });
+          stop();
+          assert.ok(other.ok);
+          return result;
+        };
+      },
+    });
+  const imap = await startLimitedImap(server, {}, { wrapApi });
+  try {
+    const c = await RawImap.connect(imap.frontEnd.ports.imaps!, { tls: true, ca: imap.cert });
+    await c.line();
+    ok(await c.command('LOGIN between@example.org between-pw'));
+    for (let i = 1; i <= 2; i++) await append(c, i);
+    ok(await c.command('SELECT INBOX'));
+    interleave = true;
+    const stored = ok(await c.command('STORE 1 +FLAGS (\\Flagged)')).untagged;
+    assert.equal(interleave, false, 'the other writer ran');
+    // Noticed before the STORE answered, so told in its answer (no NOOP: a NOOP lists anyway).
+    assert.ok(stored.some((l) => /^\* 2 FETCH \(UID 2 FLAGS \(\$Other\)\)$/.test(l)), stored.join('\n'));
+    const told = ok(await c.command('FETCH 2 (FLAGS)')).untagged;
+    assert.ok(told.some((l) => /^\* 2 FETCH \(FLAGS \(\$Other\)\)$/.test(l)), told.join('\n'));
+    ok(await c.command('LOGOUT'));
+    c.close();
+  } finally {
+    await imap.frontEnd.close();
   }
 });

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import selfsigned from 'selfsigned';
 import { createFrontEndContext, frontEndLimitsDefault } from '../../server/frontend.js';
+import type { MailboxApi } from '../../engine/api.js';
 import type { FrontEnd, FrontEndContext, FrontEndLimits } from '../frontend.js';
 import type { TestServer } from '../../test/harness.js';
 import { startImap } from './server.js';
@@ -143,11 +144,16 @@ export interface LimitedImap {
  * An IMAP front end over the test server's directory and databases, with its own limits (and
  * no failed-login slow-down unless asked), so tests can reach each limit cheaply.
  */
-export function limitedContext(server: TestServer, limits: Partial<FrontEndLimits>, options: { throttle?: boolean } = {}): { context: FrontEndContext; cert: string } {
+export function limitedContext(
+  server: TestServer,
+  limits: Partial<FrontEndLimits>,
+  options: { throttle?: boolean; wrapApi?: (api: MailboxApi) => MailboxApi } = {},
+): { context: FrontEndContext; cert: string } {
   const pems = selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, days: 1 });
+  const wrap = options.wrapApi ?? ((api: MailboxApi): MailboxApi => api);
   const context = createFrontEndContext({
     directory: server.server.directory,
-    mailboxes: (database) => server.server.supervisor.api(database),
+    mailboxes: (database) => wrap(server.server.supervisor.api(database)),
     hostname: 'localhost',
     serverName: 'MBX1',
     tls: { cert: pems.cert, key: pems.private },
@@ -158,7 +164,7 @@ export function limitedContext(server: TestServer, limits: Partial<FrontEndLimit
   return { context, cert: pems.cert };
 }
 
-export async function startLimitedImap(server: TestServer, limits: Partial<FrontEndLimits>, options: { throttle?: boolean } = {}): Promise<LimitedImap> {
+export async function startLimitedImap(server: TestServer, limits: Partial<FrontEndLimits>, options: Parameters<typeof limitedContext>[2] = {}): Promise<LimitedImap> {
   const { context, cert } = limitedContext(server, limits, options);
   const frontEnd = await startImap(context, { host: '127.0.0.1', port: () => 0 });
   return { context, frontEnd, cert };
