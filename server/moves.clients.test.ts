@@ -14,13 +14,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { begin, type MailboxApi } from '../engine/api.js';
 import { startTestServer, type TestServer } from '../test/harness.js';
 import { adminCall, httpsCall } from '../protocols/http/testing.js';
+import { RawImap } from '../protocols/imap/testing.js';
+import { Pop3TestClient } from '../protocols/pop3/testing.js';
 import type { MoveRecord } from './moves.js';
 
 const run = promisify(execFile);
@@ -97,48 +98,6 @@ interface Resync {
   all: Array<{ uid: number; modseq: number; flags: string[]; emailid: string; threadid: string }>;
 }
 
-/** A raw line-reading TLS client (IMAP or POP3), to see exactly what the server sends unasked. */
-class RawSession {
-  text = '';
-  closed = false;
-  private waiters: Array<() => void> = [];
-  private constructor(readonly socket: tls.TLSSocket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      this.text += chunk;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-  static connect(port: number, ca: string): Promise<RawSession> {
-    return new Promise((resolve, reject) => {
-      const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => resolve(new RawSession(socket)));
-      socket.once('error', reject);
-    });
-  }
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
-  }
-  async until(pattern: RegExp): Promise<string> {
-    for (;;) {
-      const match = pattern.exec(this.text);
-      if (match !== null) return match[0];
-      if (this.closed) throw new Error(`closed before ${pattern}: ${JSON.stringify(this.text.slice(-300))}`);
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-  }
-  async closedNow(): Promise<void> {
-    while (!this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-  send(line: string): void {
-    this.socket.write(`${line}\r\n`);
-  }
-}
-
 async function waitMove(quire: TestServer, id: string): Promise<MoveRecord> {
   const move = (await quire.server.moves.wait(id))!;
   assert.equal(move.state, 'done', move.error);
@@ -148,7 +107,7 @@ async function waitMove(quire: TestServer, id: string): Promise<MoveRecord> {
 test('QRESYNC across a move: cached UIDVALIDITY/HIGHESTMODSEQ resync exactly, OBJECTIDs and JMAP states unchanged; IMAP, POP3 and JMAP push sessions told to reconnect', async () => {
   const quire = await startTestServer();
   const dir = mkdtempSync(join(tmpdir(), 'quire-move-clients-'));
-  const sessions: RawSession[] = [];
+  const sessions: Array<RawImap | Pop3TestClient> = [];
   try {
     const certFile = join(dir, 'cert.pem');
     writeFileSync(certFile, quire.cert);
@@ -181,22 +140,18 @@ test('QRESYNC across a move: cached UIDVALIDITY/HIGHESTMODSEQ resync exactly, OB
     assert.deepEqual(expected.fetch.map((f) => f.uid), [2, 3, 5, 13, 14], 'only the changes');
 
     // Sessions open across the switch: IMAP in IDLE, POP3 in TRANSACTION, a JMAP push stream.
-    const idle = await RawSession.connect(quire.port('imaps'), quire.cert);
+    const idle = await RawImap.connect(quire.port('imaps'), { tls: true, ca: quire.cert });
     sessions.push(idle);
-    await idle.until(/^\* OK.*\r\n/m);
-    idle.send(`a LOGIN ${address} ${password}`);
-    await idle.until(/^a OK.*\r\n/m);
-    idle.send('b SELECT INBOX');
-    await idle.until(/^b OK.*\r\n/m);
-    idle.send('c IDLE');
-    await idle.until(/^\+ .*\r\n/m);
-    const pop = await RawSession.connect(quire.port('pop3s'), quire.cert);
+    assert.match((await idle.line()) ?? '', /^\* OK/);
+    assert.match((await idle.command(`LOGIN ${address} ${password}`)).tagged, / OK /);
+    assert.match((await idle.command('SELECT INBOX')).tagged, / OK /);
+    idle.write('c IDLE\r\n');
+    assert.match((await idle.line()) ?? '', /^\+ /);
+    const pop = await Pop3TestClient.connect(quire.port('pop3s'), { tls: true, cert: quire.cert });
     sessions.push(pop);
-    await pop.until(/^\+OK.*\r\n/m);
-    pop.send(`USER ${address}`);
-    await pop.until(/^\+OK.*\r\n/m);
-    pop.send(`PASS ${password}`);
-    await pop.until(/^\+OK Logged in.*\r\n/m);
+    assert.match(await pop.expectLine(), /^\+OK/);
+    assert.match(await pop.command(`USER ${address}`), /^\+OK/);
+    assert.match(await pop.command(`PASS ${password}`), /^\+OK Logged in/);
     const authorization = `Basic ${Buffer.from(`${address}:${password}`).toString('base64')}`;
     const jmap = async (methodCalls: unknown[]) => {
       const answer = await httpsCall(quire.port('https'), quire.cert, 'POST', '/jmap/api', { headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify({ using: ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail'], methodCalls }) });
@@ -222,10 +177,13 @@ test('QRESYNC across a move: cached UIDVALIDITY/HIGHESTMODSEQ resync exactly, OB
     assert.ok(typeof move.lockMs === 'number' && move.lockMs >= 0);
 
     // Told to reconnect: IMAP BYE [UNAVAILABLE], POP3 -ERR [SYS/TEMP], the push stream ended.
-    await idle.until(/^\* BYE \[UNAVAILABLE\].*\r\n/m);
-    await idle.closedNow();
-    await pop.until(/^-ERR \[SYS\/TEMP\].*\r\n/m);
-    await pop.closedNow();
+    let line: string | null;
+    do line = await idle.line();
+    while (line !== null && !/^\* BYE \[UNAVAILABLE\]/.test(line));
+    assert.notEqual(line, null, 'BYE [UNAVAILABLE] before the close');
+    assert.equal(await idle.line(), null, 'closed after the BYE');
+    assert.match(await pop.expectLine(), /^-ERR \[SYS\/TEMP\]/);
+    await pop.closed();
     assert.match(await pushEnded, /: connected/);
 
     // The QRESYNC client reconnects (its login reaches DB02) with what it cached in DB01.
@@ -245,7 +203,7 @@ test('QRESYNC across a move: cached UIDVALIDITY/HIGHESTMODSEQ resync exactly, OB
     const changes = jmapAfter.methodResponses[2]![1];
     assert.deepEqual([changes.created, changes.updated, changes.destroyed], [[], [], []]);
   } finally {
-    for (const session of sessions) session.socket.destroy();
+    for (const session of sessions) session.close();
     await quire.stop();
     rmSync(dir, { recursive: true, force: true });
   }
