@@ -23,7 +23,7 @@ import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, rea
 import { dirname } from 'node:path';
 import { begin, type ContentCriterion, type MailboxApi } from '../engine/api.js';
 import type { Directory, DirectoryUser } from '../engine/directory/index.js';
-import { crc32, decodeLine } from '../engine/directory/log.js';
+import { decodeLine, encodeLine } from '../engine/directory/log.js';
 import { fail, ok, type Result } from '../engine/errors.js';
 import { folderSeparator } from '../engine/constants.js';
 
@@ -144,6 +144,14 @@ export function criterionOf(query: DiscoveryQuery): ContentCriterion | null {
   return of.length === 1 ? of[0]! : { key: 'and', of };
 }
 
+/** What a search found in one folder: the UIDs, with the internal dates the copies keep. */
+interface Found {
+  readonly user: DirectoryUser;
+  readonly folder: string;
+  readonly uids: number[];
+  readonly dates: ReadonlyMap<number, number | undefined>;
+}
+
 export class DiscoveryManager {
   private readonly searches: DiscoverySearch[] = [];
   private readonly running = new Map<string, Promise<void>>();
@@ -195,8 +203,7 @@ export class DiscoveryManager {
   }
 
   private audit(record: AuditStarted | AuditFinished): void {
-    const json = JSON.stringify(record);
-    const line = `${crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0')} ${json}\n`;
+    const line = encodeLine(record);
     mkdirSync(dirname(this.options.auditPath), { recursive: true, mode: 0o700 });
     const fd = openSync(this.options.auditPath, 'a+', 0o600);
     try {
@@ -263,7 +270,7 @@ export class DiscoveryManager {
   }
 
   private async run(search: DiscoverySearch): Promise<void> {
-    const found: Array<{ user: DirectoryUser; folder: string; uids: number[] }> = [];
+    const found: Found[] = [];
     try {
       const users = await this.usersOf(search);
       search.mailboxesTotal = users.length;
@@ -306,7 +313,7 @@ export class DiscoveryManager {
     return users;
   }
 
-  private async searchMailbox(user: DirectoryUser, query: DiscoveryQuery, criterion: ContentCriterion | null, found: Array<{ user: DirectoryUser; folder: string; uids: number[] }>): Promise<MailboxCount> {
+  private async searchMailbox(user: DirectoryUser, query: DiscoveryQuery, criterion: ContentCriterion | null, found: Found[]): Promise<MailboxCount> {
     const api = this.options.apiFor(user.database);
     const base = { address: user.address, database: user.database };
     const folders = await api.folders(user.mailboxId);
@@ -327,16 +334,16 @@ export class DiscoveryManager {
         uids = hits.value;
       }
       if (uids.length === 0) continue;
-      const sizes = new Map(inRange.map((m) => [m.uid, m.sizeBytes]));
+      const byUid = new Map(inRange.map((m) => [m.uid, m]));
       messages += uids.length;
-      for (const uid of uids) sizeBytes += sizes.get(uid) ?? 0;
-      found.push({ user, folder: folder.name, uids });
+      for (const uid of uids) sizeBytes += byUid.get(uid)?.sizeBytes ?? 0;
+      found.push({ user, folder: folder.name, uids, dates: new Map(uids.map((uid) => [uid, byUid.get(uid)?.internalDateMs])) });
     }
     return { ...base, messages, sizeBytes };
   }
 
   /** Appends every message found to the discovery mailbox: folder "<name>/<source address>". */
-  private async copy(search: DiscoverySearch, found: Array<{ user: DirectoryUser; folder: string; uids: number[] }>): Promise<void> {
+  private async copy(search: DiscoverySearch, found: Found[]): Promise<void> {
     if (search.messagesFound > discoveryLimits.messagesCopiedMax) {
       throw new Error(`${search.messagesFound} messages found: at most ${discoveryLimits.messagesCopiedMax} are copied; narrow the search`);
     }
@@ -359,13 +366,10 @@ export class DiscoveryManager {
       names.add(name);
     };
     await ensure(folder);
-    for (const { user, folder: source, uids } of found) {
+    for (const { user, folder: source, uids, dates } of found) {
       const into = `${folder}${folderSeparator}${user.address}`;
       await ensure(into);
       const sourceApi = this.options.apiFor(user.database);
-      const listing = await sourceApi.listMessages(user.mailboxId, source);
-      if (!listing.ok) throw new Error(listing.message);
-      const dates = new Map(listing.value.messages.map((m) => [m.uid, m.internalDateMs]));
       let tx = begin(api, target.mailboxId);
       let ops = 0;
       let bytes = 0;

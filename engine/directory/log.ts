@@ -63,7 +63,8 @@ export function crc32(bytes: Uint8Array): number {
   return zlibCrc32 !== undefined ? zlibCrc32(bytes) >>> 0 : crc32Table(bytes);
 }
 
-export function encodeLine(record: LogHeader | LogRecord): string {
+/** One line of the format (also the eDiscovery audit log's, server/discovery.ts). */
+export function encodeLine(record: LogHeader | LogRecord | object): string {
   const json = JSON.stringify(record);
   const crc = crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0');
   return `${crc} ${json}\n`;
