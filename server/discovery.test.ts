@@ -11,19 +11,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { begin } from '../engine/api.js';
 import { startTestServer } from '../test/harness.js';
 import { httpsCall } from '../protocols/http/testing.js';
-import { runProgram } from '../protocols/smtp/testing.js';
+import { quire } from '../cli/testing.js';
 import { DiscoveryManager, discoveryLimits } from './discovery.js';
-import { crc32 } from '../engine/directory/log.js';
-
-const bin = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
-
-/** Runs the real command line (without blocking: the server answering it runs in this process). */
-const quire = (dataDir: string, ...args: string[]) => runProgram(process.execPath, [bin, ...args, '--data', dataDir]);
+import { encodeLine } from '../engine/directory/log.js';
 
 const message = (from: string, to: string, cc: string, subject: string, body: string): Uint8Array =>
   new TextEncoder().encode(`From: ${from}\r\nTo: ${to}\r\n${cc ? `Cc: ${cc}\r\n` : ''}Subject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}.${Math.random().toString(36).slice(2)}@example.org>\r\n\r\n${body}\r\n`);
@@ -108,8 +102,7 @@ test('quire search: counts per mailbox, copy into a discovery mailbox, audit log
     // Durable: a new reader of the file sees the same, and a torn last line is skipped.
     const auditPath = join(dataDir, 'discovery', 'audit.log');
     // A search the server never finished (it stopped) is listed as interrupted.
-    const started = JSON.stringify({ type: 'started', id: 'cut', atMs: 1, name: 'cut short', actor: 'admin', query: { text: 'x' }, mailboxes: 'all', copyTo: null });
-    appendFileSync(auditPath, `${crc32(Buffer.from(started)).toString(16).padStart(8, '0')} ${started}\n`);
+    appendFileSync(auditPath, encodeLine({ type: 'started', id: 'cut', atMs: 1, name: 'cut short', actor: 'admin', query: { text: 'x' }, mailboxes: 'all', copyTo: null }));
     appendFileSync(auditPath, '0badc0de {"type":"started","id":"torn"');
     const reread = new DiscoveryManager({ auditPath, directory: quire_.server.directory, apiFor: api, createMailbox: async () => { throw new Error('unused'); }, nowMs: Date.now, newId: () => 'x', log: () => {} });
     assert.deepEqual(reread.list().map((e) => [e.id, e.state, e.messagesFound]), [...entries.map((e) => [e.id, e.state, e.messagesFound]), ['cut', 'interrupted', 0]]);
