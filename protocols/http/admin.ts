@@ -8,9 +8,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { type ErrorCode, type Failure, errorInfo } from '../../engine/errors.js';
-import { type PublicFolderAdmin, registerPublicFolderApi } from './publicfolders.js';
+import type { PublicFolderAdmin } from './publicfolders.js';
 
-type Outcome = { ok: true; value: unknown } | Failure;
+export type Outcome = { ok: true; value: unknown } | Failure;
 
 export interface ServerHealth {
   /** Databases that should be mounted on this server and are not (healthz answers 503). */
@@ -56,7 +56,7 @@ export interface AdminBackend {
   startDiscovery(request: DiscoveryRequestBody, actor: string): Promise<Outcome>;
   discoverySearches(): unknown[];
   discoverySearch(id: string): Outcome;
-  /** Public folders (protocols/http/publicfolders.ts); absent: no such routes. */
+  /** Public folders (protocols/http/publicfolders.ts, registered beside this API by server.ts); absent: no such routes. */
   publicFolders?: PublicFolderAdmin;
 }
 
@@ -75,7 +75,8 @@ export interface DiscoveryRequestBody {
 export const adminPrefix = '/api/v1';
 export const docsPrefix = '/api/docs';
 
-function sendResult(reply: FastifyReply, result: Outcome, created = false): FastifyReply {
+/** Answers a result: its value (200, or 201 when `created`), or its error code's HTTP status with {error, message}. */
+export function sendResult(reply: FastifyReply, result: Outcome, created = false): FastifyReply {
   if (result.ok) return reply.code(created ? 201 : 200).send(result.value ?? { ok: true });
   return reply.code(errorInfo(result.code as ErrorCode).http).send({ error: result.code, message: result.message });
 }
@@ -468,5 +469,4 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
       response: { 201: { type: 'object', additionalProperties: true }, ...errors, 409: { $ref: 'Error#' } },
     },
   }, async (request, reply) => sendResult(reply, await backend.addDomain(request.body.name), true));
-  if (backend.publicFolders !== undefined) registerPublicFolderApi(app, backend.publicFolders);
 }

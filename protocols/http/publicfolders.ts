@@ -1,13 +1,11 @@
 // The admin API's public-folder routes (under /api/v1/publicfolders, OpenAPI tag `publicfolders`):
 // list, add, remove, set a permission (an Exchange role or exact RFC 4314 rights) and
-// mail-enable. Registered by admin.ts behind the same Bearer check; server/publicfolders.ts
-// does the work. A path travels in the body or the `path` query parameter (it holds `/`).
+// mail-enable. Registered by server.ts beside admin.ts's routes, behind the same Bearer check;
+// server/publicfolders.ts does the work. A path travels in the body or the `path` query parameter (it holds `/`).
 
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { type ErrorCode, type Failure, errorInfo } from '../../engine/errors.js';
+import type { FastifyInstance } from 'fastify';
 import { roles, type Role } from '../acl.js';
-
-type Outcome = { ok: true; value: unknown } | Failure;
+import { type Outcome, sendResult } from './admin.js';
 
 export interface PublicFolderAdmin {
   list(): Promise<Outcome>;
@@ -46,16 +44,11 @@ const publicFolderSchema = {
 
 const errorRefs = { 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 503: { $ref: 'Error#' } };
 
-function send(reply: FastifyReply, result: Outcome, created = false): FastifyReply {
-  if (result.ok) return reply.code(created ? 201 : 200).send(result.value);
-  return reply.code(errorInfo(result.code as ErrorCode).http).send({ error: result.code, message: result.message });
-}
-
 export function registerPublicFolderApi(app: FastifyInstance, backend: PublicFolderAdmin): void {
   app.addSchema(publicFolderSchema);
   app.get(prefix, {
     schema: { tags: ['publicfolders'], summary: 'Every public folder with its database, address and permissions', response: { 200: { type: 'array', items: { $ref: 'PublicFolder#' } }, ...errorRefs } },
-  }, async (_request, reply) => send(reply, await backend.list()));
+  }, async (_request, reply) => sendResult(reply, await backend.list()));
 
   app.post<{ Body: { path: string; database?: string } }>(prefix, {
     schema: {
@@ -64,7 +57,7 @@ export function registerPublicFolderApi(app: FastifyInstance, backend: PublicFol
       body: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: pathProperty, database: { type: 'string', minLength: 1 } } },
       response: { 201: { $ref: 'PublicFolder#' }, ...errorRefs },
     },
-  }, async (request, reply) => send(reply, await backend.add(request.body.path, request.body.database), true));
+  }, async (request, reply) => sendResult(reply, await backend.add(request.body.path, request.body.database), true));
 
   app.delete<{ Querystring: { path: string } }>(prefix, {
     schema: {
@@ -73,7 +66,7 @@ export function registerPublicFolderApi(app: FastifyInstance, backend: PublicFol
       querystring: { type: 'object', required: ['path'], properties: { path: pathProperty } },
       response: { 200: { $ref: 'PublicFolder#' }, ...errorRefs },
     },
-  }, async (request, reply) => send(reply, await backend.remove(request.query.path)));
+  }, async (request, reply) => sendResult(reply, await backend.remove(request.query.path)));
 
   app.put<{ Body: { path: string; identifier: string; role?: Role; rights?: string } }>(`${prefix}/permissions`, {
     schema: {
@@ -95,7 +88,7 @@ export function registerPublicFolderApi(app: FastifyInstance, backend: PublicFol
   }, async (request, reply) => {
     const { path, identifier, role, rights } = request.body;
     if (role !== undefined && rights !== undefined) return reply.code(400).send({ error: 'INVALID_ARGUMENT', message: 'give a role or rights, not both' });
-    return send(reply, await backend.setPermission(path, identifier, role ?? (rights === undefined ? null : { rights })));
+    return sendResult(reply, await backend.setPermission(path, identifier, role ?? (rights === undefined ? null : { rights })));
   });
 
   app.put<{ Body: { path: string; address: string | null } }>(`${prefix}/address`, {
@@ -105,5 +98,5 @@ export function registerPublicFolderApi(app: FastifyInstance, backend: PublicFol
       body: { type: 'object', required: ['path', 'address'], additionalProperties: false, properties: { path: pathProperty, address: { type: ['string', 'null'], maxLength: 254 } } },
       response: { 200: { $ref: 'PublicFolder#' }, ...errorRefs },
     },
-  }, async (request, reply) => send(reply, await backend.mailEnable(request.body.path, request.body.address)));
+  }, async (request, reply) => sendResult(reply, await backend.mailEnable(request.body.path, request.body.address)));
 }

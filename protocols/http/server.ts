@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FrontEndContext } from '../frontend.js';
 import { type AdminBackend, docsPrefix, openApiInfo, registerAdminApi } from './admin.js';
+import { registerPublicFolderApi } from './publicfolders.js';
 import { jmapRoutes } from './jmap/routes.js';
 import { registerAdminPage } from './page.js';
 
@@ -68,6 +69,7 @@ export async function startHttpServers(options: HttpServersOptions): Promise<{ h
   await https.register(swagger, { ...openApiInfo, hideUntagged: true });
   await https.register(swaggerUi, { routePrefix: docsPrefix, logLevel: 'warn' });
   registerAdminApi(https, backend, options.adminToken);
+  if (backend.publicFolders !== undefined) registerPublicFolderApi(https, backend.publicFolders);
   registerAdminPage(https);
   jmapRoutes({ context })(https);
   for (const routes of options.httpsRoutes ?? []) await https.register(routes);
