@@ -194,23 +194,32 @@ function adminCall(server: ServerFile, token: string, method: string, path: stri
   });
 }
 
-/** Offline: the directory plus each database's active copy opened in this process. */
-async function withOffline<T>(dataDir: string, fn: (directory: Directory, apiFor: (db: string) => MailboxApi, databases: string[]) => Promise<T>): Promise<T> {
-  const databases = [...databasesDefault];
-  const opened = await openConfiguredDirectory(dataDir, { domain: 'example.org', databases });
+/** Offline: the data directory's directory opened in this process. */
+async function withOfflineDirectory<T>(dataDir: string, fn: (directory: Directory) => Promise<T>): Promise<T> {
+  const opened = await openConfiguredDirectory(dataDir, { domain: 'example.org', databases: [...databasesDefault] });
   if (!opened.ok) throw new Error(opened.message);
-  const directory = opened.value.directory;
-  const open = new Map<string, MailboxDatabase>();
-  const specs = embeddedCopies(dataDir, 'MBX1', databases).filter((c) => c.role === 'active');
   try {
-    for (const spec of specs) {
-      open.set(spec.database, await MailboxDatabase.open({ name: spec.database, dir: spec.dir, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: openRocksKv }));
-    }
-    return await fn(directory, (db) => open.get(db)!, databases);
+    return await fn(opened.value.directory);
   } finally {
-    for (const db of open.values()) await db.close();
-    await directory.close();
+    await opened.value.directory.close();
   }
+}
+
+/** Offline: the directory plus each database's active copy opened in this process. */
+function withOffline<T>(dataDir: string, fn: (directory: Directory, apiFor: (db: string) => MailboxApi, databases: string[]) => Promise<T>): Promise<T> {
+  const databases = [...databasesDefault];
+  return withOfflineDirectory(dataDir, async (directory) => {
+    const open = new Map<string, MailboxDatabase>();
+    const specs = embeddedCopies(dataDir, 'MBX1', databases).filter((c) => c.role === 'active');
+    try {
+      for (const spec of specs) {
+        open.set(spec.database, await MailboxDatabase.open({ name: spec.database, dir: spec.dir, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: openRocksKv }));
+      }
+      return await fn(directory, (db) => open.get(db)!, databases);
+    } finally {
+      for (const db of open.values()) await db.close();
+    }
+  });
 }
 
 function expectOk(result: { ok: boolean; message?: string; code?: string }): void {
@@ -517,20 +526,16 @@ async function main(argv: string[]): Promise<number> {
       const bounce = parsed.flags.has('bounce');
       if (running) await online('DELETE', `/api/v1/queue/${encodeURIComponent(target)}${bounce ? '?bounce=true' : ''}`);
       else {
-        const opened = bounce ? await openConfiguredDirectory(dataDir, { domain: 'example.org', databases: [...databasesDefault] }) : null;
-        if (opened !== null && !opened.ok) throw new Error(opened.message);
-        try {
-          const directory = opened?.value.directory;
-          const bouncer = directory === undefined ? null : bounceIntoQueueDir(dir, {
+        // With --bounce the DSN is written into the queue; whether its recipient is local needs the directory.
+        const deleted = bounce
+          ? await withOfflineDirectory(dataDir, (directory) => deleteFromQueueDir(dir, target, bounceIntoQueueDir(dir, {
             hostname: hostname(),
             newId: newTransactionId,
             nowMs: Date.now,
             isLocal: (address) => directory.isAcceptedDomain(address.slice(address.lastIndexOf('@') + 1).toLowerCase()),
-          });
-          if (!(await deleteFromQueueDir(dir, target, bouncer))) throw new Error(`NO_SUCH_MESSAGE: no queued message ${target}`);
-        } finally {
-          await opened?.value.directory.close();
-        }
+          })))
+          : await deleteFromQueueDir(dir, target, null);
+        if (!deleted) throw new Error(`NO_SUCH_MESSAGE: no queued message ${target}`);
       }
       console.log(json ? JSON.stringify({ deleted: target, bounced: bounce }) : `deleted ${target}${bounce ? ' (its sender gets a DSN)' : ''}`);
       return 0;
@@ -639,6 +644,9 @@ function describeQuery(query: Record<string, unknown>): string {
   return parts.join(' ') || '(everything)';
 }
 
+/** A public folder's permissions in one line: identifier:role (or identifier:rights) ... */
+const permissionsText = (folder: Record<string, any>): string => (folder.permissions as Array<Record<string, string>>).map((p) => `${p.identifier}:${p.role ?? p.rights}`).join(' ');
+
 /** `quire publicfolder ...`: through the admin API, or offline on the data directory's databases. */
 async function publicFolderCommand(parsed: Parsed, sub: string | undefined, json: boolean, online: ((method: string, path: string, body?: unknown) => Promise<any>) | null, dataDir: string): Promise<number> {
   const [, , path, fourth] = parsed.positional;
@@ -661,7 +669,7 @@ async function publicFolderCommand(parsed: Parsed, sub: string | undefined, json
       if (json) console.log(JSON.stringify(folders, null, 2));
       else {
         printTable(
-          folders.map((f) => ({ ...f, permissions: (f.permissions as Array<Record<string, string>>).map((p) => `${p.identifier}:${p.role ?? p.rights}`).join(' ') })),
+          folders.map((f) => ({ ...f, permissions: permissionsText(f) })),
           ['path', 'database', 'address', 'messages', 'permissions'],
         );
       }
@@ -693,7 +701,7 @@ async function publicFolderCommand(parsed: Parsed, sub: string | undefined, json
       const grant = action === 'remove' ? null : role !== undefined ? (role as Role) : { rights: rights! };
       const folder = online ? await online('PUT', '/api/v1/publicfolders/permissions', body) : await offline((a) => a.setPermission(at, user, grant));
       if (json) console.log(JSON.stringify(folder));
-      else console.log(`${folder.path}: ${(folder.permissions as Array<Record<string, string>>).map((p) => `${p.identifier}:${p.role ?? p.rights}`).join(' ')}`);
+      else console.log(`${folder.path}: ${permissionsText(folder)}`);
       return 0;
     }
     case 'mail-enable':
