@@ -193,6 +193,15 @@ test('moves listed, cancelled, and surviving a killed source worker and a killed
     assert.deepEqual(await seen(dataDir), before, 'after a move resumed by a restarted server');
     assert.deepEqual(json<Move[]>(dataDir, 'move', 'list').map((m) => m.state), ['cancelled', 'done', 'done']);
     phase('resumed');
+
+    // Without --detach, `quire move` shows the move's progress until it ends, and exits 0 when done.
+    r = quire(dataDir, 'move', address, '--to', 'DB02');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0]!, new RegExp(`^move \\S+ ${address} DB01 → DB02: copying, 0 messages copied of 0, 0 catch-up rounds$`));
+    assert.match(lines.at(-1)!, new RegExp(`^move \\S+ ${address} DB01 → DB02: done, 39 messages copied of 39, 0 catch-up rounds, writes held \\d+ ms, 0 sessions told to reconnect$`));
+    assert.deepEqual(await seen(dataDir), before, 'after a move followed on the command line');
+    phase('followed');
   } finally {
     for (const pid of stopped) {
       try {
