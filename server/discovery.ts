@@ -240,12 +240,16 @@ export class DiscoveryManager {
     if (problem !== null) return problem;
     const copyTo = request.copyTo === undefined ? null : request.copyTo.trim().toLowerCase();
     let mailboxes: readonly string[] | 'all' = request.mailboxes;
+    // The mailboxes named, looked up once here (null: every mailbox, listed when the search runs).
+    let named: DirectoryUser[] | null = null;
     if (mailboxes !== 'all') {
       mailboxes = [...new Set(mailboxes.map((a) => a.trim().toLowerCase()))];
       if (copyTo !== null && mailboxes.includes(copyTo)) return fail('INVALID_ARGUMENT', `the discovery mailbox ${copyTo} cannot be searched into itself`);
+      named = [];
       for (const address of mailboxes) {
         const user = await this.options.directory.findUser(address);
         if (user === null) return fail('NO_SUCH_USER', `no mailbox ${address}`);
+        named.push(user);
       }
     }
     const id = this.options.newId();
@@ -258,7 +262,7 @@ export class DiscoveryManager {
     if (copyTo !== null) this.discoveryMailboxes.add(copyTo);
     this.searches.push(search);
     if (this.searches.length > discoveryLimits.searchesListedMax) this.searches.shift();
-    const run = this.run(search).finally(() => this.running.delete(id));
+    const run = this.run(search, named).finally(() => this.running.delete(id));
     this.running.set(id, run);
     return ok(structuredClone(search));
   }
@@ -269,10 +273,10 @@ export class DiscoveryManager {
     await Promise.allSettled([...this.running.values()]);
   }
 
-  private async run(search: DiscoverySearch): Promise<void> {
+  private async run(search: DiscoverySearch, named: DirectoryUser[] | null): Promise<void> {
     const found: Found[] = [];
     try {
-      const users = await this.usersOf(search);
+      const users = named ?? (await this.allUsers());
       search.mailboxesTotal = users.length;
       const criterion = criterionOf(search.query);
       for (const user of users) {
@@ -300,17 +304,9 @@ export class DiscoveryManager {
     });
   }
 
-  private async usersOf(search: DiscoverySearch): Promise<DirectoryUser[]> {
-    if (search.mailboxes === 'all') {
-      return (await this.options.directory.listUsers()).filter((u) => !this.discoveryMailboxes.has(u.address)).sort((a, b) => (a.address < b.address ? -1 : 1));
-    }
-    const users: DirectoryUser[] = [];
-    for (const address of search.mailboxes) {
-      const user = await this.options.directory.findUser(address);
-      if (user === null) throw new Error(`no mailbox ${address}`);
-      users.push(user);
-    }
-    return users;
+  /** Every mailbox but those results were ever copied into, by address. */
+  private async allUsers(): Promise<DirectoryUser[]> {
+    return (await this.options.directory.listUsers()).filter((u) => !this.discoveryMailboxes.has(u.address)).sort((a, b) => (a.address < b.address ? -1 : 1));
   }
 
   private async searchMailbox(user: DirectoryUser, query: DiscoveryQuery, criterion: ContentCriterion | null, found: Found[]): Promise<MailboxCount> {
