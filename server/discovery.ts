@@ -26,6 +26,7 @@ import type { Directory, DirectoryUser } from '../engine/directory/index.js';
 import { decodeLine, encodeLine } from '../engine/directory/log.js';
 import { fail, ok, type Result } from '../engine/errors.js';
 import { folderSeparator } from '../engine/constants.js';
+import type { DiscoveryRequest } from '../protocols/http/admin.js';
 
 /** Limits of a discovery search, units last. */
 export const discoveryLimits = {
@@ -44,26 +45,8 @@ export const discoveryLimits = {
   searchesListedMax: 1000,
 } as const;
 
-export interface DiscoveryQuery {
-  /** TEXT: header fields or body contain it. */
-  readonly text?: string;
-  readonly from?: string;
-  /** To or Cc contains it. */
-  readonly to?: string;
-  /** Internal date at or after (ms since the epoch). */
-  readonly sinceMs?: number;
-  /** Internal date before (ms since the epoch). */
-  readonly beforeMs?: number;
-}
-
-export interface DiscoveryRequest extends DiscoveryQuery {
-  /** Addresses of the mailboxes searched, or 'all' (every user but the discovery mailbox). */
-  readonly mailboxes: readonly string[] | 'all';
-  /** Copy the results into this discovery mailbox (created when missing). */
-  readonly copyTo?: string;
-  /** The search's name: the folder its results are copied into (default: "Search <id>"). */
-  readonly name?: string;
-}
+/** What a search looks for (the audit log keeps it as given). */
+export type DiscoveryQuery = Pick<DiscoveryRequest, 'text' | 'from' | 'to' | 'sinceMs' | 'beforeMs'>;
 
 export type DiscoveryState = 'searching' | 'copying' | 'done' | 'failed' | 'interrupted';
 
@@ -135,7 +118,7 @@ interface AuditFinished {
 }
 
 /** Builds the content criterion of a query (null: every message, the date range aside). */
-export function criterionOf(query: DiscoveryQuery): ContentCriterion | null {
+function criterionOf(query: DiscoveryQuery): ContentCriterion | null {
   const of: ContentCriterion[] = [];
   if (query.text !== undefined && query.text !== '') of.push({ key: 'text', value: query.text });
   if (query.from !== undefined && query.from !== '') of.push({ key: 'from', value: query.from });

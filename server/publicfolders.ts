@@ -22,7 +22,7 @@ import { anonymousIdentifier, canonical, has, normalizeIdentifier, publicFolderA
 import type { Account, PublicFolder, PublicFolderSource } from '../protocols/frontend.js';
 import type { PublicFolderAdmin } from '../protocols/http/publicfolders.js';
 
-export const publicMailboxId = (database: string): string => `public-folders.${database}`;
+const publicMailboxId = (database: string): string => `public-folders.${database}`;
 const publicMailboxAddress = (database: string): string => `public-folders@${database}`;
 
 /** A public folder as `quire publicfolder list --json` and the admin API show it. */

@@ -53,22 +53,29 @@ export interface AdminBackend {
   flushQueue(id?: string): Outcome;
   deleteQueued(id: string, bounce: boolean): Promise<Outcome>;
   /** Multi-mailbox searches (server/discovery.ts): start one (it runs in the background), list the audit log, one search. */
-  startDiscovery(request: DiscoveryRequestBody, actor: string): Promise<Outcome>;
+  startDiscovery(request: DiscoveryRequest, actor: string): Promise<Outcome>;
   discoverySearches(): unknown[];
   discoverySearch(id: string): Outcome;
   /** Public folders (protocols/http/publicfolders.ts, registered beside this API by server.ts); absent: no such routes. */
   publicFolders?: PublicFolderAdmin;
 }
 
-/** A multi-mailbox search as the admin API takes it (dates as ISO 8601 strings, UTC). */
-export interface DiscoveryRequestBody {
+/** A multi-mailbox search as the route hands it to server/discovery.ts (its dates turned into ms). */
+export interface DiscoveryRequest {
+  /** TEXT: header fields or body contain it. */
   readonly text?: string;
   readonly from?: string;
+  /** To or Cc contains it. */
   readonly to?: string;
+  /** Internal date at or after (ms since the epoch). */
   readonly sinceMs?: number;
+  /** Internal date before (ms since the epoch). */
   readonly beforeMs?: number;
+  /** Addresses of the mailboxes searched, or 'all' (every user but the discovery mailboxes). */
   readonly mailboxes: readonly string[] | 'all';
+  /** Copy the results into this discovery mailbox (created when missing). */
   readonly copyTo?: string;
+  /** The search's name: the folder its results are copied into (default: "Search <id>"). */
   readonly name?: string;
 }
 
