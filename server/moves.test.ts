@@ -73,9 +73,22 @@ test('a mailbox moves to another database while an IMAP client keeps appending: 
     const acknowledged: Array<{ id: string; uid: number; uidValidity: number }> = [];
     const refused: string[] = [];
     let stopAfter = Number.POSITIVE_INFINITY;
+    // A connection that logs in at the switch is told to reconnect too (closed during connect): it connects again.
+    const connect = async (): Promise<ImapFlow> => {
+      for (let attempt = 1; ; attempt++) {
+        const client = imap(quire, address, 'alice-pw-123');
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          return client;
+        } catch (error) {
+          if (attempt >= 20) throw error;
+          refused.push(`connect: ${(error as Error).message}`);
+        }
+      }
+    };
     const writer = (async () => {
-      let client = imap(quire, address, 'alice-pw-123');
-      await client.connect();
+      let client = await connect();
       for (let n = 1; acknowledged.length < stopAfter; ) {
         const id = `live-${n}`;
         try {
@@ -86,8 +99,7 @@ test('a mailbox moves to another database while an IMAP client keeps appending: 
         } catch (error) {
           refused.push(`${id}: ${(error as Error).message}`);
           await client.logout().catch(() => undefined);
-          client = imap(quire, address, 'alice-pw-123');
-          await client.connect();
+          client = await connect();
         }
       }
       await client.logout();
