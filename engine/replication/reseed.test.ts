@@ -3,7 +3,8 @@
 // snapshots), an interrupted snapshot copy that goes on from what it verified, a damaged staged
 // file found by its checksum, and a lagged copy that receives at once, replays late, holds the
 // active copy's truncation at what it inspected, survives a restart of its worker without
-// replaying early, and plays forward on demand.
+// replaying early, and plays forward on demand; a reseed asked while the active copy's worker
+// restarts waits for it.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -170,5 +171,27 @@ test('a lagged copy receives at once, replays late, holds truncation at what it 
       return c.role === 'passive' && c.replayQueueLength === 0 && c.lastReplayedPosition === copyOf(await supervisor.list(), 1).lastLogPosition;
     }, 20_000, 'replay at once');
     assert.ok(logBytes(join(dir, 'b')).length > 0);
+  });
+});
+
+test('a reseed asked while the active copy restarts waits for it to mount again, then seeds from it', { timeout: 120_000 }, async () => {
+  await withTwoCopies('quire-reseed-restart-', { durability: 'sync', restartsBeforeFailover: 50 }, async ({ supervisor, lines, api }) => {
+    const acknowledged = new Map<number, string>();
+    await appendRandom(api, 5, acknowledged);
+    const pid = copyOf(await supervisor.list(), 1).pid!;
+    process.kill(pid, 'SIGKILL');
+    // The supervisor has seen the active worker go (said as it marks the copy Failed); it restarts
+    // it (the failover budget is large) no sooner than 100 ms later.
+    await until(() => lines.some((l) => l.includes(`worker ${pid} exited (SIGKILL); restarting`)), 20_000, 'the active copy to be seen down');
+    await supervisor.reseed('DB01', 'MBX1', 2);
+    const active = copyOf(await supervisor.list(), 1);
+    assert.equal(active.role, 'active');
+    assert.notEqual(active.pid, pid, 'seeded from the restarted worker');
+    assert.ok(lines.some((l) => /MBX1#2: seeding from a snapshot of DB01\\MBX1#1/.test(l)), lines.join('\n'));
+    await until(async () => {
+      const l = await supervisor.list();
+      return copyOf(l, 2).state === 'Healthy' && copyOf(l, 2).lastReplayedPosition === copyOf(l, 1).lastLogPosition;
+    }, 20_000, 'the reseeded copy to catch up');
+    assert.deepEqual(await checkAcknowledged(api, 'm1', acknowledged), { missing: [], wrong: [] });
   });
 });
