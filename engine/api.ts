@@ -101,6 +101,14 @@ export type TxOp =
       readonly op: 'append';
       readonly folder: string;
       readonly content: Uint8Array;
+      /**
+       * Header fields of this message only (a delivery's Return-Path and Delivered-To), whole
+       * fields each ending in CRLF, at most messagePrefixBytesMax: the message is prefix +
+       * content, and `content` is stored once per database however many messages carry it
+       * behind their own prefixes. Every read (bytes, sections, sizes, search) sees prefix +
+       * content. Content that does not start with a header field is stored with the prefix, whole.
+       */
+      readonly prefix?: Uint8Array;
       readonly flags?: readonly string[];
       readonly internalDateMs?: number;
       /** A given UID (a mailbox move): at least the folder's UIDNEXT; not with copy/move into the folder in one transaction. */
@@ -250,6 +258,12 @@ export interface MessageInfo {
   readonly internalDateMs: number;
   readonly emailId: string;
   readonly threadId: string;
+  /**
+   * The message's first bytes that are its own header prefix (append `prefix`), absent when
+   * none: a copy into another database (a mailbox move, eDiscovery) appends
+   * bytes[0, prefixBytes) as `prefix` and the rest as `content`, so the content stays shared there.
+   */
+  readonly prefixBytes?: number;
 }
 
 export interface FolderListing {
@@ -294,6 +308,13 @@ export interface MailboxChange {
 
 export interface MailboxApi {
   commit(request: TxRequest): Promise<Result<CommitResult>>;
+  /**
+   * Several transactions of this database, each on its own (one's failure leaves the others),
+   * made durable by one log append; one answer per request, in order. A delivery to many
+   * mailboxes of one database passes one `content` array in every request's append, each with
+   * its recipient's `prefix`: it crosses to the database once and is stored once.
+   */
+  commitMany(requests: readonly TxRequest[]): Promise<Array<Result<CommitResult>>>;
   mailbox(mailboxId: string): Promise<Result<MailboxInfo>>;
   folders(mailboxId: string): Promise<Result<FolderInfo[]>>;
   /**

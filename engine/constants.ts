@@ -28,6 +28,14 @@ export const batchSplitBytesMin = 4 * 1024 * 1024;
 export const batchTransactionsMax = 4096;
 /** Largest message the engine stores; front ends advertise this (APPENDLIMIT, SIZE). */
 export const messageBytesMax = 48 * 1024 * 1024;
+/**
+ * A message's own header prefix (append `prefix`: a delivery's Return-Path and Delivered-To,
+ * kept per message in front of the shared content). It is held in memory with the message's
+ * metadata, so it is kept small.
+ */
+export const messagePrefixBytesMax = 4 * 1024;
+/** Requests in one commitMany (one delivery's recipient mailboxes of a database). */
+export const commitManyRequestsMax = 1000;
 /** Content smaller than this is stored as it is: compressing it does not pay. */
 export const compressBytesMin = 512;
 /** Compressed content is kept only if it is at most this share of the original. */

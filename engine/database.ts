@@ -28,18 +28,19 @@ import type {
 } from './api.js';
 import { assert } from './assert.js';
 import { crc32c } from './checksum.js';
-import { checkpointDepthBytesPassive, commitQueueTransactionsMax, diskFreeBytesMinDefault, diskFreeCheckIntervalMs, sharedFoldersPerCallMax, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
-import { type Result, fail, ok } from './errors.js';
+import { checkpointDepthBytesPassive, commitManyRequestsMax, commitQueueTransactionsMax, diskFreeBytesMinDefault, diskFreeCheckIntervalMs, sharedFoldersPerCallMax, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
+import { type Failure, type Result, fail, ok } from './errors.js';
 import { EventType, type MailEvent } from './events/types.js';
-import { decodeEvent, encodeEvent, codecVersion } from './events/v1.js';
+import { decodeEvent, encodeRecord } from './events/codec.js';
 import type { Clock, Prng, Storage } from './io.js';
 import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
-import { type DatabaseState, type FolderState, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, seenFlag } from './state/model.js';
+import { type DatabaseState, type FolderState, type MessageMeta, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, messagePrefix, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize, summaryKey, touchedContentValue } from './state/store.js';
 import { summariesPerCallMax, summaryCacheEntriesMax } from './mime/constants.js';
 import { bodyValuesOf, summarize } from './mime/parse.js';
+import { withPrefix } from './mime/prefix.js';
 import { binaryBytes, sectionBytes } from './mime/section.js';
 import { summaryVersion } from './mime/types.js';
 import { SearchIndexer } from './search/indexer.js';
@@ -335,33 +336,55 @@ export class MailboxDatabase implements MailboxApi {
   }
 
   async commit(request: TxRequest): Promise<Result<CommitResult>> {
-    if (this.failure !== null) return fail('DATABASE_UNAVAILABLE', `database ${this.name} failed: ${String(this.failure)}`);
-    if (this.closing) return fail('DATABASE_UNAVAILABLE', `database ${this.name} is shutting down`);
-    if (this.role !== 'active') return fail('NOT_ACTIVE', `this copy of ${this.name} is passive`);
-    const low = this.lowDisk();
-    if (low !== null) return fail('DISK_FULL', low);
-    // Backpressure before planning: once planned, the head holds the change, so the append must not be refused.
-    if (this.log.queuedAppends >= commitQueueTransactionsMax) return fail('LIMIT', 'commit queue full, try again');
+    return (await this.commitMany([request]))[0]!;
+  }
+
+  /**
+   * Several transactions, each planned on its own (one's expected failure leaves the others),
+   * appended to the log together: one append, durable at once. A delivery to many mailboxes of
+   * this database commits here once, its content hashed, parsed and stored once
+   * (`append.prefix` keeps each recipient's own header fields).
+   */
+  async commitMany(requests: readonly TxRequest[]): Promise<Array<Result<CommitResult>>> {
+    const refused = this.refusal(requests.length);
+    if (refused !== null) return requests.map(() => refused);
     const clock = this.options.clock;
     const startedMs = clock.monoMs();
-    const planned = planTransaction(this.head, request, { clock, prng: this.options.prng });
-    if (!planned.ok) return planned;
-    const { events, results, modseqHighest } = planned.value;
-    if (events.length === 0) return ok({ results, modseqHighest, position: this.log.end, ...this.listAfter(request) });
-    const records = events.map((event) => ({ type: event.type, version: codecVersion, payload: encodeEvent(event) }));
-    this.timings.commits += 1;
+    const context = { clock, prng: this.options.prng, hashes: new WeakMap<Uint8Array, string>() };
+    const planned = requests.map((request) => planTransaction(this.head, request, context));
+    const events = planned.flatMap((plan) => (plan.ok ? plan.value.events : []));
+    const answer = (end: number): Array<Result<CommitResult>> =>
+      planned.map((plan, i) => (plan.ok ? ok({ results: plan.value.results, modseqHighest: plan.value.modseqHighest, position: end, ...this.listAfter(requests[i]!) }) : plan));
+    if (events.length === 0) return answer(this.log.end);
+    const records = events.map(encodeRecord);
+    const committing = planned.filter((plan) => plan.ok && plan.value.events.length > 0).length;
+    this.timings.commits += committing;
     this.timings.planMsTotal += clock.monoMs() - startedMs;
     try {
       const { end } = await this.log.append(records, events);
-      this.timings.commitMsTotal += clock.monoMs() - startedMs;
-      return ok({ results, modseqHighest, position: end, ...this.listAfter(request) });
+      this.timings.commitMsTotal += (clock.monoMs() - startedMs) * committing;
+      return answer(end);
     } catch (error) {
       // The head holds a change the log did not take: the writer view is wrong from here on,
       // so this database refuses writes until it is reopened (the supervisor restarts it).
       if (this.failure === null) queueMicrotask(() => this.options.onFailure?.(error));
       this.failure = error;
-      return fail('DATABASE_UNAVAILABLE', `log write failed: ${(error as Error).message}`);
+      const failed = fail('DATABASE_UNAVAILABLE', `log write failed: ${(error as Error).message}`);
+      return planned.map((plan) => (plan.ok ? failed : plan));
     }
+  }
+
+  /** Why a commit of `requests` transactions is refused before planning; null when it may go on. */
+  private refusal(requests: number): Failure | null {
+    if (this.failure !== null) return fail('DATABASE_UNAVAILABLE', `database ${this.name} failed: ${String(this.failure)}`);
+    if (this.closing) return fail('DATABASE_UNAVAILABLE', `database ${this.name} is shutting down`);
+    if (this.role !== 'active') return fail('NOT_ACTIVE', `this copy of ${this.name} is passive`);
+    if (requests > commitManyRequestsMax) return fail('LIMIT', `at most ${commitManyRequestsMax} transactions in one commitMany`);
+    const low = this.lowDisk();
+    if (low !== null) return fail('DISK_FULL', low);
+    // Backpressure before planning: once planned, the head holds the change, so the append must not be refused.
+    if (this.log.queuedAppends >= commitQueueTransactionsMax) return fail('LIMIT', 'commit queue full, try again');
+    return null;
   }
 
   private async onDurable(batch: DurableBatch): Promise<void> {
@@ -675,7 +698,19 @@ export class MailboxDatabase implements MailboxApi {
     if (!found.ok) return found;
     const index = findMessageIndex(found.value.folder, uid);
     if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
-    return ok(await this.contentBytes(found.value.folder.messages[index]!.hash));
+    return ok(await this.messageBytes(found.value.folder.messages[index]!));
+  }
+
+  /** A message as every reader sees it: its prefix, then its content. */
+  private async messageBytes(message: MessageMeta): Promise<Uint8Array> {
+    const content = await this.contentBytes(message.hash);
+    if (message.prefix === undefined) return content;
+    return new Uint8Array(Buffer.concat([messagePrefix(message), content]));
+  }
+
+  /** A message's MIME summary: its content's, shifted behind its prefix (engine/mime/prefix.ts). */
+  private async messageSummary(message: MessageMeta): Promise<MessageSummary> {
+    return withPrefix(await this.summaryOf(message.hash), messagePrefix(message));
   }
 
   private async contentBytes(hash: string): Promise<Uint8Array> {
@@ -711,7 +746,7 @@ export class MailboxDatabase implements MailboxApi {
       const index = findMessageIndex(folder, uid);
       if (index < 0) continue;
       const m = folder.messages[index]!;
-      out.push({ uid, emailId: m.emailId, threadId: m.threadId, sizeBytes: m.sizeBytes, internalDateMs: m.internalDateMs, summary: await this.summaryOf(m.hash) });
+      out.push({ uid, emailId: m.emailId, threadId: m.threadId, sizeBytes: m.sizeBytes, internalDateMs: m.internalDateMs, summary: await this.messageSummary(m) });
     }
     return ok(out);
   }
@@ -722,8 +757,8 @@ export class MailboxDatabase implements MailboxApi {
     if (!found.ok) return found;
     const index = findMessageIndex(found.value.folder, uid);
     if (index < 0) return fail('NO_SUCH_MESSAGE', `no message with UID ${uid}`);
-    const hash = found.value.folder.messages[index]!.hash;
-    return ok({ bytes: await this.contentBytes(hash), summary: await this.summaryOf(hash) });
+    const message = found.value.folder.messages[index]!;
+    return ok({ bytes: await this.messageBytes(message), summary: await this.messageSummary(message) });
   }
 
   async readPart(mailboxId: string, folderName: string, uid: number, section: Section, options: { binary?: boolean } = {}): Promise<Result<Uint8Array | null>> {
@@ -847,7 +882,7 @@ function folderInfo(f: FolderState, subscribed: boolean): FolderInfo {
 }
 
 function messageInfo(m: FolderState['messages'][number]): MessageInfo {
-  return { uid: m.uid, modseq: m.modseq, flags: [...m.flags], sizeBytes: m.sizeBytes, internalDateMs: m.internalDateMs, emailId: m.emailId, threadId: m.threadId };
+  return { uid: m.uid, modseq: m.modseq, flags: [...m.flags], sizeBytes: m.sizeBytes, internalDateMs: m.internalDateMs, emailId: m.emailId, threadId: m.threadId, ...(m.prefix === undefined ? {} : { prefixBytes: m.prefix.length }) };
 }
 
 interface ChangeBuilder {

@@ -164,27 +164,48 @@ export class ServerMetrics implements FrontEndMetrics {
     return clean;
   }
 
-  /** The same mailbox API with every commit timed and counted under `database`. */
+  /** The same mailbox API with every commit timed and counted under `database` (each request of a commitMany as one commit). */
   timed(database: string, api: MailboxApi): MailboxApi {
     const metrics = this;
+    const counted = (started: number, outcomes: readonly string[]): void => {
+      const ms = performance.now() - started;
+      for (const outcome of outcomes) {
+        metrics.commitSeconds.observe({ database }, ms / 1000);
+        metrics.commits.inc({ database, outcome });
+      }
+      metrics.commitCount.set(database, (metrics.commitCount.get(database) ?? 0) + outcomes.length);
+      metrics.commitMsSum.set(database, (metrics.commitMsSum.get(database) ?? 0) + ms * outcomes.length);
+    };
+    const outcomeOf = (result: Awaited<ReturnType<MailboxApi['commit']>>): string => (result.ok ? 'ok' : result.code);
     return new Proxy(api, {
       get(target, property, receiver) {
-        if (property !== 'commit') return Reflect.get(target, property, receiver);
-        return async (request: Parameters<MailboxApi['commit']>[0]) => {
-          const started = performance.now();
-          let outcome = 'error';
-          try {
-            const result = await target.commit(request);
-            outcome = result.ok ? 'ok' : result.code;
-            return result;
-          } finally {
-            const ms = performance.now() - started;
-            metrics.commitSeconds.observe({ database }, ms / 1000);
-            metrics.commits.inc({ database, outcome });
-            metrics.commitCount.set(database, (metrics.commitCount.get(database) ?? 0) + 1);
-            metrics.commitMsSum.set(database, (metrics.commitMsSum.get(database) ?? 0) + ms);
-          }
-        };
+        if (property === 'commit') {
+          return async (request: Parameters<MailboxApi['commit']>[0]) => {
+            const started = performance.now();
+            let outcomes = ['error'];
+            try {
+              const result = await target.commit(request);
+              outcomes = [outcomeOf(result)];
+              return result;
+            } finally {
+              counted(started, outcomes);
+            }
+          };
+        }
+        if (property === 'commitMany') {
+          return async (requests: Parameters<MailboxApi['commitMany']>[0]) => {
+            const started = performance.now();
+            let outcomes = requests.map(() => 'error');
+            try {
+              const results = await target.commitMany(requests);
+              outcomes = results.map(outcomeOf);
+              return results;
+            } finally {
+              counted(started, outcomes);
+            }
+          };
+        }
+        return Reflect.get(target, property, receiver);
       },
     });
   }

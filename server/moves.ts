@@ -212,23 +212,47 @@ export class MoveManager {
       search: (id, folder, criterion, options) => api.search(id, folder, criterion, options),
       documents: (id, kind, options) => api.documents(id, kind, options),
       watch: (id, listener: (change: MailboxChange) => void) => api.watch(id, listener),
+      async commitMany(requests): Promise<Array<Result<CommitResult>>> {
+        // Each request on its own: one for a mailbox being moved answers IN_USE, the others go on.
+        const locked = requests.map((request) => manager.locked.has(`${database}/${request.mailboxId}`));
+        const admitted = requests.filter((_, i) => !locked[i]);
+        const keys = admitted.map((request) => manager.admit(`${database}/${request.mailboxId}`));
+        try {
+          const committed = admitted.length === 0 ? [] : await api.commitMany(admitted);
+          let next = 0;
+          return requests.map((_, i) => (locked[i] ? fail('IN_USE', 'the mailbox is being moved to another database; try again in a moment') : committed[next++]!));
+        } finally {
+          for (const key of keys) manager.leave(key);
+        }
+      },
       async commit(request): Promise<Result<CommitResult>> {
         const key = `${database}/${request.mailboxId}`;
         if (manager.locked.has(key)) return fail('IN_USE', 'the mailbox is being moved to another database; try again in a moment');
-        manager.inflight.set(key, (manager.inflight.get(key) ?? 0) + 1);
+        manager.admit(key);
         try {
           return await api.commit(request);
         } finally {
-          const left = manager.inflight.get(key)! - 1;
-          if (left > 0) manager.inflight.set(key, left);
-          else {
-            manager.inflight.delete(key);
-            for (const resolve of manager.drained.get(key) ?? []) resolve();
-            manager.drained.delete(key);
-          }
+          manager.leave(key);
         }
       },
     };
+  }
+
+  /** A write to `key` (database/mailboxId) admitted past the move lock. */
+  private admit(key: string): string {
+    this.inflight.set(key, (this.inflight.get(key) ?? 0) + 1);
+    return key;
+  }
+
+  /** That write answered: the lock's drain waits for none left. */
+  private leave(key: string): void {
+    const left = this.inflight.get(key)! - 1;
+    if (left > 0) this.inflight.set(key, left);
+    else {
+      this.inflight.delete(key);
+      for (const resolve of this.drained.get(key) ?? []) resolve();
+      this.drained.delete(key);
+    }
   }
 
   private run(move: MoveRecord): void {

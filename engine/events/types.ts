@@ -158,10 +158,18 @@ export interface MessageAppended {
   readonly modseq: number;
   readonly emailId: string;
   readonly threadId: string;
+  /** The content (ContentStored), shared by every message of the database with the same bytes. */
   readonly hash: string;
+  /** The message's size as readers see it: the prefix's bytes plus the content's. */
   readonly sizeBytes: number;
   readonly internalDateMs: number;
   readonly flags: readonly string[];
+  /**
+   * Header fields of this message only, in front of the shared content (a delivery's
+   * Return-Path and Delivered-To): the message is prefix + content. Version 2 of the codec
+   * (v2.ts) carries it; absent in v1 records and when empty.
+   */
+  readonly prefix?: Uint8Array;
 }
 export interface FlagsSet {
   readonly type: typeof EventType.FlagsSet;

@@ -13,7 +13,7 @@ import { nodeStorage, seededPrng, systemClock } from '../io.js';
 import { openRocksKv } from '../state/rocks.js';
 import { begin, type MailboxApi } from '../api.js';
 import { EventType } from '../events/types.js';
-import { decodeEvent } from '../events/v1.js';
+import { decodeEvent } from '../events/codec.js';
 import { Supervisor } from '../supervisor.js';
 import { summariesPerCallMax } from './constants.js';
 import { alternative, mixed } from './fixtures.js';

@@ -14,7 +14,7 @@
 
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { decodeEvent } from '../events/v1.js';
+import { decodeEvent } from '../events/codec.js';
 import { EventType } from '../events/types.js';
 import { nodeStorage, systemClock } from '../io.js';
 import { FlushMap, flushMapName } from '../log/flushmap.js';

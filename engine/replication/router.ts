@@ -5,7 +5,7 @@
 // answer DATABASE_UNAVAILABLE (retriable).
 
 import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
-import { type Result, fail } from '../errors.js';
+import { type Result, fail, ok } from '../errors.js';
 
 /** What the router needs from a copy's client (WorkerClient in production). */
 export type RouteTarget = MailboxApi;
@@ -82,6 +82,10 @@ export class DatabaseRouter implements MailboxApi {
 
   commit(request: TxRequest): Promise<Result<CommitResult>> {
     return this.route((t) => t.commit(request));
+  }
+  async commitMany(requests: readonly TxRequest[]): Promise<Array<Result<CommitResult>>> {
+    const answered = await this.route(async (t) => ok(await t.commitMany(requests)));
+    return answered.ok ? answered.value : requests.map(() => answered);
   }
   mailbox(mailboxId: string): Promise<Result<MailboxInfo>> {
     return this.route((t) => t.mailbox(mailboxId));

@@ -8,3 +8,5 @@ export const criteriaNodesMax = 256;
 export const searchValueCharsMax = 1024;
 /** Documents changed (indexed or forgotten) before a new snapshot of the index is written (also: a quarter of the index). */
 export const snapshotChangesMin = 2000;
+/** Message prefixes' searchable texts kept between searches (a mailbox's deliveries share few distinct prefixes). */
+export const prefixTextsCachedMax = 4096;

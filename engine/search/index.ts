@@ -13,7 +13,7 @@
 // follows them — and the documents passing it are verified by the brute-force matcher.
 // Evaluation is three-valued (true, false, unknown) so AND/OR/NOT stay exact.
 
-import { fold, runsOf, allHeadersText, headerText, type SearchText, wordChar } from './text.js';
+import { fold, runsOf, allHeadersText, headerText, matches, type SearchText, wordChar } from './text.js';
 
 const runPattern = /[\p{L}\p{N}\p{M}]+/gu;
 import type { ContentCriterion } from './types.js';
@@ -135,21 +135,21 @@ export class ContentIndex {
    * not indexed, so unknown). Leaves are answered once over all documents, as bitmaps; only the
    * boolean combination runs per message.
    */
-  evaluateIds(criterion: ContentCriterion, ids: Int32Array): Uint8Array {
+  evaluateIds(criterion: ContentCriterion, ids: Int32Array, prefixes: ReadonlyArray<SearchText | null> | null = null): Uint8Array {
     switch (criterion.key) {
       case 'and':
       case 'or': {
         const and = criterion.key === 'and';
         const out = this.take(ids.length).fill(and ? answerYes : answerNo);
         for (const child of criterion.of) {
-          const values = this.evaluateIds(child, ids);
+          const values = this.evaluateIds(child, ids, prefixes);
           for (let i = 0; i < out.length; i++) out[i] = and ? kleeneAnd(out[i]!, values[i]!) : kleeneOr(out[i]!, values[i]!);
           this.release(values);
         }
         return out;
       }
       case 'not': {
-        const out = this.evaluateIds(criterion.of, ids);
+        const out = this.evaluateIds(criterion.of, ids, prefixes);
         for (let i = 0; i < out.length; i++) if (out[i] !== answerUnknown) out[i] = out[i] === answerYes ? answerNo : answerYes;
         return out;
       }
@@ -163,6 +163,13 @@ export class ContentIndex {
           out[i] = id < 0 ? answerUnknown : docs === 'all' || docs[id] === 1 ? hit : answerNo;
         }
         if (docs !== 'all') this.release(docs);
+        // A message with its own prefix: the key also holds when the prefix's fields match (text.ts `matches`).
+        if (prefixes !== null) {
+          for (let i = 0; i < ids.length; i++) {
+            const prefix = prefixes[i];
+            if (prefix != null && out[i] !== answerYes && matches(prefix, criterion)) out[i] = answerYes;
+          }
+        }
         return out;
       }
     }

@@ -21,8 +21,8 @@ import { EventType, type MailEvent } from '../events/types.js';
 import type { MessageSummary } from '../mime/types.js';
 import type { Storage } from '../io.js';
 import { ContentIndex, SnapshotError, answerUnknown, answerYes } from './index.js';
-import { matches, searchText, type SearchText } from './text.js';
-import { snapshotChangesMin } from './constants.js';
+import { matches, prefixTextOf, searchText, type SearchText } from './text.js';
+import { prefixTextsCachedMax, snapshotChangesMin } from './constants.js';
 import type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './types.js';
 
 export interface IndexSource {
@@ -241,7 +241,20 @@ export class SearchIndexer {
   }
 
   /** The UIDs of `messages` that match: exactly the brute-force results, in the order given. */
-  async search(messages: ReadonlyArray<{ uid: number; hash: string }>, criterion: ContentCriterion): Promise<number[]> {
+  /** A message prefix's searchable text (latin1, as the state keeps it), cached by the prefix. */
+  private prefixText(prefix: string | undefined): SearchText | null {
+    if (prefix === undefined) return null;
+    let text = this.prefixTexts.get(prefix);
+    if (text === undefined) {
+      if (this.prefixTexts.size >= prefixTextsCachedMax) this.prefixTexts.clear();
+      this.prefixTexts.set(prefix, (text = prefixTextOf(Buffer.from(prefix, 'latin1'))));
+    }
+    return text;
+  }
+
+  private readonly prefixTexts = new Map<string, SearchText>();
+
+  async search(messages: ReadonlyArray<{ uid: number; hash: string; prefix?: string }>, criterion: ContentCriterion): Promise<number[]> {
     const texts = new Map<string, SearchText>();
     const textOf = async (hash: string): Promise<SearchText> => {
       let text = texts.get(hash);
@@ -256,16 +269,17 @@ export class SearchIndexer {
     if (this.pending.size > 0) this.drain();
     const out: number[] = [];
     if (this.state !== 'Healthy') {
-      for (const m of messages) if (matches(await textOf(m.hash), criterion)) out.push(m.uid);
+      for (const m of messages) if (matches(await textOf(m.hash), criterion, this.prefixText(m.prefix))) out.push(m.uid);
       return out;
     }
     const index = this.index;
-    const values = index.evaluateIds(criterion, this.idsOf(messages));
+    const prefixes = messages.some((m) => m.prefix !== undefined) ? messages.map((m) => this.prefixText(m.prefix)) : null;
+    const values = index.evaluateIds(criterion, this.idsOf(messages), prefixes);
     const unknown = collect(messages, values, out);
     if (unknown.length > 0) {
       // Verify the candidates, then merge them back in message order.
       const verified = new Set<number>();
-      for (const i of unknown) if (matches(await textOf(messages[i]!.hash), criterion)) verified.add(i);
+      for (const i of unknown) if (matches(await textOf(messages[i]!.hash), criterion, prefixes?.[i] ?? null)) verified.add(i);
       out.length = 0;
       for (let i = 0; i < messages.length; i++) if (values[i] === answerYes || verified.has(i)) out.push(messages[i]!.uid);
     }

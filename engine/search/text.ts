@@ -73,15 +73,29 @@ export function allHeadersText(text: SearchText): string {
   return text.headers.map(([n, v]) => `${n}: ${v}`).join('\n');
 }
 
-/** The brute-force matcher: the definition of a content search's results. */
-export function matches(text: SearchText, criterion: ContentCriterion): boolean {
+/**
+ * The brute-force matcher: the definition of a content search's results. A message kept as a
+ * prefix in front of a shared content (engine/mime/prefix.ts) is searched as both: each key
+ * matches when it matches the content's text or the prefix's fields (`prefixTextOf`), so the
+ * content index still answers for the content and only the small prefix is looked at per
+ * message. (A HEADER or TEXT string spanning the prefix's last field and the content's first,
+ * across the line break, is the one case this reads differently from the whole message.)
+ */
+export function matches(text: SearchText, criterion: ContentCriterion, prefix: SearchText | null = null): boolean {
   switch (criterion.key) {
     case 'and':
-      return criterion.of.every((c) => matches(text, c));
+      return criterion.of.every((c) => matches(text, c, prefix));
     case 'or':
-      return criterion.of.some((c) => matches(text, c));
+      return criterion.of.some((c) => matches(text, c, prefix));
     case 'not':
-      return !matches(text, criterion.of);
+      return !matches(text, criterion.of, prefix);
+    default:
+      return matchesKey(text, criterion) || (prefix !== null && matchesKey(prefix, criterion));
+  }
+}
+
+function matchesKey(text: SearchText, criterion: Exclude<ContentCriterion, { key: 'and' | 'or' | 'not' }>): boolean {
+  switch (criterion.key) {
     case 'body':
       return fold(text.body).includes(fold(criterion.value));
     case 'text': {
@@ -94,4 +108,9 @@ export function matches(text: SearchText, criterion: ContentCriterion): boolean 
       return value !== null && fold(value).includes(fold(criterion.value));
     }
   }
+}
+
+/** A message prefix's searchable text: its header fields (no body). */
+export function prefixTextOf(prefix: Uint8Array): SearchText {
+  return { headers: parseFields(prefix, 0, prefix.length).fields.map((field) => [field.name, decodeWords(fieldValue(prefix, field))] as const), body: '' };
 }

@@ -13,7 +13,8 @@ import { type Prng, seededPrng } from '../io.js';
 import { LogCorruptError } from '../log/log.js';
 import { flushMapName } from '../log/flushmap.js';
 import { KvCorruptionError, MemoryKv } from '../state/kv.js';
-import { type DatabaseState, canonicalState, emptyState } from '../state/model.js';
+import { type DatabaseState, canonicalState, emptyState, messagePrefix } from '../state/model.js';
+import { takesPrefix } from '../state/plan.js';
 import { loadState } from '../state/store.js';
 import { VirtualClock } from './clock.js';
 import { SimIoError, SimStorage } from './storage.js';
@@ -271,7 +272,7 @@ class Simulation {
     request.ops.forEach((op, i) => {
       const r = result.value.results[i] as OpResult | undefined;
       if (op.op === 'append' && r?.op === 'append') {
-        this.ackedAppends.push({ mailboxId: request.mailboxId, uidValidity: r.uidValidity, uid: r.uid, emailId: r.emailId, hash: sha256(op.content) });
+        this.ackedAppends.push({ mailboxId: request.mailboxId, uidValidity: r.uidValidity, uid: r.uid, emailId: r.emailId, hash: sha256(op.prefix === undefined || takesPrefix(op.content) ? op.content : new Uint8Array([...op.prefix, ...op.content])) });
       }
     });
     return 'ok';
@@ -309,7 +310,10 @@ class Simulation {
     for (let i = 0; i < count; i++) {
       const kind = p.below(100);
       const folder = folderName();
-      if (kind < 40) ops.push({ op: 'append', folder, content: this.content(), flags: flags() });
+      if (kind < 40) {
+        const content = this.content();
+        ops.push({ op: 'append', folder, content, flags: flags(), ...this.prefixFor(mailboxId, content) });
+      }
       else if (kind < 58) {
         const unchangedSince = p.below(3) === 0 ? Math.max(0, (mailbox.modseqHighest ?? 0) - p.below(6)) : undefined;
         const modes = ['set', 'add', 'remove'] as const;
@@ -337,6 +341,15 @@ class Simulation {
   }
 
   /** Message bytes: often repeated (content stored once), small text, compressible text, or noise. */
+  /** A delivery's own header prefix, for a third of the appends (content that cannot carry one is stored whole: known too). */
+  private prefixFor(mailboxId: string, content: Uint8Array): { prefix?: Uint8Array } {
+    if (this.prng.below(3) !== 0) return {};
+    const prefix = enc.encode(`Delivered-To: ${mailboxId}+${this.prng.below(4)}@sim.test\r\n`);
+    const joined = new Uint8Array([...prefix, ...content]);
+    this.contents.set(sha256(joined), joined);
+    return { prefix };
+  }
+
   private content(): Uint8Array {
     const p = this.prng;
     if (this.contentPool.length > 0 && p.below(100) < 25) return this.contentPool[p.below(this.contentPool.length)]!;
@@ -701,7 +714,8 @@ class Simulation {
           check(read.ok, `readMessage ${mailbox.mailboxId}/${folder.name}/${message.uid} failed: ${read.ok ? '' : read.message}`);
           const original = this.contents.get(message.hash);
           check(original !== undefined, `message ${mailbox.mailboxId}/${folder.name}/${message.uid} has content ${message.hash} nobody appended`);
-          check(sameBytes(read.value, original), `readMessage ${mailbox.mailboxId}/${folder.name}/${message.uid} returned other bytes than appended`);
+          const expected = message.prefix === undefined ? original : new Uint8Array([...messagePrefix(message), ...original]);
+          check(sameBytes(read.value, expected), `readMessage ${mailbox.mailboxId}/${folder.name}/${message.uid} returned other bytes than appended`);
           this.stats.messagesRead += 1;
         }
       }

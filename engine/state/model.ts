@@ -17,10 +17,23 @@ export interface MessageMeta {
   modseq: number;
   readonly emailId: string;
   readonly threadId: string;
+  /** The shared content (ContentStored). */
   readonly hash: string;
+  /** The message's size: prefix plus content. */
   readonly sizeBytes: number;
   readonly internalDateMs: number;
   flags: string[];
+  /**
+   * Header fields of this message only, in front of the content (MessageAppended v2), as a
+   * latin1 string (one character per byte, so it round-trips through JSON exactly); absent when
+   * empty. Readers see prefix + content (`messagePrefix`).
+   */
+  readonly prefix?: string;
+}
+
+/** A message's prefix bytes (empty when it has none). */
+export function messagePrefix(message: Pick<MessageMeta, 'prefix'>): Uint8Array {
+  return message.prefix === undefined ? new Uint8Array(0) : new Uint8Array(Buffer.from(message.prefix, 'latin1'));
 }
 
 export interface FolderState {
@@ -396,7 +409,8 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       assert(event.uid >= folder.uidNext, `UID ${event.uid} does not grow past UIDNEXT ${folder.uidNext}`);
       const content = state.contents.get(event.hash);
       assert(content !== undefined, `message refers to content ${event.hash} never stored`);
-      assert(content.sizeBytes === event.sizeBytes, 'message size differs from its content');
+      const prefixBytes = event.prefix?.length ?? 0;
+      assert(content.sizeBytes + prefixBytes === event.sizeBytes, 'message size differs from its prefix and content');
       content.refs += 1;
       bumpModseq(mailbox, folder, event.modseq);
       const message: MessageMeta = {
@@ -408,6 +422,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
         sizeBytes: event.sizeBytes,
         internalDateMs: event.internalDateMs,
         flags: [...event.flags],
+        ...(prefixBytes > 0 ? { prefix: Buffer.from(event.prefix!.buffer, event.prefix!.byteOffset, prefixBytes).toString('latin1') } : {}),
       };
       folder.messages.push(message);
       folder.uidNext = event.uid + 1;

@@ -33,6 +33,7 @@ import {
   folderSeparator,
   foldersPerMailboxMax,
   messageBytesMax,
+  messagePrefixBytesMax,
   transactionOpsMax,
   expungedPerFolderMax,
 } from '../constants.js';
@@ -40,11 +41,13 @@ import { type Failure, type Result, fail, ok } from '../errors.js';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { Clock, Prng } from '../io.js';
 import { summarize } from '../mime/parse.js';
-import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex } from './model.js';
+import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex, messagePrefix } from './model.js';
 
 export interface PlanContext {
   readonly clock: Clock;
   readonly prng: Prng;
+  /** Content hashes already computed for these very arrays (commitMany: one content, many recipients, hashed once). */
+  readonly hashes?: WeakMap<Uint8Array, string>;
 }
 
 export interface Plan {
@@ -231,8 +234,8 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
         }
         break;
       case 'append':
-        problem = need(op.folder) ?? checkFlags(op.flags ?? []);
-        if (problem === null && op.content.length > messageBytesMax) problem = fail('TOO_BIG', `message over ${messageBytesMax} bytes`);
+        problem = need(op.folder) ?? checkFlags(op.flags ?? []) ?? checkPrefix(op.prefix);
+        if (problem === null && op.content.length + (op.prefix?.length ?? 0) > messageBytesMax) problem = fail('TOO_BIG', `message over ${messageBytesMax} bytes`);
         if (problem === null) {
           const name = normalizeFolderName(op.folder);
           const uidNext = uidNextOf(name);
@@ -245,7 +248,7 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
           if (problem === null && id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(id)) problem = fail('INVALID_ARGUMENT', 'an email or thread id is 1 to 64 letters, digits, "-" or "_"');
         }
         noteModseq(op.folder, op.modseq);
-        usedBytes += op.content.length;
+        usedBytes += op.content.length + (op.prefix?.length ?? 0);
         break;
       case 'store':
         problem = need(op.folder) ?? checkFlags(op.flags);
@@ -356,6 +359,26 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
   return null;
 }
 
+// A prefix is whole header fields: a name, a colon, a value, CRLF, folded lines after it.
+const prefixPattern = /^(?:[!-9;-~]+:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)+$/;
+// Content that starts with a header field takes a prefix with no change to its structure;
+// anything else (a body without a header, a leading fold or blank line) is stored whole.
+const fieldStartPattern = /^[!-9;-~]{1,998}:/;
+
+function checkPrefix(prefix: Uint8Array | undefined): Failure | null {
+  if (prefix === undefined || prefix.length === 0) return null;
+  if (prefix.length > messagePrefixBytesMax) return fail('LIMIT', `a message prefix holds at most ${messagePrefixBytesMax} bytes`);
+  if (!prefixPattern.test(Buffer.from(prefix.buffer, prefix.byteOffset, prefix.length).toString('latin1'))) {
+    return fail('INVALID_ARGUMENT', 'a message prefix is whole header fields, each ending in CRLF');
+  }
+  return null;
+}
+
+/** Whether `content` can be read as prefix + content with the content's summary shifted (engine/mime/prefix.ts). */
+export function takesPrefix(content: Uint8Array): boolean {
+  return fieldStartPattern.test(Buffer.from(content.buffer, content.byteOffset, Math.min(content.length, 1000)).toString('latin1'));
+}
+
 function checkAclEntry(identifier: string, rights: string | null): Failure | null {
   // eslint-disable-next-line no-control-regex
   if (identifier.length === 0 || utf8.encode(identifier).length > aclIdentifierBytesMax || /[\u0000-\u0020\u007f]/.test(identifier)) {
@@ -414,10 +437,10 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
     emit({ type: EventType.FolderCreated, mailboxId, folderId: folderId ?? m.folderIdNext, name, uidValidity, specialUse, modseq: nextModseq() });
     return uidValidity;
   };
-  const appendMessage = (folderName: string, hash: string, sizeBytes: number, flags: readonly string[], internalDateMs: number, emailId: string, threadId: string, given?: number, modseq?: number): number => {
+  const appendMessage = (folderName: string, hash: string, prefix: Uint8Array, sizeBytes: number, flags: readonly string[], internalDateMs: number, emailId: string, threadId: string, given?: number, modseq?: number): number => {
     const folder = folderOf(folderName);
     const uid = given ?? folder.uidNext;
-    emit({ type: EventType.MessageAppended, mailboxId, folderId: folder.folderId, uid, modseq: modseq ?? nextModseq(), emailId, threadId, hash, sizeBytes, internalDateMs, flags: [...new Set(flags)] });
+    emit({ type: EventType.MessageAppended, mailboxId, folderId: folder.folderId, uid, modseq: modseq ?? nextModseq(), emailId, threadId, hash, sizeBytes, internalDateMs, flags: [...new Set(flags)], ...(prefix.length > 0 ? { prefix } : {}) });
     return uid;
   };
 
@@ -507,22 +530,34 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
         results.push({ op: 'subscribe' });
         break;
       case 'append': {
-        const hash = createHash('sha256').update(op.content).digest('hex');
+        // The prefix is kept per message only when the content can carry it unchanged; else the
+        // message is stored whole, as before prefixes existed.
+        let prefix = op.prefix ?? new Uint8Array(0);
+        let content = op.content;
+        if (prefix.length > 0 && !takesPrefix(content)) {
+          content = Buffer.concat([prefix, content]);
+          prefix = new Uint8Array(0);
+        }
+        let hash = context.hashes?.get(content);
+        if (hash === undefined) {
+          hash = createHash('sha256').update(content).digest('hex');
+          context.hashes?.set(content, hash);
+        }
         if (!head.contents.has(hash)) {
-          let data = op.content;
+          let data = content;
           let compression: 'none' | 'deflate' = 'none';
-          if (op.content.length >= compressBytesMin) {
-            const deflated = deflateRawSync(op.content, { level: 1 });
-            if (deflated.length <= op.content.length * compressRatioMax) {
+          if (content.length >= compressBytesMin) {
+            const deflated = deflateRawSync(content, { level: 1 });
+            if (deflated.length <= content.length * compressRatioMax) {
               data = new Uint8Array(deflated.buffer, deflated.byteOffset, deflated.byteLength);
               compression = 'deflate';
             }
           }
-          emit({ type: EventType.ContentStored, hash, sizeBytes: op.content.length, compression, data, summary: summarize(op.content) });
+          emit({ type: EventType.ContentStored, hash, sizeBytes: content.length, compression, data, summary: summarize(content) });
         }
         const emailId = op.emailId ?? newId('M');
         const threadId = op.threadId ?? 'T' + emailId.slice(1);
-        const uid = appendMessage(op.folder, hash, op.content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, threadId, op.uid, op.modseq);
+        const uid = appendMessage(op.folder, hash, prefix, prefix.length + content.length, op.flags ?? [], op.internalDateMs ?? context.clock.nowMs(), emailId, threadId, op.uid, op.modseq);
         results.push({ op: 'append', uidValidity: folderOf(op.folder).uidValidity, uid, emailId });
         break;
       }
@@ -616,7 +651,7 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
           .map((uid) => source.messages[findMessageIndex(source, uid)])
           .filter((m) => m !== undefined)
           .map((m) => ({ ...m! }));
-        const uids = originals.map((m) => appendMessage(op.to, m.hash, m.sizeBytes, m.flags, m.internalDateMs, m.emailId, m.threadId));
+        const uids = originals.map((m) => appendMessage(op.to, m.hash, messagePrefix(m), m.sizeBytes, m.flags, m.internalDateMs, m.emailId, m.threadId));
         if (op.op === 'move' && originals.length > 0) {
           emit({ type: EventType.MessagesExpunged, mailboxId, folderId: source.folderId, modseq: nextModseq(), items: originals.map((m) => ({ uid: m.uid, emailId: m.emailId })) });
         }

@@ -69,6 +69,11 @@ export class WorkerClient implements MailboxApi {
   commit(request: TxRequest): Promise<Result<CommitResult>> {
     return this.result('commit', request);
   }
+  /** The requests go in one message: a content array shared by several of them is sent once (structured clone keeps references). */
+  async commitMany(requests: readonly TxRequest[]): Promise<Array<Result<CommitResult>>> {
+    const answered = await this.result<Array<Result<CommitResult>>>('commitMany', { requests });
+    return answered.ok ? answered.value : requests.map(() => answered);
+  }
   mailbox(mailboxId: string): Promise<Result<MailboxInfo>> {
     return this.result('mailbox', { mailboxId });
   }

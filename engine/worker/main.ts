@@ -7,6 +7,7 @@ import { MailboxDatabase } from '../database.js';
 import { nodeStorage, systemClock, systemPrng } from '../io.js';
 import { openRocksKv } from '../state/rocks.js';
 import type { MailboxChange } from '../api.js';
+import { ok } from '../errors.js';
 import type { Notice, OpenParams, Reply, Request, Shipped } from './protocol.js';
 
 const send = (message: Reply | Notice): void => {
@@ -69,6 +70,8 @@ async function main(): Promise<void> {
     switch (request.method) {
       case 'commit':
         return database.commit(request.params);
+      case 'commitMany':
+        return ok(await database.commitMany(request.params.requests));
       case 'mailbox':
         return database.mailbox(request.params.mailboxId);
       case 'sharedFolders':

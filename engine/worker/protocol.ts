@@ -28,6 +28,7 @@ export interface OpenParams {
 
 export type Request =
   | { readonly id: number; readonly method: 'commit'; readonly params: TxRequest }
+  | { readonly id: number; readonly method: 'commitMany'; readonly params: { requests: readonly TxRequest[] } }
   | { readonly id: number; readonly method: 'mailbox'; readonly params: { mailboxId: string } }
   | { readonly id: number; readonly method: 'folders'; readonly params: { mailboxId: string } }
   | { readonly id: number; readonly method: 'sharedFolders'; readonly params: { identifier: string } }

@@ -240,6 +240,9 @@ export function memoryInbox(mailboxId: string, contents: readonly Uint8Array[]):
       messages = messages.filter((m) => !expunged.has(m.uid));
       return ok({ results: [{ op: 'expunge', uids: [...expunged] }], modseqHighest: 2, position: 0 });
     },
+    commitMany(requests) {
+      return Promise.all(requests.map((request) => this.commit(request)));
+    },
     mailbox: unsupported,
     folders: unsupported,
     sharedFolders: unsupported,

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { fail } from '../../engine/errors.js';
+import { fail, type Failure } from '../../engine/errors.js';
 import { until as waitFor } from '../../engine/replication/testing.js';
 import type { MailboxApi } from '../../engine/api.js';
 import type { FrontEndContext } from '../../protocols/frontend.js';
@@ -44,11 +44,18 @@ function faultyContext(base: FrontEndContext): FrontEndContext {
       if (faulty === undefined) {
         faulty = new Proxy(api, {
           get(target, property, receiver) {
+            const injected = (): Failure | null =>
+              db02 === 'down' ? fail('DATABASE_UNAVAILABLE', 'DB02 has no active copy (injected)') : db02 === 'full' ? fail('OVER_QUOTA', 'mailbox full (injected)') : null;
+            if (property === 'commitMany') {
+              return (requests: Parameters<MailboxApi['commitMany']>[0]) => {
+                const failure = injected();
+                return failure === null ? target.commitMany(requests) : Promise.resolve(requests.map(() => failure));
+              };
+            }
             if (property !== 'commit') return Reflect.get(target, property, receiver) as unknown;
             return (request: Parameters<MailboxApi['commit']>[0]) => {
-              if (db02 === 'down') return Promise.resolve(fail('DATABASE_UNAVAILABLE', 'DB02 has no active copy (injected)'));
-              if (db02 === 'full') return Promise.resolve(fail('OVER_QUOTA', 'mailbox full (injected)'));
-              return target.commit(request);
+              const failure = injected();
+              return failure === null ? target.commit(request) : Promise.resolve(failure);
             };
           },
         });
