@@ -10,6 +10,9 @@ import tls from 'node:tls';
 import zlib from 'node:zlib';
 import type { FrontEndLimits } from './frontend.js';
 
+/** Bytes Connection.hold() gathers before writing them anyway (a big answer goes out in pieces of this size). */
+export const heldBytesMax = 64 * 1024;
+
 export interface ListenerOptions {
   readonly host: string;
   readonly port: number;
@@ -121,9 +124,13 @@ export class Connection {
   private closing = false;
   private idleListener: (() => void) | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
+  private idleTimerMs = 0;
   private deflate: zlib.DeflateRaw | null = null;
   private inflate: zlib.InflateRaw | null = null;
   private paused = false;
+  /** Writes gathered between hold() and release(); null when not holding. */
+  private held: Uint8Array[] | null = null;
+  private heldBytes = 0;
 
   constructor(
     socket: net.Socket,
@@ -176,6 +183,39 @@ export class Connection {
   write(bytes: Uint8Array | string): Promise<void> {
     if (this.closed || this.closing) return Promise.resolve();
     const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+    if (this.held !== null) {
+      this.held.push(data);
+      this.heldBytes += data.length;
+      return this.heldBytes >= heldBytesMax ? this.writeHeld() : Promise.resolve();
+    }
+    return this.writeNow(data);
+  }
+
+  /**
+   * Gathers writes until release() (at most heldBytesMax at a time), so that one command's
+   * answer leaves in one write: one TLS record, one system call, one wake-up of the client,
+   * instead of one per response line.
+   */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Writes what hold() gathered and stops gathering; resolves as write() does. */
+  release(): Promise<void> {
+    const written = this.writeHeld();
+    this.held = null;
+    return written;
+  }
+
+  private writeHeld(): Promise<void> {
+    const held = this.held;
+    if (held === null || held.length === 0 || this.closed) return Promise.resolve();
+    this.held = [];
+    this.heldBytes = 0;
+    return this.writeNow(held.length === 1 ? held[0]! : Buffer.concat(held));
+  }
+
+  private writeNow(data: Uint8Array): Promise<void> {
     if (this.deflate !== null) {
       const deflate = this.deflate;
       return new Promise((resolve) => {
@@ -203,6 +243,7 @@ export class Connection {
    */
   async startTls(): Promise<boolean> {
     if (this.secureFlag || this.closed) return false;
+    void this.writeHeld(); // what was said before the upgrade goes out in the clear
     const plain = this.stream as net.Socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('end');
@@ -221,6 +262,7 @@ export class Connection {
   /** Starts RFC 4978 DEFLATE in both directions. Call after writing the OK answer. */
   startCompression(): void {
     if (this.deflate !== null || this.closed) return;
+    void this.writeHeld(); // the answer before compression goes out uncompressed
     this.deflate = zlib.createDeflateRaw({ level: zlib.constants.Z_DEFAULT_COMPRESSION });
     this.inflate = zlib.createInflateRaw();
     this.deflate.on('data', (chunk: Buffer) => void this.rawWrite(chunk));
@@ -233,6 +275,8 @@ export class Connection {
   close(farewell?: Uint8Array | string): void {
     if (this.closed || this.closing) return;
     if (farewell !== undefined) void this.write(farewell);
+    void this.writeHeld();
+    this.held = null;
     this.closing = true;
     const stream = this.stream;
     const finish = (): void => {
@@ -277,8 +321,14 @@ export class Connection {
   }
 
   private touch(): void {
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     if (this.closed) return;
+    // The same idle limit: restart the timer in place (one per chunk read would cost a new timer each).
+    if (this.idleTimer !== null && this.idleTimerMs === this.idleMs) {
+      this.idleTimer.refresh();
+      return;
+    }
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimerMs = this.idleMs;
     this.idleTimer = setTimeout(() => {
       if (this.idleListener !== null) this.idleListener();
       else this.stream.destroy();

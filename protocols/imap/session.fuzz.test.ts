@@ -55,6 +55,10 @@ class MemoryIo implements SessionIo {
     if (text.includes('SERVERBUG')) this.output += text;
     return Promise.resolve();
   }
+  hold(): void {}
+  release(): Promise<void> {
+    return Promise.resolve();
+  }
   pause(): void {}
   resume(): void {}
   startTls(): Promise<boolean> {

@@ -32,6 +32,9 @@ export interface SessionIo {
   onIdle(listener: () => void): void;
   setIdleMs(ms: number): void;
   write(bytes: Uint8Array | string): Promise<void>;
+  /** Gathers writes until release(), so a command's answer leaves in one piece. */
+  hold(): void;
+  release(): Promise<void>;
   pause(): void;
   resume(): void;
   startTls(): Promise<boolean>;
@@ -135,7 +138,13 @@ export class ImapSession {
     this.pumping = (async () => {
       try {
         for (let event = this.decoder.next(); event !== null && !this.closed; event = this.decoder.next()) {
-          await this.event(event);
+          // One command's untagged and tagged responses go out together.
+          this.io.hold();
+          try {
+            await this.event(event);
+          } finally {
+            await this.io.release();
+          }
         }
       } catch (error) {
         // A handler bug, not bad input: say so, log it, close (never leave a half-answered client).

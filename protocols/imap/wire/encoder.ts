@@ -13,33 +13,50 @@ export interface EncodeOptions {
   readonly utf8: boolean;
 }
 
-const CRLF = Buffer.from('\r\n');
 
-/** Accumulates one response (or several) as byte pieces; no copying until toBuffer(). */
+/**
+ * Accumulates one response (or several): text as one growing string, turned into bytes only
+ * when a byte piece (a literal, a quoted string) comes or at toBuffer(), so a FETCH line of
+ * many small items costs one buffer, not one per item.
+ */
 export class ResponseWriter {
   private readonly parts: Buffer[] = [];
   private bytes = 0;
+  /** Text not yet in `parts`. */
+  private pending = '';
 
   constructor(readonly options: EncodeOptions = { utf8: false }) {}
 
   /** Protocol text known to be safe (keywords, numbers, punctuation). Asserts no CR/LF. */
   raw(text: string): this {
     assert(!/[\r\n]/.test(text), 'raw response text must not hold CR or LF');
-    return this.bytesRaw(Buffer.from(text, 'utf8'));
+    this.pending += text;
+    return this;
   }
 
   private bytesRaw(bytes: Buffer): this {
+    this.flushText();
     this.parts.push(bytes);
     this.bytes += bytes.length;
     return this;
   }
 
+  private flushText(): void {
+    if (this.pending.length === 0) return;
+    const bytes = Buffer.from(this.pending, 'utf8');
+    this.pending = '';
+    this.parts.push(bytes);
+    this.bytes += bytes.length;
+  }
+
   sp(): this {
-    return this.raw(' ');
+    this.pending += ' ';
+    return this;
   }
 
   crlf(): this {
-    return this.bytesRaw(CRLF);
+    this.pending += '\r\n';
+    return this;
   }
 
   number(value: number | bigint): this {
@@ -49,7 +66,8 @@ export class ResponseWriter {
 
   /** Free human text (resp-text): CR, LF and NUL become spaces so the line cannot be broken. */
   text(text: string): this {
-    return this.bytesRaw(Buffer.from(text.replace(/[\r\n\0]/g, ' '), 'utf8'));
+    this.pending += text.replace(/[\r\n\0]/g, ' ');
+    return this;
   }
 
   /** string = quoted / literal, whichever the bytes allow. */
@@ -105,11 +123,12 @@ export class ResponseWriter {
   }
 
   byteLength(): number {
-    return this.bytes;
+    return this.bytes + Buffer.byteLength(this.pending, 'utf8');
   }
 
   toBuffer(): Buffer {
-    return Buffer.concat(this.parts, this.bytes);
+    this.flushText();
+    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bytes);
   }
 }
 
