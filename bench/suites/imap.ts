@@ -13,7 +13,7 @@ import { benchPassword, benchUsers, startDovecot, startQuire, type BenchUser, ty
 const seed = 0x1a2b3c;
 
 /** Relative weights of the command kinds in the mix. */
-const mix = {
+export const mix = {
   'FETCH FLAGS': 20,
   'FETCH ENVELOPE': 15,
   'FETCH BODY': 15,
@@ -86,8 +86,9 @@ async function append(client: ImapClient, random: () => number, log: LatencyLog)
   await log.time('APPEND', () => client.command('APPEND INBOX', content));
 }
 
-async function step(client: ImapClient, random: () => number, log: LatencyLog, baseMessages: number): Promise<void> {
-  const kind = weighted(random, mix);
+/** One step of a session's mix (bench/tools/imapprobe.ts runs it with other weights). */
+export async function step(client: ImapClient, random: () => number, log: LatencyLog, baseMessages: number, weights: Readonly<Record<keyof typeof mix, number>> = mix): Promise<void> {
+  const kind = weighted(random, weights);
   const message = (): number => 1 + Math.floor(random() * Math.max(1, client.exists));
   switch (kind) {
     case 'FETCH FLAGS':
