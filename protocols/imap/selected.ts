@@ -6,6 +6,8 @@
 
 import type { MailboxApi, MessageContent, MessageInfo } from '../../engine/api.js';
 import { contentCacheEntriesMax } from './constants.js';
+import { envelopeOf } from './convert.js';
+import { ResponseWriter, writeEnvelope, type EncodeOptions } from './wire/encoder.js';
 import type { SeqRange, SequenceSet } from './wire/types.js';
 
 export class SelectedMailbox {
@@ -46,6 +48,7 @@ export class SelectedMailbox {
     this.uids = messages.map((m) => m.uid).sort((a, b) => a - b);
     this.infos.clear();
     this.contents.clear();
+    this.envelopes.clear();
     for (const m of messages) this.infos.set(m.uid, m);
   }
 
@@ -62,9 +65,28 @@ export class SelectedMailbox {
   /** Keeps a fetched summary, dropping the least recently used past contentCacheEntriesMax. */
   remember(content: MessageContent): void {
     this.contents.delete(content.uid);
-    if (this.contents.size >= contentCacheEntriesMax) this.contents.delete(this.contents.keys().next().value!);
+    if (this.contents.size >= contentCacheEntriesMax) {
+      const oldest = this.contents.keys().next().value!;
+      this.contents.delete(oldest);
+      this.envelopes.delete(oldest);
+    }
     this.contents.set(content.uid, content);
   }
+
+  /**
+   * A message's ENVELOPE as sent (it never changes under one UIDVALIDITY), encoded once per
+   * summary kept; the encoding depends on UTF8=ACCEPT, so it is kept with the option it used.
+   */
+  envelopeBytes(content: MessageContent, options: EncodeOptions): Buffer {
+    const kept = this.envelopes.get(content.uid);
+    if (kept !== undefined && kept.utf8 === options.utf8 && kept.content === content) return kept.bytes;
+    const w = new ResponseWriter(options);
+    writeEnvelope(w, envelopeOf(content.summary.envelope));
+    const bytes = w.toBuffer();
+    if (this.contents.get(content.uid) === content) this.envelopes.set(content.uid, { content, utf8: options.utf8, bytes });
+    return bytes;
+  }
+  private readonly envelopes = new Map<number, { readonly content: MessageContent; readonly utf8: boolean; readonly bytes: Buffer }>();
 
   /** Sequence number of a UID, or 0 when the view does not hold it. */
   seqOf(uid: number): number {
@@ -107,6 +129,7 @@ export class SelectedMailbox {
       seqs.push(seq);
       this.infos.delete(uid);
       this.contents.delete(uid);
+      this.envelopes.delete(uid);
       this.pendingExpunge.delete(uid);
     }
     if (gone.size > 0) this.uids = this.uids.filter((uid) => !gone.has(uid));

@@ -323,7 +323,11 @@ export class ImapSession {
     return this.selected?.shared ?? { api: this.api!, mailboxId: this.account!.mailboxId, rights: allRights };
   }
 
+  /** Change notices received of the user's own mailbox (SELECT compares it around its listing). */
+  ownNotices = 0;
+
   private changed(change: MailboxChange): void {
+    if (change.mailboxId === this.account?.mailboxId) this.ownNotices++;
     const selected = this.selected;
     if (selected === null || change.mailboxId !== this.where().mailboxId) return;
     const touches = change.hierarchyChanged || change.folders.some((f) => f.folderId === selected.folderId);

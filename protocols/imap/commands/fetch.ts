@@ -7,10 +7,11 @@ import { has } from '../../acl.js';
 import { summariesPerCallMax, type MessageContent, type MessageInfo, type Section as MimeSection } from '../../../engine/api.js';
 import type { Failure } from '../../../engine/errors.js';
 import { fetchWriteBytes } from '../constants.js';
-import { bodyStructureOf, envelopeOf } from '../convert.js';
+import { bodyStructureOf } from '../convert.js';
 import { hasFlag, imapDateTime, writeFlagList } from '../format.js';
 import type { ImapSession } from '../session.js';
-import { encodeVanished, writeBodyStructure, writeEnvelope, writeFetchItemName, type ResponseWriter } from '../wire/encoder.js';
+import type { SelectedMailbox } from '../selected.js';
+import { encodeVanished, writeBodyStructure, writeFetchItemName, type ResponseWriter } from '../wire/encoder.js';
 import type { Command, FetchAttribute, Partial, Section } from '../wire/types.js';
 import { handler, selectedOnly } from './handler.js';
 import { inSequenceSet } from './sets.js';
@@ -44,6 +45,9 @@ function slice(bytes: Uint8Array, partial: Partial | undefined): Uint8Array {
   if (partial.offset >= bytes.length) return new Uint8Array(0);
   return bytes.subarray(partial.offset, Math.min(bytes.length, partial.offset + partial.count));
 }
+
+/** Attributes answered from the message's bytes (a round trip each), not from the view or the summary. */
+const readsMessage = new Set<FetchAttribute['kind']>(['RFC822', 'RFC822.HEADER', 'RFC822.TEXT', 'BODY[]', 'BINARY[]', 'BINARY.SIZE']);
 
 /** A message that vanished while we read it: skip it, the EXPUNGE follows later. */
 class Gone extends Error {}
@@ -98,6 +102,7 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
   }
 
   const needsSummary = attributes.some((a) => a.kind === 'ENVELOPE' || a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE');
+  const needsRead = attributes.some((a) => readsMessage.has(a.kind));
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const flush = async (): Promise<void> => {
@@ -128,6 +133,24 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
         summaries.set(m.uid, m);
         view.remember(m);
       }
+    }
+    if (!needsRead) {
+      // Nothing to read per message: the batch's lines are built in one writer, synchronously.
+      const w = s.writer();
+      for (const uid of batch) {
+        const info = view.infos.get(uid);
+        const seq = view.seqOf(uid);
+        if (info === undefined || seq === 0) continue;
+        if (needsSummary && !summaries.has(uid)) continue; // expunged meanwhile
+        w.raw(`* ${seq} FETCH (`);
+        writeItems(w, attributes, info, summaries.get(uid), seenNow.has(uid), view);
+        w.raw(')').crlf();
+      }
+      const bytes = w.toBuffer();
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      if (pendingBytes >= fetchWriteBytes) await flush();
+      continue;
     }
     for (const uid of batch) {
       const info = view.infos.get(uid);
@@ -162,9 +185,61 @@ class FetchFailure extends Error {
   }
 }
 
+/** Writes the line's items in the attributes' order (all of them answered from the view and the summary). */
+function writeItems(w: ResponseWriter, attributes: readonly FetchAttribute[], info: MessageInfo, content: MessageContent | undefined, seenNow: boolean, view: SelectedMailbox): void {
+  let sentFlags = false;
+  attributes.forEach((a, i) => {
+    if (i > 0) w.sp();
+    writeItem(w, a, info, content, view);
+    if (a.kind === 'FLAGS') sentFlags = true;
+  });
+  if (seenNow && !sentFlags) writeFlagList(attributes.length > 0 ? w.sp() : w, info.flags);
+}
+
+/** One item answered from the view or the summary (not one of readsMessage). */
+function writeItem(w: ResponseWriter, a: FetchAttribute, info: MessageInfo, content: MessageContent | undefined, view: SelectedMailbox): void {
+  switch (a.kind) {
+    case 'UID':
+      w.raw(`UID ${info.uid}`);
+      break;
+    case 'FLAGS':
+      writeFlagList(w, info.flags);
+      break;
+    case 'INTERNALDATE':
+      w.raw(`INTERNALDATE ${imapDateTime(info.internalDateMs)}`);
+      break;
+    case 'RFC822.SIZE':
+      w.raw(`RFC822.SIZE ${info.sizeBytes}`);
+      break;
+    case 'MODSEQ':
+      w.raw(`MODSEQ (${info.modseq})`);
+      break;
+    case 'EMAILID':
+      w.raw(`EMAILID (${info.emailId})`);
+      break;
+    case 'THREADID':
+      w.raw(`THREADID (${info.threadId})`);
+      break;
+    case 'SAVEDATE':
+      w.raw('SAVEDATE NIL');
+      break;
+    case 'ENVELOPE':
+      w.raw('ENVELOPE ').encoded(view.envelopeBytes(content!, w.options));
+      break;
+    case 'BODY':
+    case 'BODYSTRUCTURE':
+      w.raw(`${a.kind} `);
+      writeBodyStructure(w, bodyStructureOf(content!.summary.body), a.kind === 'BODYSTRUCTURE');
+      break;
+    default:
+      throw new Error(`${a.kind} reads the message`);
+  }
+}
+
 async function writeMessage(s: ImapSession, w: ResponseWriter, attributes: readonly FetchAttribute[], info: MessageInfo, content: MessageContent | undefined, seenNow: boolean): Promise<void> {
   const { api, mailboxId } = s.where();
-  const folder = s.selected!.name;
+  const view = s.selected!;
+  const folder = view.name;
   let whole: Uint8Array | null = null;
   const readWhole = async (): Promise<Uint8Array> => {
     if (whole !== null) return whole;
@@ -188,40 +263,6 @@ async function writeMessage(s: ImapSession, w: ResponseWriter, attributes: reado
   };
   for (const a of attributes) {
     switch (a.kind) {
-      case 'UID':
-        item().raw(`UID ${info.uid}`);
-        break;
-      case 'FLAGS':
-        writeFlagList(item(), info.flags);
-        sentFlags = true;
-        break;
-      case 'INTERNALDATE':
-        item().raw(`INTERNALDATE ${imapDateTime(info.internalDateMs)}`);
-        break;
-      case 'RFC822.SIZE':
-        item().raw(`RFC822.SIZE ${info.sizeBytes}`);
-        break;
-      case 'MODSEQ':
-        item().raw(`MODSEQ (${info.modseq})`);
-        break;
-      case 'EMAILID':
-        item().raw(`EMAILID (${info.emailId})`);
-        break;
-      case 'THREADID':
-        item().raw(`THREADID (${info.threadId})`);
-        break;
-      case 'SAVEDATE':
-        item().raw('SAVEDATE NIL');
-        break;
-      case 'ENVELOPE':
-        item().raw('ENVELOPE ');
-        writeEnvelope(w, envelopeOf(content!.summary.envelope));
-        break;
-      case 'BODY':
-      case 'BODYSTRUCTURE':
-        item().raw(`${a.kind} `);
-        writeBodyStructure(w, bodyStructureOf(content!.summary.body), a.kind === 'BODYSTRUCTURE');
-        break;
       case 'RFC822':
         item().raw('RFC822 ').literal(await readWhole());
         break;
@@ -254,6 +295,9 @@ async function writeMessage(s: ImapSession, w: ResponseWriter, attributes: reado
         w.raw(` ${bytes === null ? 0 : bytes.length}`);
         break;
       }
+      default:
+        writeItem(item(), a, info, content, view);
+        if (a.kind === 'FLAGS') sentFlags = true;
     }
   }
   if (seenNow && !sentFlags) writeFlagList(item(), info.flags);

@@ -27,6 +27,7 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
   const place = await placeNeeding(s, tag, c.mailbox, 'r', 'read');
   if (place === null) return;
   const { api, mailboxId, rights } = place;
+  const noticesBefore = s.ownNotices;
   const listing = await api.listMessages(mailboxId, place.folder);
   if (!listing.ok) {
     await s.fail(tag, listing);
@@ -60,8 +61,11 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
 
   if (c.qresync !== undefined && c.qresync.uidValidity === view.uidValidity) await resync(s, view, c.qresync);
   s.select(view);
-  // A change between the listing and now is picked up before the tagged answer.
-  s.markDirty();
+  // A change noticed since the listing was asked for may be missing from it: it is picked up
+  // before the tagged answer. A commit noticed before is in the listing (the worker notifies
+  // once a commit is readable, on the channel the listing's answer comes back on). A shared
+  // folder's mailbox was not watched until now: always look again.
+  if (place.kind !== 'personal' || s.ownNotices !== noticesBefore) s.markDirty();
   await s.ok(tag, `${c.kind} completed`, { code: readOnly ? 'READ-ONLY' : 'READ-WRITE' });
 }
 

@@ -64,6 +64,11 @@ export class ResponseWriter {
     return this.raw(String(value));
   }
 
+  /** Bytes another writer produced (toBuffer()), e.g. an ENVELOPE kept from an earlier FETCH. */
+  encoded(bytes: Buffer): this {
+    return this.bytesRaw(bytes);
+  }
+
   /** Free human text (resp-text): CR, LF and NUL become spaces so the line cannot be broken. */
   text(text: string): this {
     this.pending += text.replace(/[\r\n\0]/g, ' ');
