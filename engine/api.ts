@@ -164,8 +164,11 @@ export type OpResult =
   | { readonly op: 'store'; readonly changed: number[]; readonly modified: number[] }
   | { readonly op: 'expunge'; readonly uids: number[] }
   | { readonly op: 'createFolder'; readonly uidValidity: number }
-  /** The document's new modseq (a setDocument), or the modseq of its destruction (0: there was nothing to destroy); `evicted`: ids keepNewest destroyed. */
-  | { readonly op: 'setDocument' | 'destroyDocument'; readonly modseq: number; readonly evicted?: readonly string[] }
+  /**
+   * The document's modseq (a setDocument), or the modseq of its destruction (0: there was nothing
+   * to destroy); `state`: the kind's highest modseq after the op; `evicted`: ids keepNewest destroyed.
+   */
+  | { readonly op: 'setDocument' | 'destroyDocument'; readonly modseq: number; readonly state: number; readonly evicted?: readonly string[] }
   | { readonly op: 'createMailbox' | 'deleteMailbox' | 'setQuota' | 'renameFolder' | 'deleteFolder' | 'subscribe' | 'raiseUidNext' | 'setAcl' | 'setFolderAddress' | 'importFolder' | 'finishImport' | 'importDocuments' };
 
 export interface TxRequest {

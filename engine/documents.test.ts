@@ -39,7 +39,7 @@ test('account documents: set, replace, destroy, keepNewest, expectDocuments; lim
     // Created: modseq and createdModseq from the mailbox's document counter, apart from mail modseqs.
     const set = await db.commit({ mailboxId: 'm1', ops: [{ op: 'setDocument', kind: 'identity', id: 'I1', value: { name: 'A', email: 'a@example.org' } }, { op: 'setDocument', kind: 'vacation', id: 'singleton', value: { isEnabled: true } }] });
     assert.ok(set.ok, JSON.stringify(set));
-    assert.deepEqual(set.value.results, [{ op: 'setDocument', modseq: 1 }, { op: 'setDocument', modseq: 2 }]);
+    assert.deepEqual(set.value.results, [{ op: 'setDocument', modseq: 1, state: 1 }, { op: 'setDocument', modseq: 2, state: 2 }]);
     assert.equal(set.value.modseqHighest, before.value.modseqHighest, 'a document change moves no mail modseq');
     let info = await db.mailbox('m1');
     assert.ok(info.ok);
@@ -50,7 +50,7 @@ test('account documents: set, replace, destroy, keepNewest, expectDocuments; lim
     assert.ok(replaced.ok);
     const same = await db.commit({ mailboxId: 'm1', ops: [{ op: 'setDocument', kind: 'identity', id: 'I1', value: { name: 'A2', email: 'a@example.org' } }] });
     assert.ok(same.ok);
-    assert.deepEqual(same.value.results, [{ op: 'setDocument', modseq: 3 }], 'unchanged: the current modseq, no event');
+    assert.deepEqual(same.value.results, [{ op: 'setDocument', modseq: 3, state: 3 }], 'unchanged: the current modseq, no event');
     assert.equal(same.value.position, replaced.value.position, 'nothing was appended');
     let identities = await listing(db, 'identity');
     assert.deepEqual(identities.documents, [{ id: 'I1', value: { name: 'A2', email: 'a@example.org' }, modseq: 3, createdModseq: 1 }]);
@@ -65,7 +65,7 @@ test('account documents: set, replace, destroy, keepNewest, expectDocuments; lim
     // Destroyed: the destruction is remembered (JMAP changes); destroying nothing writes nothing.
     const destroyed = await db.commit({ mailboxId: 'm1', ops: [{ op: 'destroyDocument', kind: 'identity', id: 'I2' }, { op: 'destroyDocument', kind: 'identity', id: 'nope' }] });
     assert.ok(destroyed.ok);
-    assert.deepEqual(destroyed.value.results, [{ op: 'destroyDocument', modseq: 5 }, { op: 'destroyDocument', modseq: 0 }]);
+    assert.deepEqual(destroyed.value.results, [{ op: 'destroyDocument', modseq: 5, state: 5 }, { op: 'destroyDocument', modseq: 0, state: 5 }]);
     identities = await listing(db, 'identity');
     assert.deepEqual(identities.destroyed, [{ id: 'I2', createdModseq: 4, modseq: 5 }]);
     assert.deepEqual((await listing(db, 'identity', ['I1', 'I2'])).documents.map((d) => d.id), ['I1'], 'ids: only those that exist');

@@ -136,8 +136,6 @@ export interface FrontEndContext {
    * the old database and must be looked up again. Returns the unsubscribe function.
    */
   onMailboxMoved(listener: (mailboxId: string) => void): () => void;
-  /** Small per-account documents kept durably by the server (JMAP identities, submissions, the vacation response). Absent in contexts without a data directory. */
-  readonly documents?: AccountDocuments;
   /**
    * The server's mail flow (submission through the outbound queue and local delivery), once
    * it runs; null or absent when this server sends no mail. SMTP submission and JMAP
@@ -146,16 +144,6 @@ export interface FrontEndContext {
   mailSubmission?(): MailSubmission | null;
   /** The public folders (absent: a server without any, as in small test contexts). */
   readonly publicFolders?: PublicFolderSource;
-}
-
-/**
- * Small JSON documents per account (at most documentBytesMax each), each replaced atomically
- * and durably before `update` resolves; updates of one document run one after the other.
- */
-export interface AccountDocuments {
-  read<T>(mailboxId: string, name: string): Promise<Result<T | null>>;
-  /** Read-modify-write: `change` gets the current value (null: none yet) and answers the new one (undefined: unchanged) and a result. */
-  update<T, R>(mailboxId: string, name: string, change: (current: T | null) => { readonly value?: T; readonly result: R }): Promise<Result<R>>;
 }
 
 /** One message handed to the mail flow by an authenticated user (SMTP submission, JMAP EmailSubmission) or on a user's behalf (an auto-reply). */
@@ -208,6 +196,8 @@ export interface MailSubmission {
   queued(id: string): QueuedMessageStatus | null;
   /** Takes a queued message out before anything of it was delivered; false when too late (delivered to someone, or being tried now). */
   cancel(id: string): Promise<Result<boolean>>;
+  /** Calls `listener` with each queued message (its id and envelope sender) the queue finishes; returns the unsubscribe function. */
+  onFinished?(listener: (id: string, mailFrom: string) => void): () => void;
 }
 
 /** A plain local@domain address within RFC 5321's lengths (64 and 255): what submission accepts as a recipient. */

@@ -6,14 +6,25 @@
 // senders, to the user's own addresses, or when the user is not named in To/Cc (a Bcc or a
 // list copy). The reply goes out with the null reverse-path, `Auto-Submitted: auto-replied`,
 // In-Reply-To and References, through the same submission path as the user's own mail.
+//
+// The settings and whom they answered are account documents (protocols/documents.ts) in the
+// mailbox database's log: the settings one document of kind `vacation`, each sender answered one
+// of kind `vacation-replied` (its value the time of the answer). An answer counts only when
+// recorded after the settings' last change (a higher document modseq), so changing the settings
+// starts a new period for everyone. Keeping whom it answered in the log, not on one server's
+// disk, means a failover or a mailbox move does not answer the same sender twice.
 
 import { decodeWords, htmlToText } from '../engine/api.js';
 import type { Result } from '../engine/errors.js';
-import { type Account, type AccountDocuments, type FrontEndContext, type Submission, type SubmissionReceipt, isOwnAddress } from './frontend.js';
+import { changeDocuments } from './documents.js';
+import { type Account, type FrontEndContext, type Submission, type SubmissionReceipt, isOwnAddress } from './frontend.js';
 import type { DeliveredHook } from './smtp/deliver.js';
 import { headerValues, rfc5322Date } from './smtp/trace.js';
 
-export const vacationDocument = 'vacation';
+/** The document kind of the settings (one document, `vacationId`) and of whom they answered (one per sender). */
+export const vacationKind = 'vacation';
+export const vacationId = 'singleton';
+export const vacationRepliedKind = 'vacation-replied';
 /** One auto-reply per sender per this long (RFC 5230's default of 7 days). */
 export const vacationPeriodMs = 7 * 24 * 3600_000;
 /** Senders remembered per user (oldest forgotten first). */
@@ -29,12 +40,9 @@ export interface VacationSettings {
   readonly htmlBody: string | null;
 }
 
-export interface VacationDocument {
-  /** Bumped on every change of the settings (the JMAP state). */
-  readonly version: number;
-  readonly settings: VacationSettings;
-  /** Sender (lower-cased) → when they were last answered, under the current settings. */
-  readonly replied: Readonly<Record<string, number>>;
+/** A `vacation-replied` document's value: when the sender (its id, lower-cased) was last answered. */
+export interface VacationReplied {
+  readonly atMs: number;
 }
 
 export const vacationOff: VacationSettings = { isEnabled: false, fromDate: null, toDate: null, subject: null, textBody: null, htmlBody: null };
@@ -92,35 +100,48 @@ export function autoReplyMessage(settings: VacationSettings, original: Uint8Arra
 
 /**
  * The delivery hook: answers a delivered message when the recipient's vacation response is on.
- * Delivery does not wait for it; the promise (never rejected) is for tests.
+ * Delivery does not wait for it; the promise (never rejected) is for tests. The decisions for
+ * one mailbox run one after the other (so concurrent deliveries do not race for the record).
  */
 export function vacationResponder(
-  context: Pick<FrontEndContext, 'log' | 'hostname'>,
-  documents: AccountDocuments,
+  context: Pick<FrontEndContext, 'log' | 'hostname' | 'mailboxes'>,
   submit: (submission: Submission) => Promise<Result<SubmissionReceipt>>,
   nowMs: () => number,
 ): (delivered: Parameters<DeliveredHook>[0]) => Promise<void> {
   const log = context.log.child({ component: 'vacation' });
+  const chains = new Map<string, Promise<unknown>>();
+  /** The settings to answer with, once recorded as answered; null when not due. */
+  const due = async (account: Account, sender: string, now: number): Promise<VacationSettings | null> => {
+    // Marked before sending: a reply that fails is not retried, but one is never sent twice.
+    const marked = await changeDocuments(context.mailboxes(account.database), account.mailboxId, [{ kind: vacationKind, ids: [vacationId] }, { kind: vacationRepliedKind, ids: [sender] }], (read) => {
+      const current = read.get(vacationKind)!.documents[0];
+      if (current === undefined || !vacationActive(current.value as VacationSettings, now)) return { ops: [], result: null };
+      const last = read.get(vacationRepliedKind)!.documents[0];
+      if (last !== undefined && last.modseq > current.modseq && now - (last.value as VacationReplied).atMs < vacationPeriodMs) return { ops: [], result: null };
+      const value: VacationReplied = { atMs: now };
+      return { ops: [{ op: 'setDocument', kind: vacationRepliedKind, id: sender, value, keepNewest: vacationSendersMax }], result: current.value as VacationSettings };
+    });
+    return marked.ok ? marked.value.result : null;
+  };
   const respond = async ({ account, rcpt, message }: Parameters<DeliveredHook>[0]): Promise<void> => {
     const sender = message.mailFrom.toLowerCase();
     if (sender === '') return;
-    const read = await documents.read<VacationDocument>(account.mailboxId, vacationDocument);
-    if (!read.ok || read.value === null) return;
     const now = nowMs();
-    if (!vacationActive(read.value.settings, now)) return;
+    const read = await context.mailboxes(account.database).documents(account.mailboxId, vacationKind, { ids: [vacationId] });
+    if (!read.ok || read.value.documents.length === 0 || !vacationActive(read.value.documents[0]!.value as VacationSettings, now)) return;
     const refusal = autoReplyRefusal(message.body, sender, account, rcpt);
     if (refusal !== null) return log.info({ account: account.address, refusal }, 'vacation: not answered');
-    // Marked before sending: a reply that fails is not retried, but one is never sent twice.
-    const due = await documents.update<VacationDocument, VacationSettings | null>(account.mailboxId, vacationDocument, (current) => {
-      if (current === null || !vacationActive(current.settings, now)) return { result: null };
-      const last = current.replied[sender];
-      if (last !== undefined && now - last < vacationPeriodMs) return { result: null };
-      const replied = Object.entries({ ...current.replied, [sender]: now }).sort((a, b) => a[1] - b[1]).slice(-vacationSendersMax);
-      return { value: { ...current, replied: Object.fromEntries(replied) }, result: current.settings };
-    });
-    if (!due.ok || due.value === null) return;
+    const previous = chains.get(account.mailboxId) ?? Promise.resolve();
+    const decided = previous.catch(() => undefined).then(() => due(account, sender, now));
+    chains.set(account.mailboxId, decided);
+    const forget = (): void => {
+      if (chains.get(account.mailboxId) === decided) chains.delete(account.mailboxId);
+    };
+    decided.then(forget, forget);
+    const settings = await decided;
+    if (settings === null) return;
     const from = isOwnAddress(account, rcpt) ? rcpt.toLowerCase() : account.address;
-    const content = autoReplyMessage(due.value, message.body, from, sender, now, `${message.id}.vacation@${context.hostname}`);
+    const content = autoReplyMessage(settings, message.body, from, sender, now, `${message.id}.vacation@${context.hostname}`);
     const sent = await submit({ account, mailFrom: '', recipients: [sender], content, via: { helo: context.hostname, clientAddress: '127.0.0.1', protocol: 'LOCAL' }, autoReply: true });
     log.info({ account: account.address, ok: sent.ok && sent.value.recipients.every((r) => r.outcome !== 'refused') }, 'vacation: answered');
   };

@@ -6,7 +6,7 @@ import type { MailboxApi } from '../engine/api.js';
 import { messageBytesMax } from '../engine/constants.js';
 import { fail, ok, type Result } from '../engine/errors.js';
 import type { Directory, DirectoryUser } from '../engine/directory/index.js';
-import type { Account, AccountDocuments, FrontEndContext, FrontEndLimits, FrontEndLog, FrontEndMetrics, MailSubmission, Peer, SessionLease } from '../protocols/frontend.js';
+import type { Account, FrontEndContext, FrontEndLimits, FrontEndLog, FrontEndMetrics, MailSubmission, Peer, SessionLease } from '../protocols/frontend.js';
 import type { PublicFolders } from './publicfolders.js';
 
 export const frontEndLimitsDefault: FrontEndLimits = {
@@ -110,7 +110,6 @@ export interface FrontEndContextOptions {
   readonly throttle?: ThrottleOptions;
   readonly nowMs?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
-  readonly documents?: AccountDocuments;
   /** The running server's mail submission, once its mail flow runs (server.ts sets it after the front ends). */
   readonly mailSubmission?: () => MailSubmission | null;
   /** Public folders: listed to the front ends; mail-enabled ones receive mail at their addresses. */
@@ -204,7 +203,6 @@ export function createFrontEndContext(options: FrontEndContextOptions): ServerFr
     },
 
     mailboxes: options.mailboxes,
-    ...(options.documents === undefined ? {} : { documents: options.documents }),
     ...(options.mailSubmission === undefined ? {} : { mailSubmission: options.mailSubmission }),
     ...(options.publicFolders === undefined ? {} : { publicFolders: options.publicFolders }),
 

@@ -18,7 +18,7 @@ import { clientSetupRoutes } from '../protocols/http/autoconfig.js';
 import { startHttpServers } from '../protocols/http/server.js';
 import { addressBookOf, type LdapFlags, openConfiguredDirectory, withMailboxes } from './directory.js';
 import { createFrontEndContext } from './frontend.js';
-import { FileAccountDocuments, accountDocumentsDir } from './documents.js';
+import { importAccountDocumentFiles } from './documents.js';
 import { ServerMetrics, healthOf } from './metrics.js';
 import { startFrontEnds } from './frontends.js';
 import type { MailFlow, QueueAdmin } from './delivery/index.js';
@@ -185,6 +185,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     printedOnce.push(`demo mailbox: demo@${options.domain} password: ${password}`);
   }
 
+  // Account documents still in files from before they were log events: into the log once, before JMAP serves.
+  const activeHere = new Set((await supervisor.list()).filter((c) => c.role === 'active' && c.server === options.server).map((c) => c.database));
+  await importAccountDocumentFiles({ dataDir, users: () => directory.listUsers(), apiFor, activeHere: (database) => activeHere.has(database), log: options.say });
+
   const ephemeral = options.ports === 'ephemeral';
   const port = (base: number): number => (ephemeral ? 0 : base + options.portOffset);
   const plan: ListenPlan = { host: options.listen, port: (service) => port(basePorts[service]) };
@@ -195,7 +199,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Set once the SMTP front end runs its mail flow; JMAP submits through it.
   let submission: MailSubmission | null = null;
   const context = createFrontEndContext({
-    documents: new FileAccountDocuments(accountDocumentsDir(dataDir)),
     mailSubmission: () => submission,
     directory: served,
     mailboxes: apiFor,

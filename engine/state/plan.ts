@@ -430,6 +430,7 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
     assert(folder !== undefined, `checked folder ${name} vanished`);
     return folder;
   };
+  const kindState = (kind: string): number => mailbox().documents.get(kind)?.modseqHighest ?? 0;
   const newId = (prefix: string): string => prefix + hex(context.prng.bytes(12));
   const createFolder = (name: string, specialUse: string | null, given?: number, folderId?: number): number => {
     const m = mailbox();
@@ -624,18 +625,18 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
           destroy(oldest.id, op.modseq ?? mailbox().documentModseq + 1);
           evicted.push(oldest.id);
         }
-        results.push({ op: 'setDocument', modseq, ...(evicted.length > 0 ? { evicted } : {}) });
+        results.push({ op: 'setDocument', modseq, state: kindState(op.kind), ...(evicted.length > 0 ? { evicted } : {}) });
         break;
       }
       case 'destroyDocument': {
         const current = mailbox().documents.get(op.kind)?.documents.get(op.id);
         if (current === undefined) {
-          results.push({ op: 'destroyDocument', modseq: 0 });
+          results.push({ op: 'destroyDocument', modseq: 0, state: kindState(op.kind) });
           break;
         }
         const modseq = mailbox().documentModseq + 1;
         emit({ type: EventType.DocumentDestroyed, mailboxId, kind: op.kind, id: op.id, destroyedModseq: current.modseq, createdModseq: current.createdModseq, modseq });
-        results.push({ op: 'destroyDocument', modseq });
+        results.push({ op: 'destroyDocument', modseq, state: kindState(op.kind) });
         break;
       }
       case 'importDocuments': {

@@ -178,7 +178,7 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
   const dkim = settings.dkimSign === false ? null : ensureDkimKey(host.dataDir);
   const services: MailServices = {
     // The vacation auto-reply answers local deliveries, through this flow's own submission.
-    ...(context.documents === undefined ? {} : { delivered: vacationResponder(context, context.documents, (submission) => submit(submission), nowMs) }),
+    delivered: vacationResponder(context, (submission) => submit(submission), nowMs),
     safetyNet,
     outbound: queue,
     nowMs,
@@ -215,6 +215,7 @@ export async function startMailFlow(context: FrontEndContext, plan: ListenPlan, 
       submit,
       queued: (id) => outbound.status(id),
       cancel: async (id) => ok(await outbound.cancel(id)),
+      onFinished: (listener) => outbound.onFinished(listener),
     },
     description: dkim === null ? smtp.description : `${smtp.description}; DKIM selector ${dkim.selector} (TXT record in ${dkimDir(host.dataDir)}/${dkim.selector}.txt)`,
     ports: smtp.ports,

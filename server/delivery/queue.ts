@@ -210,6 +210,7 @@ const domainOf = (address: string): string => address.slice(address.lastIndexOf(
 export class FileOutboundQueue implements OutboundQueue {
   private readonly entries = new Map<string, { message: OutboundMessage; state: QueueState; busy: boolean }>();
   private readonly finished = new Map<string, QueuedMessageStatus>();
+  private readonly finishedListeners = new Set<(id: string, mailFrom: string) => void>();
   private timer: NodeJS.Timeout | null = null;
   private running = 0;
   private closed = false;
@@ -306,6 +307,12 @@ export class FileOutboundQueue implements OutboundQueue {
   private remember(id: string, failed: readonly FailedRecipient[], attempts: number): void {
     this.finished.set(id, { finished: true, attempts, remaining: [], failed: failed.filter((f) => (f.action ?? 'failed') === 'failed'), busy: false });
     while (this.finished.size > finishedRemembered) this.finished.delete(this.finished.keys().next().value!);
+  }
+
+  /** Calls `listener` with each message the queue finishes (delivered or bounced, its status() final); returns the unsubscribe function. */
+  onFinished(listener: (id: string, mailFrom: string) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
   }
 
   /** Resolves when nothing is due or running (tests). */
@@ -406,6 +413,13 @@ export class FileOutboundQueue implements OutboundQueue {
       await removeFiles(this.options.dir, message.id);
       this.entries.delete(message.id);
       this.remember(message.id, failed, attempts);
+      for (const listener of this.finishedListeners) {
+        try {
+          listener(message.id, message.mailFrom);
+        } catch (error) {
+          this.options.log.warn({ id: message.id, error: (error as Error).message }, 'outbound: a listener of finished messages failed');
+        }
+      }
       return;
     }
     let delayWarned = state.delayWarned === true;

@@ -1,75 +1,38 @@
-// A JMAP object collection kept as one account document (FrontEndContext.documents): Identity
-// and EmailSubmission. The state string is a version number bumped by every change; each
-// object records the version it was created and last changed in, and destroyed objects are
-// remembered (the newest destroyedRemembered) so /changes can name them. A state older than
-// what is remembered answers cannotCalculateChanges.
+// A JMAP object type kept as account documents of one kind (protocols/documents.ts, engine
+// setDocument): Identity and EmailSubmission. The state string is the kind's highest modseq;
+// each object has the modseqs of its creation and last change, and the engine remembers the
+// newest destroyed ids, so /changes and /queryChanges answer from modseqs, as for mail. A state
+// older than what is remembered answers cannotCalculateChanges.
 
-import type { AccountDocuments } from '../../frontend.js';
+import { randomBytes } from 'node:crypto';
+import type { CommitResult, DocumentListing, TxOp } from '../../../engine/api.js';
+import { changeDocuments, kindStateAfter } from '../../documents.js';
 import { unwrap } from './account.js';
-import { type Args, MethodError } from './core.js';
-
-/** Destroyed objects remembered for /changes. */
-export const destroyedRemembered = 1000;
+import { type Args, type MethodContext, MethodError } from './core.js';
 
 export interface Stored<T> {
   readonly id: string;
-  readonly createdIn: number;
-  readonly changedIn: number;
+  readonly createdModseq: number;
+  readonly modseq: number;
   readonly value: T;
 }
 
-export interface CollectionDocument<T> {
-  readonly version: number;
-  readonly nextId: number;
-  readonly items: ReadonlyArray<Stored<T>>;
-  readonly destroyed: ReadonlyArray<Omit<Stored<T>, 'value'>>;
-  /** Changes at or before this version are no longer all known. */
-  readonly forgottenUpTo: number;
-  /** What the object type keeps beside its objects (e.g. which addresses were seeded). */
-  readonly extra?: Readonly<Record<string, unknown>>;
-}
-
-const emptyCollection = <T>(): CollectionDocument<T> => ({ version: 0, nextId: 1, items: [], destroyed: [], forgottenUpTo: 0 });
-
-/** A working copy of a collection: changes made through it go into one new version. */
+/** A working copy of a kind's documents: changes made through it become the ops of one commit. */
 export class Collection<T> {
   private readonly items: Map<string, Stored<T>>;
-  private readonly destroyed: Array<Omit<Stored<T>, 'value'>>;
-  private nextId: number;
-  private forgottenUpTo: number;
-  private changed = false;
-  private readonly extras: Record<string, unknown>;
-  readonly version: number;
+  readonly ops: TxOp[] = [];
 
-  constructor(document: CollectionDocument<T> | null, private readonly idPrefix: string) {
-    const doc = document ?? emptyCollection<T>();
-    this.version = doc.version;
-    this.items = new Map(doc.items.map((item) => [item.id, item]));
-    this.destroyed = [...doc.destroyed];
-    this.nextId = doc.nextId;
-    this.forgottenUpTo = doc.forgottenUpTo;
-    this.extras = { ...(doc.extra ?? {}) };
+  constructor(
+    readonly kind: string,
+    readonly listing: DocumentListing,
+    private readonly idPrefix: string,
+  ) {
+    this.items = new Map(listing.documents.map((d) => [d.id, { id: d.id, createdModseq: d.createdModseq, modseq: d.modseq, value: d.value as T }]));
   }
 
-  extra<V>(key: string): V | undefined {
-    return this.extras[key] as V | undefined;
-  }
-
-  /** Sets a value kept beside the objects; it changes no state string unless an object changes too. */
-  setExtra(key: string, value: unknown): void {
-    this.extras[key] = value;
-    this.extraChanged = true;
-  }
-
-  private extraChanged = false;
-
-  /** The state string after this working copy is stored. */
-  get newState(): string {
-    return String(this.version + (this.changed ? 1 : 0));
-  }
-
+  /** The state string as read (before this working copy's changes). */
   get state(): string {
-    return String(this.version);
+    return String(this.listing.modseqHighest);
   }
 
   get(id: string): Stored<T> | undefined {
@@ -80,68 +43,76 @@ export class Collection<T> {
     return [...this.items.values()];
   }
 
-  add(value: T): string {
-    const id = `${this.idPrefix}${this.nextId++}`;
-    this.items.set(id, { id, createdIn: this.version + 1, changedIn: this.version + 1, value });
-    this.changed = true;
+  /** A new object; `keepNewest`: the kind keeps only that many (the least recently changed go). */
+  add(value: T, options: { keepNewest?: number } = {}): string {
+    const id = `${this.idPrefix}${randomBytes(8).toString('base64url')}`;
+    this.items.set(id, { id, createdModseq: Infinity, modseq: Infinity, value });
+    this.ops.push({ op: 'setDocument', kind: this.kind, id, value, ...options });
     return id;
   }
 
   update(id: string, value: T): void {
     const item = this.items.get(id);
     if (item === undefined) throw new Error(`no ${id}`);
-    this.items.set(id, { ...item, changedIn: this.version + 1, value });
-    this.changed = true;
+    this.items.set(id, { ...item, value });
+    this.ops.push({ op: 'setDocument', kind: this.kind, id, value });
   }
 
   destroy(id: string): void {
-    const item = this.items.get(id);
-    if (item === undefined) return;
-    this.items.delete(id);
-    this.destroyed.push({ id, createdIn: item.createdIn, changedIn: this.version + 1 });
-    while (this.destroyed.length > destroyedRemembered) this.forgottenUpTo = Math.max(this.forgottenUpTo, this.destroyed.shift()!.changedIn);
-    this.changed = true;
+    if (!this.items.delete(id)) return;
+    this.ops.push({ op: 'destroyDocument', kind: this.kind, id });
   }
 
-  /** The document to store, or undefined when nothing changed. */
-  document(): CollectionDocument<T> | undefined {
-    if (!this.changed && !this.extraChanged) return undefined;
-    return { version: this.newState === this.state ? this.version : this.version + 1, nextId: this.nextId, items: [...this.items.values()], destroyed: this.destroyed, forgottenUpTo: this.forgottenUpTo, extra: this.extras };
-  }
-
-  /** RFC 8620 5.2 /changes from a state string of this collection. */
-  changes(accountId: string, sinceState: unknown, maxChanges: unknown): Args {
+  /** The modseq a state string names, or cannotCalculateChanges when it is not one this kind can answer from. */
+  since(sinceState: unknown): number {
     const since = typeof sinceState === 'string' && /^\d{1,15}$/.test(sinceState) ? Number(sinceState) : null;
-    if (since === null || since > Number(this.newState) || since < this.forgottenUpTo) throw new MethodError('cannotCalculateChanges', 'unknown or too old a state');
-    if (maxChanges !== undefined && maxChanges !== null && (typeof maxChanges !== 'number' || maxChanges < 1)) throw new MethodError('invalidArguments', 'maxChanges must be positive');
+    if (since === null || since > this.listing.modseqHighest || since < this.listing.destroyedDroppedModseq) throw new MethodError('cannotCalculateChanges', 'unknown or too old a state');
+    return since;
+  }
+
+  /** Objects created, updated and destroyed after the modseq `since` (as read). */
+  changedSince(since: number): { created: string[]; updated: string[]; destroyed: string[] } {
     const created: string[] = [];
     const updated: string[] = [];
-    for (const item of this.items.values()) {
-      if (item.createdIn > since) created.push(item.id);
-      else if (item.changedIn > since) updated.push(item.id);
+    for (const item of this.listing.documents) {
+      if (item.createdModseq > since) created.push(item.id);
+      else if (item.modseq > since) updated.push(item.id);
     }
-    const destroyed = this.destroyed.filter((d) => d.changedIn > since && d.createdIn <= since).map((d) => d.id);
+    const destroyed = this.listing.destroyed.filter((d) => d.modseq > since && d.createdModseq <= since && !this.items.has(d.id)).map((d) => d.id);
+    return { created, updated, destroyed };
+  }
+
+  /** RFC 8620 5.2 /changes from a state string of this kind. */
+  changes(accountId: string, sinceState: unknown, maxChanges: unknown): Args {
+    const since = this.since(sinceState);
+    if (maxChanges !== undefined && maxChanges !== null && (typeof maxChanges !== 'number' || maxChanges < 1)) throw new MethodError('invalidArguments', 'maxChanges must be positive');
+    const { created, updated, destroyed } = this.changedSince(since);
     if (typeof maxChanges === 'number' && created.length + updated.length + destroyed.length > maxChanges) throw new MethodError('cannotCalculateChanges', 'more changes than maxChanges: resynchronize');
-    return { accountId, oldState: sinceState, newState: this.newState, hasMoreChanges: false, created, updated, destroyed };
+    return { accountId, oldState: sinceState, newState: this.state, hasMoreChanges: false, created, updated, destroyed };
   }
 }
 
-/** Runs `change` on the current collection and stores what it changed, durably, before answering its result. */
-export async function changeCollection<T, R>(documents: AccountDocuments, mailboxId: string, name: string, idPrefix: string, change: (collection: Collection<T>) => R): Promise<R> {
-  return unwrap(
-    await documents.update<CollectionDocument<T>, R>(mailboxId, name, (current) => {
-      const collection = new Collection<T>(current, idPrefix);
-      const result = change(collection);
-      const value = collection.document();
-      return value === undefined ? { result } : { value, result };
+/**
+ * Runs `change` on the account's documents of `kind` (read again and re-run when another writer
+ * got there first) and commits what it changed, durably, before answering its result and the
+ * kind's state after it. `also`: other kinds the change reads (and depends on).
+ */
+export async function withCollection<T, R>(
+  context: MethodContext,
+  kind: string,
+  idPrefix: string,
+  change: (collection: Collection<T>, read: ReadonlyMap<string, DocumentListing>) => R,
+  also: readonly string[] = [],
+): Promise<{ readonly result: R; readonly newState: string }> {
+  let collection: Collection<T> | null = null;
+  const done: { result: R; commit: CommitResult | null } = unwrap(
+    await changeDocuments(context.view.api, context.account.mailboxId, [{ kind }, ...also.map((k) => ({ kind: k }))], (read) => {
+      collection = new Collection<T>(kind, read.get(kind)!, idPrefix);
+      return { result: change(collection, read), ops: collection.ops };
     }),
   );
-}
-
-/** The account's documents, or a method error when this server keeps none. */
-export function documentsOf(context: { frontEnd: { documents?: AccountDocuments } }): AccountDocuments {
-  if (context.frontEnd.documents === undefined) throw new MethodError('serverUnavailable', 'this server keeps no account documents');
-  return context.frontEnd.documents;
+  const used = collection as unknown as Collection<T>;
+  return { result: done.result, newState: String(kindStateAfter(kind, used.listing, done.commit, used.ops)) };
 }
 
 /** RFC 8620 5.1 /get over a collection: ids (or all), properties, notFound. */
@@ -167,5 +138,5 @@ export function getFrom<T>(collection: Collection<T>, args: Args, accountId: str
     for (const p of properties) if (p in object) out[p] = object[p];
     return out;
   });
-  return { accountId, state: collection.newState, list, notFound };
+  return { accountId, state: collection.state, list, notFound };
 }

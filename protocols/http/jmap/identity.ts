@@ -1,14 +1,17 @@
 // Identity/get, set, changes (RFC 8621 sec. 6). A user starts with one identity per address
 // the directory gives them (the primary address and each alias), seeded on first use and when
 // an alias appears later; the primary's is never deletable (mayDelete false). Identities are
-// kept in the account's document `jmap-identities` (collection.ts), durable before a /set
-// answers. An identity's email must be one of the user's addresses (forbiddenFrom).
+// account documents of kind `identity` (one per identity, in the mailbox database's log, so
+// durable before a /set answers and kept across a failover or a mailbox move); the addresses
+// already seeded are documents of kind `identity-seeded`, so a deleted one stays deleted. An
+// identity's email must be one of the user's addresses (forbiddenFrom).
 
 import { isOwnAddress } from '../../frontend.js';
-import { type Collection, type Stored, changeCollection, documentsOf, getFrom } from './collection.js';
+import { type Collection, type Stored, getFrom, withCollection } from './collection.js';
 import { type Args, type Method, type MethodContext, MethodError, checkOwnAccount, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
 
-export const identitiesDocument = 'jmap-identities';
+export const identityKind = 'identity';
+export const identitySeededKind = 'identity-seeded';
 
 export interface IdentityValue {
   readonly name: string;
@@ -29,19 +32,23 @@ function identityObject(item: Stored<IdentityValue>): Args {
 }
 
 /** The identities, after seeding one for each address the directory gives the user and that was never seeded (a deleted one stays deleted). */
-export async function identities<R>(context: MethodContext, change: (collection: Collection<IdentityValue>) => R): Promise<R> {
+export async function identities<R>(context: MethodContext, change: (collection: Collection<IdentityValue>) => R): Promise<{ readonly result: R; readonly newState: string }> {
   const { account } = context;
-  const documents = documentsOf(context);
   // Seeding is its own change, so a /set's ifInState compares with a state the client could have seen.
-  await changeCollection<IdentityValue, void>(documents, account.mailboxId, identitiesDocument, 'I', (collection) => {
-    const seeded = collection.extra<string[]>('seeded') ?? [];
-    const fresh = [account.address, ...account.aliases].filter((address) => !seeded.includes(address));
-    for (const address of fresh) {
-      collection.add({ name: account.displayName, email: address, replyTo: null, bcc: null, textSignature: '', htmlSignature: '', primary: address === account.address });
-    }
-    if (fresh.length > 0) collection.setExtra('seeded', [...seeded, ...fresh]);
-  });
-  return changeCollection<IdentityValue, R>(documents, account.mailboxId, identitiesDocument, 'I', change);
+  await withCollection<IdentityValue, void>(
+    context,
+    identityKind,
+    'I',
+    (collection, read) => {
+      const seeded = new Set(read.get(identitySeededKind)!.documents.map((d) => d.id));
+      for (const address of [account.address, ...account.aliases].filter((a) => !seeded.has(a))) {
+        collection.add({ name: account.displayName, email: address, replyTo: null, bcc: null, textSignature: '', htmlSignature: '', primary: address === account.address });
+        collection.ops.push({ op: 'setDocument', kind: identitySeededKind, id: address, value: true });
+      }
+    },
+    [identitySeededKind],
+  );
+  return withCollection<IdentityValue, R>(context, identityKind, 'I', change);
 }
 
 function addressList(value: unknown, property: string): Array<{ name: string | null; email: string }> | null {
@@ -61,20 +68,23 @@ function text(value: unknown, property: string, fallback: string): string {
 
 export const identityGet: Method = async (args, context) => {
   checkOwnAccount(args, context);
-  return identities(context, (collection) => getFrom(collection, args, context.accountId, identityObject, (id) => resolveId(id, context), jmapLimits.maxObjectsInGet));
+  return (await identities(context, (collection) => getFrom(collection, args, context.accountId, identityObject, (id) => resolveId(id, context), jmapLimits.maxObjectsInGet))).result;
 };
 
 export const identityChanges: Method = async (args, context) => {
   checkOwnAccount(args, context);
-  return identities(context, (collection) => collection.changes(context.accountId, args.sinceState, args.maxChanges));
+  return (await identities(context, (collection) => collection.changes(context.accountId, args.sinceState, args.maxChanges))).result;
 };
 
 export const identitySet: Method = async (args, context) => {
   checkOwnAccount(args, context);
   const { creates, updates, destroys } = setArguments(args);
-  return identities(context, (collection) => {
+  /** Creation ids of the attempt that was committed (a lost race plans again). */
+  const created = new Map<string, string>();
+  const { result, newState } = await identities(context, (collection) => {
     if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== collection.state) throw new MethodError('stateMismatch', 'ifInState does not match');
     const { out, put, refused } = setResponse(context.accountId, collection.state);
+    created.clear();
     for (const [creationId, object] of creates) {
       try {
         const unknown = Object.keys(object).filter((k) => !settable.includes(k));
@@ -90,7 +100,7 @@ export const identitySet: Method = async (args, context) => {
           htmlSignature: text(object.htmlSignature, 'htmlSignature', ''),
           primary: false,
         });
-        context.createdIds.set(creationId, id);
+        created.set(creationId, id);
         put('created', creationId, { id, mayDelete: true });
       } catch (error) {
         refused('notCreated', creationId, error);
@@ -128,8 +138,9 @@ export const identitySet: Method = async (args, context) => {
         (out.destroyed ??= []).push(id);
       }
     }
-    out.newState = collection.newState;
     return out;
   });
+  for (const [creationId, id] of created) context.createdIds.set(creationId, id);
+  return { ...result, newState };
 };
 

@@ -6,17 +6,18 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
-import type { Account, FrontEndContext } from '../../frontend.js';
+import type { Account, FrontEndContext, MailSubmission } from '../../frontend.js';
 import { AccountView } from './account.js';
 import { BlobStore } from './blobs.js';
 import { type Args, type Method, type MethodContext, MethodError, RequestProblem, capabilityCore, capabilityMail, capabilitySubmission, capabilityVacation, checkRequest, jmapLimits, resolveReferences } from './core.js';
 import { emailChanges, emailCopy, emailGet, emailImport, emailParse, emailQuery, emailQueryChanges, emailSet, threadChanges, threadGet } from './email.js';
-import { identityChanges, identityGet, identitySet } from './identity.js';
+import { identityChanges, identityGet, identityKind, identitySet } from './identity.js';
 import { mailboxChanges, mailboxGet, mailboxQuery, mailboxQueryChanges, mailboxSet } from './mailbox.js';
 import { refuseWrite, sharedAccountEntry, sharedAccounts } from './shared.js';
 import { searchSnippetGet } from './snippet.js';
-import { submissionChanges, submissionGet, submissionQuery, submissionSet } from './submission.js';
+import { refreshSubmissions, submissionChanges, submissionGet, submissionKind, submissionQuery, submissionQueryChanges, submissionSet } from './submission.js';
 import { vacationGet, vacationSet } from './vacation.js';
+import { vacationKind } from '../../vacation.js';
 
 /** How long a good Basic login is remembered (a password change takes effect after at most this). */
 export const loginCacheMs = 60_000;
@@ -40,6 +41,8 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
   context.onMailboxMoved((mailboxId) => {
     for (const [key, login] of logins) if (login.account.mailboxId === mailboxId) logins.delete(key);
   });
+  /** JMAP types whose state is an account document kind's modseq (pushed when the kind changes). */
+  const documentTypes = [['Identity', identityKind], ['EmailSubmission', submissionKind], ['VacationResponse', vacationKind]] as const;
   /** Open push streams: ended when the server closes, or its close would wait for the clients. */
   const streams = new Set<() => void>();
   const methods: Record<string, Method> = {
@@ -66,6 +69,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
     'EmailSubmission/get': submissionGet,
     'EmailSubmission/changes': submissionChanges,
     'EmailSubmission/query': submissionQuery,
+    'EmailSubmission/queryChanges': submissionQueryChanges,
     'EmailSubmission/set': submissionSet(emailSet(blobs)),
     'VacationResponse/get': vacationGet,
     'VacationResponse/set': vacationSet,
@@ -76,13 +80,36 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
     : name.startsWith('Identity/') || name.startsWith('EmailSubmission/') ? capabilitySubmission
     : name.startsWith('VacationResponse/') ? capabilityVacation
     : capabilityMail;
-  /** Submission and the vacation response work only with the server's documents and a running mail flow; only then are they advertised. */
+  /** Submission and the vacation response work only with a running mail flow; only then are they advertised. */
   const capabilities = (): string[] => {
-    const sending = context.documents !== undefined && (context.mailSubmission?.() ?? null) !== null;
+    const sending = (context.mailSubmission?.() ?? null) !== null;
     return [capabilityCore, capabilityMail, ...(sending ? [capabilitySubmission, capabilityVacation] : [])];
   };
 
+  /**
+   * Once the mail flow runs (it starts after these routes; followed from the first request on):
+   * a submission the queue finishes is brought up to date in its sender's account documents at
+   * once, so EmailSubmission's state moves and push tells the clients.
+   */
+  let followed: MailSubmission | null = null;
+  const followQueue = (): void => {
+    const flow = context.mailSubmission?.() ?? null;
+    if (flow === null || flow === followed || flow.onFinished === undefined) return;
+    followed = flow;
+    flow.onFinished((_id, mailFrom) => {
+      if (mailFrom === '') return;
+      void (async () => {
+        const found = await context.findAccount(mailFrom);
+        if (!found.ok || found.value === null) return;
+        const account = found.value;
+        const view = new AccountView(context.mailboxes(account.database), account);
+        await refreshSubmissions({ account, accountId: account.mailboxId, view, createdIds: new Map(), frontEnd: context, clientAddress: '127.0.0.1' });
+      })().catch(() => undefined);
+    });
+  };
+
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Account | null> {
+    followQueue();
     const header = request.headers.authorization ?? '';
     const refuse = () => {
       void reply.code(401).header('www-authenticate', 'Basic realm="quire", charset="UTF-8"').send({ type: 'about:blank', status: 401, detail: 'authentication required' });
@@ -269,24 +296,39 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
         context.metrics.sessionOpened('jmap');
         const wanted = (type: string) => types.includes('*') || types.includes(type);
-        let last = '';
+        /** The state each type had in the last event (or at connection). */
+        let last: Record<string, string> = {};
         let closed = false;
-        const sendState = async () => {
-          if (closed) return;
-          let state: string;
-          try {
-            state = await view().state();
-          } catch {
-            return;
-          }
-          if (state === last || closed) return;
-          last = state;
-          const changed: Record<string, string> = {};
-          for (const type of ['Mailbox', 'Email', 'Thread']) if (wanted(type)) changed[type] = state;
-          raw.write(`event: state\ndata: ${JSON.stringify({ '@type': 'StateChange', changed: { [account.mailboxId]: changed } })}\n\n`);
-          if (closeAfter) close();
+        /** Every type's state now: the mail types share one (account.ts), the document types are their kinds' modseqs. */
+        const statesNow = async (): Promise<Record<string, string>> => {
+          const mail = await view().state();
+          const info = await api.mailbox(account.mailboxId);
+          const documents = info.ok ? (info.value.documents ?? {}) : {};
+          const states: Record<string, string> = { Mailbox: mail, Email: mail, Thread: mail };
+          for (const [type, kind] of documentTypes) states[type] = String(documents[kind] ?? 0);
+          return states;
         };
-        const unwatch = api.watch(account.mailboxId, () => void sendState());
+        // One computation at a time, so events leave in the order of the states they carry.
+        let sending: Promise<void> = Promise.resolve();
+        const sendState = (): void => {
+          sending = sending.then(async () => {
+            if (closed) return;
+            let states: Record<string, string>;
+            try {
+              states = await statesNow();
+            } catch {
+              return;
+            }
+            if (closed) return;
+            const changed: Record<string, string> = {};
+            for (const [type, state] of Object.entries(states)) if (wanted(type) && last[type] !== state) changed[type] = state;
+            last = states;
+            if (Object.keys(changed).length === 0) return;
+            raw.write(`event: state\ndata: ${JSON.stringify({ '@type': 'StateChange', changed: { [account.mailboxId]: changed } })}\n\n`);
+            if (closeAfter) close();
+          });
+        };
+        const unwatch = api.watch(account.mailboxId, () => sendState());
         const interval = Math.min(pingSecondsMax, Math.max(pingSecondsMin, pingSeconds));
         const ping = pingSeconds > 0 ? setInterval(() => raw.write(`event: ping\ndata: ${JSON.stringify({ interval })}\n\n`), interval * 1000) : null;
         const close = () => {
@@ -306,9 +348,9 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         lease.value.onMoved(close);
         // The state now is the baseline: an event follows each change after it (RFC 8620 7.3).
         try {
-          last = await view().state();
+          last = await statesNow();
         } catch {
-          // the database is down: the first change event will carry the state
+          // the database is down: the first change event will carry the states
         }
         raw.write(': connected\n\n');
       });

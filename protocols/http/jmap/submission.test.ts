@@ -12,6 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -30,9 +31,12 @@ interface Relayed {
 }
 
 /** A smarthost that takes everything but defers wait@remote.test every time. */
-async function smarthost(): Promise<{ port: number; relayed: Relayed[]; deferred: () => number; close(): Promise<void> }> {
+async function smarthost(): Promise<{ port: number; relayed: Relayed[]; deferred: () => number; release: () => void; close(): Promise<void> }> {
   const relayed: Relayed[] = [];
   let deferred = 0;
+  /** Mail for slow@remote.test is answered only once the test releases it. */
+  let release = (): void => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -45,14 +49,15 @@ async function smarthost(): Promise<{ port: number; relayed: Relayed[]; deferred
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
+      stream.on('end', async () => {
+        if (session.envelope.rcptTo.some((r) => r.address === 'slow@remote.test')) await gate;
         relayed.push({ from: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address, to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('latin1') });
         callback();
       });
     },
   });
   const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.server.address() as AddressInfo).port)));
-  return { port, relayed, deferred: () => deferred, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { port, relayed, deferred: () => deferred, release, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 async function until<T>(check: () => Promise<T | null | undefined | false> | T | null | undefined | false, what: string): Promise<T> {
@@ -114,7 +119,9 @@ test('Identity, EmailSubmission through the mail flow, undo', { timeout: 120_000
   const again = await jmap.one('Identity/get', { accountId, ids: null });
   assert.deepEqual(again.list.map((i: any) => i.email).sort(), ['demo@example.org', 'sales@example.org'], 'a deleted seeded identity is not seeded again');
   assert.equal(again.list.find((i: any) => i.id === byEmail['demo@example.org'].id).name, 'Demo Person');
-  assert.ok(existsSync(join(quire.dataDir, 'accounts', accountId, 'jmap-identities.json')), 'kept durably in the data directory');
+  const stored = await quire.server.supervisor.api('DB01').documents(accountId, 'identity');
+  assert.ok(stored.ok && stored.value.documents.some((d) => d.id === workId) && String(stored.value.modseqHighest) === identityChanges.newState, 'kept in the mailbox database (account documents), its state the kind\'s modseq');
+  assert.equal(existsSync(join(quire.dataDir, 'accounts')), false, 'nothing in the data directory');
   const primaryId = byEmail['demo@example.org'].id as string;
 
   // ---- a draft, sent with EmailSubmission/set (RFC 8621 7.5) ----
@@ -270,3 +277,84 @@ test('VacationResponse and the auto-reply sent by delivery (RFC 3834)', { timeou
   assert.deepEqual(got.notFound, ['other']);
   assert.equal(got.list[0].subject, 'Gone fishing');
 });
+
+/** An EventSource stream's `state` events, as they come. */
+function pushStream(port: number, authorization: string, types: string): { events: Array<Record<string, string>>; connected: Promise<void>; close(): void } {
+  const events: Array<Record<string, string>> = [];
+  let connected!: () => void;
+  const ready = new Promise<void>((resolve) => (connected = resolve));
+  const request = httpsRequest({ host: '127.0.0.1', port, path: `/jmap/eventsource?types=${types}&closeafter=no&ping=0`, ca: quire.cert, headers: { authorization, accept: 'text/event-stream' } }, (response) => {
+    let text = '';
+    response.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes(': connected\n\n')) connected();
+      for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+        const data = /^event: state\ndata: (.*)$/m.exec(text.slice(0, end));
+        if (data !== null) events.push(Object.values((JSON.parse(data[1]!) as { changed: Record<string, Record<string, string>> }).changed)[0]!);
+        text = text.slice(end + 2);
+      }
+    });
+    response.on('error', () => {});
+  });
+  request.on('error', () => {});
+  request.end();
+  return { events, connected: ready, close: () => request.destroy() };
+}
+
+test('push for Identity, VacationResponse and EmailSubmission (another session, the queue finishing); EmailSubmission/queryChanges', { timeout: 120_000 }, async () => {
+  const jmap = jmapClient(quire, quire.demo.address, quire.demo.password, using);
+  const other = jmapClient(quire, quire.demo.address, quire.demo.password, using);
+  const accountId = (await jmap.get('/.well-known/jmap')).json().primaryAccounts['urn:ietf:params:jmap:submission'] as string;
+  const primaryId = (await jmap.one('Identity/get', { accountId, ids: null })).list.find((i: any) => i.email === 'demo@example.org').id as string;
+  const stream = pushStream(quire.port('https'), jmap.authorization, 'Identity,EmailSubmission,VacationResponse');
+  await stream.connected;
+  const next = (what: string, type: string, after: number) => until(() => stream.events.slice(after).find((e) => e[type] !== undefined), what);
+
+  // Another session changes an identity: this stream hears of it, with the state Identity/get answers.
+  let seen = stream.events.length;
+  await other.one('Identity/set', { accountId, update: { [primaryId]: { textSignature: 'pushed' } } });
+  const identityEvent = await next('the Identity push', 'Identity', seen);
+  assert.equal(identityEvent.Identity, (await jmap.one('Identity/get', { accountId, ids: [] })).state);
+  assert.equal(identityEvent.Email, undefined, 'only the types asked for, and only those that changed');
+
+  seen = stream.events.length;
+  const vacation = await other.one('VacationResponse/set', { accountId, update: { singleton: { isEnabled: false, textBody: 'later' } } });
+  assert.equal((await next('the VacationResponse push', 'VacationResponse', seen)).VacationResponse, vacation.newState);
+
+  // A submission waits in the queue (the smarthost holds it); the query and its state before.
+  const drafts = ((await jmap.one('Mailbox/get', { accountId, ids: null })).list as any[]).find((m) => m.role === 'drafts');
+  const draft = await jmap.one('Email/set', { accountId, create: { d: { mailboxIds: { [drafts.id]: true }, from: [{ email: 'demo@example.org' }], to: [{ email: 'slow@remote.test' }], subject: 'Slow', bodyValues: { b: { value: 'x' } }, textBody: [{ partId: 'b' }] } } });
+  const pendingQuery = await jmap.one('EmailSubmission/query', { accountId, filter: { undoStatus: 'pending' } });
+  const allQuery = await jmap.one('EmailSubmission/query', { accountId });
+  assert.equal(pendingQuery.canCalculateChanges, true);
+  seen = stream.events.length;
+  const sent = await jmap.one('EmailSubmission/set', { accountId, create: { s: { identityId: primaryId, emailId: draft.created.d.id } } });
+  const slowId = sent.created.s.id as string;
+  assert.equal(sent.created.s.undoStatus, 'pending');
+  assert.equal((await next('the EmailSubmission push of the create', 'EmailSubmission', seen)).EmailSubmission, sent.newState);
+  const pendingNow = await jmap.one('EmailSubmission/queryChanges', { accountId, filter: { undoStatus: 'pending' }, sinceQueryState: pendingQuery.queryState, calculateTotal: true });
+  assert.deepEqual([pendingNow.oldQueryState, pendingNow.newQueryState, pendingNow.removed, pendingNow.added, pendingNow.total], [pendingQuery.queryState, sent.newState, [], [{ id: slowId, index: 0 }], 1]);
+
+  // The queue finishes it with no JMAP call: the push carries EmailSubmission's new state.
+  seen = stream.events.length;
+  relay.release();
+  const finished = await next('the EmailSubmission push when the queue finished', 'EmailSubmission', seen);
+  assert.notEqual(finished.EmailSubmission, sent.newState);
+  const got = await jmap.one('EmailSubmission/get', { accountId, ids: [slowId] });
+  assert.equal(got.state, finished.EmailSubmission, 'the state pushed is the state after the queue finished');
+  assert.deepEqual([got.list[0].undoStatus, got.list[0].deliveryStatus['slow@remote.test'].delivered], ['final', 'yes']);
+
+  // queryChanges: it left the pending query (removed, not added back); in the whole list it was added.
+  const pendingAfter = await jmap.one('EmailSubmission/queryChanges', { accountId, filter: { undoStatus: 'pending' }, sinceQueryState: pendingNow.newQueryState });
+  assert.deepEqual([pendingAfter.removed, pendingAfter.added], [[slowId], []]);
+  const allAfter = await jmap.one('EmailSubmission/queryChanges', { accountId, sinceQueryState: allQuery.queryState, calculateTotal: true });
+  assert.deepEqual(allAfter.added, [{ id: slowId, index: allAfter.total - 1 }]);
+  assert.deepEqual(allAfter.removed, []);
+  const destroyed = await jmap.one('EmailSubmission/set', { accountId, destroy: [slowId] });
+  const afterDestroy = await jmap.one('EmailSubmission/queryChanges', { accountId, sinceQueryState: allAfter.newQueryState });
+  assert.deepEqual([afterDestroy.removed, afterDestroy.added, afterDestroy.newQueryState], [[slowId], [], destroyed.newState]);
+  const tooMany = await jmap.calls([['EmailSubmission/queryChanges', { accountId, sinceQueryState: '0', maxChanges: 1 }, 'a'], ['EmailSubmission/queryChanges', { accountId, sinceQueryState: 'bogus' }, 'b']]);
+  assert.deepEqual(tooMany.map(([, answer]) => answer.type), ['tooManyChanges', 'cannotCalculateChanges']);
+  stream.close();
+});
+

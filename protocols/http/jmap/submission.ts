@@ -3,8 +3,8 @@
 // sender check, Received header, local recipients delivered at once, remote ones DKIM-signed
 // into the durable outbound queue. The Bcc header field is removed before sending (7.5).
 //
-// Submissions are kept in the account's document `jmap-submissions` (collection.ts, newest
-// submissionsKept). deliveryStatus is what the flow answered per recipient, brought up to date
+// Submissions are account documents of kind `submission` (collection.ts, in the mailbox
+// database's log; the newest submissionsKept). deliveryStatus is what the flow answered per recipient, brought up to date
 // from the queue's state on every EmailSubmission call (and stored, so the state string moves
 // when a queued recipient is relayed or bounced). undoStatus is `pending` while nothing of the
 // message was delivered and it waits in the queue: then `undoStatus: canceled` takes it out.
@@ -13,12 +13,12 @@ import { isGroup } from '../../../engine/api.js';
 import { type MailSubmission, isMailboxAddress, isOwnAddress } from '../../frontend.js';
 import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { type EmailRef, unwrap } from './account.js';
-import { type Collection, type Stored, changeCollection, documentsOf, getFrom } from './collection.js';
+import { type Collection, type Stored, getFrom, withCollection } from './collection.js';
 import { type Args, type Method, type MethodContext, MethodError, checkOwnAccount, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
 import { utcDate } from './email.js';
 import { identities } from './identity.js';
 
-export const submissionsDocument = 'jmap-submissions';
+export const submissionKind = 'submission';
 /** Submissions remembered per account; older ones are destroyed (RFC 8621 7: the server may). */
 export const submissionsKept = 500;
 
@@ -76,10 +76,14 @@ function refresh(collection: Collection<SubmissionValue>, flow: MailSubmission):
 
 async function submissions<R>(context: MethodContext, change: (collection: Collection<SubmissionValue>) => R): Promise<R> {
   const flow = flowOf(context);
-  const documents = documentsOf(context);
   // The queue's news is its own change, so a /set's ifInState compares with a state the client could have seen.
-  await changeCollection<SubmissionValue, void>(documents, context.account.mailboxId, submissionsDocument, 'S', (collection) => refresh(collection, flow));
-  return changeCollection<SubmissionValue, R>(documents, context.account.mailboxId, submissionsDocument, 'S', change);
+  await withCollection<SubmissionValue, void>(context, submissionKind, 'S', (collection) => refresh(collection, flow));
+  return (await withCollection<SubmissionValue, R>(context, submissionKind, 'S', change)).result;
+}
+
+/** Brings the account's submissions up to date from the queue (a queued message finished): their state moves, and push tells the clients. */
+export async function refreshSubmissions(context: MethodContext): Promise<void> {
+  await withCollection<SubmissionValue, void>(context, submissionKind, 'S', (collection) => refresh(collection, flowOf(context)));
 }
 
 export const submissionGet: Method = async (args, context) => {
@@ -117,31 +121,65 @@ function matches(value: SubmissionValue, filter: Args): boolean {
   return true;
 }
 
-export const submissionQuery: Method = async (args, context) => {
-  checkOwnAccount(args, context);
+/** The ids a query (filter, sort) selects, in order; ties keep the order of creation. */
+function queryIds(collection: Collection<SubmissionValue>, args: Args): string[] {
   const sort = (args.sort ?? []) as Args[];
   if (!Array.isArray(sort)) throw new MethodError('invalidArguments', 'sort must be a list');
   for (const s of sort) if (!sortKeys.includes(s?.property)) throw new MethodError('unsupportedSort', `sort by ${s?.property}`);
+  let items = collection.all();
+  if (args.filter !== undefined && args.filter !== null) items = items.filter((i) => matches(i.value, args.filter as Args));
+  const key = (i: Stored<SubmissionValue>, property: string): string => (property === 'emailId' ? i.value.emailId : property === 'threadId' ? i.value.threadId : i.value.sendAt);
+  items.sort((a, b) => {
+    for (const s of sort) {
+      const x = key(a, s.property) < key(b, s.property) ? -1 : key(a, s.property) > key(b, s.property) ? 1 : 0;
+      if (x !== 0) return s.isAscending === false ? -x : x;
+    }
+    return a.createdModseq - b.createdModseq;
+  });
+  return items.map((i) => i.id);
+}
+
+export const submissionQuery: Method = async (args, context) => {
+  checkOwnAccount(args, context);
   return submissions(context, (collection) => {
-    let items = collection.all();
-    if (args.filter !== undefined && args.filter !== null) items = items.filter((i) => matches(i.value, args.filter as Args));
-    const key = (i: Stored<SubmissionValue>, property: string): string => (property === 'emailId' ? i.value.emailId : property === 'threadId' ? i.value.threadId : i.value.sendAt);
-    items.sort((a, b) => {
-      for (const s of sort) {
-        const x = key(a, s.property) < key(b, s.property) ? -1 : key(a, s.property) > key(b, s.property) ? 1 : 0;
-        if (x !== 0) return s.isAscending === false ? -x : x;
-      }
-      return a.createdIn - b.createdIn;
-    });
-    const ids = items.map((i) => i.id);
+    const ids = queryIds(collection, args);
     const position = typeof args.position === 'number' && args.position > 0 ? args.position : 0;
     const limit = typeof args.limit === 'number' && args.limit >= 0 ? args.limit : null;
     return {
       accountId: context.accountId,
-      queryState: collection.newState,
-      canCalculateChanges: false,
+      queryState: collection.state,
+      canCalculateChanges: true,
       position,
       ids: ids.slice(position, limit === null ? undefined : position + limit),
+      ...(args.calculateTotal === true ? { total: ids.length } : {}),
+    };
+  });
+};
+
+/**
+ * RFC 8620 5.6 /queryChanges. The sort keys (emailId, threadId, sendAt, then creation) never
+ * change, but the filter's undoStatus does: so every submission changed or destroyed since the
+ * old state is removed, and each changed one still selected is added back at its index (the RFC
+ * allows removing and adding ids that did not move). A state older than the destroyed ids the
+ * engine remembers answers cannotCalculateChanges.
+ */
+export const submissionQueryChanges: Method = async (args, context) => {
+  checkOwnAccount(args, context);
+  if (args.maxChanges !== undefined && args.maxChanges !== null && (typeof args.maxChanges !== 'number' || args.maxChanges < 1)) throw new MethodError('invalidArguments', 'maxChanges must be positive');
+  return submissions(context, (collection) => {
+    const since = collection.since(args.sinceQueryState);
+    const ids = queryIds(collection, args);
+    const { created, updated, destroyed } = collection.changedSince(since);
+    const changed = new Set([...created, ...updated]);
+    const removed = [...updated, ...destroyed];
+    const added = ids.flatMap((id, index) => (changed.has(id) ? [{ id, index }] : []));
+    if (typeof args.maxChanges === 'number' && removed.length + added.length > args.maxChanges) throw new MethodError('tooManyChanges', `more than ${args.maxChanges} changes`);
+    return {
+      accountId: context.accountId,
+      oldQueryState: args.sinceQueryState,
+      newQueryState: collection.state,
+      removed,
+      added,
       ...(args.calculateTotal === true ? { total: ids.length } : {}),
     };
   });
@@ -182,7 +220,7 @@ async function send(object: Args, context: MethodContext, flow: MailSubmission):
   if (unknown.length > 0) throw new MethodError('invalidProperties', 'unknown or server-set properties', { properties: unknown });
   if (typeof object.identityId !== 'string' || typeof object.emailId !== 'string') throw new MethodError('invalidProperties', 'identityId and emailId are required', { properties: ['identityId', 'emailId'] });
   const identityId = resolveId(object.identityId, context);
-  const identity = await identities(context, (collection) => collection.get(identityId)?.value ?? null);
+  const identity = (await identities(context, (collection) => collection.get(identityId)?.value ?? null)).result;
   if (identity === null) throw new MethodError('invalidProperties', `no identity ${identityId}`, { properties: ['identityId'] });
   if (!isOwnAddress(context.account, identity.email)) throw new MethodError('forbiddenFrom', `${identity.email} is no longer one of your addresses`);
   const emailId = resolveId(object.emailId, context);
@@ -239,12 +277,7 @@ export function submissionSet(emailSet: Method): Method {
     for (const [creationId, object] of creates) {
       try {
         const value = await send(object, context, flow);
-        const id = await submissions(context, (collection) => {
-          const added = collection.add(value);
-          const all = collection.all().sort((a, b) => a.createdIn - b.createdIn || Number(a.id.slice(1)) - Number(b.id.slice(1)));
-          for (const old of all.slice(0, Math.max(0, all.length - submissionsKept))) collection.destroy(old.id);
-          return added;
-        });
+        const id = await submissions(context, (collection) => collection.add(value, { keepNewest: submissionsKept }));
         context.createdIds.set(creationId, id);
         succeeded.set(`#${creationId}`, value.emailId).set(id, value.emailId);
         put('created', creationId, { id, threadId: value.threadId, sendAt: value.sendAt, undoStatus: value.undoStatus, deliveryStatus: value.deliveryStatus, dsnBlobIds: [], mdnBlobIds: [], ...(object.envelope === undefined || object.envelope === null ? { envelope: value.envelope } : {}) });

@@ -1,14 +1,14 @@
-// VacationResponse/get and set (RFC 8621 sec. 8): the one object `singleton`, kept in the
-// account's `vacation` document (protocols/vacation.ts), which the delivery path reads to send
-// the auto-reply. The state string is the document's version; changing the settings starts a
-// new period (every sender may be answered once again).
+// VacationResponse/get and set (RFC 8621 sec. 8): the one object `singleton`, kept as the
+// account document `vacation/singleton` (protocols/vacation.ts) in the mailbox database's log,
+// which the delivery path reads to send the auto-reply. The state string is the kind's modseq;
+// changing the settings starts a new period (every sender may be answered once again).
 
-import { type VacationDocument, type VacationSettings, vacationDocument, vacationOff } from '../../vacation.js';
+import { changeDocuments, kindStateAfter } from '../../documents.js';
+import { type VacationSettings, vacationId, vacationKind, vacationOff } from '../../vacation.js';
 import { unwrap } from './account.js';
-import { documentsOf } from './collection.js';
 import { type Args, type Method, MethodError, checkOwnAccount, setArguments, setResponse } from './core.js';
 
-const singleton = 'singleton';
+const singleton = vacationId;
 const fields = ['isEnabled', 'fromDate', 'toDate', 'subject', 'textBody', 'htmlBody'] as const;
 /** Longest subject and body (characters). */
 export const vacationTextMax = 64 * 1024;
@@ -36,13 +36,14 @@ function patched(settings: VacationSettings, patch: Args): VacationSettings {
 
 export const vacationGet: Method = async (args, context) => {
   checkOwnAccount(args, context);
-  const doc = unwrap(await documentsOf(context).read<VacationDocument>(context.account.mailboxId, vacationDocument));
+  const read = unwrap(await context.view.api.documents(context.account.mailboxId, vacationKind, { ids: [singleton] }));
+  const settings = (read.documents[0]?.value as VacationSettings | undefined) ?? vacationOff;
   const ids = args.ids === null || args.ids === undefined ? [singleton] : (args.ids as unknown[]);
   if (!Array.isArray(ids)) throw new MethodError('invalidArguments', 'ids must be a list');
   return {
     accountId: context.accountId,
-    state: String(doc?.version ?? 0),
-    list: ids.includes(singleton) ? [objectOf(doc?.settings ?? vacationOff)] : [],
+    state: String(read.modseqHighest),
+    list: ids.includes(singleton) ? [objectOf(settings)] : [],
     notFound: ids.filter((id) => id !== singleton),
   };
 };
@@ -50,10 +51,10 @@ export const vacationGet: Method = async (args, context) => {
 export const vacationSet: Method = async (args, context) => {
   checkOwnAccount(args, context);
   const { creates, updates, destroys } = setArguments(args);
-  return unwrap(
-    await documentsOf(context).update<VacationDocument, Args>(context.account.mailboxId, vacationDocument, (current) => {
-      const doc: VacationDocument = current ?? { version: 0, settings: vacationOff, replied: {} };
-      const oldState = String(doc.version);
+  const done = unwrap(
+    await changeDocuments(context.view.api, context.account.mailboxId, [{ kind: vacationKind }], (read) => {
+      const listing = read.get(vacationKind)!;
+      const oldState = String(listing.modseqHighest);
       if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState) throw new MethodError('stateMismatch', 'ifInState does not match');
       const { out, put, refused } = setResponse(context.accountId, oldState);
       for (const [creationId] of creates) put('notCreated', creationId, { type: 'singleton', description: 'the VacationResponse exists already and is the only one' });
@@ -62,15 +63,16 @@ export const vacationSet: Method = async (args, context) => {
       for (const [id, patch] of updates) {
         try {
           if (id !== singleton) throw new MethodError('notFound', `no VacationResponse ${id}`);
-          settings = patched(settings ?? doc.settings, patch);
+          settings = patched(settings ?? (listing.documents.find((d) => d.id === singleton)?.value as VacationSettings | undefined) ?? vacationOff, patch);
           put('updated', id, null);
         } catch (error) {
           refused('notUpdated', id, error);
         }
       }
-      if (settings === null) return { result: { ...out, newState: oldState } };
-      const version = doc.version + 1;
-      return { value: { version, settings, replied: {} }, result: { ...out, newState: String(version) } };
+      const ops = settings === null ? [] : [{ op: 'setDocument' as const, kind: vacationKind, id: singleton, value: settings }];
+      return { result: { out, listing, ops }, ops };
     }),
   );
+  const { out, listing, ops } = done.result;
+  return { ...out, newState: String(kindStateAfter(vacationKind, listing, done.commit, ops)) };
 };
