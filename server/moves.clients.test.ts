@@ -122,6 +122,16 @@ test('QRESYNC across a move: cached UIDVALIDITY/HIGHESTMODSEQ resync exactly, OB
     for (let i = 1; i <= 12; i++) seed.append('INBOX', bytes(message(`seed-${i}`)), i % 4 === 0 ? ['\\Seen'] : []);
     ok(await seed.commit());
     ok(await begin(db01, user.mailboxId).expunge('INBOX', [11]).commit());
+    // Account documents (JMAP identities, submissions, the vacation response and whom it answered), one destroyed.
+    const documentKinds = ['identity', 'vacation', 'submission', 'vacation-replied'];
+    ok(await db01.commit({ mailboxId: user.mailboxId, ops: [
+      { op: 'setDocument', kind: 'identity', id: 'I1', value: { name: 'Alice', email: address } },
+      { op: 'setDocument', kind: 'vacation', id: 'singleton', value: { isEnabled: true, textBody: 'Away' } },
+      { op: 'setDocument', kind: 'submission', id: 'S1', value: { emailId: 'M1' } },
+      { op: 'setDocument', kind: 'vacation-replied', id: 'bob@remote.test', value: { atMs: 1 } },
+    ] }));
+    ok(await db01.commit({ mailboxId: user.mailboxId, ops: [{ op: 'destroyDocument', kind: 'submission', id: 'S1' }, { op: 'setDocument', kind: 'identity', id: 'I1', value: { name: 'Alice B', email: address } }] }));
+    const documentsBefore = await Promise.all(documentKinds.map(async (kind) => ok(await db01.documents(user.mailboxId, kind))));
     const python = async (...args: string[]): Promise<Resync> =>
       JSON.parse((await run('python3', [script, String(quire.port('imaps')), certFile, address, password, ...args])).stdout) as Resync;
 
@@ -175,6 +185,11 @@ test('QRESYNC across a move: cached UIDVALIDITY/HIGHESTMODSEQ resync exactly, OB
     const move = await waitMove(quire, started.id);
     assert.equal(move.sessionsTold, 3, 'the IMAP, POP3 and JMAP push sessions');
     assert.ok(typeof move.lockMs === 'number' && move.lockMs >= 0);
+    const db02 = quire.server.supervisor.api('DB02');
+    const documentsAfter = await Promise.all(documentKinds.map(async (kind) => ok(await db02.documents(user.mailboxId, kind))));
+    assert.deepEqual(documentsAfter, documentsBefore, 'account documents moved with their modseqs, states and destroyed history');
+    const after = ok(await db02.commit({ mailboxId: user.mailboxId, expectDocuments: { identity: documentsBefore[0]!.modseqHighest }, ops: [{ op: 'setDocument', kind: 'identity', id: 'I2', value: {} }] }));
+    assert.ok((after.results[0] as { modseq: number }).modseq > Math.max(...documentsBefore.map((d) => d.modseqHighest)), 'the target goes on past the source\'s modseqs');
 
     // Told to reconnect: IMAP BYE [UNAVAILABLE], POP3 -ERR [SYS/TEMP], the push stream ended.
     let line: string | null;

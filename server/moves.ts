@@ -9,7 +9,10 @@
 //    with its UID, flags, internal date, modseq, email id and thread id, and each folder takes the
 //    source's UIDNEXT, HIGHESTMODSEQ and expunge history (importFolder). So a client's cached
 //    UIDs, its QRESYNC (UIDVALIDITY, HIGHESTMODSEQ), IMAP OBJECTIDs (MAILBOXID, EMAILID,
-//    THREADID) and JMAP ids and states stay valid, and no expunged UID is ever reused.
+//    THREADID) and JMAP ids and states stay valid, and no expunged UID is ever reused. The
+//    account documents (JMAP identities, submissions, the vacation response and whom it
+//    answered) are copied with their modseqs, and each kind takes the source's state and
+//    destroyed history (importDocuments), so JMAP states and changes carry over too.
 // 2. Catch-up rounds read only the folders whose HIGHESTMODSEQ moved, and in them only what
 //    changed (listMessages changedSince, with the vanished UIDs). The source's change feed
 //    (watch) counts the changes a round has not copied yet; when few are left, or when rounds
@@ -30,7 +33,7 @@
 // nothing is lost or doubled.
 
 import { readFileSync } from 'node:fs';
-import type { CommitResult, FolderInfo, FolderListing, MailboxApi, MailboxChange, MessageInfo, TxOp } from '../engine/api.js';
+import type { CommitResult, DocumentListing, FolderInfo, FolderListing, MailboxApi, MailboxChange, MessageInfo, TxOp } from '../engine/api.js';
 import type { Directory } from '../engine/directory/index.js';
 import { errorCatalogue, fail, ok, type ErrorCode, type Result } from '../engine/errors.js';
 import { writeFileDurably } from './paths.js';
@@ -324,7 +327,7 @@ export class MoveManager {
     // The change feed counts what the source changed since a round began: what the next round has to copy.
     let pending = 0;
     const unwatch = source.watch(move.mailboxId, (change) => {
-      pending += change.hierarchyChanged ? 1 : 0;
+      pending += (change.hierarchyChanged ? 1 : 0) + (change.documents?.length ?? 0);
       for (const folder of change.folders) pending += folder.appended.length + folder.expunged.length + folder.flagged.length;
     });
     try {
@@ -403,6 +406,8 @@ interface Synced {
 class Copier {
   /** Per source folder (by UIDVALIDITY): what the target is complete up to. */
   private readonly synced = new Map<number, Synced>();
+  /** Per account document kind: the source's state the target holds. */
+  private readonly documentsSynced = new Map<string, number>();
   /** Folders (by UIDVALIDITY) the last round changed: verify compares them message by message. */
   private readonly touched = new Set<number>();
   private quotaBytes: number | null = null;
@@ -486,6 +491,40 @@ class Copier {
       this.touched.add(folder.uidValidity);
     }
     this.move.messagesTotal = total;
+    return changes + (await this.documents());
+  }
+
+  /** Copies the account documents of each kind whose state moved since the last round; answers how many changes it made. */
+  private async documents(): Promise<number> {
+    const id = this.move.mailboxId;
+    const sourceKinds = unwrap(await this.source.mailbox(id), 'reading the source mailbox').documents ?? {};
+    const targetKinds = unwrap(await this.target.mailbox(id), 'reading the target mailbox').documents ?? {};
+    let changes = 0;
+    for (const [kind, state] of Object.entries(sourceKinds)) {
+      if (this.documentsSynced.get(kind) === state && targetKinds[kind] === state) continue;
+      const from = unwrap(await this.source.documents(id, kind), `reading the ${kind} documents`);
+      const to = unwrap(await this.target.documents(id, kind), `reading the target's ${kind} documents`);
+      const have = new Map(to.documents.map((d) => [d.id, d]));
+      const wanted = new Set(from.documents.map((d) => d.id));
+      let ops: TxOp[] = to.documents.filter((d) => !wanted.has(d.id)).map((d): TxOp => ({ op: 'destroyDocument', kind, id: d.id }));
+      let bytes = 0;
+      for (const document of from.documents) {
+        const twin = have.get(document.id);
+        if (twin !== undefined && twin.modseq === document.modseq && twin.createdModseq === document.createdModseq) continue;
+        ops.push({ op: 'setDocument', kind, id: document.id, value: document.value, modseq: document.modseq, createdModseq: document.createdModseq });
+        bytes += JSON.stringify(document.value).length;
+        if (ops.length >= moveLimits.transactionOpsMax - 1 || bytes >= moveLimits.transactionBytesMax) {
+          changes += ops.length;
+          await this.commit(ops);
+          ops = [];
+          bytes = 0;
+        }
+      }
+      changes += ops.length;
+      ops.push({ op: 'importDocuments', kind, modseqHighest: from.modseqHighest, destroyed: from.destroyed, destroyedDroppedModseq: from.destroyedDroppedModseq });
+      await this.commit(ops);
+      this.documentsSynced.set(kind, from.modseqHighest);
+    }
     return changes;
   }
 
@@ -567,6 +606,16 @@ class Copier {
       const message = (m: MessageInfo) => JSON.stringify([m.uid, m.modseq, [...m.flags].sort(), m.emailId, m.threadId, m.internalDateMs, m.sizeBytes]);
       const same = a.messages.length === b.messages.length && a.messages.every((m, i) => message(m) === message(b.messages[i]!));
       if (!same || JSON.stringify([a.expunged, a.expungedDroppedModseq]) !== JSON.stringify([b.expunged, b.expungedDroppedModseq])) throw new Error(`verify: messages of ${folder.name} differ`);
+    }
+    // Every account document, with its modseqs, and each kind's state and destroyed history.
+    const sourceKinds = unwrap(await this.source.mailbox(id), 'reading the source mailbox').documents ?? {};
+    const targetKinds = unwrap(await this.target.mailbox(id), 'reading the target mailbox').documents ?? {};
+    if (JSON.stringify(Object.entries(sourceKinds).sort()) !== JSON.stringify(Object.entries(targetKinds).sort())) throw new Error('verify: the account document kinds differ');
+    const canonical = (l: DocumentListing) => JSON.stringify([l.modseqHighest, [...l.documents].sort((x, y) => (x.id < y.id ? -1 : 1)), l.destroyed, l.destroyedDroppedModseq]);
+    for (const kind of Object.keys(sourceKinds)) {
+      const a = unwrap(await this.source.documents(id, kind), `reading the ${kind} documents`);
+      const b = unwrap(await this.target.documents(id, kind), `reading the target's ${kind} documents`);
+      if (canonical(a) !== canonical(b)) throw new Error(`verify: the ${kind} documents differ`);
     }
   }
 
