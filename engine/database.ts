@@ -35,6 +35,7 @@ import { decodeEvent, encodeRecord } from './events/codec.js';
 import type { Clock, Prng, Storage } from './io.js';
 import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
+import { packMessages, type PackedListing } from './worker/pack.js';
 import { type DatabaseState, type FolderState, type MessageMeta, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, messagePrefix, seenFlag } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize, summaryKey, touchedContentValue } from './state/store.js';
@@ -679,12 +680,19 @@ export class MailboxDatabase implements MailboxApi {
     return this.listing(mailboxId, folderName, options);
   }
 
-  private listing(mailboxId: string, folderName: string, options: ListOptions): Result<FolderListing> {
+  /** listMessages with the messages in columns (engine/worker/pack.ts): the worker's answer, no object per message. */
+  listMessagesPacked(mailboxId: string, folderName: string, options: ListOptions = {}): Result<PackedListing> {
+    return this.listing(mailboxId, folderName, options, packMessages);
+  }
+
+  private listing(mailboxId: string, folderName: string, options: ListOptions): Result<FolderListing>;
+  private listing<T>(mailboxId: string, folderName: string, options: ListOptions, shape: (messages: MessageMeta[]) => T): Result<Omit<FolderListing, 'messages'> & { messages: T }>;
+  private listing(mailboxId: string, folderName: string, options: ListOptions, shape: (messages: MessageMeta[]) => unknown = (ms) => ms.map(messageInfo)): Result<Omit<FolderListing, 'messages'> & { messages: unknown }> {
     const found = this.findFolder(mailboxId, folderName);
     if (!found.ok) return found;
     const { folder, subscribed } = found.value;
     const since = options.changedSince;
-    const messages = (since === undefined ? folder.messages : folder.messages.filter((m) => m.modseq > since)).map(messageInfo);
+    const messages = shape(since === undefined ? folder.messages : folder.messages.filter((m) => m.modseq > since));
     const gone = since === undefined ? [] : folder.expunged.filter((e) => e.modseq > since);
     const vanished = gone.map((e) => e.uid);
     const vanishedEmailIds = gone.map((e) => e.emailId ?? null);

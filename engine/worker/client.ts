@@ -4,7 +4,8 @@
 
 import type { ChildProcess } from 'node:child_process';
 import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
-import { type Result, fail } from '../errors.js';
+import { type Result, fail, ok } from '../errors.js';
+import { type PackedListing, unpackListing } from './pack.js';
 import type { Method, Notice, Reply, Request } from './protocol.js';
 
 type Params<M extends Method> = Extract<Request, { method: M }>['params'];
@@ -83,8 +84,10 @@ export class WorkerClient implements MailboxApi {
   sharedFolders(identifier: string): ReturnType<MailboxApi['sharedFolders']> {
     return this.result('sharedFolders', { identifier });
   }
-  listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
-    return this.result('listMessages', { mailboxId, folder, ...options });
+  /** The worker answers with the messages in columns (pack.ts): unpacked here. */
+  async listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
+    const packed = await this.result<PackedListing>('listMessages', { mailboxId, folder, ...options });
+    return packed.ok ? ok(unpackListing(packed.value)) : packed;
   }
   /** Deletes whole log segments below `position` (at most the copy's checkpoint); see MailboxDatabase.truncateLog. */
   truncateLog(position: number): Promise<Result<{ removedSegments: number; logStartPosition: number }>> {

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         return database.folders(request.params.mailboxId);
       case 'listMessages': {
         const { mailboxId, folder, changedSince, history } = request.params;
-        return database.listMessages(mailboxId, folder, { ...(changedSince === undefined ? {} : { changedSince }), ...(history === true ? { history } : {}) });
+        return database.listMessagesPacked(mailboxId, folder, { ...(changedSince === undefined ? {} : { changedSince }), ...(history === true ? { history } : {}) });
       }
       case 'documents': {
         const { mailboxId, kind, ids } = request.params;

@@ -1,0 +1,36 @@
+// Proves that a listing's messages come through the packed form unchanged: every field, flag
+// lists shared but equal (and frozen, so no reader can change another message's flags), the
+// state's prefix turned into prefixBytes, and the empty listing.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { MessageInfo } from '../api.js';
+import { packMessages, unpackMessages, type PackableMessage } from './pack.js';
+
+test('packed messages unpack to the same MessageInfo, field for field', () => {
+  const flagChoices = [[], ['\\Seen'], ['\\Seen', '\\Flagged'], ['$Label with space?'], ['\\Flagged', '\\Seen']];
+  const messages: MessageInfo[] = Array.from({ length: 500 }, (_, i) => ({
+    uid: i * 3 + 1,
+    modseq: 2 ** 40 + i,
+    flags: flagChoices[i % flagChoices.length]!,
+    sizeBytes: 100 + i,
+    internalDateMs: Date.UTC(2026, 0, 1) + i * 1000,
+    emailId: `M${i.toString(36)}`,
+    threadId: `T${(i % 7).toString(36)}`,
+    ...(i % 5 === 0 ? { prefixBytes: 40 + i } : {}),
+  }));
+  const back = unpackMessages(packMessages(messages));
+  assert.deepEqual(back, messages);
+  assert.equal(back[0]!.flags, back[5]!.flags, 'one array per distinct flag list');
+  assert.notEqual(back[2]!.flags, back[4]!.flags, 'flag order is kept, so a reordered list is its own');
+  assert.throws(() => (back[1]!.flags as string[]).push('\\Draft'), TypeError);
+  assert.deepEqual(unpackMessages(packMessages([])), []);
+});
+
+test('the state\'s prefix becomes prefixBytes; no prefix leaves it out', () => {
+  const base = { modseq: 1, flags: [], sizeBytes: 10, internalDateMs: 0, emailId: 'e', threadId: 't' };
+  const state: PackableMessage[] = [{ ...base, uid: 1, prefix: 'X-A: b\r\n' }, { ...base, uid: 2 }];
+  const [withPrefix, without] = unpackMessages(packMessages(state));
+  assert.equal(withPrefix!.prefixBytes, 8);
+  assert.equal('prefixBytes' in without!, false);
+});
