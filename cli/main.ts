@@ -27,7 +27,7 @@ usage:
   quire start [--data DIR] [--server NAME] [--domain NAME] [--listen ADDR] [--port-offset N|any]
               [--tls-cert FILE --tls-key FILE] [--durability async|sync] [--disk-free-min SIZE]
               [--kafka HOST:PORT[,...] --registry URL [--passive DB[,DB...]] [--mount-dial lossless|good|best]
-               [--kafka-session-timeout-ms N]]
+               [--kafka-session-timeout-ms N]] [--restarts-before-failover N]
               [--ldap-url ldap://HOST:PORT --ldap-bind-dn DN --ldap-bind-password-file FILE --ldap-base-dn DN]
   quire user add ADDRESS --password PW [--database DB] [--quota SIZE]
   quire user list [--json]
@@ -87,7 +87,7 @@ interface Parsed {
 
 const valueFlags = new Set([
   'data', 'server', 'domain', 'listen', 'port-offset', 'tls-cert', 'tls-key', 'password', 'database', 'quota', 'to', 'copy',
-  'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'kafka-session-timeout-ms', 'disk-free-min', 'max-rate', 'replay-lag', 'truncation-lag',
+  'durability', 'kafka', 'registry', 'passive', 'mount-dial', 'restarts-before-failover', 'kafka-session-timeout-ms', 'disk-free-min', 'max-rate', 'replay-lag', 'truncation-lag',
   'user', 'role', 'rights', 'address',
   'ldap-url', 'ldap-bind-dn', 'ldap-bind-password-file', 'ldap-base-dn',
   'mailbox', 'from', 'since', 'before', 'copy-to', 'name',
@@ -127,6 +127,12 @@ function portPlan(value: string | undefined): { portOffset: number; ports?: 'eph
   const offset = Number(value);
   if (!/^\d{1,5}$/.test(value) || offset > 55_000) throw new UsageError('--port-offset must be a number from 0 to 55000, or "any"');
   return { portOffset: offset };
+}
+
+/** A whole number of at least 0 (`--restarts-before-failover`). */
+function count(name: string, value: string): number {
+  if (!/^\d{1,4}$/.test(value)) throw new UsageError(`--${name} must be a whole number (0 to 9999)`);
+  return Number(value);
 }
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
@@ -265,6 +271,7 @@ async function main(argv: string[]): Promise<number> {
       ...(flag(parsed, 'tls-cert') ? { tlsCert: flag(parsed, 'tls-cert')! } : {}),
       ...(flag(parsed, 'tls-key') ? { tlsKey: flag(parsed, 'tls-key')! } : {}),
       ...(flag(parsed, 'durability') ? { durability: oneOf('durability', flag(parsed, 'durability'), ['async', 'sync'] as const)! } : {}),
+      ...(flag(parsed, 'restarts-before-failover') === undefined ? {} : { restartsBeforeFailover: count('restarts-before-failover', flag(parsed, 'restarts-before-failover')!) }),
       ...(flag(parsed, 'mount-dial') ? { mountDial: oneOf('mount-dial', flag(parsed, 'mount-dial'), ['lossless', 'good', 'best'] as const)! } : {}),
       ...(flag(parsed, 'disk-free-min') === undefined ? {} : { diskFreeBytesMin: sizeFlag(parsed, 'disk-free-min')! }),
       ...(kafkaOptions(parsed) ?? {}),

@@ -23,9 +23,8 @@ import { EmbeddedTransport } from './replication/embedded.js';
 import { copySnapshot, seedProgressName } from './replication/seed.js';
 import { DatabaseRouter } from './replication/router.js';
 import { cutBackLog, describeTail, DivergentLogError, type DivergentTail } from './replication/divergence.js';
-import { FencedError, type Publisher, type ShippingTransport, type Subscription } from './replication/transport.js';
-import { nodeStorage, systemClock } from './io.js';
-import { TransactionLog } from './log/log.js';
+import { FencedError, type PeerAddress, type Publisher, type Release, type ShippingTransport, type Subscription } from './replication/transport.js';
+import { type LogBatch, readLogTail } from './replication/lastlogs.js';
 import { WorkerClient } from './worker/client.js';
 import type { Notice, OpenParams, Shipped } from './worker/protocol.js';
 
@@ -257,6 +256,8 @@ class DatabaseGroup {
   activeServer: string | null = null;
   /** When the active copy's server was first seen missing from the servers' group. */
   activeMissingSinceMs: number | null = null;
+  /** The active copy's server gave the database up (Release): take it over as if that server had left. */
+  releasedBy: string | null = null;
   readonly recent: Array<{ end: number; atMs: number }> = [];
   /** The transport's first kept record (Kafka offset) after the last truncation. */
   transportStart = 0;
@@ -303,12 +304,29 @@ export interface SupervisorOptions {
    */
   readonly attemptCopyLastLogs?: boolean;
   /**
+   * The failed active copy is on another server (Kafka): asks that server for the batches its
+   * log holds past `from` (server/peers.ts, over its admin API's HTTPS listener). Rejects or
+   * ends early when it cannot be reached within a few seconds (dead, hung, partitioned).
+   */
+  readonly fetchLastLogs?: (server: string, request: LastLogsRequest) => AsyncIterable<LogBatch>;
+  /**
    * A divergent copy's log was cut back (or could not be): what the cut-off part held. The
    * server gives the deliveries back from its safety net and reports the rest.
    */
   readonly onDivergentTail?: (tail: DivergentTail) => Promise<void> | void;
   /** Runs on the server holding the database's active copy for each payload handOver() sent (from any server). */
   readonly onHandOver?: (database: string, payload: Uint8Array) => Promise<void>;
+}
+
+/** What a server activating a copy asks the failed active copy's server for. */
+export interface LastLogsRequest {
+  readonly database: string;
+  /** The new active copy's log end: batches from here on are wanted. */
+  readonly from: number;
+  /** The new activation's generation: it must be newer than the copy it asks about. */
+  readonly generation: number;
+  /** The server asking (the one activating). */
+  readonly server: string;
 }
 
 export class Supervisor {
@@ -391,6 +409,7 @@ export class Supervisor {
       for (const group of this.groups.values()) group.activating = false;
     }
     await coordinator?.join(this.server, (members) => this.onMembers(members));
+    await coordinator?.watchPeers((release) => this.onRelease(release));
     const onHandOver = this.options.onHandOver;
     if (coordinator !== undefined && onHandOver !== undefined) {
       await coordinator.receiveHandOvers(this.server, async (database, payload) => {
@@ -420,7 +439,8 @@ export class Supervisor {
     const now = performance.now();
     for (const group of this.groups.values()) {
       const gone = group.activeServer;
-      if (gone === null || gone === this.server || members.has(gone) || !this.serversSeen.has(gone) || group.active !== null || group.activating) {
+      const left = gone !== null && ((!members.has(gone) && this.serversSeen.has(gone)) || group.releasedBy === gone);
+      if (gone === null || gone === this.server || !left || group.active !== null || group.activating) {
         group.activeMissingSinceMs = null;
         continue;
       }
@@ -428,9 +448,87 @@ export class Supervisor {
       const rank = [...members].filter((m) => m !== gone).sort().indexOf(this.server);
       if (now - group.activeMissingSinceMs < rank * (this.options.takeoverStaggerMs ?? 3_000)) continue;
       if (this.candidates(group).length === 0) continue;
-      this.say(`${group.name}: server ${gone} with the active copy left the servers' group; taking over`);
-      void this.failover(group, `server ${gone} left the servers' group`).catch((error: Error) => this.say(`${group.name}: takeover failed: ${error.message}`));
+      const why = group.releasedBy === gone ? `server ${gone} gave the database up` : `server ${gone} left the servers' group`;
+      this.say(`${group.name}: ${why}; taking over`);
+      void this.failover(group, why).catch((error: Error) => this.say(`${group.name}: takeover failed: ${error.message}`));
     }
+  }
+
+  /** Another server gave a database up (its active copy failed there for good): take it over like a server that left. */
+  private onRelease(release: Release): void {
+    const group = this.groups.get(release.database);
+    if (group === undefined || release.server === this.server || group.activeServer !== release.server) return;
+    // An old release (read from the topic's start) of an activation since superseded.
+    const known = Math.max(group.generation, ...this.copies.filter((c) => c.spec.database === group.name).map((c) => c.generationSeen));
+    if (release.generation < known) return;
+    this.say(`${group.name}: ${release.server} gave it up (generation ${release.generation})`);
+    group.releasedBy = release.server;
+  }
+
+  /**
+   * The active copy failed for good here and no copy here can take over, but other servers hold
+   * copies (Kafka): stop shipping (what did not ship is fetched from this copy's log by the next
+   * active, lastLogs), and tell the other servers to take the database over.
+   */
+  private release(group: DatabaseGroup, copy: Copy, why: string): void {
+    copy.fenced = true;
+    copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
+    copy.error = `given up to the other servers: ${why}`;
+    group.active = null;
+    group.router.setTarget(null);
+    group.router.release();
+    const publisher = group.publisher;
+    group.publisher = null;
+    void publisher?.close().catch(() => {});
+    this.say(`${copy.name}: ${copy.error}`);
+    void this.transport.coordinator
+      ?.release({ database: group.name, server: this.server, generation: publisher?.generation ?? group.generation })
+      .catch((error: Error) => this.say(`${group.name}: telling the other servers failed: ${error.message}`));
+  }
+
+  /**
+   * Another server activates a copy of a database whose active copy is (or was) here, and asks
+   * for the batches this copy's log holds past its new active's end ("attempt copy last logs"):
+   * the copy is stopped for good as active first (killed if it runs: nothing more may be
+   * acknowledged here), then its log is read from its files. Afterwards it rejoins as a passive copy.
+   */
+  async lastLogs(request: LastLogsRequest): Promise<AsyncGenerator<LogBatch>> {
+    const group = this.group(request.database);
+    const copy = this.copies.find((c) => c.spec.database === group.name && c.role === 'active');
+    if (copy === undefined) throw new Error(`${group.name} has no active copy on ${this.server}`);
+    const known = Math.max(group.generation, group.publisher?.generation ?? 0);
+    if (request.generation <= known) throw new Error(`${group.name}: generation ${request.generation} is not newer than this copy's ${known}`);
+    if (request.server === this.server) throw new Error(`${group.name}: a request from this server itself`);
+    copy.fenced = true;
+    copy.state = 'Failed';
+    copy.error = `failed over to ${request.server} (generation ${request.generation}); its last logs fetched from ${request.from}`;
+    if (group.active === copy) {
+      group.active = null;
+      group.router.setTarget(null);
+      const publisher = group.publisher;
+      group.publisher = null;
+      void publisher?.close().catch(() => {});
+    }
+    group.activeServer = request.server;
+    group.releasedBy = null;
+    const child = copy.child;
+    if (child !== null && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    this.say(`${copy.name}: ${copy.error}`);
+    const supervisor = this;
+    return (async function* () {
+      try {
+        yield* readLogTail(copy.spec.dir, request.from);
+      } finally {
+        // Its log is a prefix of the new active's now: it follows it as a passive copy.
+        copy.role = 'passive';
+        copy.fenced = false;
+        if (!supervisor.stopping && copy.child === null) void supervisor.spawn(copy).catch(() => {});
+      }
+    })();
   }
 
   /**
@@ -443,6 +541,16 @@ export class Supervisor {
     const coordinator = this.transport.coordinator;
     if (coordinator === undefined) throw new Error(`${database} has no active copy to hand over to`);
     await coordinator.handOver(database, payload);
+  }
+
+  /** Tells the other servers how to reach this one for last logs (Kafka; nothing with the embedded transport). */
+  async advertise(peer: { url: string; certificate: string; token: string }): Promise<void> {
+    await this.transport.coordinator?.advertise({ server: this.server, ...peer });
+  }
+
+  /** The address another server advertised (undefined before it did, or with the embedded transport). */
+  peer(server: string): PeerAddress | undefined {
+    return this.transport.coordinator?.peer(server);
   }
 
   /** A database's stable handle: always reaches the copy that is active now. */
@@ -889,6 +997,10 @@ export class Supervisor {
         void this.failover(group, `worker exited (${signal ?? code})`).catch((error: Error) => this.say(`${group.name}: failover failed: ${error.message}`));
         return;
       }
+      if (copy.failedStarts > budget && this.transport.coordinator !== undefined) {
+        this.release(group, copy, `worker ${child.pid} exited (${signal ?? code}) after ${copy.failedStarts - 1} restarts, no copy here to activate`);
+        return;
+      }
     }
     const delay = copy.restartDelayMs;
     copy.restartDelayMs = Math.min(this.options.restartDelayMsMax ?? restartDelayMsMax, copy.restartDelayMs * 2);
@@ -1001,6 +1113,8 @@ export class Supervisor {
 
   /** The chosen passive copy becomes active (after the old active is stopped or dead). */
   private async activate(group: DatabaseGroup, candidate: Copy, why: 'failover' | 'switchover', failed: Copy | null = null): Promise<void> {
+    // Read before the new ACTIVATION reaches the candidate's feed (which names the new server).
+    const failedServer = group.activeServer;
     const lostBefore = group.durability === 'sync' ? group.safeEnd : group.headPosition;
     void group.publisher?.close().catch(() => {});
     group.publisher = null;
@@ -1017,7 +1131,10 @@ export class Supervisor {
       const subscription = candidate.subscription;
       if (subscription === null) throw new Error(`${candidate.name} is not receiving`);
       await withTimeout(subscription.drained(generation), drainWaitMsMax, `${candidate.name} reading the last batches`);
-      if (failed !== null && this.options.attemptCopyLastLogs !== false) await this.fetchLastLogs(group, failed, candidate, generation);
+      if (this.options.attemptCopyLastLogs !== false) {
+        if (failed !== null) await this.fetchLastLogs(group, failed, candidate, generation);
+        else if (why === 'failover' && failedServer !== null && failedServer !== this.server) await this.fetchRemoteLastLogs(group, failedServer, candidate, generation);
+      }
       // What the failed copy's log holds past this point is its own: cut back when it rejoins.
       if (failed !== null) {
         failed.divergentAfter = candidate.end;
@@ -1040,6 +1157,7 @@ export class Supervisor {
       group.router.setTarget(candidate.client);
       group.activeServer = candidate.spec.server;
       group.activeMissingSinceMs = null;
+      group.releasedBy = null;
       writeGeneration(group.generationFile, group.generation, { server: candidate.spec.server, copy: candidate.spec.copy });
       if (this.transport instanceof EmbeddedTransport) this.transport.kick(group.name);
       await this.transport.coordinator?.recordActivation({ database: group.name, generation, server: candidate.spec.server, copy: candidate.spec.copy }).catch((error: Error) => {
@@ -1060,23 +1178,37 @@ export class Supervisor {
   private async fetchLastLogs(group: DatabaseGroup, failed: Copy, candidate: Copy, generation: number): Promise<void> {
     const child = failed.child;
     if (child !== null && child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
+    const fetched = await this.appendLastLogs(group, candidate, generation, failed.spec.server, failed.spec.copy, readLogTail(failed.spec.dir, candidate.end), `the last logs of ${failed.name}`);
+    if (fetched > 0) this.say(`${group.name}: fetched ${fetched} bytes of log from ${failed.name}'s files`);
+  }
+
+  /**
+   * The failed active copy is on another server: ask that server (options.fetchLastLogs, bounded
+   * there by a short timeout) for what its log holds past the chosen copy's end. A dead server
+   * does not answer and the activation goes on with what the transport held (the mount dial
+   * applies, and the old copy's tail is cut back as divergent when it returns).
+   */
+  private async fetchRemoteLastLogs(group: DatabaseGroup, server: string, candidate: Copy, generation: number): Promise<void> {
+    const fetch = this.options.fetchLastLogs;
+    if (fetch === undefined) return;
+    const started = performance.now();
+    const from = candidate.end;
+    const fetched = await this.appendLastLogs(group, candidate, generation, server, 0, fetch(server, { database: group.name, from, generation, server: this.server }), `the last logs of ${group.name} from ${server}`);
+    this.say(`${group.name}: fetched ${fetched} bytes of log past ${from} from ${server} in ${Math.round(performance.now() - started)} ms`);
+  }
+
+  /** Appends fetched batches to the copy being activated, each verified at its position; answers the bytes appended. */
+  private async appendLastLogs(group: DatabaseGroup, candidate: Copy, generation: number, server: string, copy: number, batches: AsyncIterable<LogBatch>, what: string): Promise<number> {
     let fetched = 0;
     try {
-      const log = await TransactionLog.open({ dir: join(failed.spec.dir, 'log'), storage: nodeStorage(), clock: systemClock() });
-      try {
-        if (log.end > candidate.end) {
-          for await (const batch of log.read(candidate.end)) {
-            await this.receive(candidate, batchEnvelope(group.name, generation, failed.spec.server, failed.spec.copy, batch.start, batch.bytes.slice()));
-            fetched += batch.bytes.length;
-          }
-        }
-      } finally {
-        await log.close();
+      for await (const batch of batches) {
+        await this.receive(candidate, batchEnvelope(group.name, generation, server, copy, batch.start, batch.bytes));
+        fetched += batch.bytes.length;
       }
     } catch (error) {
-      this.say(`${group.name}: could not read the last logs of ${failed.name}: ${(error as Error).message}`);
+      this.say(`${group.name}: could not fetch ${what}: ${(error as Error).message}${fetched > 0 ? ` (after ${fetched} bytes)` : ''}`);
     }
-    if (fetched > 0) this.say(`${group.name}: fetched ${fetched} bytes of log from ${failed.name}'s files`);
+    return fetched;
   }
 
   /**

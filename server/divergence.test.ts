@@ -5,6 +5,8 @@
 // back: its copy is found divergent, cut back to the common point, becomes a passive copy of
 // the new active, and its lost deliveries are handed over (Kafka hand-over topic) and
 // resubmitted from its safety net; the IMAP APPEND of the lost tail is reported, not recovered.
+// (The new active first asks the dead server for its last logs: connection refused, so it goes
+// on under the dial; a live server's last logs are fetched: server/lastlogs.test.ts.)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +42,8 @@ test('async lossy failover between two quire start servers: the old active is cu
     frozen = false;
 
     await cluster.until(() => db01(1).role === 'active' && db01(1).state === 'Mounted', 90_000, 'MBX2 to take DB01 over');
+    // It asked the dead server for the last logs first: refused at once, and the dial let it mount.
+    assert.match(cluster.servers[1]!.output, /DB01: could not fetch the last logs of DB01 from MBX1: .*ECONNREFUSED/, cluster.servers[1]!.output.slice(-4000));
     for (let n = 0; n < 2; n++) await send(1, `on MBX2 ${n}`);
 
     await cluster.startServer(0);

@@ -30,6 +30,7 @@ import { DiscoveryManager } from './discovery.js';
 import { giveBackDivergentTail, HandOverReceiver } from './divergence.js';
 import { safetyNetDir } from './delivery/safety-net.js';
 import { fail, ok } from '../engine/errors.js';
+import { fetchLastLogs, peerRoutes, peerToken } from './peers.js';
 
 export interface ServerOptions {
   readonly dataDir: string;
@@ -46,6 +47,8 @@ export interface ServerOptions {
   readonly passive?: readonly string[];
   readonly durability?: Durability;
   readonly mountDial?: MountDial;
+  /** An active copy whose worker died is restarted in place this many times before another copy is activated (default 3). */
+  readonly restartsBeforeFailover?: number;
   /** Low-disk guard: bytes kept free in the data directory's file system (0: off); default the engine's 256 MiB. */
   readonly diskFreeBytesMin?: number;
   /** 'contract' (default): the ports of shared/CONTRACT.md plus portOffset; 'ephemeral': any free port (tests). */
@@ -115,6 +118,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     writeFileSync(adminSecretPath(dataDir), JSON.stringify({ user: 'admin', token: adminToken }), { mode: 0o600 });
     printedOnce.push(`administrator credential (Bearer token for the admin API): ${adminToken}`);
   }
+  // What the other servers present to ask this one for a database's last logs (server/peers.ts).
+  const peerSecret = peerToken(dataDir, () => generatePassword(randomBytes, 32));
   if (firstStart) {
     const added = await directory.addDomain(options.domain);
     if (!added.ok) throw new StartError(added.message);
@@ -132,9 +137,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await giveBackDivergentTail(tail, { safetyNetDir: safetyNetDir(dataDir), handOver: (database, payload) => supervisor.handOver(database, payload), say: options.say });
     },
     onHandOver: (database, payload) => handOvers.receive(database, payload),
+    fetchLastLogs: (server, request) => fetchLastLogs(supervisor, server, request),
     ...(options.kafka === undefined ? {} : { transport: new KafkaTransport({ ...options.kafka, clientId: options.server }) }),
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.mountDial === undefined ? {} : { mountDial: options.mountDial }),
+    ...(options.restartsBeforeFailover === undefined ? {} : { restartsBeforeFailover: options.restartsBeforeFailover }),
     ...(options.diskFreeBytesMin === undefined ? {} : { diskFreeBytesMin: options.diskFreeBytesMin }),
   });
   await supervisor.start();
@@ -225,7 +232,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       httpsPort: plan.port('https'),
       httpPort: plan.port('http'),
       metrics: () => metrics.exposition(),
-      httpsRoutes: [clientSetupRoutes({ context, ports: () => bound, addressBook: addressBookOf(served) })],
+      httpsRoutes: [clientSetupRoutes({ context, ports: () => bound, addressBook: addressBookOf(served) }), peerRoutes(supervisor, peerSecret)],
       backend: {
         server: () => ({ name: options.server, startedAtMs }),
         copies: () => supervisor.list(),
@@ -284,6 +291,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   for (const frontEnd of frontEnds) Object.assign(bound, frontEnd.ports);
 
   const adminUrl = `https://${options.listen}:${bound.https}`;
+  if (options.kafka !== undefined) {
+    await supervisor.advertise({ url: adminUrl, certificate: tls.value.cert, token: peerSecret }).catch((error: Error) => options.say(`advertising this server to the others failed: ${error.message}`));
+  }
   writeFileSync(join(dataDir, serverFileName), JSON.stringify({ pid: process.pid, server: options.server, adminUrl, fingerprintSha256: tls.value.fingerprintSha256, startedAtMs: Date.now(), ports: bound }));
   options.say(`quire ${options.server} running on ${dataDir}`);
   options.say(`  admin API      ${adminUrl}/api/v1/  (Bearer token in ${adminSecretPath(dataDir)})`);

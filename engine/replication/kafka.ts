@@ -12,7 +12,7 @@ import kafkajs, { type Admin, type Consumer, type Producer } from 'kafkajs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { batchBytesMax } from '../constants.js';
 import { activationEnvelope, type BatchEnvelope, envelopeSchemaV1 } from './envelope.js';
-import { type Activation, type Coordinator, type CopyName, FencedError, GenerationWaiters, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
+import { type Activation, type Coordinator, type CopyName, type PeerAddress, type Release, FencedError, GenerationWaiters, type Publisher, type ShippingTransport, type SubscribeOptions, type Subscription } from './transport.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -86,7 +86,7 @@ class KafkaPublisher implements Publisher {
   private async loop(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 && !this.closed) {
         let bytes = 0;
         let count = 0;
         while (count < this.queue.length && count < transactionEnvelopesMax) {
@@ -128,8 +128,14 @@ class KafkaPublisher implements Publisher {
     }
   }
 
+  /**
+   * Envelopes still waiting are refused (whoever closes a publisher has drained it first, or
+   * gives the database up: what did not ship then is fetched from this copy's log by the next
+   * active, or cut back as divergent); a transaction already sent is let finish.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    for (const q of this.queue.splice(0)) q.reject(new Error(`${this.database}: publisher closed`));
     while (this.running) await new Promise((r) => setTimeout(r, 5));
     await this.producer.disconnect().catch(() => {});
   }
@@ -165,6 +171,8 @@ class KafkaSubscription implements Subscription {
 class KafkaCoordinator implements Coordinator {
   private member: Consumer | null = null;
   private handOvers: Consumer | null = null;
+  private peerReader: Consumer | null = null;
+  private readonly peers = new Map<string, PeerAddress>();
   private timer: NodeJS.Timeout | null = null;
   private producer: Producer | null = null;
 
@@ -284,9 +292,64 @@ class KafkaCoordinator implements Coordinator {
     this.handOvers = consumer;
   }
 
+  /** `<prefix>._peers` (compacted): key `server.<name>` a PeerAddress, key `release.<database>` a Release. */
+  private get peersTopic(): string {
+    return this.transport.topicOf('_peers');
+  }
+
+  private async send(topic: string, key: string, value: string): Promise<void> {
+    const admin = await this.transport.adminClient();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    if (this.producer === null) {
+      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      this.producer = producer;
+    }
+    await this.producer.send({ topic, acks: -1, messages: [{ key, value }] });
+  }
+
+  async advertise(peer: PeerAddress): Promise<void> {
+    this.peers.set(peer.server, peer);
+    await this.send(this.peersTopic, `server.${peer.server}`, JSON.stringify(peer));
+  }
+
+  peer(server: string): PeerAddress | undefined {
+    return this.peers.get(server);
+  }
+
+  async release(release: Release): Promise<void> {
+    await this.send(this.peersTopic, `release.${release.database}`, JSON.stringify(release));
+  }
+
+  async watchPeers(onRelease: (release: Release) => void): Promise<void> {
+    const admin = await this.transport.adminClient();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.peersTopic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    // A group of its own per process: every server reads the whole topic from its start.
+    const reader = this.kafka.consumer({ groupId: `${this.peersTopic}.reader.${process.pid}.${Date.now()}`, maxWaitTimeInMs: 200 });
+    await reader.connect();
+    await reader.subscribe({ topic: this.peersTopic, fromBeginning: true });
+    await reader.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        const key = message.key?.toString('utf8') ?? '';
+        if (message.value === null) return;
+        try {
+          const value = JSON.parse(message.value.toString('utf8')) as unknown;
+          if (key.startsWith('server.')) this.peers.set(key.slice(7), value as PeerAddress);
+          else if (key.startsWith('release.')) onRelease(value as Release);
+        } catch {
+          // not ours to read
+        }
+      },
+    });
+    this.peerReader = reader;
+  }
+
   async leave(): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    await this.peerReader?.disconnect().catch(() => {});
+    this.peerReader = null;
     await this.handOvers?.disconnect().catch(() => {});
     this.handOvers = null;
     await this.member?.disconnect().catch(() => {});

@@ -53,6 +53,27 @@ export interface Activation {
 }
 
 /**
+ * How other servers reach this one for the last logs of a database it held active (its admin
+ * API's HTTPS listener, server/peers.ts): the URL, the listener's certificate (PEM, pinned by
+ * the caller) and the Bearer token that endpoint alone accepts. Advertised through the
+ * transport, so whoever can read it can already read every database's log from Kafka.
+ */
+export interface PeerAddress {
+  readonly server: string;
+  readonly url: string;
+  readonly certificate: string;
+  readonly token: string;
+}
+
+/** A server gives a database up: its active copy failed and no copy on it can take over. */
+export interface Release {
+  readonly database: string;
+  readonly server: string;
+  /** The generation the released copy was active at (an older release is ignored). */
+  readonly generation: number;
+}
+
+/**
  * Coordination between servers (Kafka transport only): a compacted control topic holding the
  * latest activation of each database, and group membership saying which servers are alive.
  */
@@ -70,6 +91,14 @@ export interface Coordinator {
   handOver(database: string, payload: Uint8Array): Promise<void>;
   /** Receives hand-overs (every server does; each keeps those for databases active on it). */
   receiveHandOvers(server: string, handler: (database: string, payload: Uint8Array) => Promise<void>): Promise<void>;
+  /** Publishes how the other servers reach this one (a compacted topic: the latest per server). */
+  advertise(peer: PeerAddress): Promise<void>;
+  /** The address `server` advertised last, as read so far. */
+  peer(server: string): PeerAddress | undefined;
+  /** Tells the other servers to take the database over (see Release). */
+  release(release: Release): Promise<void>;
+  /** Reads every server's address and release, from the start and then as they come. */
+  watchPeers(onRelease: (release: Release) => void): Promise<void>;
 }
 
 export interface ShippingTransport {

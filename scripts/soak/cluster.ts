@@ -7,7 +7,7 @@
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,8 @@ export interface ClusterOptions {
   readonly servers?: number;
   readonly durability: 'sync' | 'async';
   readonly mountDial?: 'lossless' | 'good' | 'best';
+  /** `--restarts-before-failover` of every server (default: the server's). */
+  readonly restartsBeforeFailover?: number;
   /** How long a dead server stays in the servers' group (the broker's minimum is 1 s). */
   readonly sessionTimeoutMs?: number;
   readonly log?: (line: string) => void;
@@ -32,13 +34,28 @@ export interface CopyRow {
   readonly state: string;
   readonly lastLogPosition: number;
   readonly error: string | null;
+  /** The copy's worker process, while it runs. */
+  readonly pid: number | null;
 }
 
-export interface ServerProcess {
-  readonly name: string;
-  readonly dataDir: string;
-  child: ChildProcess | null;
-  output: string;
+export class ServerProcess {
+  child: ChildProcess | null = null;
+  /** Where this start's stdout and stderr go (the kernel writes the file: nothing is lost while the test is busy). */
+  outputFile: string | null = null;
+  /** The output as it was when the cluster's folder was removed (stop). */
+  kept: string | null = null;
+  constructor(readonly name: string, readonly dataDir: string) {}
+
+  /** What the server printed since its last start (the last 200,000 characters). */
+  get output(): string {
+    if (this.kept !== null) return this.kept;
+    if (this.outputFile === null) return '';
+    try {
+      return readFileSync(this.outputFile, 'utf8').slice(-200_000);
+    } catch {
+      return '';
+    }
+  }
 }
 
 export class Cluster {
@@ -50,7 +67,7 @@ export class Cluster {
     readonly ldap: OpenldapHandle,
     private readonly options: ClusterOptions,
   ) {
-    for (let i = 0; i < (options.servers ?? 3); i++) this.servers.push({ name: `MBX${i + 1}`, dataDir: join(dir, `MBX${i + 1}`), child: null, output: '' });
+    for (let i = 0; i < (options.servers ?? 3); i++) this.servers.push(new ServerProcess(`MBX${i + 1}`, join(dir, `MBX${i + 1}`)));
   }
 
   /** Starts the services, then every server (the first with the active copies, the others passive). */
@@ -91,16 +108,15 @@ export class Cluster {
       '--kafka', this.broker.bootstrap, '--registry', this.registry.url, '--durability', this.options.durability,
       '--kafka-session-timeout-ms', String(this.options.sessionTimeoutMs ?? 2000),
       ...(this.options.mountDial === undefined ? [] : ['--mount-dial', this.options.mountDial]),
+      ...(this.options.restartsBeforeFailover === undefined ? [] : ['--restarts-before-failover', String(this.options.restartsBeforeFailover)]),
       '--ldap-url', this.ldap.url, '--ldap-bind-dn', ldapRootDn, '--ldap-bind-password-file', join(this.dir, 'ldap.pw'), '--ldap-base-dn', ldapBaseDn,
       ...(i === 0 ? [] : ['--passive', 'DB01,DB02']),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    server.output = '';
-    const keep = (chunk: Buffer): void => {
-      server.output = (server.output + chunk.toString()).slice(-200_000);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    server.kept = null;
+    server.outputFile = join(this.dir, `${server.name}.${Date.now()}.out`);
+    const out = openSync(server.outputFile, 'a');
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], detached: true });
+    closeSync(out);
     server.child = child;
     await this.until(() => existsSync(join(server.dataDir, 'server.json')) || child.exitCode !== null, 90_000, `${server.name} to start`);
     if (child.exitCode !== null) throw new Error(`${server.name} exited (${child.exitCode}):\n${server.output.slice(-3000)}`);
@@ -179,6 +195,7 @@ export class Cluster {
       }),
     );
     await Promise.allSettled([this.broker.stop(), this.registry.stop(), this.ldap.stop()]);
+    for (const server of this.servers) server.kept = server.output;
     rmSync(this.dir, { recursive: true, force: true });
     return stuck;
   }
