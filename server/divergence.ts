@@ -15,6 +15,7 @@ import { writeFile } from 'node:fs/promises';
 import type { MailboxApi } from '../engine/api.js';
 import type { DivergentTail, LostAppend } from '../engine/replication/divergence.js';
 import { decodeEntry, encodeEntry, readSafetyNet, Resubmitter } from './delivery/safety-net.js';
+import { deliveredMessage } from '../protocols/smtp/types.js';
 
 export interface GiveBackReport {
   readonly database: string;
@@ -56,11 +57,11 @@ export async function giveBackDivergentTail(
     await readSafetyNet(options.safetyNetDir, fromMs, toMs, async (entry) => {
       const deliveries = entry.deliveries.filter((d) => {
         if (d.database !== tail.database) return false;
-        const waiting = lost.get(keyOf(d.mailboxId, entry.timeMs, entry.contents[d.contentIndex]!.length));
+        const waiting = lost.get(keyOf(d.mailboxId, entry.timeMs, deliveredMessage(entry, d).sizeBytes));
         return waiting !== undefined && waiting.length > 0;
       });
       if (deliveries.length === 0) return;
-      for (const d of deliveries) lost.get(keyOf(d.mailboxId, entry.timeMs, entry.contents[d.contentIndex]!.length))!.pop();
+      for (const d of deliveries) lost.get(keyOf(d.mailboxId, entry.timeMs, deliveredMessage(entry, d).sizeBytes))!.pop();
       try {
         await options.handOver(tail.database, encodeEntry({ ...entry, deliveries }));
         handedOver += deliveries.length;

@@ -2,12 +2,14 @@
 // durable in every mailbox it goes to. Used by inbound SMTP, LMTP, submission (local
 // recipients), bounces and the safety net's resubmission alike.
 //
-// Per recipient mailbox, one commit appending to INBOX (the commits of one database overlap
-// and land in one group commit). Every mailbox reached through the same envelope recipient
-// gets the same bytes, so a group's members in one database share one stored content (the
-// engine keys content by SHA-256). Two RCPTs reaching one mailbox deliver it once. In
-// parallel the safety net keeps the message durably; a recipient is answered 250 only when
-// both its commits and the safety net are done.
+// Every recipient's copy is its own Return-Path and Delivered-To (the engine's per-message
+// prefix) in front of one content that all share (Received, Authentication-Results and the
+// message as received). Per database, one commitMany appends to every recipient mailbox
+// there: the content crosses to the database once and is stored there once (the engine keys
+// content by SHA-256), however many distinct RCPTs reach it. Two RCPTs reaching one mailbox
+// deliver it once. In parallel the safety net keeps the message durably (the content once,
+// each delivery's prefix); a recipient is answered 250 only when its commits and the safety
+// net are done.
 
 import type { Account, FrontEndContext } from '../frontend.js';
 import { fail, ok, type Failure, type Result } from '../../engine/errors.js';
@@ -45,9 +47,9 @@ function placeOf(target: { readonly mailboxId: string; readonly folder?: string 
   return target.folder === undefined ? target.mailboxId : `${target.mailboxId}/${target.folder}`;
 }
 
-/** The bytes stored for one envelope recipient. */
-export function deliveredBytes(message: IncomingMessage, rcpt: string): Uint8Array {
-  return concat([Buffer.from(envelopeHeaders(message.mailFrom, rcpt) + message.prefix, 'utf8'), message.body]);
+/** The bytes every recipient's copy shares, behind its own envelope headers (`envelopeHeaders`). */
+export function sharedContent(message: IncomingMessage): Uint8Array {
+  return concat([Buffer.from(message.prefix, 'utf8'), message.body]);
 }
 
 /** A target's failure, naming the mailboxes that do not have the message (the others of the target do). */
@@ -58,48 +60,45 @@ export type DeliveredHook = (delivered: { readonly account: Account; readonly rc
 
 /** Delivers to every target; one Result per target, in order. */
 export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNet, message: IncomingMessage, targets: readonly DeliveryTarget[], onDelivered?: DeliveredHook): Promise<Array<Result<void> & ({ ok: true } | TargetFailure)>> {
-  const contents: Uint8Array[] = [];
-  const byMailbox = new Map<string, { account: Account; rcpt: string; contentIndex: number }>();
-  targets.forEach((target) => {
-    let contentIndex = -1;
-    for (const account of target.accounts) {
-      if (byMailbox.has(placeOf(account))) continue;
-      if (contentIndex < 0) {
-        contentIndex = contents.length;
-        contents.push(deliveredBytes(message, target.rcpt));
-      }
-      byMailbox.set(placeOf(account), { account, rcpt: target.rcpt, contentIndex });
-    }
-  });
-  const deliveries: SafetyNetDelivery[] = [...byMailbox.values()].map(({ account, rcpt, contentIndex }) => ({
+  const content = sharedContent(message);
+  const byMailbox = new Map<string, { account: Account; rcpt: string }>();
+  for (const target of targets) {
+    for (const account of target.accounts) if (!byMailbox.has(placeOf(account))) byMailbox.set(placeOf(account), { account, rcpt: target.rcpt });
+  }
+  const deliveries: SafetyNetDelivery[] = [...byMailbox.values()].map(({ account, rcpt }) => ({
     rcpt,
     address: account.address,
     database: account.database,
     mailboxId: account.mailboxId,
     ...(account.folder === undefined ? {} : { folder: account.folder }),
-    contentIndex,
+    contentIndex: 0,
+    prefix: envelopeHeaders(message.mailFrom, rcpt),
   }));
 
-  const commits = deliveries.map(async (delivery): Promise<Result<void>> => {
+  const byDatabase = new Map<string, SafetyNetDelivery[]>();
+  for (const delivery of deliveries) byDatabase.set(delivery.database, [...(byDatabase.get(delivery.database) ?? []), delivery]);
+  const committed = [...byDatabase].map(async ([database, list]): Promise<Array<Result<void>>> => {
     try {
-      const committed = await context.mailboxes(delivery.database).commit({
-        mailboxId: delivery.mailboxId,
-        ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content: contents[delivery.contentIndex]!, internalDateMs: message.timeMs }],
-      });
-      return committed.ok ? ok(undefined) : committed;
+      const results = await context.mailboxes(database).commitMany(
+        list.map((delivery) => ({
+          mailboxId: delivery.mailboxId,
+          ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content, prefix: new Uint8Array(Buffer.from(delivery.prefix!, 'utf8')), internalDateMs: message.timeMs }],
+        })),
+      );
+      return results.map((result) => (result.ok ? ok(undefined) : result));
     } catch (error) {
-      return fail('DATABASE_UNAVAILABLE', `database ${delivery.database}: ${(error as Error).message}`);
+      return list.map(() => fail('DATABASE_UNAVAILABLE', `database ${database}: ${(error as Error).message}`));
     }
   });
   const kept = deliveries.length === 0
     ? Promise.resolve(ok(undefined))
-    : safetyNet.keep({ id: message.id, timeMs: message.timeMs, mailFrom: message.mailFrom, deliveries, contents }).then(
+    : safetyNet.keep({ id: message.id, timeMs: message.timeMs, mailFrom: message.mailFrom, deliveries, contents: [content] }).then(
         () => ok(undefined),
         (error: Error) => fail('DISK_FULL', `the transport log cannot keep the message: ${error.message}`),
       );
-  const [netResult, ...commitResults] = await Promise.all([kept, ...commits]);
+  const [netResult, ...commitResults] = await Promise.all([kept, ...committed]);
   const byMailboxResult = new Map<string, Result<void>>();
-  deliveries.forEach((delivery, index) => byMailboxResult.set(placeOf(delivery), commitResults[index]!));
+  [...byDatabase.values()].forEach((list, i) => list.forEach((delivery, k) => byMailboxResult.set(placeOf(delivery), (commitResults[i] as Array<Result<void>>)[k]!)));
   if (onDelivered !== undefined && netResult!.ok) {
     for (const { account, rcpt } of byMailbox.values()) if (byMailboxResult.get(placeOf(account))!.ok) onDelivered({ account, rcpt, message });
   }

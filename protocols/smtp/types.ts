@@ -15,8 +15,14 @@ export interface SafetyNetDelivery {
   readonly mailboxId: string;
   /** The folder it went into when not INBOX (a mail-enabled public folder). */
   readonly folder?: string;
-  /** Index into SafetyNetEntry.contents: recipients with the same bytes share one. */
+  /** Index into SafetyNetEntry.contents: the content this delivery shares with the others. */
   readonly contentIndex: number;
+  /**
+   * This delivery's own header fields (Return-Path, Delivered-To), in front of the content:
+   * the message appended is prefix + contents[contentIndex] (`deliveredMessage`). Absent in
+   * records written before prefixes (their contents held each recipient's whole bytes).
+   */
+  readonly prefix?: string;
 }
 
 /** One delivered message, as the safety net keeps it. */
@@ -26,8 +32,15 @@ export interface SafetyNetEntry {
   readonly timeMs: number;
   readonly mailFrom: string;
   readonly deliveries: readonly SafetyNetDelivery[];
-  /** The exact bytes appended (trace headers included). */
+  /** What the deliveries share: each delivery's message is its prefix + one of these. */
   readonly contents: readonly Uint8Array[];
+}
+
+/** The message a delivery appended: its own prefix and the content it shares. */
+export function deliveredMessage(entry: SafetyNetEntry, delivery: SafetyNetDelivery): { readonly prefix: Uint8Array; readonly content: Uint8Array; readonly sizeBytes: number } {
+  const prefix = new Uint8Array(Buffer.from(delivery.prefix ?? '', 'utf8'));
+  const content = entry.contents[delivery.contentIndex]!;
+  return { prefix, content, sizeBytes: prefix.length + content.length };
 }
 
 /** The transport log of delivered messages. `keep` resolves once the entry is durable (fsync). */

@@ -12,7 +12,11 @@
 //   | L u32  | crc32c | payload (L bytes) |     little-endian; crc32c over the payload
 //   +--------+--------+-------------------+
 //   payload: | H u32 | header JSON (H bytes, UTF-8) | content 0 | content 1 | ...
-//   header:  { v: 1, id, timeMs, mailFrom, deliveries: [...], contentBytes: [n0, n1, ...] }
+//   header:  { v: 2, id, timeMs, mailFrom, deliveries: [...], contentBytes: [n0, n1, ...] }
+//
+// v2: a delivery names the content it shares (contentIndex) and carries its own `prefix`
+// (Return-Path, Delivered-To): its message is prefix + content, so a message for many
+// recipients is kept once. v1 records (read still) held each recipient's whole bytes.
 //
 // Appends are group-committed: everything waiting is written with one write and one
 // fdatasync per segment. A torn tail (a crash during an append, never acknowledged) is cut at
@@ -23,7 +27,7 @@ import { join } from 'node:path';
 import { nodeStorage } from '../../engine/io.js';
 import type { MailboxApi } from '../../engine/api.js';
 import { crc32c } from '../../engine/checksum.js';
-import type { SafetyNet, SafetyNetDelivery, SafetyNetEntry } from '../../protocols/smtp/types.js';
+import { type SafetyNet, type SafetyNetDelivery, type SafetyNetEntry, deliveredMessage } from '../../protocols/smtp/types.js';
 import { safetyNetRecordBytesMax, safetyNetRetentionMsDefault, safetyNetSegmentMs } from './constants.js';
 
 export const safetyNetDir = (dataDir: string): string => join(dataDir, 'transport', 'safety-net');
@@ -36,7 +40,7 @@ export interface SafetyNetOptions {
 }
 
 interface Header {
-  readonly v: 1;
+  readonly v: 1 | 2;
   readonly id: string;
   readonly timeMs: number;
   readonly mailFrom: string;
@@ -46,7 +50,7 @@ interface Header {
 
 /** One record's bytes, frame included. */
 export function encodeEntry(entry: SafetyNetEntry): Uint8Array {
-  const header: Header = { v: 1, id: entry.id, timeMs: entry.timeMs, mailFrom: entry.mailFrom, deliveries: [...entry.deliveries], contentBytes: entry.contents.map((c) => c.length) };
+  const header: Header = { v: 2, id: entry.id, timeMs: entry.timeMs, mailFrom: entry.mailFrom, deliveries: [...entry.deliveries], contentBytes: entry.contents.map((c) => c.length) };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const payloadBytes = 4 + headerBytes.length + entry.contents.reduce((n, c) => n + c.length, 0);
   const out = Buffer.alloc(8 + payloadBytes);
@@ -77,7 +81,7 @@ function decodePayload(payload: Buffer): SafetyNetEntry | null {
     const headerBytes = payload.readUInt32LE(0);
     if (4 + headerBytes > payload.length) return null;
     const header = JSON.parse(payload.subarray(4, 4 + headerBytes).toString('utf8')) as Header;
-    if (header.v !== 1) return null;
+    if (header.v !== 1 && header.v !== 2) return null;
     const contents: Uint8Array[] = [];
     let at = 4 + headerBytes;
     for (const n of header.contentBytes) {
@@ -323,18 +327,18 @@ export class Resubmitter {
     for (const delivery of entry.deliveries) {
       if (delivery.database !== this.database) continue;
       this.examined++;
-      const content = entry.contents[delivery.contentIndex]!;
+      const { prefix, content, sizeBytes } = deliveredMessage(entry, delivery);
       const set = await this.holdings(delivery.mailboxId);
       if (set === null) {
         this.failed.push({ id: entry.id, address: delivery.address, message: 'the mailbox cannot be read' });
         continue;
       }
-      const key = `${entry.timeMs}:${content.length}`;
+      const key = `${entry.timeMs}:${sizeBytes}`;
       if (set.has(key)) {
         this.present++;
         continue;
       }
-      const committed = await this.api.commit({ mailboxId: delivery.mailboxId, ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content, internalDateMs: entry.timeMs }] });
+      const committed = await this.api.commit({ mailboxId: delivery.mailboxId, ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content, prefix, internalDateMs: entry.timeMs }] });
       if (committed.ok) {
         set.add(key);
         this.resubmitted++;
