@@ -43,6 +43,16 @@ export { documentBytesMax, documentIdBytesMax, documentsDestroyedKeptMax, docume
 
 export type FlagMode = 'set' | 'add' | 'remove';
 
+/**
+ * A message read back (readMessage) as the append fields that keep its content shared in
+ * another database: its own prefix (MessageInfo.prefixBytes) apart from the content. Views of
+ * the same bytes (one buffer crosses to the worker).
+ */
+export function splitMessage(bytes: Uint8Array, prefixBytes: number | undefined): { content: Uint8Array; prefix?: Uint8Array } {
+  if (prefixBytes === undefined || prefixBytes <= 0 || prefixBytes > bytes.length) return { content: bytes };
+  return { prefix: bytes.subarray(0, prefixBytes), content: bytes.subarray(prefixBytes) };
+}
+
 export type TxOp =
   | {
       readonly op: 'createMailbox';

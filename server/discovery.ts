@@ -21,7 +21,7 @@
 
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { begin, type ContentCriterion, type MailboxApi } from '../engine/api.js';
+import { begin, type ContentCriterion, type MailboxApi, type MessageInfo, splitMessage } from '../engine/api.js';
 import type { Directory, DirectoryUser } from '../engine/directory/index.js';
 import { decodeLine, encodeLine } from '../engine/directory/log.js';
 import { fail, ok, type Result } from '../engine/errors.js';
@@ -127,12 +127,12 @@ function criterionOf(query: DiscoveryQuery): ContentCriterion | null {
   return of.length === 1 ? of[0]! : { key: 'and', of };
 }
 
-/** What a search found in one folder: the UIDs, with the internal dates the copies keep. */
+/** What a search found in one folder: the UIDs, with the internal dates the copies keep and their prefixes' lengths (the content stays shared). */
 interface Found {
   readonly user: DirectoryUser;
   readonly folder: string;
   readonly uids: number[];
-  readonly dates: ReadonlyMap<number, number | undefined>;
+  readonly infos: ReadonlyMap<number, Pick<MessageInfo, 'internalDateMs' | 'prefixBytes'> | undefined>;
 }
 
 export class DiscoveryManager {
@@ -316,7 +316,7 @@ export class DiscoveryManager {
       const byUid = new Map(inRange.map((m) => [m.uid, m]));
       messages += uids.length;
       for (const uid of uids) sizeBytes += byUid.get(uid)?.sizeBytes ?? 0;
-      found.push({ user, folder: folder.name, uids, dates: new Map(uids.map((uid) => [uid, byUid.get(uid)?.internalDateMs])) });
+      found.push({ user, folder: folder.name, uids, infos: new Map(uids.map((uid) => [uid, byUid.get(uid)])) });
     }
     return { ...base, messages, sizeBytes };
   }
@@ -345,7 +345,7 @@ export class DiscoveryManager {
       names.add(name);
     };
     await ensure(folder);
-    for (const { user, folder: source, uids, dates } of found) {
+    for (const { user, folder: source, uids, infos } of found) {
       const into = `${folder}${folderSeparator}${user.address}`;
       await ensure(into);
       const sourceApi = this.options.apiFor(user.database);
@@ -366,7 +366,8 @@ export class DiscoveryManager {
         const content = await sourceApi.readMessage(user.mailboxId, source, uid);
         if (!content.ok) continue; // expunged since the search: not copied
         if (ops >= discoveryLimits.transactionOpsMax || bytes + content.value.length > discoveryLimits.transactionBytesMax) await flush();
-        tx.append(into, content.value, [], dates.get(uid));
+        const info = infos.get(uid);
+        tx.add({ op: 'append', folder: into, ...splitMessage(content.value, info?.prefixBytes), flags: [], ...(info === undefined ? {} : { internalDateMs: info.internalDateMs }) });
         ops += 1;
         bytes += content.value.length;
       }

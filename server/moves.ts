@@ -33,7 +33,7 @@
 // nothing is lost or doubled.
 
 import { readFileSync } from 'node:fs';
-import type { CommitResult, DocumentListing, FolderInfo, FolderListing, MailboxApi, MailboxChange, MessageInfo, TxOp } from '../engine/api.js';
+import { type CommitResult, type DocumentListing, type FolderInfo, type FolderListing, type MailboxApi, type MailboxChange, type MessageInfo, type TxOp, splitMessage } from '../engine/api.js';
 import type { Directory } from '../engine/directory/index.js';
 import { errorCatalogue, fail, ok, type ErrorCode, type Result } from '../engine/errors.js';
 import { writeFileDurably } from './paths.js';
@@ -563,7 +563,7 @@ class Copier {
         reads.delete(message.uid);
         if (!content.ok && content.code === 'NO_SUCH_MESSAGE') continue; // expunged meanwhile: the next round sees it vanish
         const data = unwrap(content, `reading ${folder.name} UID ${message.uid}`);
-        ops.push({ op: 'append', folder: folder.name, content: data, flags: message.flags, internalDateMs: message.internalDateMs, uid: message.uid, modseq: message.modseq, emailId: message.emailId, threadId: message.threadId });
+        ops.push({ op: 'append', folder: folder.name, ...splitMessage(data, message.prefixBytes), flags: message.flags, internalDateMs: message.internalDateMs, uid: message.uid, modseq: message.modseq, emailId: message.emailId, threadId: message.threadId });
         bytes += data.length;
         this.move.messagesCopied += 1;
       }

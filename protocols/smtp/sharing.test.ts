@@ -118,3 +118,28 @@ test('one message to ten distinct users of one database: the log grows by about 
     assert.equal(Buffer.from(pop.top, 'hex').toString('latin1'), header, 'POP3 TOP 0 is the header with the trace fields');
   }
 });
+
+test('a mailbox move carries each message prefix: the moved copy reads the same and keeps its content apart from its Delivered-To', { timeout: 180_000 }, async () => {
+  const user = users[1]!;
+  const found = (await server.server.directory.findUser(user.address))!;
+  const before = await server.server.supervisor.api('DB01').listMessages(found.mailboxId, 'INBOX');
+  assert.ok(before.ok);
+  const delivered = before.value.messages.at(-1)!;
+  assert.ok((delivered.prefixBytes ?? 0) > 0, 'a delivered message has its own prefix');
+  const bytesBefore = await server.server.supervisor.api('DB01').readMessage(found.mailboxId, 'INBOX', delivered.uid);
+  assert.ok(bytesBefore.ok);
+  const started = await server.server.moves.start(user.address, 'DB02');
+  assert.ok(started.ok, started.ok ? '' : started.message);
+  const done = (await server.server.moves.wait(started.value.id))!;
+  assert.equal(done.state, 'done', done.error ?? '');
+  const after = await server.server.supervisor.api('DB02').listMessages(found.mailboxId, 'INBOX');
+  assert.ok(after.ok);
+  const moved = after.value.messages.find((m) => m.uid === delivered.uid)!;
+  assert.equal(moved.prefixBytes, delivered.prefixBytes);
+  assert.equal(moved.sizeBytes, delivered.sizeBytes);
+  const bytesAfter = await server.server.supervisor.api('DB02').readMessage(found.mailboxId, 'INBOX', delivered.uid);
+  assert.ok(bytesAfter.ok);
+  assert.deepEqual(Buffer.from(bytesAfter.value), Buffer.from(bytesBefore.value));
+  const imap = await imapRead(user, 'distinct');
+  assert.equal(imap.deliveredTo, `Delivered-To: ${user.address}\r\n\r\n`);
+});

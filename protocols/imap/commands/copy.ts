@@ -6,7 +6,7 @@ import { folderName } from '../format.js';
 import type { ImapSession } from '../session.js';
 import type { Command } from '../wire/types.js';
 import { handler, selectedOnly } from './handler.js';
-import type { CommitResult, OpResult, TxOp } from '../../../engine/api.js';
+import { type CommitResult, type OpResult, type TxOp, splitMessage } from '../../../engine/api.js';
 import { type Result, ok } from '../../../engine/errors.js';
 import { has } from '../../acl.js';
 import { type Place, resolvePlace } from '../places.js';
@@ -94,7 +94,7 @@ async function copyAcross(s: ImapSession, folder: string, uids: readonly number[
     }
     const info = view.infos.get(uid);
     const flags = (info?.flags ?? []).filter((f) => flagPermitted(target.rights, f));
-    ops.push({ op: 'append', folder: target.folder, content: bytes.value, flags, ...(info === undefined ? {} : { internalDateMs: info.internalDateMs }) });
+    ops.push({ op: 'append', folder: target.folder, ...splitMessage(bytes.value, info?.prefixBytes), flags, ...(info === undefined ? {} : { internalDateMs: info.internalDateMs }) });
     copied.push(uid);
   }
   if (ops.length === 0) return ok({ results: [], modseqHighest: 0, position: 0 });
