@@ -13,9 +13,11 @@
 // follows them — and the documents passing it are verified by the brute-force matcher.
 // Evaluation is three-valued (true, false, unknown) so AND/OR/NOT stay exact.
 
-import { fold, runsOf, allHeadersText, headerText, matches, type SearchText, wordChar } from './text.js';
+import { fold, allHeadersText, headerText, matches, type SearchText, wordChar } from './text.js';
 
 const runPattern = /[\p{L}\p{N}\p{M}]+/gu;
+/** The same pattern, for addField's exec loop alone (it moves lastIndex). */
+const runScan = /[\p{L}\p{N}\p{M}]+/gu;
 import type { ContentCriterion } from './types.js';
 import { Dictionary, decodePostings } from './postings.js';
 
@@ -114,14 +116,16 @@ export class ContentIndex {
     const dictionary = this.runs.get(field)!;
     const pairs = this.pairs.get(field)!;
     const folded = fold(text);
-    for (const run of runsOf(folded)) dictionary.add(run, id);
-    const seen = new Set<string>();
+    // One pass over the runs: each run, and each two adjacent runs with their separator, is
+    // added once per document (the dictionaries skip a term this document already holds).
     let previous = -1;
-    for (const match of folded.matchAll(runPattern)) {
-      if (previous >= 0) seen.add(folded.slice(previous, match.index + match[0].length));
+    runScan.lastIndex = 0;
+    for (let match = runScan.exec(folded); match !== null; match = runScan.exec(folded)) {
+      const end = match.index + match[0].length;
+      dictionary.addOnce(match[0], id);
+      if (previous >= 0) pairs.addOnce(folded.slice(previous, end), id);
       previous = match.index;
     }
-    for (const pair of seen) pairs.add(pair, id);
   }
 
   /** Each hash's answer to the criterion: true, false, or null (unknown: verify). */

@@ -8,8 +8,12 @@
 // indexOf (far faster than testing each term in a loop). Terms never contain "\n".
 //
 //   postings of one term:   [ id0 ][ id1 - id0 ][ id2 - id1 ] ...   each a varint, ids ascending
+//
+// Most terms of a mailbox occur in one document only (ids, tokens, adjacent-word pairs): a term
+// holding one document keeps no buffer, only its id (`lastId`), until a second document comes.
 
 const initialBytes = 8;
+const none = new Uint8Array(0);
 
 export class Dictionary {
   private readonly numbers = new Map<string, number>();
@@ -29,24 +33,37 @@ export class Dictionary {
 
   /** Adds a document to a term's postings; ids must grow per term (documents are added in id order). */
   add(term: string, id: number): void {
-    let t = this.numbers.get(term);
-    if (t === undefined) t = this.newTerm(term, new Uint8Array(initialBytes), 0, -1, 0);
+    const t = this.numbers.get(term);
+    if (t === undefined) this.newTerm(term, none, 0, id, 1);
+    else this.addTo(t, term, id);
+  }
+
+  /** Like add, but a term that already holds this document (the last one added) is left as it is. */
+  addOnce(term: string, id: number): void {
+    const t = this.numbers.get(term);
+    if (t === undefined) this.newTerm(term, none, 0, id, 1);
+    else if (this.lastId[t] !== id) this.addTo(t, term, id);
+  }
+
+  private addTo(t: number, term: string, id: number): void {
     const last = this.lastId[t]!;
     if (id <= last) throw new Error(`postings out of order: ${id} after ${last} for ${term}`);
     let buffer = this.buffers[t]!;
     let at = this.used[t]!;
+    if (at === 0) {
+      // A term of one document so far: its buffer starts with that document's id.
+      buffer = new Uint8Array(initialBytes);
+      at = writeVarint(buffer, 0, last);
+      this.buffers[t] = buffer;
+    }
     if (at + 5 > buffer.length) {
       const grown = new Uint8Array(Math.max(initialBytes, buffer.length * 2));
       grown.set(buffer.subarray(0, at));
       this.buffers[t] = buffer = grown;
     }
-    let delta = last < 0 ? id : id - last;
-    while (delta >= 0x80) {
-      buffer[at++] = (delta & 0x7f) | 0x80;
-      delta >>>= 7;
-    }
-    buffer[at++] = delta;
-    this.postingBytes += at - this.used[t]!;
+    const before = at;
+    at = writeVarint(buffer, at, id - last);
+    this.postingBytes += at - before;
     this.used[t] = at;
     this.lastId[t] = id;
     this.counts[t] = this.counts[t]! + 1;
@@ -78,6 +95,7 @@ export class Dictionary {
 
   private newTerm(term: string, buffer: Uint8Array, used: number, lastId: number, count: number): number {
     const t = this.terms.length;
+    if (used === 0) this.postingBytes += varintBytes(lastId);
     this.numbers.set(term, t);
     this.terms.push(term);
     this.buffers.push(buffer);
@@ -92,7 +110,11 @@ export class Dictionary {
 
   /** The encoded postings of term number `t` (a view). */
   encoded(t: number): Uint8Array {
-    return this.buffers[t]!.subarray(0, this.used[t]!);
+    const used = this.used[t]!;
+    if (used > 0) return this.buffers[t]!.subarray(0, used);
+    const one = new Uint8Array(varintBytes(this.lastId[t]!));
+    writeVarint(one, 0, this.lastId[t]!);
+    return one;
   }
 
   count(t: number): number {
@@ -106,7 +128,13 @@ export class Dictionary {
   /** Sets bitmap[id] = 1 for every document of the term, if it exists. */
   markTerm(term: string, bitmap: Uint8Array): void {
     const t = this.numbers.get(term);
-    if (t !== undefined) markPostings(this.buffers[t]!, this.used[t]!, bitmap);
+    if (t !== undefined) this.markTermNumber(t, bitmap);
+  }
+
+  private markTermNumber(t: number, bitmap: Uint8Array): void {
+    const used = this.used[t]!;
+    if (used === 0) bitmap[this.lastId[t]!] = 1;
+    else markPostings(this.buffers[t]!, used, bitmap);
   }
 
   /** Marks the documents of every term containing (starting with, ending with) `run`. */
@@ -130,10 +158,29 @@ export class Dictionary {
         if (starts[mid]! <= position) lo = mid;
         else hi = mid;
       }
-      markPostings(this.buffers[lo]!, this.used[lo]!, bitmap);
+      this.markTermNumber(lo, bitmap);
       from = lo + 1 < starts.length ? starts[lo + 1]! - edge : lookup.length;
     }
   }
+}
+
+/** Writes a varint at `at`; returns where it ends. */
+function writeVarint(buffer: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    buffer[at++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  buffer[at++] = value;
+  return at;
+}
+
+function varintBytes(value: number): number {
+  let bytes = 1;
+  while (value >= 0x80) {
+    value >>>= 7;
+    bytes += 1;
+  }
+  return bytes;
 }
 
 /** Decodes delta + varint postings, setting bitmap[id] = 1 for each (the query's inner loop). */
