@@ -26,12 +26,6 @@ const nonAscii = /[^\x00-\x7f]/;
 
 /** Word characters: letters, digits, marks. Context-free on purpose (see README: exactness). */
 export const wordChar = /[\p{L}\p{N}\p{M}]/u;
-const runPattern = /[\p{L}\p{N}\p{M}]+/gu;
-
-/** The maximal runs of word characters in folded text, each once. */
-export function runsOf(folded: string): Set<string> {
-  return new Set(folded.match(runPattern) ?? []);
-}
 
 export interface SearchText {
   /** Top-level header fields: lower-cased name, decoded value. */
