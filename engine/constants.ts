@@ -5,10 +5,17 @@ export const segmentBytesMax = 64 * 1024 * 1024;
 /** Group commit: the most bytes of records framed into one batch (one write, one fsync). */
 export const batchBytesMax = 64 * 1024 * 1024;
 /**
- * Group commit pipeline: batches framed and not yet answered. With 2, the next batch is framed
- * (and written) while the one before it is synced and materialized.
+ * Group commit pipeline: batches framed and not yet synced. A second one is framed (and
+ * written) while one is synced only for a large group (half of batchSplitBytesMin or more);
+ * small batches go one at a time, so each carries the durable mark of the one before it.
  */
 export const logPipelineBatchesMax = 2;
+/**
+ * The flush map is written in the background once it lags this far behind the synced end (under
+ * load, batches carry their durable marks and answers never wait for it), so recovery, which
+ * scans from the flush map's durable end on, reads at most about this much log.
+ */
+export const flushMapLagBytesMax = 16 * 1024 * 1024;
 /**
  * Durable batches whose state-store write may wait behind the one in flight (merged into the
  * next write, served from memory meanwhile); one more waits, so the store cannot fall far behind.

@@ -38,11 +38,39 @@ export interface LogRecord extends RecordInput {
   readonly flags: number;
 }
 
+/**
+ * The log's own record type (no event has it): a **durable mark**, u64 LE payload, saying that
+ * every byte of the log before that position was synced before this record was framed. The log
+ * puts one first in a batch when it has news (log.ts); readers of events never see it (`read`
+ * leaves it out), but it is part of the batch's bytes, so it ships and replicates with them.
+ */
+export const durableMarkType = 0xffff;
+const durableMarkVersion = 1;
+const durableMarkPayloadBytes = 8;
+/** What a durable mark adds to a batch. */
+export const durableMarkBytes = recordBytesOf(durableMarkPayloadBytes);
+
+export function durableMarkRecord(end: number): RecordInput {
+  const payload = new Uint8Array(durableMarkPayloadBytes);
+  new DataView(payload.buffer).setBigUint64(0, BigInt(end), true);
+  return { type: durableMarkType, version: durableMarkVersion, payload };
+}
+
+export function isDurableMark(record: RecordInput): boolean {
+  return record.type === durableMarkType;
+}
+
+/** The position a verified durable mark record names. */
+export function durableMarkOf(record: RecordInput): number {
+  assert(record.type === durableMarkType && record.payload.length === durableMarkPayloadBytes, 'not a durable mark');
+  return Number(new DataView(record.payload.buffer, record.payload.byteOffset, durableMarkPayloadBytes).getBigUint64(0, true));
+}
+
 /** The work region holds one batch plus headroom, so any batch the log accepts fits whole. */
 export const workRegionBytes = batchBytesMax + recordPayloadBytesMax + 1024 * 1024;
 
-/** Frame slots: one per batch the log may have framed and not yet answered. */
-export const frameSlots = logPipelineBatchesMax;
+/** Frame slots: one per batch the log may have framed and not yet answered (one more waits for the batch carrying its durable mark). */
+export const frameSlots = logPipelineBatchesMax + 1;
 
 let core: WasmCore | undefined;
 let workPtr = 0;

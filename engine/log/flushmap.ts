@@ -1,9 +1,10 @@
 // The flush map: a small file beside the segments that records how far the log is known to be
-// durable (Exchange's flush map, reduced to one number). After each batch's fdatasync the log
-// writes the batch's end here and syncs it, and only then may the batch be acknowledged. So at
-// recovery:
+// durable (Exchange's flush map, reduced to one number). A batch may be acknowledged only once a
+// durable record says it was synced: the next batch's durable mark (log.ts) or, when no batch
+// follows, this map, written after the batch's fdatasync and synced. So at recovery, with the
+// durable end = the later of this map's and the highest durable mark in a valid record:
 //
-//   - damage below the recorded end was written, synced (and maybe acknowledged), then damaged:
+//   - damage below the durable end was written, synced (and maybe acknowledged), then damaged:
 //     corruption, refused, whatever follows it;
 //   - damage at or past it was never acknowledged: a torn or reordered unsynced write, cut.
 //

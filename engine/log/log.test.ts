@@ -1,7 +1,8 @@
 // Proves the group commit pipeline of the transaction log on the simulated disk: callers are
-// answered in log order and only after their batch is durable and handed to onDurable; batches
-// overlap (the next is written while the one before is synced and applied) without ever
-// reordering; a large group is split so its halves overlap; a failed sync fails its batch and
+// answered in log order and only after their batch is durable, marked durable (by the next
+// batch's durable mark or the flush map) and handed to onDurable; a large group is split so its
+// halves overlap, without ever reordering; an answered batch damaged later is refused at open
+// even when only a later batch's mark says it was synced; a failed sync fails its batch and
 // every later one and the log refuses further writes; and everything reads back byte for byte
 // across segment rolls.
 
@@ -220,4 +221,57 @@ test('a read in progress reads on to its end when segments before it are truncat
     assert.deepEqual(seen, Array.from({ length: 40 - first }, (_, i) => first + i), `every batch from ${from} to the end`);
   }
   await log.close();
+});
+
+test('under load a batch is marked durable by the next batch (few flush-map writes); a flip in an answered batch that only a later batch\'s mark covers is refused at open, found past the damage', async () => {
+  const segment = `${dir}/${'0'.repeat(20)}.qlog`;
+  /** Appends arriving while earlier ones are synced; crashes the power once `stop` says so in onDurable (the batch is marked, about to be answered). */
+  const load = async (storage: SimStorage, stop: (batch: DurableBatch, index: number) => boolean) => {
+    let index = 0;
+    let crashed: DurableBatch | null = null;
+    const log = await openLog(storage, (batch) => {
+      if (crashed === null && stop(batch, index++)) {
+        crashed = batch;
+        storage.crash();
+      }
+    });
+    for (let n = 0; n < 200 && crashed === null; n++) {
+      void log.append([record(n, 300)]).catch(() => undefined);
+      for (let i = 0; i < n % 5; i++) await Promise.resolve();
+    }
+    for (let i = 0; i < 200 && crashed === null; i++) await Promise.resolve();
+    return { log, crashed: crashed as DurableBatch | null };
+  };
+
+  // Without a crash: far fewer flush-map writes than batches.
+  const quiet = new SimStorage(seededPrng(11));
+  const { log } = await load(quiet, () => false);
+  await log.close();
+  assert.ok(log.stats.batches >= 10, `batches ${log.stats.batches}`);
+  assert.ok(log.stats.marks * 2 < log.stats.batches, `flush-map marks ${log.stats.marks} for ${log.stats.batches} batches`);
+
+  // The power fails as the 8th batch is answered: only the 9th batch's mark says it was synced.
+  const storage = new SimStorage(seededPrng(12));
+  const { crashed } = await load(storage, (_, index) => index === 7);
+  assert.ok(crashed !== null);
+  const mapBytes = storage.durableBytes(`${dir}/flush.map`)!;
+  const mapEnd = Math.max(...[0, 512].map((at) => Number(new DataView(mapBytes.buffer, mapBytes.byteOffset + at).getBigUint64(0, true))));
+  assert.ok(mapEnd < crashed.end, `the flush map (${mapEnd}) does not cover the answered batch (${crashed.end})`);
+  const copy = new SimStorage(seededPrng(13));
+  await copy.mkdirp(dir);
+  for (const path of storage.paths()) {
+    const bytes = storage.durableBytes(path);
+    if (bytes === null) continue;
+    const file = await copy.open(path, { create: true });
+    await file.write(0, bytes);
+    await file.sync();
+    await file.close();
+  }
+  await copy.syncDir(dir);
+  const intact = await openLog(copy);
+  assert.ok(intact.end >= crashed.end, `recovered to ${intact.end}, answered to ${crashed.end}`);
+  await intact.close();
+  const flip = storage.flipBit(aimed(0, crashed.start + 40, 1), (path) => path === segment);
+  assert.equal(flip?.offset, crashed.start + 40);
+  await assert.rejects(openLog(storage), (error: Error) => error.name === 'LogCorruptError' && /crc/.test(error.message));
 });

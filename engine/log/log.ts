@@ -4,14 +4,21 @@
 // fsync, hands the durable batch to `onDurable` (apply to state, ship to copies), and only then
 // tells each caller its records are durable.
 //
-// The batches go through a short pipeline (logPipelineBatchesMax): while batch N is synced and
-// handed to onDurable, batch N+1 is framed and written. Each stage keeps log order, and a caller
-// is still answered only once its batch is durable and applied. When a large group waits and
-// nothing is on its way to disk, the first batch takes about half of it so that the two halves
-// overlap (framing is CPU, writing and syncing are the disk).
+// A batch is answered only once a durable record says it was synced: recovery must be able to
+// tell a synced (maybe acknowledged) batch that was damaged since from a torn unsynced write.
+// That record is the **durable mark** carried by a later batch (its first record holds the end
+// of everything synced when it was framed), so under load each fdatasync both makes a batch
+// durable and marks the one before it; when no batch follows, the flush map is written instead.
+// So a batch waits for two syncs in a row (its own, then its mark's), but the disk sees one
+// fdatasync per batch instead of two.
 //
-// Open recovers the tail: a torn last batch (a crash mid-write) is cut off; damage with valid
-// records after it is corruption in the middle of the log and is refused, never cut.
+// Batches are written and synced one at a time, in log order; a second batch may be framed and
+// written while one is synced only when the group is large (framing is CPU, writing and
+// syncing the disk), and when a large group waits and nothing is on its way to disk, the first
+// batch takes about half of it so that the halves overlap.
+//
+// Open recovers the tail: a torn batch past the durable end (the flush map's, or the highest
+// durable mark found in a valid record) is cut off; damage before it is corruption and refused.
 
 import { join } from 'node:path';
 import { assert } from '../assert.js';
@@ -22,6 +29,7 @@ import {
   batchSplitBytesMin,
   batchTransactionsMax,
   commitQueueTransactionsMax,
+  flushMapLagBytesMax,
   logPipelineBatchesMax,
   segmentBytesMax,
 } from '../constants.js';
@@ -33,6 +41,10 @@ import {
   batchBytesOf,
   recordBytesOf,
   decodeRecords,
+  durableMarkBytes,
+  durableMarkOf,
+  durableMarkRecord,
+  isDurableMark,
   acquireFrameSlot,
   frameBatch,
   frameBatchInto,
@@ -155,6 +167,10 @@ interface InFlight {
   /** The frame slot `bytes` lives in, or -1 when they are a copy. */
   readonly slot: number;
   readonly group: Pending[];
+  /** The durable mark this batch carries (everything before it was synced when it was framed), or -1. */
+  readonly mark: number;
+  /** Set once its fdatasync returned. */
+  isSynced: boolean;
   readonly written: Signal;
   readonly synced: Signal;
   readonly marked: Signal;
@@ -168,6 +184,14 @@ export class TransactionLog {
   private wake: (() => void) | null = null;
   private closed = false;
   private failed: unknown = null;
+  /** Everything before this is marked durable (flush map or a synced batch's durable mark): batches ending here may be answered. */
+  private markedEnd: number;
+  /** The highest durable mark framed into a batch so far (a batch carries one only when it says more). */
+  private markFramed: number;
+  /** The flush-map mark being written, if any (one at a time). */
+  private marking: Promise<void> | null = null;
+  /** Woken whenever a batch is framed or synced or a mark lands (a batch waiting for its mark looks again). */
+  private progress: Signal = signal();
   readonly stats: LogStats = { batches: 0, appends: 0, bytes: 0, syncMsTotal: 0, dataSyncMsTotal: 0, marks: 0, markMsTotal: 0, durableMsTotal: 0, queueMsTotal: 0, appendMsTotal: 0 };
 
   private constructor(
@@ -180,7 +204,10 @@ export class TransactionLog {
     private readonly flushMap: FlushMap,
     /** Position the next framed batch will get (ahead of endPosition while batches are in flight). */
     private framedEnd: number = endPosition,
-  ) {}
+  ) {
+    this.markedEnd = endPosition;
+    this.markFramed = endPosition;
+  }
 
   static async open(options: LogOptions): Promise<TransactionLog> {
     const { storage, dir } = options;
@@ -245,7 +272,7 @@ export class TransactionLog {
     if (this.closed) return Promise.reject(new Error('log is closed'));
     if (this.pending.length >= commitQueueTransactionsMax) return Promise.reject(new LogBusyError());
     const bytes = batchBytesOf(records);
-    assert(records.length > 0 && bytes <= batchBytesMax, 'an append must fit in one batch');
+    assert(records.length > 0 && bytes <= batchBytesMax - durableMarkBytes, 'an append must fit in one batch');
     return new Promise((resolve, reject) => {
       this.pending.push({ records, bytes, tag, queuedMs: this.options.clock.monoMs(), resolve, reject });
       if (this.flushing === null) this.flushing = this.flushLoop();
@@ -268,6 +295,7 @@ export class TransactionLog {
     const rolled = await this.writeBatch(bytes);
     await this.syncBatch(file, rolled, bytes.length);
     await this.flushMap.mark(this.endPosition);
+    this.markedEnd = this.markFramed = this.endPosition;
   }
 
   /**
@@ -282,14 +310,16 @@ export class TransactionLog {
     try {
       for (;;) {
         if (this.failed !== null) break;
-        if (this.pending.length > 0 && this.inFlight.length < logPipelineBatchesMax) {
-          this.launch(this.takeGroup(this.inFlight.length === 0));
+        if (this.pending.length > 0 && this.hasRoom()) {
+          this.launch(this.takeGroup(this.unsynced() === 0));
           continue;
         }
         if (this.inFlight.length === 0) break;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           void this.inFlight[0]!.applied.promise.then(resolve);
+          // A batch synced leaves room for the next (which carries its durable mark).
+          void this.progress.promise.then(resolve);
         });
         this.wake = null;
         // The oldest batch answers its callers after `applied`; let it leave the pipeline.
@@ -302,15 +332,38 @@ export class TransactionLog {
     }
   }
 
+  /** Batches framed and not yet synced. */
+  private unsynced(): number {
+    let count = 0;
+    for (const batch of this.inFlight) if (!batch.isSynced) count += 1;
+    return count;
+  }
+
+  /**
+   * Whether the next batch may be framed now: when nothing is on its way to disk, or, for a
+   * large group (framing and writing it take long), while one batch is synced.
+   */
+  private hasRoom(): boolean {
+    const unsynced = this.unsynced();
+    if (unsynced === 0) return true;
+    if (unsynced >= logPipelineBatchesMax) return false;
+    let bytes = 0;
+    for (const p of this.pending) if ((bytes += p.bytes) >= batchSplitBytesMin / 2) return true;
+    return false;
+  }
+
   /** Frames a group into the next frame slot and starts it through the pipeline. */
   private launch(group: Pending[]): void {
     const start = this.framedEnd;
     const launchedMs = this.options.clock.monoMs();
     for (const p of group) this.stats.queueMsTotal += launchedMs - p.queuedMs;
+    // Everything before endPosition is synced: say so in this batch when that is news.
+    const mark = this.endPosition > this.markFramed ? this.endPosition : -1;
     const slot = acquireFrameSlot();
     let bytes: Uint8Array;
     try {
       const records = group.flatMap((p) => p.records);
+      if (mark >= 0) records.unshift(durableMarkRecord(mark));
       bytes = slot >= 0 ? frameBatchInto(slot, records, start) : frameBatch(records, start);
     } catch (error) {
       if (slot >= 0) releaseFrameSlot(slot);
@@ -319,10 +372,19 @@ export class TransactionLog {
       return;
     }
     this.framedEnd += bytes.length;
-    const batch: InFlight = { start, end: this.framedEnd, bytes, slot, group, written: signal(), synced: signal(), marked: signal(), applied: signal() };
+    if (mark >= 0) this.markFramed = mark;
+    const batch: InFlight = { start, end: this.framedEnd, bytes, slot, group, mark, isSynced: false, written: signal(), synced: signal(), marked: signal(), applied: signal() };
     const previous = this.inFlight[this.inFlight.length - 1];
     this.inFlight.push(batch);
+    this.kick();
     void this.process(batch, previous);
+  }
+
+  /** Wakes whoever waits for the pipeline to move (the flush loop, batches waiting for their mark). */
+  private kick(): void {
+    const fired = this.progress;
+    this.progress = signal();
+    fired.fire();
   }
 
   private async process(batch: InFlight, previous: InFlight | undefined): Promise<void> {
@@ -333,10 +395,17 @@ export class TransactionLog {
       batch.written.fire();
       await this.after(previous?.synced);
       await this.syncBatch(file, rolled, batch.bytes.length);
+      batch.isSynced = true;
+      // This batch's own mark is durable now: the batches it names may be answered.
+      if (batch.mark > this.markedEnd) this.markedEnd = batch.mark;
+      if (this.endPosition - this.flushMap.durableEnd >= flushMapLagBytesMax && this.marking === null) {
+        // Under steady load the flush map is not needed for answers; keep it near, so recovery scans little.
+        void this.markDurable().catch((error: unknown) => (this.failed ??= error));
+      }
       batch.synced.fire();
-      // The flush map's sync overlaps the next batch's data sync; one mark may cover several batches.
+      this.kick();
       await this.after(previous?.marked);
-      if (this.flushMap.durableEnd < batch.end) await this.markDurable();
+      await this.markedThrough(batch.end);
       batch.marked.fire();
       await this.after(previous?.applied);
       const appends = batch.group.map((p) => ({ records: p.records, tag: p.tag }));
@@ -367,11 +436,49 @@ export class TransactionLog {
     }
   }
 
+  /**
+   * Waits until a durable record says everything before `end` was synced: the next batch's
+   * durable mark when one is coming (framed, or appends waiting to be), else the flush map.
+   */
+  private async markedThrough(end: number): Promise<void> {
+    while (this.markedEnd < end) {
+      if (this.failed !== null) throw this.failed;
+      const carrier = this.inFlight.find((b) => b.mark >= end);
+      if (carrier !== undefined) {
+        await carrier.synced.promise;
+        if (!carrier.isSynced && this.failed === null) throw new Error('log: the batch carrying a durable mark was not synced');
+        continue;
+      }
+      if (this.pending.length > 0 && !this.closed) {
+        // The flush loop frames the waiting appends as soon as there is room, with the mark.
+        this.wake?.();
+        await this.progress.promise;
+        continue;
+      }
+      await this.markDurable();
+    }
+  }
+
+  /** Writes the synced end into the flush map (one write at a time; a caller arriving meanwhile waits for it, then looks again). */
   private async markDurable(): Promise<void> {
-    const started = this.options.clock.monoMs();
-    await this.flushMap.mark(this.endPosition);
-    this.stats.marks += 1;
-    this.stats.markMsTotal += this.options.clock.monoMs() - started;
+    if (this.marking !== null) {
+      await this.marking;
+      return;
+    }
+    const run = async (): Promise<void> => {
+      const started = this.options.clock.monoMs();
+      const end = this.endPosition;
+      await this.flushMap.mark(end);
+      if (end > this.markedEnd) this.markedEnd = end;
+      if (end > this.markFramed) this.markFramed = end;
+      this.stats.marks += 1;
+      this.stats.markMsTotal += this.options.clock.monoMs() - started;
+    };
+    this.marking = run().finally(() => {
+      this.marking = null;
+      this.kick();
+    });
+    await this.marking;
   }
 
   /** Waits for the batch before to pass a stage; throws if the log failed meanwhile. */
@@ -385,7 +492,7 @@ export class TransactionLog {
     let count = 0;
     while (count < this.pending.length && count < batchTransactionsMax) {
       const next = this.pending[count]!;
-      if (count > 0 && bytes + next.bytes > batchBytesMax) break;
+      if (count > 0 && bytes + next.bytes > batchBytesMax - durableMarkBytes) break;
       bytes += next.bytes;
       count += 1;
     }
@@ -467,7 +574,8 @@ export class TransactionLog {
             const batchRecords = records.slice(batchStartIndex, i + 1);
             const last = batchRecords[batchRecords.length - 1]!;
             const end = last.position + recordBytesOf(last.payload.length);
-            yield { start: batchStart, end, bytes: bytes.subarray(batchStart - position, end - position), records: batchRecords };
+            // The log's own durable marks are not events: left out of the records, kept in the bytes.
+            yield { start: batchStart, end, bytes: bytes.subarray(batchStart - position, end - position), records: batchRecords.filter((r) => !isDurableMark(r)) };
             batchStartIndex = i + 1;
             batchStart = end;
           }
@@ -511,15 +619,27 @@ interface SegmentScan {
   readonly size: number;
   /** The first damage, or null when the segment is whole (possibly with a zero tail). */
   readonly damage: { readonly offset: number; readonly kind: string; readonly resync: boolean } | null;
+  /** The highest durable mark in a valid batch of the segment, before or after the damage; -1 if none. */
+  readonly mark: number;
+}
+
+/** The highest durable mark among the records of verified bytes; -1 if none. */
+function highestMark(bytes: Uint8Array, validBytes: number): number {
+  let mark = -1;
+  if (validBytes === 0) return mark;
+  for (const record of decodeRecords(bytes, validBytes)) if (isDurableMark(record)) mark = Math.max(mark, durableMarkOf(record));
+  return mark;
 }
 
 async function scanSegment(file: StorageFile, segment: Segment): Promise<SegmentScan> {
   const size = await file.size();
   let offset = 0;
+  let mark = -1;
   while (offset < size) {
     const length = Math.min(size - offset, workRegionBytes);
     const bytes = await file.read(offset, length);
     const scan = scanBytes(bytes, segment.start + offset);
+    mark = Math.max(mark, highestMark(bytes, scan.validBytes));
     if (scan.status === ScanStatus.ok) {
       offset += scan.validBytes;
       if (scan.validBytes < length) break; // a zero tail after the last batch
@@ -530,60 +650,107 @@ async function scanSegment(file: StorageFile, segment: Segment): Promise<Segment
       offset += scan.validBytes;
       continue;
     }
+    const damageOffset = offset + Math.max(scan.errorOffset, 0);
+    // Valid batches may follow the damage (a later write landed, an earlier one did not, or
+    // synced bytes were damaged): their durable marks still say what had been synced.
+    if (scan.resyncOffset >= 0) mark = Math.max(mark, await marksFrom(file, segment, offset + scan.resyncOffset, size));
     return {
       validBytes: offset + scan.validBytes,
       size,
-      damage: { offset: offset + Math.max(scan.errorOffset, 0), kind: kindName(scan.errorKind), resync: scan.resyncOffset >= 0 },
+      damage: { offset: damageOffset, kind: kindName(scan.errorKind), resync: scan.resyncOffset >= 0 },
+      mark,
     };
   }
-  return { validBytes: offset, size, damage: null };
+  return { validBytes: offset, size, damage: null, mark };
+}
+
+/** The highest durable mark in the valid batches of a segment from `from` on, resyncing past every damage. */
+async function marksFrom(file: StorageFile, segment: Segment, from: number, size: number): Promise<number> {
+  let mark = -1;
+  let offset = from;
+  while (offset < size) {
+    const length = Math.min(size - offset, workRegionBytes);
+    const bytes = await file.read(offset, length);
+    let at = 0;
+    let next = offset + length;
+    for (;;) {
+      const scan = scanBytes(bytes.subarray(at), segment.start + offset + at);
+      mark = Math.max(mark, highestMark(bytes.subarray(at), scan.validBytes));
+      if (scan.status === ScanStatus.ok) {
+        if (at + scan.validBytes < length) next = size; // zeros to the end
+        break;
+      }
+      if (scan.status === ScanStatus.torn && offset + length < size && scan.validBytes > 0) {
+        next = offset + at + scan.validBytes; // a batch cut by the end of this chunk: read on from it
+        break;
+      }
+      if (scan.resyncOffset < 0) break; // nothing valid in the rest of this chunk (a segment fits one chunk)
+      at += scan.resyncOffset;
+    }
+    if (next <= offset) next = offset + length;
+    offset = next;
+  }
+  return mark;
 }
 
 /**
- * Finds where the log really ends after a crash and cuts what follows. With a flush map
- * (`durableEnd` known), every segment from the one holding durableEnd to the last is scanned:
- * damage (or missing bytes) before durableEnd is corruption and refused; the first damage at or
- * past it is an unsynced write torn or reordered by the crash, and the log is cut there (later
- * segments removed). Without one (a log written before flush maps), only the last segment is
- * scanned and damage with valid records after it is refused.
+ * Finds where the log really ends after a crash and cuts what follows. With a flush map, every
+ * segment from the one holding its durable end to the last is scanned first, and the durable
+ * end is the later of the flush map's and the highest durable mark in any valid batch (a batch
+ * carries the end of what was synced when it was framed, so a valid one proves those bytes were
+ * synced, wherever it lies: even past damage). Then damage (or missing bytes) before the durable
+ * end is corruption and refused; the first damage at or past it is an unsynced write torn or
+ * reordered by the crash, and the log is cut there (later segments removed). Without a flush
+ * map (a log written before flush maps and marks), only the last segment is scanned and damage
+ * with valid records after it is refused.
  */
 async function recoverTail(
   storage: Storage,
   dir: string,
   all: readonly Segment[],
-  durableEnd: number | null,
+  flushEnd: number | null,
   tailMayBeTorn: boolean,
 ): Promise<{ segments: Segment[]; lastBytes: number; firstScanned: number }> {
   let first = all.length - 1;
-  if (durableEnd !== null) while (first > 0 && all[first]!.start > durableEnd) first -= 1;
-  for (let index = first; index < all.length; index++) {
-    const segment = all[index]!;
+  if (flushEnd !== null) while (first > 0 && all[first]!.start > flushEnd) first -= 1;
+  const scans: SegmentScan[] = [];
+  for (const segment of all.slice(first)) {
     const file = await storage.open(join(dir, segment.name), { create: false });
     try {
-      const scan = await scanSegment(file, segment);
-      const isLast = index === all.length - 1;
-      const stop = segment.start + scan.validBytes;
-      // A segment that ends short of where the next one starts: the write that filled it was lost.
-      const endsShort = !isLast && (scan.validBytes < scan.size || all[index + 1]!.start !== stop);
-      if (scan.damage !== null) {
-        const cuttable = tailMayBeTorn && (durableEnd === null ? isLast && !scan.damage.resync : stop >= durableEnd);
-        if (!cuttable) throw new LogCorruptError(segment.name, scan.damage.offset, scan.damage.kind);
-      } else if (durableEnd !== null && stop < durableEnd && (isLast || endsShort)) {
-        throw new LogCorruptError(segment.name, scan.validBytes, `missing: durable to ${durableEnd}, data ends at ${stop}`);
-      } else if (!isLast && !endsShort) {
-        continue;
-      }
-      // The log ends here: cut the damage or zero tail, and every later segment (never acknowledged).
-      if (scan.validBytes < scan.size) {
-        await file.truncate(scan.validBytes);
-        await file.sync();
-      }
-      for (const later of all.slice(index + 1)) await storage.remove(join(dir, later.name));
-      if (!isLast) await storage.syncDir(dir);
-      return { segments: all.slice(0, index + 1), lastBytes: scan.validBytes, firstScanned: first };
+      scans.push(await scanSegment(file, segment));
     } finally {
       await file.close();
     }
+  }
+  const durableEnd = flushEnd === null ? null : Math.max(flushEnd, ...scans.map((scan) => scan.mark));
+  for (let index = first; index < all.length; index++) {
+    const segment = all[index]!;
+    const scan = scans[index - first]!;
+    const isLast = index === all.length - 1;
+    const stop = segment.start + scan.validBytes;
+    // A segment that ends short of where the next one starts: the write that filled it was lost.
+    const endsShort = !isLast && (scan.validBytes < scan.size || all[index + 1]!.start !== stop);
+    if (scan.damage !== null) {
+      const cuttable = tailMayBeTorn && (durableEnd === null ? isLast && !scan.damage.resync : stop >= durableEnd);
+      if (!cuttable) throw new LogCorruptError(segment.name, scan.damage.offset, scan.damage.kind);
+    } else if (durableEnd !== null && stop < durableEnd && (isLast || endsShort)) {
+      throw new LogCorruptError(segment.name, scan.validBytes, `missing: durable to ${durableEnd}, data ends at ${stop}`);
+    } else if (!isLast && !endsShort) {
+      continue;
+    }
+    // The log ends here: cut the damage or zero tail, and every later segment (never acknowledged).
+    if (scan.validBytes < scan.size) {
+      const file = await storage.open(join(dir, segment.name), { create: false });
+      try {
+        await file.truncate(scan.validBytes);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    }
+    for (const later of all.slice(index + 1)) await storage.remove(join(dir, later.name));
+    if (!isLast) await storage.syncDir(dir);
+    return { segments: all.slice(0, index + 1), lastBytes: scan.validBytes, firstScanned: first };
   }
   throw new Error('unreachable: the last segment always returns');
 }
