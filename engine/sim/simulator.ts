@@ -325,13 +325,24 @@ class Simulation {
       else if (kind < 89) ops.push({ op: 'renameFolder', from: folderPool[p.below(folderPool.length)]!, to: folderPool[p.below(folderPool.length)]! + (p.below(2) === 0 ? '' : `${p.below(3)}`) });
       else if (kind < 92) ops.push({ op: 'deleteFolder', name: p.below(6) === 0 ? 'INBOX' : folderPool[p.below(folderPool.length)]! });
       else if (kind < 95) ops.push({ op: 'subscribe', name: folderName(), subscribed: p.below(2) === 0 });
-      else if (kind < 98) {
+      else if (kind < 97) {
+        // Account documents: set (sometimes with keepNewest) or destroy, from small pools so they collide.
+        const documentKind = ['identity', 'submission'][p.below(2)]!;
+        const id = `d${p.below(5)}`;
+        if (p.below(3) === 0) ops.push({ op: 'destroyDocument', kind: documentKind, id });
+        else ops.push({ op: 'setDocument', kind: documentKind, id, value: { n: p.below(1000) }, ...(p.below(4) === 0 ? { keepNewest: 1 + p.below(3) } : {}) });
+      } else if (kind < 98) {
         const quotaBytes = p.below(2) === 0 ? null : mailbox.usedBytes + p.below(8000);
         ops.push({ op: 'setQuota', quotaBytes });
       } else if (kind < 99 && count === 1 && p.below(4) === 0) ops.push({ op: 'deleteMailbox', address: mailbox.address });
       else ops.push({ op: 'append', folder: 'INBOX', content: this.content() });
     }
     const request: TxRequest = { mailboxId, ops };
+    if (p.below(20) === 0) {
+      // A read-modify-write of documents: the state read, or a stale one (MODIFIED).
+      const state = mailbox.documents.get('identity')?.modseqHighest ?? 0;
+      return { ...request, expectDocuments: { identity: state - (p.below(3) === 0 ? 1 : 0) } };
+    }
     if (p.below(10) === 0) {
       const name = names[p.below(names.length)]!;
       const folder = mailbox.folders.get(mailbox.folderIdsByName.get(name)!);
