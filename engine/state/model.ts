@@ -219,6 +219,13 @@ function bumpDocumentModseq(mailbox: MailboxState, kind: DocumentKindState, mods
   kind.modseqHighest = Math.max(kind.modseqHighest, modseq);
 }
 
+/** A document change writes the mailbox (its document counter), the kind and, when named, the document. */
+function touchDocument(touched: Touched, mailboxId: string, kind: string, id?: string): void {
+  touched.mailboxes.add(mailboxId);
+  touched.documentKinds.add(documentRef(mailboxId, kind));
+  if (id !== undefined) touched.documents.add(documentRef(mailboxId, kind, id));
+}
+
 function releaseContent(state: DatabaseState, hash: string, touched: Touched): void {
   const content = state.contents.get(hash);
   assert(content !== undefined && content.refs > 0, `content ${hash} released more often than referenced`);
@@ -464,9 +471,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       assert(event.createdModseq <= event.modseq, `document ${event.kind}/${event.id} created after it changed`);
       bumpDocumentModseq(mailbox, kind, event.modseq);
       kind.documents.set(event.id, { id: event.id, value: event.value, modseq: event.modseq, createdModseq: event.createdModseq });
-      touched.mailboxes.add(mailbox.mailboxId);
-      touched.documentKinds.add(documentRef(mailbox.mailboxId, event.kind));
-      touched.documents.add(documentRef(mailbox.mailboxId, event.kind, event.id));
+      touchDocument(touched, mailbox.mailboxId, event.kind, event.id);
       return;
     }
     case EventType.DocumentDestroyed: {
@@ -480,9 +485,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       kind.destroyed.push({ id: event.id, createdModseq: event.createdModseq, modseq: event.modseq });
       const excess = kind.destroyed.length - documentsDestroyedKeptMax;
       if (excess > 0) kind.destroyedDroppedModseq = kind.destroyed.splice(0, excess)[excess - 1]!.modseq;
-      touched.mailboxes.add(mailbox.mailboxId);
-      touched.documentKinds.add(documentRef(mailbox.mailboxId, event.kind));
-      touched.documents.add(documentRef(mailbox.mailboxId, event.kind, event.id));
+      touchDocument(touched, mailbox.mailboxId, event.kind, event.id);
       return;
     }
     case EventType.DocumentsImported: {
@@ -494,8 +497,7 @@ export function apply(state: DatabaseState, event: MailEvent, touched: Touched):
       kind.destroyed = event.destroyed.map((d) => ({ id: d.id, createdModseq: d.createdModseq, modseq: d.modseq }));
       kind.destroyedDroppedModseq = event.destroyedDroppedModseq;
       mailbox.documentModseq = Math.max(mailbox.documentModseq, event.modseqHighest);
-      touched.mailboxes.add(mailbox.mailboxId);
-      touched.documentKinds.add(documentRef(mailbox.mailboxId, event.kind));
+      touchDocument(touched, mailbox.mailboxId, event.kind);
       return;
     }
     case EventType.MessagesExpunged: {
