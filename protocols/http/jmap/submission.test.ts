@@ -7,7 +7,10 @@
 // Sent), deliveryStatus following the queue, undo of a message still waiting in the queue,
 // /changes and /query; and VacationResponse/set with the auto-reply actually sent (RFC 3834:
 // once per sender, not to bulk mail, null reverse-path, Auto-Submitted, In-Reply-To) to a
-// remote sender through the queue and to a local sender into their INBOX.
+// remote sender through the queue and to a local sender into their INBOX; push (EventSource)
+// of Identity, VacationResponse and EmailSubmission changes made by another session or by the
+// queue finishing a submission; EmailSubmission/queryChanges; and all of it (objects and state
+// strings) kept across a failover to the database's passive copy.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -358,3 +361,26 @@ test('push for Identity, VacationResponse and EmailSubmission (another session, 
   stream.close();
 });
 
+
+test('a failover to the passive copy keeps identities, submissions and the vacation response, states and all (JMAP over a real server)', { timeout: 120_000 }, async () => {
+  const jmap = jmapClient(quire, quire.demo.address, quire.demo.password, using);
+  const accountId = (await jmap.get('/.well-known/jmap')).json().primaryAccounts['urn:ietf:params:jmap:submission'] as string;
+  const read = async () => {
+    const [identities, submissions, vacation] = await jmap.calls([
+      ['Identity/get', { accountId, ids: null }, 'i'],
+      ['EmailSubmission/get', { accountId, ids: null }, 's'],
+      ['VacationResponse/get', { accountId }, 'v'],
+    ]);
+    return [identities![1], submissions![1], vacation![1]];
+  };
+  await jmap.one('VacationResponse/set', { accountId, update: { singleton: { isEnabled: true, textBody: 'Failing over' } } });
+  const before = await read();
+  assert.ok(before[0].list.length >= 2 && before[1].list.length >= 1);
+  const supervisor = quire.server.supervisor;
+  const active = (await supervisor.list()).find((c) => c.database === 'DB01' && c.role === 'active')!;
+  await supervisor.failover('DB01', 'test: the active copy is lost');
+  await until(async () => (await supervisor.list()).some((c) => c.database === 'DB01' && c.role === 'active' && c.state === 'Mounted' && c.copy !== active.copy), 'the passive copy to take over');
+  assert.deepEqual(await read(), before, 'the same objects and state strings from the promoted copy');
+  const changes = await jmap.one('Identity/changes', { accountId, sinceState: before[0].state });
+  assert.deepEqual([changes.created, changes.updated, changes.destroyed], [[], [], []]);
+});
