@@ -144,6 +144,17 @@ export class SelectedMailbox {
     if (set.kind === 'saved') {
       return byUid ? [...this.saved] : this.saved.filter((uid) => this.seqOf(uid) !== 0);
     }
+    if (set.ranges.length === 1) {
+      // One range (1:*, a:b, n): a slice of the view, already ascending and unique.
+      const range = set.ranges[0]!;
+      const max = byUid ? (this.uids[this.uids.length - 1] ?? 0) : this.uids.length;
+      let [a, b] = bounds(range, max);
+      if (a > b) [a, b] = [b, a];
+      if (byUid) return this.uids.slice(lowerBound(this.uids, a), lowerBound(this.uids, b + 1));
+      if (max === 0 && (range.start === '*' || range.end === '*')) return [];
+      if (a < 1 || b > max) return null;
+      return this.uids.slice(a - 1, b);
+    }
     const out = new Set<number>();
     if (byUid) {
       const max = this.uids[this.uids.length - 1] ?? 0;
