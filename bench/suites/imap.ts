@@ -33,11 +33,11 @@ interface Plan {
   readonly bigMessages: number;
 }
 
-const bigUser: BenchUser = { name: 'big@example.org', password: benchPassword };
-const flaggedEvery = 100;
+export const bigUser: BenchUser = { name: 'big@example.org', password: benchPassword };
+export const flaggedEvery = 100;
 
 /** A small distinct message (about 600 B) for the large mailbox. */
-function bigMessage(index: number): Uint8Array {
+export function bigMessage(index: number): Uint8Array {
   return Buffer.from(
     `From: Sender ${index % 97} <s${index % 97}@example.net>\r\nTo: big@example.org\r\nSubject: message ${index}\r\n` +
       `Date: ${new Date(Date.UTC(2020, 0, 1) + index * 60_000).toUTCString().replace('GMT', '+0000')}\r\nMessage-ID: <big-${index}@example.net>\r\n\r\n` +
@@ -50,7 +50,7 @@ function bigMessage(index: number): Uint8Array {
  * CONDSTORE, UID FETCH 1:* (FLAGS), a flag SEARCH, and a CONDSTORE resync (FETCH CHANGEDSINCE
  * the modseq before a STORE of 5 messages).
  */
-async function bigSample(server: MailServer): Promise<Reading[]> {
+export async function bigSample(server: MailServer): Promise<Reading[]> {
   const client = await ImapClient.connect(server.imapsPort, server.ca);
   try {
     await client.login(bigUser.name, bigUser.password);

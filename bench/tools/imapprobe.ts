@@ -5,6 +5,7 @@
 //
 //   npm run build && node dist/bench/tools/imapprobe.js quire 32 200 3000 [KIND,KIND...]
 //   node dist/bench/tools/imapprobe.js dovecot 32 200 3000 'FETCH ENVELOPE'
+//   node dist/bench/tools/imapprobe.js quire large 100000 3   (the suite's large-mailbox samples)
 //
 // Profile Quire's host and workers with NODE_OPTIONS='--cpu-prof --cpu-prof-dir=.cache/prof'
 // (every Node process the probe starts writes a .cpuprofile there).
@@ -14,9 +15,13 @@ import { resolve } from 'node:path';
 import { percentileSorted } from '../lib/stats.js';
 import { driveSessions, ImapClient, seededMessage, seedInboxes } from '../peers/mail.js';
 import { benchUsers, startDovecot, startQuire, type MailServer } from '../peers/mailservers.js';
-import { mix, step } from '../suites/imap.js';
+import { bigMessage, bigSample, bigUser, flaggedEvery, mix, step } from '../suites/imap.js';
 
 const subject = process.argv[2] ?? 'quire';
+if (process.argv[3] === 'large') {
+  await large(subject, Number(process.argv[4] ?? 100_000), Number(process.argv[5] ?? 3));
+  process.exit(0);
+}
 const sessions = Number(process.argv[3] ?? 32);
 const messages = Number(process.argv[4] ?? 200);
 const durationMs = Number(process.argv[5] ?? 3000);
@@ -93,4 +98,23 @@ try {
 } finally {
   if (server !== quire) await server.stop();
   await quire.stop();
+}
+
+/** The suite's large-mailbox samples on one server: fill (timed, not a result), open once, then `samples` samples. */
+async function large(subject: string, messages: number, samples: number): Promise<void> {
+  const dir = resolve('.cache/imapprobe-large');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const quire = await startQuire(dir, [bigUser]);
+  const server = subject === 'dovecot' ? await startDovecot([bigUser], quire.tls, { strongHashes: false }) : quire;
+  try {
+    const started = performance.now();
+    await server.bulkInbox(bigUser, messages, bigMessage, flaggedEvery);
+    console.log(`fill ${messages}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    await bigSample(server);
+    for (let i = 0; i < samples; i++) console.log((await bigSample(server)).map((r) => `${r.metric} ${r.value.toFixed(1)} ms`).join(', '));
+  } finally {
+    if (server !== quire) await server.stop();
+    await quire.stop();
+  }
 }
