@@ -1,5 +1,7 @@
 // A JMAP object type kept as account documents of one kind (protocols/documents.ts, engine
-// setDocument): Identity and EmailSubmission. The state string is the kind's highest modseq;
+// setDocument): Identity and EmailSubmission. The state string is the kind's highest modseq
+// (documentState: `d<modseq>`, so a state from before documents were log events, a plain version
+// number, is not mistaken for one and answers cannotCalculateChanges);
 // each object has the modseqs of its creation and last change, and the engine remembers the
 // newest destroyed ids, so /changes and /queryChanges answer from modseqs, as for mail. A state
 // older than what is remembered answers cannotCalculateChanges.
@@ -17,6 +19,17 @@ export interface Stored<T> {
   readonly value: T;
 }
 
+/** The JMAP state string of a document kind at `modseq` (Identity, EmailSubmission, VacationResponse). */
+export function documentState(modseq: number): string {
+  return `d${modseq}`;
+}
+
+/** The modseq a document state string names, or null when it names none. */
+export function documentStateModseq(state: unknown): number | null {
+  const match = typeof state === 'string' ? /^d(\d{1,15})$/.exec(state) : null;
+  return match === null ? null : Number(match[1]);
+}
+
 /** A working copy of a kind's documents: changes made through it become the ops of one commit. */
 export class Collection<T> {
   private readonly items: Map<string, Stored<T>>;
@@ -32,7 +45,7 @@ export class Collection<T> {
 
   /** The state string as read (before this working copy's changes). */
   get state(): string {
-    return String(this.listing.modseqHighest);
+    return documentState(this.listing.modseqHighest);
   }
 
   get(id: string): Stored<T> | undefined {
@@ -65,7 +78,7 @@ export class Collection<T> {
 
   /** The modseq a state string names, or cannotCalculateChanges when it is not one this kind can answer from. */
   since(sinceState: unknown): number {
-    const since = typeof sinceState === 'string' && /^\d{1,15}$/.test(sinceState) ? Number(sinceState) : null;
+    const since = documentStateModseq(sinceState);
     if (since === null || since > this.listing.modseqHighest || since < this.listing.destroyedDroppedModseq) throw new MethodError('cannotCalculateChanges', 'unknown or too old a state');
     return since;
   }
@@ -112,7 +125,7 @@ export async function withCollection<T, R>(
     }),
   );
   const used = collection as unknown as Collection<T>;
-  return { result: done.result, newState: String(kindStateAfter(kind, used.listing, done.commit, used.ops)) };
+  return { result: done.result, newState: documentState(kindStateAfter(kind, used.listing, done.commit, used.ops)) };
 }
 
 /** RFC 8620 5.1 /get over a collection: ids (or all), properties, notFound. */

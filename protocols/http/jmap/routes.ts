@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Account, FrontEndContext, MailSubmission } from '../../frontend.js';
 import { AccountView } from './account.js';
 import { BlobStore } from './blobs.js';
+import { documentState } from './collection.js';
 import { type Args, type Method, type MethodContext, MethodError, RequestProblem, capabilityCore, capabilityMail, capabilitySubmission, capabilityVacation, checkRequest, jmapLimits, resolveReferences } from './core.js';
 import { emailChanges, emailCopy, emailGet, emailImport, emailParse, emailQuery, emailQueryChanges, emailSet, threadChanges, threadGet } from './email.js';
 import { identityChanges, identityGet, identityKind, identitySet } from './identity.js';
@@ -305,7 +306,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
           const info = await api.mailbox(account.mailboxId);
           const documents = info.ok ? (info.value.documents ?? {}) : {};
           const states: Record<string, string> = { Mailbox: mail, Email: mail, Thread: mail };
-          for (const [type, kind] of documentTypes) states[type] = String(documents[kind] ?? 0);
+          for (const [type, kind] of documentTypes) states[type] = documentState(documents[kind] ?? 0);
           return states;
         };
         // One computation at a time, so events leave in the order of the states they carry.

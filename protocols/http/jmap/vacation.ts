@@ -6,6 +6,7 @@
 import { changeDocuments, kindStateAfter } from '../../documents.js';
 import { type VacationSettings, vacationId, vacationKind, vacationOff } from '../../vacation.js';
 import { unwrap } from './account.js';
+import { documentState } from './collection.js';
 import { type Args, type Method, MethodError, checkOwnAccount, setArguments, setResponse } from './core.js';
 
 const singleton = vacationId;
@@ -42,7 +43,7 @@ export const vacationGet: Method = async (args, context) => {
   if (!Array.isArray(ids)) throw new MethodError('invalidArguments', 'ids must be a list');
   return {
     accountId: context.accountId,
-    state: String(read.modseqHighest),
+    state: documentState(read.modseqHighest),
     list: ids.includes(singleton) ? [objectOf(settings)] : [],
     notFound: ids.filter((id) => id !== singleton),
   };
@@ -54,7 +55,7 @@ export const vacationSet: Method = async (args, context) => {
   const done = unwrap(
     await changeDocuments(context.view.api, context.account.mailboxId, [{ kind: vacationKind }], (read) => {
       const listing = read.get(vacationKind)!;
-      const oldState = String(listing.modseqHighest);
+      const oldState = documentState(listing.modseqHighest);
       if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== oldState) throw new MethodError('stateMismatch', 'ifInState does not match');
       const { out, put, refused } = setResponse(context.accountId, oldState);
       for (const [creationId] of creates) put('notCreated', creationId, { type: 'singleton', description: 'the VacationResponse exists already and is the only one' });
@@ -74,5 +75,5 @@ export const vacationSet: Method = async (args, context) => {
     }),
   );
   const { out, listing, ops } = done.result;
-  return { ...out, newState: String(kindStateAfter(vacationKind, listing, done.commit, ops)) };
+  return { ...out, newState: documentState(kindStateAfter(vacationKind, listing, done.commit, ops)) };
 };
