@@ -232,3 +232,38 @@ test('codec: MessageAppended v1 golden bytes decode; v2 carries the prefix raw a
   assert.throws(() => v1.encodeEvent({ ...event, prefix } as typeof event), /codec v2/);
   assert.throws(() => decodeEvent(EventType.FlagsSet, 2, encoded.payload), /not readable/);
 });
+
+test('a prefix never changes how the content reads: fields the summary reads are refused, a header with no room for the prefix is stored whole', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-summary-'));
+  try {
+    const db = await openAt(dir);
+    await createUsers(db);
+    const prefix = prefixFor(1);
+    const appended = async (prefixBytes: Uint8Array, content: Uint8Array) => {
+      const r = await db.commit({ mailboxId: 'u1', ops: [{ op: 'append', folder: 'INBOX', content, prefix: prefixBytes }] });
+      if (!r.ok) return r.code;
+      const uid = (r.value.results[0] as { uid: number }).uid;
+      const read = await db.readMessage('u1', 'INBOX', uid);
+      const summaries = await db.summaries('u1', 'INBOX', [uid]);
+      assert.ok(read.ok && summaries.ok);
+      // What every reader sees: the summary of the bytes it reads, whatever was kept apart.
+      assert.deepEqual(summaries.value[0]!.summary, summarize(read.value));
+      assert.deepEqual(Buffer.from(read.value), Buffer.from(whole(prefixBytes, content)));
+      return 'ok';
+    };
+    // A prefix holding a field the summary reads would change the envelope, structure or thread: refused.
+    for (const field of ['Subject: injected', 'From: <a@b>', 'Message-ID: <x@y>', 'Content-Type: text/html', 'content-transfer-encoding: base64', 'References: <r@s>']) {
+      assert.equal(await appended(bytes(`${field}\r\n`), plain), 'INVALID_ARGUMENT', field);
+    }
+    // A content header that fills headerFieldsMax or headerBytesMax: the whole message's parse
+    // would drop its last fields behind the prefix, so the message is stored whole.
+    const manyFields = bytes(`${Array.from({ length: 999 }, (_, i) => `X-F${i}: v`).join('\r\n')}\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n`);
+    assert.equal(await appended(prefix, manyFields), 'ok');
+    const longHeader = bytes(`X-Long: ${'a'.repeat(256 * 1024 - 40)}\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n`);
+    assert.equal(await appended(prefix, longHeader), 'ok');
+    assert.equal(await appended(prefix, plain), 'ok', 'trace fields over an ordinary content');
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -9,11 +9,14 @@
 //   | prefix | content header | CRLF | body  |
 //   |<------ message header ------->|
 //
-// The planner gives a prefix only to content that starts with a header field
-// (plan.ts takesPrefix), so the shifted summary is what parsing prefix + content would give.
+// The planner keeps a prefix apart only when that reads exactly as parsing prefix + content
+// would: the prefix holds no field the summary reads (`isSummaryField`: envelope, thread and
+// Content-* fields), and the content starts with a header field and leaves room for the
+// prefix's bytes and fields under the header limits (`headerTakesPrefix`; else the whole
+// parse would drop the content's last fields). Otherwise the message is stored whole.
 
-import { headerFieldsMax } from './constants.js';
-import { parseFields } from './header.js';
+import { headerBytesMax, headerFieldsMax } from './constants.js';
+import { headerEnd, parseFields } from './header.js';
 import type { BodyPart, MessageSummary } from './types.js';
 
 function shiftPart(part: BodyPart, by: number, root: boolean): BodyPart {
@@ -40,4 +43,31 @@ export function withPrefix(summary: MessageSummary, prefix: Uint8Array): Message
     headers: [...own, ...shifted].slice(0, headerFieldsMax),
     body: shiftPart(summary.body, by, true),
   };
+}
+
+/** The header fields the envelope and thread ids are built from (parse.ts). */
+const summaryFields: ReadonlySet<string> = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id', 'references']);
+
+/** Whether the summary reads a field of that (lower-case) name (Content-* included): a prefix holding one would change it. */
+export function isSummaryField(name: string): boolean {
+  return summaryFields.has(name) || name.startsWith('content-');
+}
+
+const headerRooms = new WeakMap<Uint8Array, { readonly bytes: number; readonly fields: number; readonly truncated: boolean }>();
+
+/**
+ * Whether `content`'s header leaves room for a prefix of `prefixBytes` bytes holding
+ * `prefixFields` fields: parsing prefix + content then keeps every field the content's own
+ * parse kept (headerBytesMax, headerFieldsMax). Cached per content array (a delivery's
+ * recipients share one).
+ */
+export function headerTakesPrefix(content: Uint8Array, prefixBytes: number, prefixFields: number): boolean {
+  let room = headerRooms.get(content);
+  if (room === undefined) {
+    const end = headerEnd(content, 0, content.length);
+    const parsed = parseFields(content, 0, end);
+    room = { bytes: end, fields: parsed.fields.length, truncated: parsed.truncated };
+    headerRooms.set(content, room);
+  }
+  return !room.truncated && room.bytes + prefixBytes <= headerBytesMax && room.fields + prefixFields <= headerFieldsMax;
 }

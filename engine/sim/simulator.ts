@@ -272,7 +272,7 @@ class Simulation {
     request.ops.forEach((op, i) => {
       const r = result.value.results[i] as OpResult | undefined;
       if (op.op === 'append' && r?.op === 'append') {
-        this.ackedAppends.push({ mailboxId: request.mailboxId, uidValidity: r.uidValidity, uid: r.uid, emailId: r.emailId, hash: sha256(op.prefix === undefined || takesPrefix(op.content) ? op.content : new Uint8Array([...op.prefix, ...op.content])) });
+        this.ackedAppends.push({ mailboxId: request.mailboxId, uidValidity: r.uidValidity, uid: r.uid, emailId: r.emailId, hash: sha256(op.prefix === undefined || takesPrefix(op.content, op.prefix) ? op.content : new Uint8Array([...op.prefix, ...op.content])) });
       }
     });
     return 'ok';

@@ -41,6 +41,7 @@ import { type Failure, type Result, fail, ok } from '../errors.js';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { Clock, Prng } from '../io.js';
 import { summarize } from '../mime/parse.js';
+import { headerTakesPrefix, isSummaryField } from '../mime/prefix.js';
 import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex, messagePrefix } from './model.js';
 
 export interface PlanContext {
@@ -365,18 +366,31 @@ const prefixPattern = /^(?:[!-9;-~]+:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)+$/;
 // anything else (a body without a header, a leading fold or blank line) is stored whole.
 const fieldStartPattern = /^[!-9;-~]{1,998}:/;
 
+/** The (lower-case) names of a prefix's fields; the prefix matched prefixPattern. */
+function prefixFieldNames(prefix: Uint8Array): string[] {
+  const text = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.length).toString('latin1');
+  return text.split('\r\n').filter((line) => line.length > 0 && line[0] !== ' ' && line[0] !== '\t').map((line) => line.slice(0, line.indexOf(':')).toLowerCase());
+}
+
 function checkPrefix(prefix: Uint8Array | undefined): Failure | null {
   if (prefix === undefined || prefix.length === 0) return null;
   if (prefix.length > messagePrefixBytesMax) return fail('LIMIT', `a message prefix holds at most ${messagePrefixBytesMax} bytes`);
   if (!prefixPattern.test(Buffer.from(prefix.buffer, prefix.byteOffset, prefix.length).toString('latin1'))) {
     return fail('INVALID_ARGUMENT', 'a message prefix is whole header fields, each ending in CRLF');
   }
+  // The message reads as its content's summary shifted (engine/mime/prefix.ts): a field that summary is built from would change it.
+  const read = prefixFieldNames(prefix).find(isSummaryField);
+  if (read !== undefined) return fail('INVALID_ARGUMENT', `a message prefix holds trace fields only, not ${read}`);
   return null;
 }
 
-/** Whether `content` can be read as prefix + content with the content's summary shifted (engine/mime/prefix.ts). */
-export function takesPrefix(content: Uint8Array): boolean {
-  return fieldStartPattern.test(Buffer.from(content.buffer, content.byteOffset, Math.min(content.length, 1000)).toString('latin1'));
+/**
+ * Whether `content` can be read as prefix + content with the content's summary shifted
+ * (engine/mime/prefix.ts): it starts with a header field and its header has room for the prefix.
+ */
+export function takesPrefix(content: Uint8Array, prefix: Uint8Array): boolean {
+  if (!fieldStartPattern.test(Buffer.from(content.buffer, content.byteOffset, Math.min(content.length, 1000)).toString('latin1'))) return false;
+  return headerTakesPrefix(content, prefix.length, prefixFieldNames(prefix).length);
 }
 
 function checkAclEntry(identifier: string, rights: string | null): Failure | null {
@@ -535,7 +549,7 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
         // message is stored whole, as before prefixes existed.
         let prefix = op.prefix ?? new Uint8Array(0);
         let content = op.content;
-        if (prefix.length > 0 && !takesPrefix(content)) {
+        if (prefix.length > 0 && !takesPrefix(content, prefix)) {
           content = Buffer.concat([prefix, content]);
           prefix = new Uint8Array(0);
         }
