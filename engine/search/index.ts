@@ -18,6 +18,8 @@ import { fold, allHeadersText, headerText, matches, type SearchText, wordChar } 
 const runPattern = /[\p{L}\p{N}\p{M}]+/gu;
 /** The same pattern, for addField's exec loop alone (it moves lastIndex). */
 const runScan = /[\p{L}\p{N}\p{M}]+/gu;
+// eslint-disable-next-line no-control-regex
+const nonAsciiChar = /[^\x00-\x7f]/;
 import type { ContentCriterion } from './types.js';
 import { Dictionary, decodePostings } from './postings.js';
 
@@ -119,13 +121,27 @@ export class ContentIndex {
     // One pass over the runs: each run, and each two adjacent runs with their separator, is
     // added once per document (the dictionaries skip a term this document already holds).
     let previous = -1;
-    runScan.lastIndex = 0;
-    for (let match = runScan.exec(folded); match !== null; match = runScan.exec(folded)) {
-      const end = match.index + match[0].length;
-      dictionary.addOnce(match[0], id);
+    const visit = (start: number, end: number): void => {
+      dictionary.addOnce(folded.slice(start, end), id);
       if (previous >= 0) pairs.addOnce(folded.slice(previous, end), id);
-      previous = match.index;
+      previous = start;
+    };
+    if (!nonAsciiChar.test(folded)) {
+      // ASCII: the word characters are the letters and digits, found without the regex's match objects.
+      let start = -1;
+      for (let i = 0; i <= folded.length; i++) {
+        const c = i < folded.length ? folded.charCodeAt(i) : 0;
+        const word = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a);
+        if (word && start < 0) start = i;
+        else if (!word && start >= 0) {
+          visit(start, i);
+          start = -1;
+        }
+      }
+      return;
     }
+    runScan.lastIndex = 0;
+    for (let match = runScan.exec(folded); match !== null; match = runScan.exec(folded)) visit(match.index, match.index + match[0].length);
   }
 
   /** Each hash's answer to the criterion: true, false, or null (unknown: verify). */
@@ -289,35 +305,36 @@ export class ContentIndex {
     for (const field of fields) {
       for (const dictionary of [this.runs.get(field)!, this.pairs.get(field)!]) {
         const terms = dictionary.terms;
-        const order = terms.map((_, t) => t).sort((a, b) => (terms[a]! < terms[b]! ? -1 : 1));
-        const entries: Array<{ term: Uint8Array; postings: Uint8Array; count: number; lastId: number }> = [];
-        for (const t of order) {
-          let postings = dictionary.encoded(t);
-          let count = dictionary.count(t);
-          let lastId = dictionary.lastIdOf(t);
-          if (compact) {
-            const ids = decodePostings(postings).map((id) => remap[id]!).filter((id) => id >= 0);
-            if (ids.length === 0) continue;
-            postings = encodePostings(ids);
-            count = ids.length;
-            lastId = ids[ids.length - 1]!;
-          }
-          entries.push({ term: enc.encode(terms[t]!), postings, count, lastId });
-        }
-        out.varint(entries.length);
-        let previous: Uint8Array = new Uint8Array(0);
-        for (const entry of entries) {
+        // Code-unit order, as `<` compares (the native sort of strings is the same order, far faster than a comparator).
+        const sorted = terms.slice().sort();
+        // Compacted postings (forgotten documents dropped, renumbered); a term left with none is not written.
+        const kept = compact ? sorted.map((term) => compactPostings(dictionary, dictionary.numberOf(term), remap)) : null;
+        out.varint(kept === null ? sorted.length : kept.reduce((n, k) => n + (k === null ? 0 : 1), 0));
+        let previous = new Uint8Array(64);
+        let current = new Uint8Array(64);
+        let previousLength = 0;
+        for (let i = 0; i < sorted.length; i++) {
+          const term = sorted[i]!;
+          const t = dictionary.numberOf(term);
+          const compacted = kept === null ? undefined : kept[i]!;
+          if (compacted === null) continue;
+          const postings = compacted?.postings ?? dictionary.encoded(t);
+          const count = compacted?.count ?? dictionary.count(t);
+          const lastId = compacted?.lastId ?? dictionary.lastIdOf(t);
+          if (current.length < term.length * 3) current = new Uint8Array(term.length * 3);
+          const length = enc.encodeInto(term, current).written;
           let shared = 0;
-          const most = Math.min(previous.length, entry.term.length);
-          while (shared < most && previous[shared] === entry.term[shared]) shared++;
+          const most = Math.min(previousLength, length);
+          while (shared < most && previous[shared] === current[shared]) shared++;
           out.varint(shared);
-          out.varint(entry.term.length - shared);
-          out.bytes(entry.term.subarray(shared));
-          out.varint(entry.count);
-          out.varint(entry.lastId);
-          out.varint(entry.postings.length);
-          out.bytes(entry.postings);
-          previous = entry.term;
+          out.varint(length - shared);
+          out.bytes(current.subarray(shared, length));
+          out.varint(count);
+          out.varint(lastId);
+          out.varint(postings.length);
+          out.bytes(postings);
+          [previous, current] = [current, previous];
+          previousLength = length;
         }
       }
     }
@@ -390,6 +407,13 @@ function encodePostings(ids: readonly number[]): Uint8Array {
     last = id;
   }
   return out.view().slice();
+}
+
+/** A term's postings with forgotten documents dropped and the rest renumbered (`remap`, -1: gone); null when none is left. */
+function compactPostings(dictionary: Dictionary, t: number, remap: Int32Array): { postings: Uint8Array; count: number; lastId: number } | null {
+  const ids = decodePostings(dictionary.encoded(t)).map((id) => remap[id]!).filter((id) => id >= 0);
+  if (ids.length === 0) return null;
+  return { postings: encodePostings(ids), count: ids.length, lastId: ids[ids.length - 1]! };
 }
 
 class ByteWriter {

@@ -108,6 +108,13 @@ export class Dictionary {
     return t;
   }
 
+  /** The number of a term this dictionary holds. */
+  numberOf(term: string): number {
+    const t = this.numbers.get(term);
+    if (t === undefined) throw new Error(`no term ${term}`);
+    return t;
+  }
+
   /** The encoded postings of term number `t` (a view). */
   encoded(t: number): Uint8Array {
     const used = this.used[t]!;
