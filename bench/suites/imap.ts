@@ -135,17 +135,20 @@ export async function step(client: ImapClient, random: () => number, log: Latenc
   }
 }
 
+/** A session of the load: connected over TLS, logged in, INBOX selected. */
+export async function openSession(server: MailServer, user: BenchUser): Promise<ImapClient> {
+  const client = await ImapClient.connect(server.imapsPort, server.ca);
+  await client.login(user.name, user.password);
+  await client.select('INBOX');
+  return client;
+}
+
 async function sample(server: MailServer, users: readonly BenchUser[], sessions: number, plan: Plan) {
   const result = await driveSessions({
     sessions,
     durationMs: plan.durationMs,
     seed,
-    open: async (i) => {
-      const client = await ImapClient.connect(server.imapsPort, server.ca);
-      await client.login(users[i]!.name, users[i]!.password);
-      await client.select('INBOX');
-      return client;
-    },
+    open: (i) => openSession(server, users[i]!),
     step: (client, random, log) => step(client, random, log, plan.messages),
     close: (client) => client.logout(),
   });

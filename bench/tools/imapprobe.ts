@@ -13,9 +13,9 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { percentileSorted } from '../lib/stats.js';
-import { driveSessions, ImapClient, seededMessage, seedInboxes } from '../peers/mail.js';
+import { driveSessions, seededMessage, seedInboxes } from '../peers/mail.js';
 import { benchUsers, startDovecot, startQuire, type MailServer } from '../peers/mailservers.js';
-import { bigMessage, bigSample, bigUser, flaggedEvery, mix, step } from '../suites/imap.js';
+import { bigMessage, bigSample, bigUser, flaggedEvery, mix, openSession, step } from '../suites/imap.js';
 
 const subject = process.argv[2] ?? 'quire';
 if (process.argv[3] === 'large') {
@@ -70,12 +70,7 @@ try {
     sessions,
     durationMs,
     seed,
-    open: async (i) => {
-      const client = await ImapClient.connect(server.imapsPort, server.ca);
-      await client.login(users[i]!.name, users[i]!.password);
-      await client.select('INBOX');
-      return client;
-    },
+    open: (i) => openSession(server, users[i]!),
     step: (client, random, log) => {
       windowUs[0] ??= process.hrtime.bigint() / 1000n;
       cpuBefore ??= cpuTicks();

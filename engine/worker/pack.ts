@@ -6,19 +6,8 @@
 
 import type { FolderListing, MessageInfo } from '../api.js';
 
-/** What packMessages reads of a message: the state's MessageMeta and the API's MessageInfo both fit. */
-export interface PackableMessage {
-  readonly uid: number;
-  readonly modseq: number;
-  readonly flags: readonly string[];
-  readonly sizeBytes: number;
-  readonly internalDateMs: number;
-  readonly emailId: string;
-  readonly threadId: string;
-  /** MessageInfo's count, or the state's prefix (latin1, one character a byte). */
-  readonly prefixBytes?: number;
-  readonly prefix?: string;
-}
+/** What packMessages reads of a message: the API's MessageInfo, or the state's MessageMeta (its prefix, latin1, one character a byte). */
+export type PackableMessage = MessageInfo & { readonly prefix?: string };
 
 export interface PackedMessages {
   readonly count: number;
