@@ -31,8 +31,9 @@ import { crc32c } from './checksum.js';
 import { checkpointDepthBytesPassive, commitManyRequestsMax, commitQueueTransactionsMax, diskFreeBytesMinDefault, diskFreeCheckIntervalMs, sharedFoldersPerCallMax, stateBatchesBehindMax, watchersPerMailboxMax } from './constants.js';
 import { type Failure, type Result, fail, ok } from './errors.js';
 import { EventType, type MailEvent } from './events/types.js';
-import { decodeEvent, encodeRecord } from './events/codec.js';
+import { type EncodedEvent, decodeEvent, encodeRecord } from './events/codec.js';
 import type { Clock, Prng, Storage } from './io.js';
+import { appendBytesMax, batchBytesOf } from './log/codec.js';
 import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
 import { packMessages, type PackedListing } from './worker/pack.js';
@@ -342,9 +343,11 @@ export class MailboxDatabase implements MailboxApi {
 
   /**
    * Several transactions, each planned on its own (one's expected failure leaves the others),
-   * appended to the log together: one append, durable at once. A delivery to many mailboxes of
-   * this database commits here once, its content hashed, parsed and stored once
-   * (`append.prefix` keeps each recipient's own header fields).
+   * appended to the log together: one append when they fit in one batch, durable at once. A
+   * delivery to many mailboxes of this database commits here once, its content hashed, parsed
+   * and stored once (`append.prefix` keeps each recipient's own header fields). When they do
+   * not fit (each recipient's copy stored whole), consecutive transactions go in several
+   * appends, queued in order, each transaction whole in one (`appendGroups`).
    */
   async commitMany(requests: readonly TxRequest[]): Promise<Array<Result<CommitResult>>> {
     const refused = this.refusal(requests.length);
@@ -353,16 +356,18 @@ export class MailboxDatabase implements MailboxApi {
     const startedMs = clock.monoMs();
     const context = { clock, prng: this.options.prng, hashes: new WeakMap<Uint8Array, string>() };
     const planned = requests.map((request) => planTransaction(this.head, request, context));
-    const events = planned.flatMap((plan) => (plan.ok ? plan.value.events : []));
     const answer = (end: number): Array<Result<CommitResult>> =>
       planned.map((plan, i) => (plan.ok ? ok({ results: plan.value.results, modseqHighest: plan.value.modseqHighest, position: end, ...this.listAfter(requests[i]!) }) : plan));
-    if (events.length === 0) return answer(this.log.end);
-    const records = events.map(encodeRecord);
-    const committing = planned.filter((plan) => plan.ok && plan.value.events.length > 0).length;
+    const transactions = planned.flatMap((plan) => (plan.ok && plan.value.events.length > 0 ? [plan.value.events] : []));
+    if (transactions.length === 0) return answer(this.log.end);
+    const committing = transactions.length;
     this.timings.commits += committing;
     this.timings.planMsTotal += clock.monoMs() - startedMs;
     try {
-      const { end } = await this.log.append(records, events);
+      // Queued one after the other before any is awaited: log order is the planning order.
+      const appended = appendGroups(transactions).map((group) => this.log.append(group.records, group.events));
+      let end = 0;
+      for (const done of await Promise.all(appended)) end = Math.max(end, done.end);
       this.timings.commitMsTotal += (clock.monoMs() - startedMs) * committing;
       return answer(end);
     } catch (error) {
@@ -384,7 +389,7 @@ export class MailboxDatabase implements MailboxApi {
     const low = this.lowDisk();
     if (low !== null) return fail('DISK_FULL', low);
     // Backpressure before planning: once planned, the head holds the change, so the append must not be refused.
-    if (this.log.queuedAppends >= commitQueueTransactionsMax) return fail('LIMIT', 'commit queue full, try again');
+    if (this.log.queuedAppends + requests > commitQueueTransactionsMax) return fail('LIMIT', 'commit queue full, try again');
     return null;
   }
 
@@ -830,6 +835,26 @@ export class MailboxDatabase implements MailboxApi {
       await writeHeader(this.options.storage, join(this.options.dir, 'header.json'), { format: 1, database: this.options.name, shutdown: 'clean' });
     }
   }
+}
+
+/**
+ * Transactions' events as log appends: consecutive transactions together while their records
+ * fit in one append (appendBytesMax), each transaction whole in one append. A single
+ * transaction larger than that stays one append (the log refuses it).
+ */
+function appendGroups(transactions: readonly MailEvent[][]): Array<{ records: EncodedEvent[]; events: MailEvent[] }> {
+  const groups: Array<{ records: EncodedEvent[]; events: MailEvent[]; bytes: number }> = [];
+  for (const events of transactions) {
+    const records = events.map(encodeRecord);
+    const bytes = batchBytesOf(records);
+    const last = groups[groups.length - 1];
+    if (last !== undefined && last.bytes + bytes <= appendBytesMax) {
+      last.records.push(...records);
+      last.events.push(...events);
+      last.bytes += bytes;
+    } else groups.push({ records, events: [...events], bytes });
+  }
+  return groups;
 }
 
 /** Replays verified batches from state.position to `end`, writing each to the store with its checkpoint. */

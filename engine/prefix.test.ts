@@ -267,3 +267,33 @@ test('a prefix never changes how the content reads: fields the summary reads are
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a commitMany larger than one batch (a content each recipient stores whole) is appended in several batches, each transaction whole in one', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-many-'));
+  try {
+    const db = await openAt(dir);
+    await createUsers(db);
+    // A header with no room for a prefix (headerFieldsMax fields): every recipient's copy is
+    // stored whole, so eight recipients of a 12 MiB incompressible message need 96 MiB of log,
+    // more than one batch (batchBytesMax) holds.
+    const header = `${Array.from({ length: 999 }, (_, i) => `X-F${i}: v`).join('\r\n')}\r\nSubject: big\r\n\r\n`;
+    const content = new Uint8Array(Buffer.concat([Buffer.from(header), seededPrng(3).bytes(12 * 1024 * 1024)]));
+    const eight = deliveries(content).slice(0, 8);
+    const results = await db.commitMany(eight);
+    assert.deepEqual(results.map((r) => (r.ok ? 'ok' : r.code)), eight.map(() => 'ok'));
+    assert.equal(db.durableState().contents.size, 8, 'each recipient stored whole');
+    for (const u of users.slice(0, 8)) {
+      const read = await db.readMessage(`u${u}`, 'INBOX', 1);
+      assert.ok(read.ok, read.ok ? '' : read.message);
+      assert.deepEqual(Buffer.from(read.value), Buffer.from(whole(prefixFor(u), content)));
+    }
+    assert.ok((await db.commit({ mailboxId: 'u9', ops: [{ op: 'append', folder: 'INBOX', content: plain }] })).ok, 'the database still takes writes');
+    const live = canonicalState(db.durableState());
+    await db.close();
+    const reopened = await openAt(dir);
+    assert.equal(canonicalState(reopened.durableState()), live);
+    await reopened.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

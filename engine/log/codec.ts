@@ -66,6 +66,9 @@ export function durableMarkOf(record: RecordInput): number {
   return Number(new DataView(record.payload.buffer, record.payload.byteOffset, durableMarkPayloadBytes).getBigUint64(0, true));
 }
 
+/** The most record bytes one append may hold: a batch with room for the durable mark put in front of it. */
+export const appendBytesMax = batchBytesMax - durableMarkBytes;
+
 /** The work region holds one batch plus headroom, so any batch the log accepts fits whole. */
 export const workRegionBytes = batchBytesMax + recordPayloadBytesMax + 1024 * 1024;
 

@@ -41,7 +41,7 @@ import {
   batchBytesOf,
   recordBytesOf,
   decodeRecords,
-  durableMarkBytes,
+  appendBytesMax,
   durableMarkOf,
   durableMarkRecord,
   isDurableMark,
@@ -272,7 +272,7 @@ export class TransactionLog {
     if (this.closed) return Promise.reject(new Error('log is closed'));
     if (this.pending.length >= commitQueueTransactionsMax) return Promise.reject(new LogBusyError());
     const bytes = batchBytesOf(records);
-    assert(records.length > 0 && bytes <= batchBytesMax - durableMarkBytes, 'an append must fit in one batch');
+    assert(records.length > 0 && bytes <= appendBytesMax, 'an append must fit in one batch');
     return new Promise((resolve, reject) => {
       this.pending.push({ records, bytes, tag, queuedMs: this.options.clock.monoMs(), resolve, reject });
       if (this.flushing === null) this.flushing = this.flushLoop();
@@ -492,7 +492,7 @@ export class TransactionLog {
     let count = 0;
     while (count < this.pending.length && count < batchTransactionsMax) {
       const next = this.pending[count]!;
-      if (count > 0 && bytes + next.bytes > batchBytesMax - durableMarkBytes) break;
+      if (count > 0 && bytes + next.bytes > appendBytesMax) break;
       bytes += next.bytes;
       count += 1;
     }
