@@ -1361,8 +1361,8 @@ export class Supervisor {
    * Reseeds a passive copy from a snapshot of the active copy under this supervisor: the copy's
    * worker stops (Seeding), the active copy's worker takes a consistent snapshot (its state store
    * at a batch boundary plus the log tail from there, MailboxDatabase.snapshot; writes are held
-   * for the pause only), the files are copied at disk speed into `<copy dir>.seeding` and each is
-   * verified by CRC-32 (engine/replication/seed.ts), the folder is swapped in, and the copy
+   * for the pause only), the files are copied into `<copy dir>.seeding`, every chunk read back
+   * from the disk and compared with the snapshot's (engine/replication/seed.ts), the folder is swapped in, and the copy
    * reopens: it replays the short tail past the snapshot's checkpoint, then catches up by
    * shipping. Works whatever the active copy truncated. An interrupted reseed (the server
    * stopped) goes on from the files already copied and verified; a second request while one

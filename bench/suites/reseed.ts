@@ -4,16 +4,19 @@
 //    deep passive checkpoint (state written once per 8 MiB, "quire") and with the state
 //    written after every batch ("depth 0", what passive copies did before);
 //  - reseed copy: the files of a snapshot of a database (MailboxDatabase.snapshot) copied,
-//    synced and read back from the disk for the checksum (engine/replication/seed.ts, "quire"), against a
-//    plain copy of the same files with fs.copyFile and one fsync each ("cp"); plus the time
-//    writes were held while the snapshot was taken.
+//    each chunk read back from the disk and compared (engine/replication/seed.ts, "quire"),
+//    against a plain copy of the same files with fs.copyFile and one fsync each ("cp"); then the
+//    same over larger files (two 64 MiB log segments and eight 8 MiB SST-sized files, random
+//    bytes; quick: a quarter), where a fsync stall of the shared machine weighs less; plus the
+//    time writes were held while the snapshot was taken.
 
-import { copyFile, mkdir, open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MailboxDatabase } from '../../engine/database.js';
 import { nodeStorage, seededPrng, systemClock } from '../../engine/io.js';
 import { checkpointDepthBytesPassive } from '../../engine/constants.js';
-import { copySnapshot } from '../../engine/replication/seed.js';
+import { copySnapshot, type SnapshotFile } from '../../engine/replication/seed.js';
 import { openRocksKv } from '../../engine/state/rocks.js';
 import type { Suite, SuiteContext } from '../lib/suite.js';
 
@@ -95,24 +98,44 @@ const suite: Suite = {
           return [{ metric: 'writes held', unit: 'ms', value: again.value.pauseMs }];
         },
       });
-      await ctx.compare({ phase: 'reseed copy', bytes }, {
-        quire: async () => {
-          const result = await copySnapshot(snapshotDir, await ctx.scratch(`seed-${Math.random().toString(36).slice(2)}`), files, { source: 'bench' });
-          return [{ metric: 'copy', unit: 'MB/s', value: bytes / 1e6 / (result.ms / 1000) }];
-        },
-        cp: async () => {
-          const target = await ctx.scratch(`cp-${Math.random().toString(36).slice(2)}`);
-          const started = performance.now();
-          for (const f of files) {
-            const to = join(target, f.path);
-            await mkdir(dirname(to), { recursive: true });
-            await copyFile(join(snapshotDir, f.path), to);
-            const handle = await open(to, 'r+');
-            await handle.sync().finally(() => handle.close());
-          }
-          return [{ metric: 'copy', unit: 'MB/s', value: bytes / 1e6 / ((performance.now() - started) / 1000) }];
-        },
-      });
+      const copies = async (phase: string, from: string, list: SnapshotFile[]): Promise<void> => {
+        const total = list.reduce((sum, f) => sum + f.bytes, 0);
+        await ctx.compare({ phase, bytes: total }, {
+          quire: async () => {
+            const target = await ctx.scratch(`seed-${Math.random().toString(36).slice(2)}`);
+            const result = await copySnapshot(from, target, list, { source: 'bench' });
+            await rm(target, { recursive: true, force: true });
+            return [{ metric: 'copy', unit: 'MB/s', value: total / 1e6 / (result.ms / 1000) }];
+          },
+          cp: async () => {
+            const target = await ctx.scratch(`cp-${Math.random().toString(36).slice(2)}`);
+            const started = performance.now();
+            for (const f of list) {
+              const to = join(target, f.path);
+              await mkdir(dirname(to), { recursive: true });
+              await copyFile(join(from, f.path), to);
+              const handle = await open(to, 'r+');
+              await handle.sync().finally(() => handle.close());
+            }
+            const ms = performance.now() - started;
+            await rm(target, { recursive: true, force: true });
+            return [{ metric: 'copy', unit: 'MB/s', value: total / 1e6 / (ms / 1000) }];
+          },
+        });
+      };
+      await copies('reseed copy', snapshotDir, [...files]);
+      const large = await ctx.scratch('large');
+      const mib = 1024 * 1024;
+      const scale = ctx.quick ? 4 : 1;
+      const synthetic: SnapshotFile[] = [
+        ...[0, 1].map((i) => ({ path: `log/${String(i).padStart(20, '0')}.qlog`, bytes: (64 * mib) / scale })),
+        ...Array.from({ length: 8 }, (_, i) => ({ path: `state/${String(i + 10).padStart(6, '0')}.sst`, bytes: (8 * mib) / scale + 4321 })),
+      ];
+      for (const f of synthetic) {
+        await mkdir(dirname(join(large, f.path)), { recursive: true });
+        await writeFile(join(large, f.path), randomBytes(f.bytes));
+      }
+      await copies('reseed copy, large files', large, synthetic);
     } finally {
       await active.close();
     }
