@@ -263,3 +263,39 @@ export async function deliver(cluster: Cluster, i: number, subject: string): Pro
     return false;
   }
 }
+
+/**
+ * Async mode's lossy situation, for the tests of lossy failovers: server 0 delivers 3 messages
+ * that reach server 1, then Kafka is frozen (SIGSTOP) while server 0 acknowledges 4 more LMTP
+ * deliveries and an IMAP APPEND (async answers once durable on the active copy) that never ship.
+ * Resolves with the subjects acknowledged, the broker still frozen: the caller fails server 0
+ * its own way, then calls thaw() (also safe to call again, e.g. in a finally).
+ */
+export async function unshippedTail(cluster: Cluster, database: string): Promise<{ acknowledged: string[]; thaw: () => void }> {
+  const copy = (i: number) => cluster.list(i).find((c) => c.database === database)!;
+  const acknowledged: string[] = [];
+  const send = async (subject: string): Promise<void> => {
+    if (!(await deliver(cluster, 0, subject))) throw new Error(`no LMTP 250 for ${subject} on ${cluster.servers[0]!.name}`);
+    acknowledged.push(subject);
+  };
+  for (let n = 0; n < 3; n++) await send(`shipped ${n}`);
+  await cluster.until(() => copy(1).lastLogPosition === copy(0).lastLogPosition, 30_000, `${cluster.servers[1]!.name} to catch up`);
+  let frozen = true;
+  const thaw = (): void => {
+    if (frozen) process.kill(-cluster.broker.pid, 'SIGCONT');
+    frozen = false;
+  };
+  process.kill(-cluster.broker.pid, 'SIGSTOP');
+  try {
+    for (let n = 0; n < 4; n++) await send(`only on MBX1 ${n}`);
+    const client = imapClient(cluster.ports(0).imap!);
+    await client.connect();
+    await client.append('INBOX', 'Subject: appended on MBX1\r\nFrom: alice@example.org\r\n\r\nonly in the log\r\n');
+    acknowledged.push('appended on MBX1');
+    await closeQuietly(client);
+  } catch (error) {
+    thaw();
+    throw error;
+  }
+  return { acknowledged, thaw };
+}
