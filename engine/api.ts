@@ -116,7 +116,9 @@ export type TxOp =
        * fields each ending in CRLF, at most messagePrefixBytesMax: the message is prefix +
        * content, and `content` is stored once per database however many messages carry it
        * behind their own prefixes. Every read (bytes, sections, sizes, search) sees prefix +
-       * content. Content that does not start with a header field is stored with the prefix, whole.
+       * content. Trace fields only: a field the MIME summary reads (envelope, thread, Content-*)
+       * answers INVALID_ARGUMENT. Content that does not start with a header field, or whose
+       * header has no room for the prefix under the MIME header limits, is stored with it, whole.
        */
       readonly prefix?: Uint8Array;
       readonly flags?: readonly string[];
@@ -323,7 +325,8 @@ export interface MailboxApi {
   commit(request: TxRequest): Promise<Result<CommitResult>>;
   /**
    * Several transactions of this database, each on its own (one's failure leaves the others),
-   * made durable by one log append; one answer per request, in order. A delivery to many
+   * made durable by one log append (several when they do not fit in one batch, each
+   * transaction whole in one); one answer per request, in order. A delivery to many
    * mailboxes of one database passes one `content` array in every request's append, each with
    * its recipient's `prefix`: it crosses to the database once and is stored once.
    */
