@@ -116,6 +116,22 @@ test('a failed sync fails its batch and every later one; the log then refuses wr
   await assert.rejects(log.append([record(5)]));
 });
 
+test('a batch waiting for the next one to carry its durable mark fails, never hangs, when that batch\'s sync fails', async () => {
+  const storage = new SimStorage(seededPrng(14));
+  const log = await openLog(storage);
+  await log.append([record(1)]);
+  const endBefore = log.end;
+  // I/O calls from here: write A, sync A, write B (carrying A's mark), sync B: fail that one.
+  storage.failAfterOps(3);
+  const a = log.append([record(2)]);
+  await Promise.resolve();
+  const b = log.append([record(3)]);
+  const results = await Promise.allSettled([a, b]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  assert.ok(log.end > endBefore, 'A itself was synced');
+  await assert.rejects(log.append([record(4)]));
+});
+
 /** A Prng that answers `below` from a script, to aim SimStorage.flipBit at one byte. */
 function aimed(...answers: number[]) {
   const prng = seededPrng(9);

@@ -329,6 +329,7 @@ export class TransactionLog {
       this.flushing = null;
       this.wake = null;
       if (this.failed !== null) for (const p of this.pending.splice(0)) p.reject(this.failed);
+      this.kick();
     }
   }
 
@@ -433,6 +434,8 @@ export class TransactionLog {
       batch.synced.fire();
       batch.marked.fire();
       batch.applied.fire();
+      // A batch waiting for its mark looks again (and finds the failure, if this was one).
+      this.kick();
     }
   }
 
