@@ -13,7 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import { parseMessage, sectionBytes } from '../../engine/api.js';
 import { type TestServer, startTestServer } from '../../test/harness.js';
+import { jmapClient } from '../http/jmap/testing.js';
 
 const run = promisify(execFile);
 let server: TestServer;
@@ -59,9 +61,9 @@ async function imapRead(user: { address: string; password: string }, subject: st
     await client.mailboxOpen('INBOX');
     const uids = (await client.search({ header: { subject } }, { uid: true })) as number[];
     const byDeliveredTo = (await client.search({ header: { 'delivered-to': user.address } }, { uid: true })) as number[];
-    const message = await client.fetchOne(String(uids.at(-1)), { uid: true, source: true, size: true, headers: ['delivered-to'] }, { uid: true });
+    const message = await client.fetchOne(String(uids.at(-1)), { uid: true, source: true, size: true, headers: ['delivered-to'], bodyParts: ['1', '2', 'text'], bodyStructure: true }, { uid: true });
     assert.ok(message !== false);
-    return { uids, byDeliveredTo, source: message.source!, size: message.size!, deliveredTo: message.headers!.toString('latin1') };
+    return { uids, byDeliveredTo, source: message.source!, size: message.size!, deliveredTo: message.headers!.toString('latin1'), parts: message.bodyParts!, structure: message.bodyStructure! };
   } finally {
     await client.logout();
   }
@@ -109,6 +111,12 @@ test('one message to ten distinct users of one database: the log grows by about 
     assert.equal(imap.size, imap.source.length, 'RFC822.SIZE is the size of BODY[]');
     assert.equal(imap.deliveredTo, `Delivered-To: ${user.address}\r\n\r\n`);
     assert.ok(imap.byDeliveredTo.includes(imap.uids.at(-1)!), 'SEARCH HEADER Delivered-To finds it');
+    // Sections and BODYSTRUCTURE sizes are those of the whole message parsed on its own.
+    const whole = parseMessage(new Uint8Array(imap.source));
+    for (const [key, section] of [['1', { path: [1] }], ['2', { path: [2] }], ['text', { path: [], specifier: 'TEXT' as const }]] as const) {
+      assert.deepEqual(imap.parts.get(key), Buffer.from(sectionBytes(new Uint8Array(imap.source), whole, section)!), `BODY[${key}]`);
+    }
+    assert.deepEqual(imap.structure.childNodes!.map((n) => n.size), whole.body.children.map((c) => c.sizeBytes));
 
     const { stdout } = await run('python3', ['-c', popScript, '127.0.0.1', String(server.port('pop3s')), user.address, user.password], { timeout: 60_000 });
     const pop = JSON.parse(stdout) as { size: number; retr: string; top: string };
@@ -116,6 +124,24 @@ test('one message to ten distinct users of one database: the log grows by about 
     assert.deepEqual(Buffer.from(pop.retr, 'hex'), imap.source, 'POP3 RETR gives the same bytes as IMAP');
     const header = source.slice(0, source.indexOf('\r\n\r\n') + 4);
     assert.equal(Buffer.from(pop.top, 'hex').toString('latin1'), header, 'POP3 TOP 0 is the header with the trace fields');
+  }
+
+  // JMAP: size, the Delivered-To header, the blob download and Email/parse of it.
+  for (const user of users.slice(0, 3)) {
+    const jmap = jmapClient(server, user.address, user.password, ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail']);
+    const accountId = (await jmap.get('/.well-known/jmap')).json().primaryAccounts['urn:ietf:params:jmap:mail'] as string;
+    const query = await jmap.one('Email/query', { accountId, filter: { subject: 'distinct' } });
+    const got = await jmap.one('Email/get', { accountId, ids: query.ids, properties: ['size', 'blobId', 'header:Delivered-To:asText'] });
+    const email = got.list[0];
+    const source = (await imapRead(user, 'distinct')).source;
+    assert.equal(email.size, source.length);
+    assert.equal(email['header:Delivered-To:asText'], user.address);
+    const download = await jmap.get(`/jmap/download/${accountId}/${email.blobId}/m.eml?accept=message/rfc822`);
+    assert.equal(download.status, 200);
+    assert.deepEqual(download.body, source, 'the blob is the message with its trace fields');
+    const parsed = await jmap.one('Email/parse', { accountId, blobIds: [email.blobId], properties: ['subject', 'header:Delivered-To:asText', 'size'] });
+    assert.equal(parsed.parsed[email.blobId]['header:Delivered-To:asText'], user.address);
+    assert.equal(parsed.parsed[email.blobId].subject, 'distinct');
   }
 });
 
