@@ -1,7 +1,8 @@
 // Proves the safety net's file: entries kept with group commit read back exactly; a torn
 // tail (a crash mid-append) is cut at open and later appends still read; pruning removes only
 // hours older than the retention; resubmit gives a database back what it lost and nothing it
-// still holds, run after run.
+// still holds, run after run; a v2 entry (one content, a prefix per delivery) resubmits each
+// mailbox its own prefix + the shared content.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { MailboxDatabase } from '../../engine/database.js';
 import { nodeStorage, systemClock, systemPrng } from '../../engine/io.js';
 import { MemoryKv } from '../../engine/state/kv.js';
-import type { SafetyNetEntry } from '../../protocols/smtp/types.js';
+import { type SafetyNetEntry, deliveredMessage } from '../../protocols/smtp/types.js';
 import { safetyNetSegmentMs } from './constants.js';
 import { FileSafetyNet, readSafetyNet, resubmit } from './safety-net.js';
 
@@ -88,6 +89,44 @@ test('resubmit appends what the mailbox lost, skips what it holds, and is idempo
     const again = await resubmit({ dir, fromMs: t0, toMs: t0 + 10, database: 'DB01', api: db });
     assert.deepEqual(again, { examined: 3, resubmitted: 0, present: 3, failed: [] });
     assert.deepEqual(await resubmit({ dir, fromMs: t0, toMs: t0 + 10, database: 'DB02', api: db }), { examined: 0, resubmitted: 0, present: 0, failed: [] });
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(dbDir, { recursive: true, force: true });
+  }
+});
+
+test('a v2 entry (one content, each delivery its own prefix) resubmits prefix + content per mailbox, stored once, and recognises what is there', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-snet-'));
+  const dbDir = mkdtempSync(join(tmpdir(), 'quire-snet-db-'));
+  const db = await MailboxDatabase.open({ name: 'DB01', dir: dbDir, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: async () => new MemoryKv() });
+  try {
+    const users = ['mbx1', 'mbx2', 'mbx3'];
+    for (const mailboxId of users) assert.ok((await db.commit({ mailboxId, ops: [{ op: 'createMailbox', address: `${mailboxId}@example.org`, quotaBytes: null }] })).ok);
+    const prefix = (mailboxId: string): string => `Return-Path: <from@remote.test>\r\nDelivered-To: ${mailboxId}@example.org\r\n`;
+    const shared: SafetyNetEntry = {
+      id: 'v2',
+      timeMs: t0 + 5,
+      mailFrom: 'from@remote.test',
+      deliveries: users.map((mailboxId) => ({ rcpt: `${mailboxId}@example.org`, address: `${mailboxId}@example.org`, database: 'DB01', mailboxId, contentIndex: 0, prefix: prefix(mailboxId) })),
+      contents: [Buffer.from('Received: from x\r\nSubject: many\r\n\r\nto many\r\n')],
+    };
+    const net = await FileSafetyNet.open({ dir, nowMs: () => t0 });
+    await net.keep(shared);
+    await net.close();
+    assert.deepEqual((await all(dir))[0], { ...shared, contents: [new Uint8Array(shared.contents[0]!)] }, 'read back as kept');
+    // mbx1 kept its copy through the failover; the others lost theirs.
+    const { prefix: p1, content } = deliveredMessage(shared, shared.deliveries[0]!);
+    assert.ok((await db.commit({ mailboxId: 'mbx1', ops: [{ op: 'append', folder: 'INBOX', content, prefix: p1, internalDateMs: shared.timeMs }] })).ok);
+
+    assert.deepEqual(await resubmit({ dir, fromMs: t0, toMs: t0 + 10, database: 'DB01', api: db }), { examined: 3, resubmitted: 2, present: 1, failed: [] });
+    for (const mailboxId of users) {
+      const read = await db.readMessage(mailboxId, 'INBOX', 1);
+      assert.ok(read.ok);
+      assert.equal(Buffer.from(read.value).toString(), prefix(mailboxId) + Buffer.from(shared.contents[0]!).toString());
+    }
+    assert.equal(db.durableState().contents.size, 1, 'the resubmitted copies share the content');
+    assert.deepEqual(await resubmit({ dir, fromMs: t0, toMs: t0 + 10, database: 'DB01', api: db }), { examined: 3, resubmitted: 0, present: 3, failed: [] });
   } finally {
     await db.close();
     rmSync(dir, { recursive: true, force: true });
