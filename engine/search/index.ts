@@ -183,11 +183,17 @@ export class ContentIndex {
           out[i] = id < 0 ? answerUnknown : docs === 'all' || docs[id] === 1 ? hit : answerNo;
         }
         if (docs !== 'all') this.release(docs);
-        // A message with its own prefix: the key also holds when the prefix's fields match (text.ts `matches`).
-        if (prefixes !== null) {
+        // A message with its own prefix: the key also holds when the prefix's fields match (text.ts
+        // `matches`). A prefix has no body, and the messages of a folder share few distinct
+        // prefixes (the indexer hands the same object for the same bytes): each is matched once.
+        if (prefixes !== null && criterion.key !== 'body') {
+          const answers = new Map<SearchText, boolean>();
           for (let i = 0; i < ids.length; i++) {
             const prefix = prefixes[i];
-            if (prefix != null && out[i] !== answerYes && matches(prefix, criterion)) out[i] = answerYes;
+            if (prefix == null || out[i] === answerYes) continue;
+            let answer = answers.get(prefix);
+            if (answer === undefined) answers.set(prefix, (answer = matches(prefix, criterion)));
+            if (answer) out[i] = answerYes;
           }
         }
         return out;
