@@ -41,6 +41,8 @@ import { type Failure, type Result, fail, ok } from '../errors.js';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { Clock, Prng } from '../io.js';
 import { summarize } from '../mime/parse.js';
+import type { MessageSummary } from '../mime/types.js';
+import { appendBytesMax } from '../log/codec.js';
 import { headerTakesPrefix, isSummaryField } from '../mime/prefix.js';
 import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex, messagePrefix } from './model.js';
 
@@ -120,7 +122,7 @@ function messageBytes(mailbox: MailboxState, folder: string, uids: readonly numb
 }
 
 /** Pass 1: every expected failure, with no change to the state. */
-function check(state: DatabaseState, request: TxRequest): Failure | null {
+function check(state: DatabaseState, request: TxRequest, hashes?: WeakMap<Uint8Array, string>): Failure | null {
   if (request.ops.length === 0) return fail('INVALID_ARGUMENT', 'empty transaction');
   if (request.ops.length > transactionOpsMax) return fail('LIMIT', 'too many operations in one transaction');
   const creating = request.ops[0]!.op === 'createMailbox';
@@ -141,6 +143,8 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
   }
   const names = new Set(mailbox.folderIdsByName.keys());
   let usedBytes = mailbox.usedBytes;
+  // The log bytes the appends will take (new contents with their summaries, each message's record): one append holds at most appendBytesMax.
+  let logBytes = 0;
   // Documents: kinds and new ids this transaction adds, and the modseqs it gives (importing).
   const kinds = new Set(mailbox.documents.keys());
   const created = new Map<string, Set<string>>();
@@ -237,6 +241,13 @@ function check(state: DatabaseState, request: TxRequest): Failure | null {
       case 'append':
         problem = need(op.folder) ?? checkFlags(op.flags ?? []) ?? checkPrefix(op.prefix);
         if (problem === null && op.content.length + (op.prefix?.length ?? 0) > messageBytesMax) problem = fail('TOO_BIG', `message over ${messageBytesMax} bytes`);
+        if (problem === null) {
+          // A record the log cannot take would fail the database after the head changed: refused here instead.
+          const form = storedForm(op, hashes);
+          logBytes += form.prefix.length + messageRecordBytesMax;
+          if (!state.contents.has(form.hash)) logBytes += form.content.length + Buffer.byteLength(JSON.stringify(summaryOfForm(form))) + messageRecordBytesMax;
+          if (logBytes > appendBytesMax) problem = fail('TOO_BIG', `the transaction's messages and their MIME structure take more than one log batch (${appendBytesMax} bytes)`);
+        }
         if (problem === null) {
           const name = normalizeFolderName(op.folder);
           const uidNext = uidNextOf(name);
@@ -393,6 +404,44 @@ export function takesPrefix(content: Uint8Array, prefix: Uint8Array): boolean {
   return headerTakesPrefix(content, prefix.length, prefixFieldNames(prefix).length);
 }
 
+/** What an append stores: its content (with the prefix when it cannot be kept apart), the prefix kept apart, the content's hash and (once asked) summary. */
+interface StoredForm {
+  readonly content: Uint8Array;
+  readonly prefix: Uint8Array;
+  readonly hash: string;
+  summary?: MessageSummary;
+}
+
+/** Room for a record's header and JSON besides its raw bytes (a MessageAppended, or a ContentStored's fields). */
+const messageRecordBytesMax = 4096;
+const storedForms = new WeakMap<object, StoredForm>();
+
+/** An append's stored form, worked out once per op (check and plan both ask); hashes shared through `hashes` (commitMany). */
+function storedForm(op: Extract<TxOp, { op: 'append' }>, hashes?: WeakMap<Uint8Array, string>): StoredForm {
+  let form = storedForms.get(op);
+  if (form !== undefined) return form;
+  // The prefix is kept per message only when the content can carry it unchanged; else the
+  // message is stored whole, as before prefixes existed.
+  let prefix = op.prefix ?? new Uint8Array(0);
+  let content = op.content;
+  if (prefix.length > 0 && !takesPrefix(content, prefix)) {
+    content = new Uint8Array(Buffer.concat([prefix, content]));
+    prefix = new Uint8Array(0);
+  }
+  let hash = hashes?.get(content);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(content).digest('hex');
+    hashes?.set(content, hash);
+  }
+  form = { content, prefix, hash };
+  storedForms.set(op, form);
+  return form;
+}
+
+function summaryOfForm(form: StoredForm): MessageSummary {
+  return (form.summary ??= summarize(form.content));
+}
+
 function checkAclEntry(identifier: string, rights: string | null): Failure | null {
   // eslint-disable-next-line no-control-regex
   if (identifier.length === 0 || utf8.encode(identifier).length > aclIdentifierBytesMax || /[\u0000-\u0020\u007f]/.test(identifier)) {
@@ -426,7 +475,7 @@ const sameFlags = (a: readonly string[], b: readonly string[]): boolean => a.len
 
 /** Plans and applies a transaction to `head`. On failure nothing in `head` changed. */
 export function planTransaction(head: DatabaseState, request: TxRequest, context: PlanContext): Result<Plan> {
-  const problem = check(head, request);
+  const problem = check(head, request, context.hashes);
   if (problem !== null) return problem;
   const events: MailEvent[] = [];
   const results: OpResult[] = [];
@@ -545,19 +594,7 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
         results.push({ op: 'subscribe' });
         break;
       case 'append': {
-        // The prefix is kept per message only when the content can carry it unchanged; else the
-        // message is stored whole, as before prefixes existed.
-        let prefix = op.prefix ?? new Uint8Array(0);
-        let content = op.content;
-        if (prefix.length > 0 && !takesPrefix(content, prefix)) {
-          content = Buffer.concat([prefix, content]);
-          prefix = new Uint8Array(0);
-        }
-        let hash = context.hashes?.get(content);
-        if (hash === undefined) {
-          hash = createHash('sha256').update(content).digest('hex');
-          context.hashes?.set(content, hash);
-        }
+        const { content, prefix, hash } = storedForm(op, context.hashes);
         if (!head.contents.has(hash)) {
           let data = content;
           let compression: 'none' | 'deflate' = 'none';
@@ -568,7 +605,7 @@ export function planTransaction(head: DatabaseState, request: TxRequest, context
               compression = 'deflate';
             }
           }
-          emit({ type: EventType.ContentStored, hash, sizeBytes: content.length, compression, data, summary: summarize(content) });
+          emit({ type: EventType.ContentStored, hash, sizeBytes: content.length, compression, data, summary: summaryOfForm(storedForm(op, context.hashes)) });
         }
         const emailId = op.emailId ?? newId('M');
         const threadId = op.threadId ?? 'T' + emailId.slice(1);
