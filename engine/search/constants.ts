@@ -8,5 +8,7 @@ export const criteriaNodesMax = 256;
 export const searchValueCharsMax = 1024;
 /** Documents changed (indexed or forgotten) before a new snapshot of the index is written (also: a quarter of the index). */
 export const snapshotChangesMin = 2000;
+/** Longest slice of snapshot encoding before it yields to the event loop (the database's commits wait no longer than that for it). */
+export const snapshotSliceMs = 5;
 /** Message prefixes' searchable texts kept between searches (a mailbox's deliveries share few distinct prefixes). */
 export const prefixTextsCachedMax = 4096;

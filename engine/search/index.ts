@@ -21,7 +21,7 @@ const runScan = /[\p{L}\p{N}\p{M}]+/gu;
 // eslint-disable-next-line no-control-regex
 const nonAsciiChar = /[^\x00-\x7f]/;
 import type { ContentCriterion } from './types.js';
-import { Dictionary, decodePostings } from './postings.js';
+import { Dictionary, decodePostings, type DictionaryView } from './postings.js';
 
 export type Field = 'h' | 'b' | 'subject' | 'from' | 'to' | 'cc' | 'bcc';
 const ownFields = new Set<string>(['subject', 'from', 'to', 'cc', 'bcc']);
@@ -292,60 +292,44 @@ export class ContentIndex {
 
   /** The persisted form: live documents only, renumbered; `position` is the log position it covers. */
   encode(position: number, checksum: (bytes: Uint8Array) => number): Uint8Array {
+    const steps = this.encodeSteps(position, checksum);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /**
+   * The same bytes as `encode` gives now, encoded in slices of about `sliceMs` that yield to
+   * the event loop in between (the database's commits run meanwhile). Documents added or
+   * forgotten while it runs are not in it: it encodes the index as it was when called.
+   */
+  async encodeSliced(position: number, checksum: (bytes: Uint8Array) => number, sliceMs: number): Promise<Uint8Array> {
+    const steps = this.encodeSteps(position, checksum); // the consistent view is taken here, synchronously
+    let sliceStart = performance.now();
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      if (performance.now() - sliceStart < sliceMs) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+
+  /**
+   * Takes the view a snapshot covers now — the live documents (remove() nulls a hash in place,
+   * so they are listed now), the content bytes, each dictionary's terms and postings lengths
+   * (postings.ts `view`) — and returns the steps that encode it, yielding every few terms.
+   */
+  private encodeSteps(position: number, checksum: (bytes: Uint8Array) => number): Generator<void, Uint8Array> {
     const remap = new Int32Array(this.hashes.length).fill(-1);
     const live: number[] = [];
     for (let id = 0; id < this.hashes.length; id++) if (this.hashes[id] !== null) remap[id] = live.push(id) - 1;
-    const out = new ByteWriter();
-    const header = enc.encode(JSON.stringify({ format: snapshotFormat, position, documents: live.length, contentBytes: this.contentBytes }));
-    out.bytes(magic);
-    out.u32(snapshotFormat);
-    out.u32(header.length);
-    out.bytes(header);
-    for (const id of live) {
-      const hash = enc.encode(this.hashes[id]!);
-      out.varint(hash.length);
-      out.bytes(hash);
-      out.varint(this.sizes[id]!);
-    }
+    const documents = live.map((id) => ({ hash: this.hashes[id]!, size: this.sizes[id]! }));
     const compact = live.length < this.hashes.length;
-    for (const field of fields) {
-      for (const dictionary of [this.runs.get(field)!, this.pairs.get(field)!]) {
-        const terms = dictionary.terms;
-        // Code-unit order, as `<` compares (the native sort of strings is the same order, far faster than a comparator).
-        const sorted = terms.slice().sort();
-        // Compacted postings (forgotten documents dropped, renumbered); a term left with none is not written.
-        const kept = compact ? sorted.map((term) => compactPostings(dictionary, dictionary.numberOf(term), remap)) : null;
-        out.varint(kept === null ? sorted.length : kept.reduce((n, k) => n + (k === null ? 0 : 1), 0));
-        let previous = new Uint8Array(64);
-        let current = new Uint8Array(64);
-        let previousLength = 0;
-        for (let i = 0; i < sorted.length; i++) {
-          const term = sorted[i]!;
-          const t = dictionary.numberOf(term);
-          const compacted = kept === null ? undefined : kept[i]!;
-          if (compacted === null) continue;
-          const postings = compacted?.postings ?? dictionary.encoded(t);
-          const count = compacted?.count ?? dictionary.count(t);
-          const lastId = compacted?.lastId ?? dictionary.lastIdOf(t);
-          if (current.length < term.length * 3) current = new Uint8Array(term.length * 3);
-          const length = enc.encodeInto(term, current).written;
-          let shared = 0;
-          const most = Math.min(previousLength, length);
-          while (shared < most && previous[shared] === current[shared]) shared++;
-          out.varint(shared);
-          out.varint(length - shared);
-          out.bytes(current.subarray(shared, length));
-          out.varint(count);
-          out.varint(lastId);
-          out.varint(postings.length);
-          out.bytes(postings);
-          [previous, current] = [current, previous];
-          previousLength = length;
-        }
-      }
-    }
-    out.u32(checksum(out.view()));
-    return out.view();
+    const header = JSON.stringify({ format: snapshotFormat, position, documents: live.length, contentBytes: this.contentBytes });
+    const dictionaries = fields.flatMap((field) => [this.runs.get(field)!, this.pairs.get(field)!].map((dictionary) => ({ dictionary, view: dictionary.view() })));
+    return writeSnapshot(header, documents, dictionaries, compact ? remap : null, checksum);
   }
 
   /** Reads a snapshot; throws SnapshotError when it is damaged or of another format (then: rebuild). */
@@ -406,7 +390,7 @@ export class SnapshotError extends Error {
 }
 
 function encodePostings(ids: readonly number[]): Uint8Array {
-  const out = new ByteWriter();
+  const out = new ByteWriter(ids.length * 5);
   let last = -1;
   for (const id of ids) {
     out.varint(last < 0 ? id : id - last);
@@ -415,16 +399,123 @@ function encodePostings(ids: readonly number[]): Uint8Array {
   return out.view().slice();
 }
 
+/** Terms encoded between two yields of `writeSnapshot`. */
+const termsPerStep = 256;
+
+/** Encodes a snapshot from its captured view (`ContentIndex.encodeSteps`), yielding every `termsPerStep` terms. */
+function* writeSnapshot(
+  headerJson: string,
+  documents: ReadonlyArray<{ hash: string; size: number }>,
+  dictionaries: ReadonlyArray<{ dictionary: Dictionary; view: DictionaryView }>,
+  remap: Int32Array | null,
+  checksum: (bytes: Uint8Array) => number,
+): Generator<void, Uint8Array> {
+  const out = new ByteWriter();
+  const header = enc.encode(headerJson);
+  out.bytes(magic);
+  out.u32(snapshotFormat);
+  out.u32(header.length);
+  out.bytes(header);
+  for (let i = 0; i < documents.length; i++) {
+    const hash = enc.encode(documents[i]!.hash);
+    out.varint(hash.length);
+    out.bytes(hash);
+    out.varint(documents[i]!.size);
+    if (i % (termsPerStep * 16) === 0) yield;
+  }
+  for (const { dictionary, view } of dictionaries) {
+    // Terms in code-unit order, as `<` compares. (A term's number never changes: numberOf of a
+    // term in the view is its number there.)
+    const sorted = yield* sortInSteps(view.terms);
+    // Compacted postings (forgotten documents dropped, renumbered); a term left with none is not written.
+    let kept: Array<{ postings: Uint8Array; count: number; lastId: number } | null> | null = null;
+    if (remap !== null) {
+      kept = [];
+      for (let i = 0; i < sorted.length; i++) {
+        kept.push(compactPostings(dictionary.encodedAt(view, dictionary.numberOf(sorted[i]!)), remap));
+        if (i % termsPerStep === 0) yield;
+      }
+    }
+    out.varint(kept === null ? sorted.length : kept.reduce((n, k) => n + (k === null ? 0 : 1), 0));
+    let previous = new Uint8Array(64);
+    let current = new Uint8Array(64);
+    let previousLength = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      if (i % termsPerStep === 0) yield;
+      const term = sorted[i]!;
+      const t = dictionary.numberOf(term);
+      const compacted = kept === null ? undefined : kept[i]!;
+      if (compacted === null) continue;
+      const postings = compacted?.postings ?? dictionary.encodedAt(view, t);
+      const count = compacted?.count ?? view.counts[t]!;
+      const lastId = compacted?.lastId ?? view.lastId[t]!;
+      if (current.length < term.length * 3) current = new Uint8Array(term.length * 3);
+      const length = enc.encodeInto(term, current).written;
+      let shared = 0;
+      const most = Math.min(previousLength, length);
+      while (shared < most && previous[shared] === current[shared]) shared++;
+      out.varint(shared);
+      out.varint(length - shared);
+      out.bytes(current.subarray(shared, length));
+      out.varint(count);
+      out.varint(lastId);
+      out.varint(postings.length);
+      out.bytes(postings);
+      [previous, current] = [current, previous];
+      previousLength = length;
+    }
+  }
+  out.u32(checksum(out.view()));
+  return out.view();
+}
+
+/** Terms sorted natively at a time (a few ms), then merged (a dictionary of 400,000 terms takes ~250 ms to sort at once). */
+const sortChunk = 8192;
+
+/** The strings in code-unit order (as the native sort and `<` compare), sorted in chunks and merged, yielding between steps. */
+function* sortInSteps(strings: readonly string[]): Generator<void, string[]> {
+  let runs: string[][] = [];
+  for (let i = 0; i < strings.length; i += sortChunk) {
+    runs.push(strings.slice(i, i + sortChunk).sort());
+    yield;
+  }
+  while (runs.length > 1) {
+    const merged: string[][] = [];
+    for (let r = 0; r + 1 < runs.length; r += 2) {
+      const a = runs[r]!;
+      const b = runs[r + 1]!;
+      const out = new Array<string>(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < a.length && j < b.length) {
+        out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
+        if (k % sortChunk === 0) yield;
+      }
+      while (i < a.length) out[k++] = a[i++]!;
+      while (j < b.length) out[k++] = b[j++]!;
+      merged.push(out);
+    }
+    if (runs.length % 2 === 1) merged.push(runs[runs.length - 1]!);
+    runs = merged;
+  }
+  return runs[0] ?? [];
+}
+
 /** A term's postings with forgotten documents dropped and the rest renumbered (`remap`, -1: gone); null when none is left. */
-function compactPostings(dictionary: Dictionary, t: number, remap: Int32Array): { postings: Uint8Array; count: number; lastId: number } | null {
-  const ids = decodePostings(dictionary.encoded(t)).map((id) => remap[id]!).filter((id) => id >= 0);
+function compactPostings(encoded: Uint8Array, remap: Int32Array): { postings: Uint8Array; count: number; lastId: number } | null {
+  const ids = decodePostings(encoded).map((id) => remap[id]!).filter((id) => id >= 0);
   if (ids.length === 0) return null;
   return { postings: encodePostings(ids), count: ids.length, lastId: ids[ids.length - 1]! };
 }
 
 class ByteWriter {
-  private buffer = new Uint8Array(1 << 16);
+  private buffer: Uint8Array;
   private length = 0;
+
+  constructor(initialBytes = 1 << 16) {
+    this.buffer = new Uint8Array(Math.max(16, initialBytes));
+  }
 
   private room(n: number): void {
     if (this.length + n <= this.buffer.length) return;

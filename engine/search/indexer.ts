@@ -22,7 +22,7 @@ import type { MessageSummary } from '../mime/types.js';
 import type { Storage } from '../io.js';
 import { ContentIndex, SnapshotError, answerUnknown, answerYes } from './index.js';
 import { matches, prefixTextOf, searchText, type SearchText } from './text.js';
-import { prefixTextsCachedMax, snapshotChangesMin } from './constants.js';
+import { prefixTextsCachedMax, snapshotChangesMin, snapshotSliceMs } from './constants.js';
 import type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './types.js';
 
 export interface IndexSource {
@@ -164,7 +164,8 @@ export class SearchIndexer {
     const next = (this.writing ?? Promise.resolve()).then(async () => {
       if (this.changes === 0) return;
       this.changes = 0;
-      const bytes = this.index.encode(this.source.position?.() ?? 0, store.checksum);
+      // In slices: commits and searches run between them; what is indexed or forgotten meanwhile is counted for the next one.
+      const bytes = await this.index.encodeSliced(this.source.position?.() ?? 0, store.checksum, snapshotSliceMs);
       await store.storage.mkdirp(store.path.slice(0, store.path.lastIndexOf('/')));
       await store.storage.writeAtomic(store.path, bytes);
       this.snapshotBytes = bytes.length;

@@ -108,28 +108,30 @@ export class Dictionary {
     return t;
   }
 
+  /**
+   * What the dictionary holds now, immune to later adds (a snapshot encoded in slices reads it
+   * while documents are added). Postings are appended in place (or copied into a grown buffer,
+   * prefix unchanged) and never rewritten, so a term's bytes up to its `used` now stay its
+   * postings as of now; terms are only appended, so the first `terms.length` are those of now.
+   */
+  view(): DictionaryView {
+    return { terms: this.terms.slice(), used: this.used.slice(), lastId: this.lastId.slice(), counts: this.counts.slice() };
+  }
+
+  /** The encoded postings of term number `t` as of `view` (a view of the live buffer, or a fresh one-id buffer). */
+  encodedAt(view: DictionaryView, t: number): Uint8Array {
+    const used = view.used[t]!;
+    if (used > 0) return this.buffers[t]!.subarray(0, used);
+    const one = new Uint8Array(varintBytes(view.lastId[t]!));
+    writeVarint(one, 0, view.lastId[t]!);
+    return one;
+  }
+
   /** The number of a term this dictionary holds. */
   numberOf(term: string): number {
     const t = this.numbers.get(term);
     if (t === undefined) throw new Error(`no term ${term}`);
     return t;
-  }
-
-  /** The encoded postings of term number `t` (a view). */
-  encoded(t: number): Uint8Array {
-    const used = this.used[t]!;
-    if (used > 0) return this.buffers[t]!.subarray(0, used);
-    const one = new Uint8Array(varintBytes(this.lastId[t]!));
-    writeVarint(one, 0, this.lastId[t]!);
-    return one;
-  }
-
-  count(t: number): number {
-    return this.counts[t]!;
-  }
-
-  lastIdOf(t: number): number {
-    return this.lastId[t]!;
   }
 
   /** Sets bitmap[id] = 1 for every document of the term, if it exists. */
@@ -169,6 +171,14 @@ export class Dictionary {
       from = lo + 1 < starts.length ? starts[lo + 1]! - edge : lookup.length;
     }
   }
+}
+
+/** A dictionary's terms and postings lengths at one moment (`Dictionary.view`). */
+export interface DictionaryView {
+  readonly terms: readonly string[];
+  readonly used: readonly number[];
+  readonly lastId: readonly number[];
+  readonly counts: readonly number[];
 }
 
 /** Writes a varint at `at`; returns where it ends. */

@@ -20,6 +20,7 @@ import { generateCriterion, generateMessage } from './corpus.js';
 import { fold, matches, searchText, type SearchText } from './text.js';
 import type { ContentCriterion } from './types.js';
 import { ContentIndex } from './index.js';
+import { crc32c } from '../checksum.js';
 
 const seed = Number(process.env.SEARCH_SEED ?? 8);
 
@@ -65,6 +66,59 @@ test('index: adjacent pairs from different places do not make a phrase; one and 
   assert.deepEqual(ask("n't"), [false, false, true]);
   assert.deepEqual(ask('ALPHA'), [true, true, false]);
   assert.deepEqual(index.evaluate({ key: 'not', of: { key: 'body', value: 'alpha beta gamma' } }, ['d1', 'd2', 'd3', 'unindexed']), [null, null, true, null]);
+});
+
+test('a snapshot encoded in slices while documents are indexed and forgotten resumes to exactly a fresh rebuild', async () => {
+  const prng = seededPrng(seed);
+  const texts = new Map<string, { text: SearchText; size: number }>();
+  const message = (k: number): string => {
+    const bytes = generateMessage(prng, k, 30);
+    texts.set(`c${k}`, { text: searchText(bytes, summarize(bytes)), size: bytes.length });
+    return `c${k}`;
+  };
+  const build = (hashes: readonly string[]): ContentIndex => {
+    const index = new ContentIndex();
+    for (const hash of hashes) index.add(hash, texts.get(hash)!.text, texts.get(hash)!.size);
+    return index;
+  };
+  const same = (a: Uint8Array, b: Uint8Array, what: string): void => assert.ok(Buffer.from(a).equals(Buffer.from(b)), what);
+  // Without forgotten documents (postings written as held) and with some (compacted, renumbered).
+  for (const forgottenBefore of [0, 15]) {
+    let k = 0;
+    const start = Array.from({ length: 150 }, () => message(k++));
+    const index = build(start);
+    for (const hash of start.slice(0, forgottenBefore)) index.remove(hash);
+    const covered = start.slice(forgottenBefore);
+    // Slices of 0 ms: it yields at every step, and each turn of the event loop indexes a new
+    // message (sharing words with the covered ones, so their postings grow in place) and forgets a covered one.
+    let encoding = true;
+    const encoded = index.encodeSliced(42, crc32c, 0).finally(() => (encoding = false));
+    const added: string[] = [];
+    const forgotten: string[] = [];
+    while (encoding) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!encoding) break;
+      const hash = message(k++);
+      index.add(hash, texts.get(hash)!.text, texts.get(hash)!.size);
+      added.push(hash);
+      if (forgotten.length < covered.length / 2) {
+        forgotten.push(covered[forgotten.length * 2]!);
+        index.remove(forgotten[forgotten.length - 1]!);
+      }
+    }
+    const bytes = await encoded;
+    assert.ok(added.length >= 10, `documents changed during the encode: ${added.length}`);
+    // The snapshot is the index as it was when the encode began...
+    same(bytes, build(covered).encode(42, crc32c), 'the sliced snapshot is a rebuild of what it covers');
+    // ...and resuming from it (forget what is gone, index what is new) gives exactly a fresh rebuild of the index now.
+    const resumed = ContentIndex.decode(bytes, crc32c);
+    assert.equal(resumed.position, 42);
+    for (const hash of forgotten) resumed.index.remove(hash);
+    for (const hash of added) resumed.index.add(hash, texts.get(hash)!.text, texts.get(hash)!.size);
+    const now = [...covered.filter((hash) => !forgotten.includes(hash)), ...added];
+    same(resumed.index.encode(7, crc32c), build(now).encode(7, crc32c), 'the resumed index is a fresh rebuild');
+    same(index.encode(7, crc32c), build(now).encode(7, crc32c), 'the live index is a fresh rebuild');
+  }
 });
 
 test('search limits: criteria nodes and string length, at the limit and one past it', async () => {
