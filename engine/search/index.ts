@@ -318,8 +318,9 @@ export class ContentIndex {
 
   /**
    * Takes the view a snapshot covers now — the live documents (remove() nulls a hash in place,
-   * so they are listed now), the content bytes, each dictionary's terms and postings lengths
-   * (postings.ts `view`) — and returns the steps that encode it, yielding every few terms.
+   * so they are listed now), the content bytes, each dictionary's term count and the first
+   * document id not given yet (postings.ts `view`) — and returns the steps that encode it,
+   * yielding every few terms.
    */
   private encodeSteps(position: number, checksum: (bytes: Uint8Array) => number): Generator<void, Uint8Array> {
     const remap = new Int32Array(this.hashes.length).fill(-1);
@@ -328,7 +329,7 @@ export class ContentIndex {
     const documents = live.map((id) => ({ hash: this.hashes[id]!, size: this.sizes[id]! }));
     const compact = live.length < this.hashes.length;
     const header = JSON.stringify({ format: snapshotFormat, position, documents: live.length, contentBytes: this.contentBytes });
-    const dictionaries = fields.flatMap((field) => [this.runs.get(field)!, this.pairs.get(field)!].map((dictionary) => ({ dictionary, view: dictionary.view() })));
+    const dictionaries = fields.flatMap((field) => [this.runs.get(field)!, this.pairs.get(field)!].map((dictionary) => ({ dictionary, view: dictionary.view(this.hashes.length) })));
     return writeSnapshot(header, documents, dictionaries, compact ? remap : null, checksum);
   }
 
@@ -426,13 +427,13 @@ function* writeSnapshot(
   for (const { dictionary, view } of dictionaries) {
     // Terms in code-unit order, as `<` compares. (A term's number never changes: numberOf of a
     // term in the view is its number there.)
-    const sorted = yield* sortInSteps(view.terms);
+    const sorted = yield* sortInSteps(dictionary.terms, view.terms);
     // Compacted postings (forgotten documents dropped, renumbered); a term left with none is not written.
     let kept: Array<{ postings: Uint8Array; count: number; lastId: number } | null> | null = null;
     if (remap !== null) {
       kept = [];
       for (let i = 0; i < sorted.length; i++) {
-        kept.push(compactPostings(dictionary.encodedAt(view, dictionary.numberOf(sorted[i]!)), remap));
+        kept.push(compactPostings(dictionary.postingsAt(view, dictionary.numberOf(sorted[i]!)).postings, remap));
         if (i % termsPerStep === 0) yield;
       }
     }
@@ -446,9 +447,7 @@ function* writeSnapshot(
       const t = dictionary.numberOf(term);
       const compacted = kept === null ? undefined : kept[i]!;
       if (compacted === null) continue;
-      const postings = compacted?.postings ?? dictionary.encodedAt(view, t);
-      const count = compacted?.count ?? view.counts[t]!;
-      const lastId = compacted?.lastId ?? view.lastId[t]!;
+      const { postings, count, lastId } = compacted ?? dictionary.postingsAt(view, t);
       if (current.length < term.length * 3) current = new Uint8Array(term.length * 3);
       const length = enc.encodeInto(term, current).written;
       let shared = 0;
@@ -472,11 +471,11 @@ function* writeSnapshot(
 /** Terms sorted natively at a time (a few ms), then merged (a dictionary of 400,000 terms takes ~250 ms to sort at once). */
 const sortChunk = 8192;
 
-/** The strings in code-unit order (as the native sort and `<` compare), sorted in chunks and merged, yielding between steps. */
-function* sortInSteps(strings: readonly string[]): Generator<void, string[]> {
+/** The first `count` strings in code-unit order (as the native sort and `<` compare), sorted in chunks and merged, yielding between steps. */
+function* sortInSteps(strings: readonly string[], count: number): Generator<void, string[]> {
   let runs: string[][] = [];
-  for (let i = 0; i < strings.length; i += sortChunk) {
-    runs.push(strings.slice(i, i + sortChunk).sort());
+  for (let i = 0; i < count; i += sortChunk) {
+    runs.push(strings.slice(i, Math.min(i + sortChunk, count)).sort());
     yield;
   }
   while (runs.length > 1) {

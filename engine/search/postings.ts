@@ -109,22 +109,47 @@ export class Dictionary {
   }
 
   /**
-   * What the dictionary holds now, immune to later adds (a snapshot encoded in slices reads it
-   * while documents are added). Postings are appended in place (or copied into a grown buffer,
-   * prefix unchanged) and never rewritten, so a term's bytes up to its `used` now stay its
-   * postings as of now; terms are only appended, so the first `terms.length` are those of now.
+   * What the dictionary holds now, in O(1), immune to later adds (a snapshot encoded in slices
+   * reads it while documents are added): its first `terms` terms (terms are only appended), each
+   * with its documents below `documents`, the first id not given yet (ids only grow, so whatever
+   * is added later is at or above it; postings are appended in place or copied into a grown
+   * buffer with the same prefix, never rewritten).
    */
-  view(): DictionaryView {
-    return { terms: this.terms.slice(), used: this.used.slice(), lastId: this.lastId.slice(), counts: this.counts.slice() };
+  view(documents: number): DictionaryView {
+    return { terms: this.terms.length, documents };
   }
 
-  /** The encoded postings of term number `t` as of `view` (a view of the live buffer, or a fresh one-id buffer). */
-  encodedAt(view: DictionaryView, t: number): Uint8Array {
-    const used = view.used[t]!;
-    if (used > 0) return this.buffers[t]!.subarray(0, used);
-    const one = new Uint8Array(varintBytes(view.lastId[t]!));
-    writeVarint(one, 0, view.lastId[t]!);
-    return one;
+  /** The postings of term number `t` (< view.terms) as of `view`: a view of its bytes (or a fresh one-id buffer), count and last id. */
+  postingsAt(view: DictionaryView, t: number): { postings: Uint8Array; count: number; lastId: number } {
+    const lastId = this.lastId[t]!;
+    const used = this.used[t]!;
+    if (lastId < view.documents) {
+      if (used > 0) return { postings: this.buffers[t]!.subarray(0, used), count: this.counts[t]!, lastId };
+      const one = new Uint8Array(varintBytes(lastId));
+      writeVarint(one, 0, lastId);
+      return { postings: one, count: 1, lastId };
+    }
+    // Documents were added to it since (it held one before, so it has a buffer now): the prefix below the view's documents.
+    const buffer = this.buffers[t]!;
+    let id = 0;
+    let i = 0;
+    let count = 0;
+    let before = { postings: buffer.subarray(0, 0), count: 0, lastId: -1 };
+    while (i < used) {
+      let byte = buffer[i++]!;
+      let delta = byte & 0x7f;
+      let shift = 7;
+      while (byte & 0x80) {
+        byte = buffer[i++]!;
+        delta |= (byte & 0x7f) << shift;
+        shift += 7;
+      }
+      id = count === 0 ? delta : id + delta;
+      if (id >= view.documents) break;
+      count += 1;
+      before = { postings: buffer.subarray(0, i), count, lastId: id };
+    }
+    return before;
   }
 
   /** The number of a term this dictionary holds. */
@@ -173,12 +198,10 @@ export class Dictionary {
   }
 }
 
-/** A dictionary's terms and postings lengths at one moment (`Dictionary.view`). */
+/** A dictionary at one moment (`Dictionary.view`): its first `terms` terms, with their documents below `documents`. */
 export interface DictionaryView {
-  readonly terms: readonly string[];
-  readonly used: readonly number[];
-  readonly lastId: readonly number[];
-  readonly counts: readonly number[];
+  readonly terms: number;
+  readonly documents: number;
 }
 
 /** Writes a varint at `at`; returns where it ends. */
