@@ -13,7 +13,7 @@
 // a created message (UID at or past the old UIDNEXT) from an updated one, a created folder
 // from an old one, and a destroyed folder (missing now) from a kept one.
 
-import type { FolderInfo, FolderListing, MailboxApi, MessageContent, MessageInfo } from '../../../engine/api.js';
+import type { FolderInfo, FolderListing, MailboxApi, MailboxInfo, MessageContent, MessageInfo } from '../../../engine/api.js';
 import type { Result } from '../../../engine/errors.js';
 import type { Account } from '../../frontend.js';
 import { MethodError } from './core.js';
@@ -111,6 +111,7 @@ export function unwrap<T>(result: Result<T>): T {
 export class AccountView {
   private foldersCache: Folder[] | null = null;
   private stateCache: string | null = null;
+  private infoCache: MailboxInfo | null = null;
   private readonly listings = new Map<number, FolderListing>();
   private emailsCache: Map<string, EmailRef> | null = null;
   /** By `<folderId>.<uid>`. */
@@ -126,6 +127,7 @@ export class AccountView {
   invalidate(): void {
     this.foldersCache = null;
     this.stateCache = null;
+    this.infoCache = null;
     this.listings.clear();
     this.emailsCache = null;
   }
@@ -153,10 +155,16 @@ export class AccountView {
     return folderId === null ? undefined : (await this.folders()).find((f) => f.folderId === folderId);
   }
 
+  /** The mailbox's info (modseqs, document kinds' states), read once until invalidate(). */
+  async info(): Promise<MailboxInfo> {
+    this.infoCache ??= unwrap(await this.api.mailbox(this.mailboxId));
+    return this.infoCache;
+  }
+
   /** The state string (see the top of this file). */
   async state(): Promise<string> {
     if (this.stateCache !== null) return this.stateCache;
-    const info = unwrap(await this.api.mailbox(this.mailboxId));
+    const info = await this.info();
     const folders = await this.folders();
     const modseq = Math.max(info.modseqHighest, ...folders.map((f) => f.modseqHighest));
     this.stateCache = [String(modseq), ...[...folders].sort((a, b) => a.folderId - b.folderId).map((f) => `${f.folderId}.${f.uidNext}`)].join('-');

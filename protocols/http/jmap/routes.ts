@@ -302,9 +302,9 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
         let closed = false;
         /** Every type's state now: the mail types share one (account.ts), the document types are their kinds' modseqs. */
         const statesNow = async (): Promise<Record<string, string>> => {
-          const mail = await view().state();
-          const info = await api.mailbox(account.mailboxId);
-          const documents = info.ok ? (info.value.documents ?? {}) : {};
+          const now = view();
+          const mail = await now.state();
+          const documents = (await now.info()).documents ?? {};
           const states: Record<string, string> = { Mailbox: mail, Email: mail, Thread: mail };
           for (const [type, kind] of documentTypes) states[type] = documentState(documents[kind] ?? 0);
           return states;
