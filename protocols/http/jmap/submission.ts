@@ -77,7 +77,12 @@ function refresh(collection: Collection<SubmissionValue>, flow: MailSubmission):
 async function submissions<R>(context: MethodContext, change: (collection: Collection<SubmissionValue>) => R): Promise<R> {
   const flow = flowOf(context);
   // The queue's news is its own change, so a /set's ifInState compares with a state the client could have seen.
-  await withCollection<SubmissionValue, void>(context, submissionKind, 'S', (collection) => refresh(collection, flow));
+  // Without news (the usual case) the change runs on the same read; with news it runs on a read after its commit.
+  const first = await withCollection<SubmissionValue, { readonly result: R } | null>(context, submissionKind, 'S', (collection) => {
+    refresh(collection, flow);
+    return collection.ops.length === 0 ? { result: change(collection) } : null;
+  });
+  if (first.result !== null) return first.result.result;
   return (await withCollection<SubmissionValue, R>(context, submissionKind, 'S', change)).result;
 }
 
