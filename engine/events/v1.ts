@@ -16,7 +16,7 @@ import { assert } from '../assert.js';
 import { EventType, type MailEvent, type EventTypeCode } from './types.js';
 
 export const codecVersion = 1;
-export const knownTypes = new Set<number>(Object.values(EventType));
+const knownTypes = new Set<number>(Object.values(EventType));
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });

@@ -44,11 +44,11 @@ export interface LogRecord extends RecordInput {
  * puts one first in a batch when it has news (log.ts); readers of events never see it (`read`
  * leaves it out), but it is part of the batch's bytes, so it ships and replicates with them.
  */
-export const durableMarkType = 0xffff;
+const durableMarkType = 0xffff;
 const durableMarkVersion = 1;
 const durableMarkPayloadBytes = 8;
 /** What a durable mark adds to a batch. */
-export const durableMarkBytes = recordBytesOf(durableMarkPayloadBytes);
+const durableMarkBytes = recordBytesOf(durableMarkPayloadBytes);
 
 export function durableMarkRecord(end: number): RecordInput {
   const payload = new Uint8Array(durableMarkPayloadBytes);
