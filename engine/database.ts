@@ -37,7 +37,7 @@ import { appendBytesMax, batchBytesOf } from './log/codec.js';
 import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
 import { packMessages, type PackedListing } from './worker/pack.js';
-import { type DatabaseState, type FolderState, type MessageMeta, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, messagePrefix, seenFlag } from './state/model.js';
+import { type DatabaseState, type FolderState, type MessageMeta, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, messagePrefix, seenFlag, withPrefixBytes } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize, summaryKey, touchedContentValue } from './state/store.js';
 import { summariesPerCallMax, summaryCacheEntriesMax } from './mime/constants.js';
@@ -718,7 +718,7 @@ export class MailboxDatabase implements MailboxApi {
   private async messageBytes(message: MessageMeta): Promise<Uint8Array> {
     const content = await this.contentBytes(message.hash);
     if (message.prefix === undefined) return content;
-    return new Uint8Array(Buffer.concat([messagePrefix(message), content]));
+    return withPrefixBytes(messagePrefix(message), content);
   }
 
   /** A message's MIME summary: its content's, shifted behind its prefix (engine/mime/prefix.ts). */

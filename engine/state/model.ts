@@ -31,6 +31,14 @@ export interface MessageMeta {
   readonly prefix?: string;
 }
 
+/** Prefix then content in one new array (one copy: a message can be messageBytesMax long). */
+export function withPrefixBytes(prefix: Uint8Array, content: Uint8Array): Uint8Array {
+  const out = new Uint8Array(prefix.length + content.length);
+  out.set(prefix);
+  out.set(content, prefix.length);
+  return out;
+}
+
 /** A message's prefix bytes (empty when it has none). */
 export function messagePrefix(message: Pick<MessageMeta, 'prefix'>): Uint8Array {
   return message.prefix === undefined ? new Uint8Array(0) : new Uint8Array(Buffer.from(message.prefix, 'latin1'));

@@ -44,7 +44,7 @@ import { summarize } from '../mime/parse.js';
 import type { MessageSummary } from '../mime/types.js';
 import { appendBytesMax } from '../log/codec.js';
 import { headerTakesPrefix, isSummaryField } from '../mime/prefix.js';
-import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex, messagePrefix } from './model.js';
+import { type DatabaseState, type MailboxState, apply, emptyTouched, findMessageIndex, messagePrefix, withPrefixBytes } from './model.js';
 
 export interface PlanContext {
   readonly clock: Clock;
@@ -425,7 +425,7 @@ function storedForm(op: Extract<TxOp, { op: 'append' }>, hashes?: WeakMap<Uint8A
   let prefix = op.prefix ?? new Uint8Array(0);
   let content = op.content;
   if (prefix.length > 0 && !takesPrefix(content, prefix)) {
-    content = new Uint8Array(Buffer.concat([prefix, content]));
+    content = withPrefixBytes(prefix, content);
     prefix = new Uint8Array(0);
   }
   let hash = hashes?.get(content);
