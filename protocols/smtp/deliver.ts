@@ -76,7 +76,11 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
   }));
 
   const byDatabase = new Map<string, SafetyNetDelivery[]>();
-  for (const delivery of deliveries) byDatabase.set(delivery.database, [...(byDatabase.get(delivery.database) ?? []), delivery]);
+  for (const delivery of deliveries) {
+    const list = byDatabase.get(delivery.database);
+    if (list === undefined) byDatabase.set(delivery.database, [delivery]);
+    else list.push(delivery);
+  }
   const committed = [...byDatabase].map(async ([database, list]): Promise<Array<Result<void>>> => {
     try {
       const results = await context.mailboxes(database).commitMany(
