@@ -8,7 +8,7 @@
 // routing object pointing at the copy that is active now.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -1561,22 +1561,12 @@ function writeJson(path: string, value: unknown): void {
 }
 
 function readGeneration(path: string): number {
-  if (!existsSync(path)) return 0;
-  try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { generation?: unknown };
-    return typeof parsed.generation === 'number' ? parsed.generation : 0;
-  } catch {
-    return 0;
-  }
+  const generation = readJson<{ generation?: unknown }>(path)?.generation;
+  return typeof generation === 'number' ? generation : 0;
 }
 
 function readLags(path: string): Record<string, CopyLag> {
-  if (!existsSync(path)) return {};
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, CopyLag>;
-  } catch {
-    return {};
-  }
+  return readJson<Record<string, CopyLag>>(path) ?? {};
 }
 
 /** activation.json: the latest generation, and which copy of this server it activated (kept across generation bumps). */
