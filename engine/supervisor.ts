@@ -474,16 +474,22 @@ export class Supervisor {
     copy.fenced = true;
     copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
     copy.error = `given up to the other servers: ${why}`;
+    const generation = group.publisher?.generation ?? group.generation;
+    this.dropActive(group);
+    group.router.release();
+    this.say(`${copy.name}: ${copy.error}`);
+    void this.transport.coordinator
+      ?.release({ database: group.name, server: this.server, generation })
+      .catch((error: Error) => this.say(`${group.name}: telling the other servers failed: ${error.message}`));
+  }
+
+  /** The database has no active copy here now: the router stops reaching it and its publisher closes (nothing more ships from it). */
+  private dropActive(group: DatabaseGroup): void {
     group.active = null;
     group.router.setTarget(null);
-    group.router.release();
     const publisher = group.publisher;
     group.publisher = null;
     void publisher?.close().catch(() => {});
-    this.say(`${copy.name}: ${copy.error}`);
-    void this.transport.coordinator
-      ?.release({ database: group.name, server: this.server, generation: publisher?.generation ?? group.generation })
-      .catch((error: Error) => this.say(`${group.name}: telling the other servers failed: ${error.message}`));
   }
 
   /**
@@ -502,13 +508,7 @@ export class Supervisor {
     copy.fenced = true;
     copy.state = 'Failed';
     copy.error = `failed over to ${request.server} (generation ${request.generation}); its last logs fetched from ${request.from}`;
-    if (group.active === copy) {
-      group.active = null;
-      group.router.setTarget(null);
-      const publisher = group.publisher;
-      group.publisher = null;
-      void publisher?.close().catch(() => {});
-    }
+    if (group.active === copy) this.dropActive(group);
     group.activeServer = request.server;
     group.releasedBy = null;
     const child = copy.child;
@@ -769,12 +769,7 @@ export class Supervisor {
     copy.fenced = true;
     copy.state = 'Failed';
     copy.error = `fenced: ${reason}`;
-    if (group.active === copy) {
-      group.active = null;
-      group.router.setTarget(null);
-      void group.publisher?.close().catch(() => {});
-      group.publisher = null;
-    }
+    if (group.active === copy) this.dropActive(group);
     // The worker learns it through its failed commit (sync) and exits by itself; the kill is for
     // a worker that does not (async mode), after the refusal had time to reach the client.
     const child = copy.child;
@@ -1116,10 +1111,7 @@ export class Supervisor {
     // Read before the new ACTIVATION reaches the candidate's feed (which names the new server).
     const failedServer = group.activeServer;
     const lostBefore = group.durability === 'sync' ? group.safeEnd : group.headPosition;
-    void group.publisher?.close().catch(() => {});
-    group.publisher = null;
-    group.active = null;
-    group.router.setTarget(null);
+    this.dropActive(group);
     const generation = this.nextGeneration(group);
     const who = { server: candidate.spec.server, copy: candidate.spec.copy };
     const started = performance.now();
