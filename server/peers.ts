@@ -17,11 +17,11 @@ import type { LastLogsRequest, Supervisor } from '../engine/supervisor.js';
 import { bearerAuthorized } from '../protocols/http/admin.js';
 import { writeFileDurably } from './paths.js';
 
-export const lastLogsPath = '/peer/v1/last-logs';
+const lastLogsPath = '/peer/v1/last-logs';
 /** No answer (headers, or the next bytes) for this long: the other server is taken as unreachable. */
-export const peerWaitMs = 3_000;
+const peerWaitMs = 3_000;
 
-export const peerSecretPath = (dataDir: string): string => join(dataDir, 'secrets', 'peer.json');
+const peerSecretPath = (dataDir: string): string => join(dataDir, 'secrets', 'peer.json');
 
 /** The token other servers present on the peer route; made once per data directory. */
 export function peerToken(dataDir: string, generate: () => string): string {
@@ -68,7 +68,7 @@ export function peerRoutes(supervisor: Supervisor, token: string): (app: Fastify
 }
 
 /** Asks `server` (as it advertised itself) for the last logs; yields verified, contiguous batches. */
-export async function* fetchLastLogs(supervisor: Supervisor, server: string, body: LastLogsRequest, waitMs = peerWaitMs): AsyncGenerator<LogBatch> {
+export async function* fetchLastLogs(supervisor: Supervisor, server: string, body: LastLogsRequest): AsyncGenerator<LogBatch> {
   const peer = supervisor.peer(server);
   if (peer === undefined) throw new Error(`${server} never advertised its address`);
   const url = new URL(lastLogsPath, peer.url);
@@ -80,9 +80,9 @@ export async function* fetchLastLogs(supervisor: Supervisor, server: string, bod
       ca: peer.certificate,
       checkServerIdentity: () => undefined,
       headers: { authorization: `Bearer ${peer.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      timeout: waitMs,
+      timeout: peerWaitMs,
     });
-    req.on('timeout', () => req.destroy(new Error(`${server} did not answer within ${waitMs} ms`)));
+    req.on('timeout', () => req.destroy(new Error(`${server} did not answer within ${peerWaitMs} ms`)));
     req.on('error', reject);
     req.on('response', resolve);
     req.end(payload);
