@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type RunningServer, startServer } from '../../server/server.js';
 import { addUser } from '../../server/users.js';
 import { databasesDefault } from '../../server/paths.js';
+import { tlsFolderName, tlsKeyFileName } from '../../engine/directory/secrets.js';
 import type { BenchUser } from './mailservers.js';
 
 export type HostRequest =
@@ -53,7 +54,7 @@ async function handle(request: HostRequest): Promise<HostReply> {
         kind: 'started',
         ports: { imaps: port('imaps'), pop3s: port('pop3s'), lmtp: port('lmtp') },
         cert: server.tlsCert,
-        key: readFileSync(join(request.dataDir, 'tls', 'key.pem'), 'utf8'),
+        key: readFileSync(join(request.dataDir, tlsFolderName, tlsKeyFileName), 'utf8'),
       };
     }
     case 'bulk': {
