@@ -241,7 +241,6 @@ export class SearchIndexer {
     return ids;
   }
 
-  /** The UIDs of `messages` that match: exactly the brute-force results, in the order given. */
   /** A message prefix's searchable text (latin1, as the state keeps it), cached by the prefix. */
   private prefixText(prefix: string | undefined): SearchText | null {
     if (prefix === undefined) return null;
@@ -255,6 +254,7 @@ export class SearchIndexer {
 
   private readonly prefixTexts = new Map<string, SearchText>();
 
+  /** The UIDs of `messages` that match: exactly the brute-force results, in the order given. */
   async search(messages: ReadonlyArray<{ uid: number; hash: string; prefix?: string }>, criterion: ContentCriterion): Promise<number[]> {
     const texts = new Map<string, SearchText>();
     const textOf = async (hash: string): Promise<SearchText> => {
