@@ -38,8 +38,6 @@ export { bodyLists, bodyValuesOf, htmlToText, partsById } from './mime/parse.js'
 export { summarize as parseMessage } from './mime/parse.js';
 export { binaryBytes } from './mime/section.js';
 export { decodeWords } from './mime/decode.js';
-/** Account documents' limits (setDocument). */
-export { documentBytesMax, documentIdBytesMax, documentsDestroyedKeptMax, documentsPerKindMax } from './constants.js';
 
 export type FlagMode = 'set' | 'add' | 'remove';
 
