@@ -399,13 +399,11 @@ export class Supervisor {
       await Promise.all(this.copies.map((copy) => this.spawn(copy)));
       for (const group of this.groups.values()) {
         const active = this.copies.find((c) => c.spec.database === group.name && c.role === 'active' && c.state === 'Mounted');
-        try {
-          if (active !== undefined) await this.openShipping(group, active);
-        } finally {
-          group.activating = false;
-        }
+        if (active !== undefined) await this.openShipping(group, active);
+        group.activating = false;
       }
     } finally {
+      // A spawn or openShipping that threw leaves no group activating.
       for (const group of this.groups.values()) group.activating = false;
     }
     await coordinator?.join(this.server, (members) => this.onMembers(members));
