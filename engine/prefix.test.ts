@@ -23,6 +23,7 @@ import * as v1 from './events/v1.js';
 import { mixed, plain } from './mime/fixtures.js';
 import { summarize } from './mime/parse.js';
 import type { TxRequest } from './api.js';
+import { commitManyRequestsMax } from './constants.js';
 
 const openAt = (dir: string, role: 'active' | 'passive' = 'active'): Promise<MailboxDatabase> =>
   MailboxDatabase.open({ name: 'DB01', dir, role, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(5), openKv: openRocksKv, diskFreeBytesMin: 0 });
@@ -293,6 +294,26 @@ test('a commitMany larger than one batch (a content each recipient stores whole)
     const reopened = await openAt(dir);
     assert.equal(canonicalState(reopened.durableState()), live);
     await reopened.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('commitMany takes commitManyRequestsMax requests; one more is refused whole with LIMIT', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-limit-'));
+  try {
+    const db = await openAt(dir);
+    await createUsers(db);
+    const subscribes = (n: number): TxRequest[] => Array.from({ length: n }, (_, i) => ({ mailboxId: `u${(i % users.length) + 1}`, ops: [{ op: 'subscribe', name: `F${i}`, subscribed: true }] }));
+    const atLimit = await db.commitMany(subscribes(commitManyRequestsMax));
+    assert.equal(atLimit.length, commitManyRequestsMax);
+    assert.ok(atLimit.every((r) => r.ok), JSON.stringify(atLimit.find((r) => !r.ok)));
+    const before = db.status().lastLogPosition;
+    const over = await db.commitMany(subscribes(commitManyRequestsMax + 1));
+    assert.equal(over.length, commitManyRequestsMax + 1);
+    assert.ok(over.every((r) => !r.ok && r.code === 'LIMIT'));
+    assert.equal(db.status().lastLogPosition, before, 'nothing of a refused commitMany is logged');
+    await db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
