@@ -221,14 +221,19 @@ class KafkaCoordinator implements Coordinator {
     return activations;
   }
 
-  async recordActivation(activation: Activation): Promise<void> {
-    await this.prepare();
+  /** The coordinator's one producer (activations, hand-overs, the peers topic), connected at first use. */
+  private async connectedProducer(): Promise<Producer> {
     if (this.producer === null) {
       const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
       this.producer = producer;
     }
-    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: activation.database, value: JSON.stringify(activation) }] });
+    return this.producer;
+  }
+
+  async recordActivation(activation: Activation): Promise<void> {
+    await this.prepare();
+    await (await this.connectedProducer()).send({ topic: this.topic, acks: -1, messages: [{ key: activation.database, value: JSON.stringify(activation) }] });
   }
 
   async join(server: string, onMembers: (servers: ReadonlySet<string>) => void): Promise<void> {
@@ -269,12 +274,7 @@ class KafkaCoordinator implements Coordinator {
 
   async handOver(database: string, payload: Uint8Array): Promise<void> {
     await this.prepareHandOver();
-    if (this.producer === null) {
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      this.producer = producer;
-    }
-    await this.producer.send({ topic: this.handOverTopic, acks: -1, messages: [{ key: database, value: Buffer.from(payload.buffer, payload.byteOffset, payload.length) }] });
+    await (await this.connectedProducer()).send({ topic: this.handOverTopic, acks: -1, messages: [{ key: database, value: Buffer.from(payload.buffer, payload.byteOffset, payload.length) }] });
   }
 
   async receiveHandOvers(server: string, handler: (database: string, payload: Uint8Array) => Promise<void>): Promise<void> {
@@ -300,12 +300,7 @@ class KafkaCoordinator implements Coordinator {
   private async send(topic: string, key: string, value: string): Promise<void> {
     const admin = await this.transport.adminClient();
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
-    if (this.producer === null) {
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      this.producer = producer;
-    }
-    await this.producer.send({ topic, acks: -1, messages: [{ key, value }] });
+    await (await this.connectedProducer()).send({ topic, acks: -1, messages: [{ key, value }] });
   }
 
   async advertise(peer: PeerAddress): Promise<void> {
