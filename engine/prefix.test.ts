@@ -32,6 +32,16 @@ const prefixFor = (user: number): Uint8Array => bytes(`Return-Path: <sender@exam
 const whole = (prefix: Uint8Array, content: Uint8Array): Uint8Array => new Uint8Array(Buffer.concat([prefix, content]));
 const users = Array.from({ length: 10 }, (_, i) => i + 1);
 
+/** Runs `body` with a fresh directory, removed afterwards whatever happens. */
+async function inTempDir(name: string, body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), name));
+  try {
+    await body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function createUsers(db: MailboxDatabase): Promise<void> {
   const created = await db.commitMany(users.map((u) => ({ mailboxId: `u${u}`, ops: [{ op: 'createMailbox', address: `user${u}@example.org`, quotaBytes: null }] })));
   assert.ok(created.every((r) => r.ok));
@@ -40,8 +50,7 @@ async function createUsers(db: MailboxDatabase): Promise<void> {
 const deliveries = (content: Uint8Array): TxRequest[] => users.map((u) => ({ mailboxId: `u${u}`, ops: [{ op: 'append', folder: 'INBOX', content, prefix: prefixFor(u), internalDateMs: 1_700_000_000_000 }] }));
 
 test('one content for ten mailboxes: stored once, each reads back its own prefix + the content', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-'));
-  try {
+  await inTempDir('quire-prefix-', async (dir) => {
     const db = await openAt(dir);
     await createUsers(db);
     const before = db.status().lastLogPosition;
@@ -149,14 +158,11 @@ test('one content for ten mailboxes: stored once, each reads back its own prefix
     assert.ok((await reopened.commit({ mailboxId: 'u5', ops: [{ op: 'expunge', folder: 'Junk', uids: [1] }] })).ok);
     assert.equal(reopened.durableState().contents.size, 0);
     await reopened.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a prefix is checked: whole header fields, at most messagePrefixBytesMax; content without a header is stored whole', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-check-'));
-  try {
+  await inTempDir('quire-prefix-check-', async (dir) => {
     const db = await openAt(dir);
     await createUsers(db);
     const append = (prefix: Uint8Array, content: Uint8Array = plain) => db.commit({ mailboxId: 'u1', ops: [{ op: 'append', folder: 'INBOX', content, prefix }] });
@@ -180,14 +186,11 @@ test('a prefix is checked: whole header fields, at most messagePrefixBytesMax; c
     assert.ok(read.ok);
     assert.deepEqual(Buffer.from(read.value), Buffer.from(whole(prefixFor(1), headless)));
     await db.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a log written with the v1 MessageAppended codec replays and reads as before', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-v1-'));
-  try {
+  await inTempDir('quire-prefix-v1-', async (dir) => {
     // Plan as the engine did before prefixes, and write every record with codec v1.
     const head = emptyState();
     const context = { clock: systemClock(), prng: seededPrng(9) };
@@ -214,9 +217,7 @@ test('a log written with the v1 MessageAppended codec replays and reads as befor
     const rebuilt = await MailboxDatabase.rebuildFromLog(db.transactionLog(), new MemoryKv());
     assert.equal(canonicalState(rebuilt), canonicalState(db.durableState()));
     await db.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('codec: MessageAppended v1 golden bytes decode; v2 carries the prefix raw after the JSON', () => {
@@ -235,8 +236,7 @@ test('codec: MessageAppended v1 golden bytes decode; v2 carries the prefix raw a
 });
 
 test('a prefix never changes how the content reads: fields the summary reads are refused, a header with no room for the prefix is stored whole', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-summary-'));
-  try {
+  await inTempDir('quire-prefix-summary-', async (dir) => {
     const db = await openAt(dir);
     await createUsers(db);
     const prefix = prefixFor(1);
@@ -264,14 +264,11 @@ test('a prefix never changes how the content reads: fields the summary reads are
     assert.equal(await appended(prefix, longHeader), 'ok');
     assert.equal(await appended(prefix, plain), 'ok', 'trace fields over an ordinary content');
     await db.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a commitMany larger than one batch (a content each recipient stores whole) is appended in several batches, each transaction whole in one', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-many-'));
-  try {
+  await inTempDir('quire-prefix-many-', async (dir) => {
     const db = await openAt(dir);
     await createUsers(db);
     // A header with no room for a prefix (headerFieldsMax fields): every recipient's copy is
@@ -294,14 +291,11 @@ test('a commitMany larger than one batch (a content each recipient stores whole)
     const reopened = await openAt(dir);
     assert.equal(canonicalState(reopened.durableState()), live);
     await reopened.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('commitMany takes commitManyRequestsMax requests; one more is refused whole with LIMIT', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-prefix-limit-'));
-  try {
+  await inTempDir('quire-prefix-limit-', async (dir) => {
     const db = await openAt(dir);
     await createUsers(db);
     const subscribes = (n: number): TxRequest[] => Array.from({ length: n }, (_, i) => ({ mailboxId: `u${(i % users.length) + 1}`, ops: [{ op: 'subscribe', name: `F${i}`, subscribed: true }] }));
@@ -314,7 +308,5 @@ test('commitMany takes commitManyRequestsMax requests; one more is refused whole
     assert.ok(over.every((r) => !r.ok && r.code === 'LIMIT'));
     assert.equal(db.status().lastLogPosition, before, 'nothing of a refused commitMany is logged');
     await db.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
