@@ -3,15 +3,18 @@
 
 import { listenPair } from '../connection.js';
 import type { FrontEnd, FrontEndContext, ListenPlan } from '../frontend.js';
+import { cachedMessageBytesMax, contentCacheBytesMax } from './constants.js';
+import { ContentCache } from './contentcache.js';
 import { ImapSession } from './session.js';
 
 export async function startImap(context: FrontEndContext, plan: ListenPlan): Promise<FrontEnd> {
+  const contentCache = new ContentCache(contentCacheBytesMax, cachedMessageBytesMax);
   const [plain, secure] = await listenPair(
     {
       host: plan.host,
       tls: context.tls,
       limits: context.limits,
-      onConnection: (connection) => new ImapSession(connection, context).start(),
+      onConnection: (connection) => new ImapSession(connection, context, contentCache).start(),
       refusal: (reason) => Buffer.from(`* BYE [LIMIT] Too many connections${reason === 'address' ? ' from your address' : ''}\r\n`),
     },
     plan.port('imap'),

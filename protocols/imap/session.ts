@@ -10,7 +10,8 @@ import { errorInfo, type Failure } from '../../engine/errors.js';
 import type { Account, FrontEndContext, SessionLease } from '../frontend.js';
 import { allRights } from '../acl.js';
 import { capabilities } from './capabilities.js';
-import { authFailuresMax, badCommandsInRowMax, commandBytesOverLiteral, pendingInputBytesMax } from './constants.js';
+import { authFailuresMax, badCommandsInRowMax, cachedMessageBytesMax, commandBytesOverLiteral, contentCacheBytesMax, pendingInputBytesMax } from './constants.js';
+import { ContentCache } from './contentcache.js';
 import { handlers, type SessionState } from './commands/index.js';
 import { SelectedMailbox } from './selected.js';
 import { defaultWireLimits, type WireLimits } from './wire/constants.js';
@@ -88,6 +89,8 @@ export class ImapSession {
   constructor(
     readonly io: SessionIo,
     readonly context: FrontEndContext,
+    /** Immutable message content shared by the front end's sessions (one per front end; a session of its own by default). */
+    readonly contentCache: ContentCache = new ContentCache(contentCacheBytesMax, cachedMessageBytesMax),
   ) {
     const literalBytesMax = context.limits.messageBytesMax;
     this.wireLimits = { ...defaultWireLimits, literalBytesMax, commandBytesMax: literalBytesMax + commandBytesOverLiteral };

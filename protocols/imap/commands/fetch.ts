@@ -10,8 +10,7 @@ import { fetchWriteBytes } from '../constants.js';
 import { bodyStructureOf } from '../convert.js';
 import { hasFlag, imapDateTime, writeFlagList } from '../format.js';
 import type { ImapSession } from '../session.js';
-import type { SelectedMailbox } from '../selected.js';
-import { encodeVanished, writeBodyStructure, writeFetchItemName, type ResponseWriter } from '../wire/encoder.js';
+import { encodeVanished, writeBodyStructure, writeFetchItemName, type EncodeOptions, type ResponseWriter } from '../wire/encoder.js';
 import type { Command, FetchAttribute, Partial, Section } from '../wire/types.js';
 import { handler, selectedOnly } from './handler.js';
 import { inSequenceSet } from './sets.js';
@@ -113,6 +112,7 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
     await s.write(out);
   };
   let failure: Failure | null = null;
+  const envelopes = (content: MessageContent, options: EncodeOptions): Buffer => s.contentCache.envelope(mailboxId, content, options);
 
   for (let at = 0; at < uids.length && failure === null; at += summariesPerCallMax) {
     const batch = uids.slice(at, at + summariesPerCallMax);
@@ -120,7 +120,8 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
     if (needsSummary) {
       const missing: number[] = [];
       for (const uid of batch) {
-        const cached = view.content(uid);
+        const info = view.infos.get(uid);
+        const cached = info === undefined ? undefined : s.contentCache.content(mailboxId, info.emailId, uid);
         if (cached === undefined) missing.push(uid);
         else summaries.set(uid, cached);
       }
@@ -131,7 +132,7 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
       }
       for (const m of got?.value ?? []) {
         summaries.set(m.uid, m);
-        view.remember(m);
+        s.contentCache.rememberContent(mailboxId, m);
       }
     }
     if (!needsRead) {
@@ -143,7 +144,7 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
         if (info === undefined || seq === 0) continue;
         if (needsSummary && !summaries.has(uid)) continue; // expunged meanwhile
         w.raw(`* ${seq} FETCH (`);
-        writeItems(w, attributes, info, summaries.get(uid), seenNow.has(uid), view);
+        writeItems(w, attributes, info, summaries.get(uid), seenNow.has(uid), envelopes);
         w.raw(')').crlf();
       }
       const bytes = w.toBuffer();
@@ -159,7 +160,7 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
       if (needsSummary && !summaries.has(uid)) continue; // expunged meanwhile
       const w = s.writer().raw(`* ${seq} FETCH (`);
       try {
-        await writeMessage(s, w, attributes, info, summaries.get(uid), seenNow.has(uid));
+        await writeMessage(s, w, attributes, info, summaries.get(uid), seenNow.has(uid), envelopes);
       } catch (error) {
         if (error instanceof Gone) continue;
         if (error instanceof FetchFailure) {
@@ -185,19 +186,22 @@ class FetchFailure extends Error {
   }
 }
 
+/** A content's ENVELOPE as encoded (kept with the content in the session's ContentCache). */
+type Envelopes = (content: MessageContent, options: EncodeOptions) => Buffer;
+
 /** Writes the line's items in the attributes' order (all of them answered from the view and the summary). */
-function writeItems(w: ResponseWriter, attributes: readonly FetchAttribute[], info: MessageInfo, content: MessageContent | undefined, seenNow: boolean, view: SelectedMailbox): void {
+function writeItems(w: ResponseWriter, attributes: readonly FetchAttribute[], info: MessageInfo, content: MessageContent | undefined, seenNow: boolean, envelopes: Envelopes): void {
   let sentFlags = false;
   attributes.forEach((a, i) => {
     if (i > 0) w.sp();
-    writeItem(w, a, info, content, view);
+    writeItem(w, a, info, content, envelopes);
     if (a.kind === 'FLAGS') sentFlags = true;
   });
   if (seenNow && !sentFlags) writeFlagList(attributes.length > 0 ? w.sp() : w, info.flags);
 }
 
 /** One item answered from the view or the summary (not one of readsMessage). */
-function writeItem(w: ResponseWriter, a: FetchAttribute, info: MessageInfo, content: MessageContent | undefined, view: SelectedMailbox): void {
+function writeItem(w: ResponseWriter, a: FetchAttribute, info: MessageInfo, content: MessageContent | undefined, envelopes: Envelopes): void {
   switch (a.kind) {
     case 'UID':
       w.raw(`UID ${info.uid}`);
@@ -224,7 +228,7 @@ function writeItem(w: ResponseWriter, a: FetchAttribute, info: MessageInfo, cont
       w.raw('SAVEDATE NIL');
       break;
     case 'ENVELOPE':
-      w.raw('ENVELOPE ').encoded(view.envelopeBytes(content!, w.options));
+      w.raw('ENVELOPE ').encoded(envelopes(content!, w.options));
       break;
     case 'BODY':
     case 'BODYSTRUCTURE':
@@ -236,16 +240,17 @@ function writeItem(w: ResponseWriter, a: FetchAttribute, info: MessageInfo, cont
   }
 }
 
-async function writeMessage(s: ImapSession, w: ResponseWriter, attributes: readonly FetchAttribute[], info: MessageInfo, content: MessageContent | undefined, seenNow: boolean): Promise<void> {
+async function writeMessage(s: ImapSession, w: ResponseWriter, attributes: readonly FetchAttribute[], info: MessageInfo, content: MessageContent | undefined, seenNow: boolean, envelopes: Envelopes): Promise<void> {
   const { api, mailboxId } = s.where();
-  const view = s.selected!;
-  const folder = view.name;
+  const folder = s.selected!.name;
   let whole: Uint8Array | null = null;
   const readWhole = async (): Promise<Uint8Array> => {
+    whole ??= s.contentCache.message(mailboxId, info.emailId) ?? null;
     if (whole !== null) return whole;
     const got = await api.readMessage(mailboxId, folder, info.uid);
     if (!got.ok) throw got.code === 'NO_SUCH_MESSAGE' || got.code === 'NO_SUCH_FOLDER' ? new Gone() : new FetchFailure(got);
     whole = got.value;
+    s.contentCache.rememberMessage(mailboxId, info.emailId, whole);
     return whole;
   };
   const readPart = async (section: MimeSection, binary: boolean): Promise<Uint8Array | null> => {
@@ -296,7 +301,7 @@ async function writeMessage(s: ImapSession, w: ResponseWriter, attributes: reado
         break;
       }
       default:
-        writeItem(item(), a, info, content, view);
+        writeItem(item(), a, info, content, envelopes);
         if (a.kind === 'FLAGS') sentFlags = true;
     }
   }
