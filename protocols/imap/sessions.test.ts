@@ -218,3 +218,24 @@ test("another session's change noticed between a commit's listing and the view's
     await imap.frontEnd.close();
   }
 });
+
+test("EXPUNGE removes what another session marked \\Deleted just before, though this session's view was not listed since", async () => {
+  await server.addUser('marks@example.org', 'marks-pw');
+  const a = await login('marks@example.org', 'marks-pw');
+  const b = await login('marks@example.org', 'marks-pw');
+  for (let i = 1; i <= 3; i++) await append(a, i);
+  ok(await a.command('SELECT INBOX'));
+  ok(await b.command('SELECT INBOX'));
+  for (let round = 0; round < 3; round++) {
+    // A's answer comes after its change notice reached B's server: B's EXPUNGE must see the flag.
+    ok(await a.command(`STORE ${3 - round} +FLAGS.SILENT (\\Deleted)`));
+    const expunged = ok(await b.command('EXPUNGE')).untagged;
+    assert.ok(expunged.includes(`* ${3 - round} EXPUNGE`), expunged.join('\n'));
+  }
+  const left = ok(await b.command('SEARCH ALL')).untagged;
+  assert.deepEqual(left, ['* SEARCH']);
+  for (const c of [a, b]) {
+    ok(await c.command('LOGOUT'));
+    c.close();
+  }
+});

@@ -18,8 +18,9 @@ async function run(s: ImapSession, tag: string, name: string, set: SequenceSet |
     await s.no(tag, 'You may not expunge messages here (no e right)', { code: 'NOPERM' });
     return;
   }
-  // Flags another session set must count: bring the view up to date without announcing expunges yet.
-  s.markDirty();
+  // Flags another session set must count: bring the view up to date without announcing expunges
+  // yet. Their change notices (sent before that session's answer) mark it stale; after our own
+  // commits the view is current already, so this lists only when something else changed.
   await s.sync({ expunges: false });
   const within = set === undefined ? null : new Set(view.resolve(set, true) ?? []);
   const uids = view.uids.filter((uid) => !view.pendingExpunge.has(uid) && hasFlag(view.infos.get(uid)!, '\\Deleted') && (within === null || within.has(uid)));
