@@ -3,7 +3,7 @@
 // copy), and every read sees prefix + content byte for byte: bytes, sizes, sections, BINARY,
 // summaries, search on the prefix's fields, copies, moves and expunges (reference counts).
 // Reopening, rebuilding from the log, a passive copy's replay and a log written with the
-// MessageAppended v1 codec all give the same state.
+// MessageAppended v1 codec all give the same state; the codecs' bytes are pinned.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -233,6 +233,18 @@ test('codec: MessageAppended v1 golden bytes decode; v2 carries the prefix raw a
   assert.deepEqual(decodeEvent(encoded.type, encoded.version, encoded.payload), { ...event, sizeBytes: 12 + prefix.length, prefix });
   assert.throws(() => v1.encodeEvent({ ...event, prefix } as typeof event), /codec v2/);
   assert.throws(() => decodeEvent(EventType.FlagsSet, 2, encoded.payload), /not readable/);
+});
+
+test('codec: ContentStored writes its summary as the JSON it was sized with, byte for byte the documented layout', () => {
+  const summary = summarize(mixed);
+  const data = bytes('raw content');
+  const event = { type: EventType.ContentStored, hash: '00ff', sizeBytes: data.length, compression: 'none', data, summary } as const;
+  const encoded = encodeRecord(event);
+  // u32 LE length, JSON of the event without type and data, the raw bytes.
+  const json = Buffer.from(JSON.stringify({ hash: '00ff', sizeBytes: data.length, compression: 'none', summary }));
+  assert.deepEqual(Buffer.from(encoded.payload), Buffer.concat([Buffer.from([json.length & 0xff, json.length >> 8, 0, 0]), json, Buffer.from(data)]));
+  assert.equal(v1.summaryJson(summary), JSON.stringify(summary));
+  assert.deepEqual(decodeEvent(encoded.type, encoded.version, encoded.payload), { ...event, summary: JSON.parse(JSON.stringify(summary)) });
 });
 
 test('a prefix never changes how the content reads: fields the summary reads are refused, a header with no room for the prefix is stored whole', async () => {

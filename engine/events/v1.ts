@@ -14,6 +14,7 @@
 
 import { assert } from '../assert.js';
 import { EventType, type MailEvent, type EventTypeCode } from './types.js';
+import type { MessageSummary } from '../mime/types.js';
 
 export const codecVersion = 1;
 const knownTypes = new Set<number>(Object.values(EventType));
@@ -23,7 +24,11 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 /** `u32 jsonBytes | JSON | raw`: the layout v1 and v2 share. */
 export function joinPayload(json: object, raw: Uint8Array | null): Uint8Array {
-  const text = textEncoder.encode(JSON.stringify(json));
+  return joinText(JSON.stringify(json), raw);
+}
+
+function joinText(json: string, raw: Uint8Array | null): Uint8Array {
+  const text = textEncoder.encode(json);
   const out = new Uint8Array(4 + text.length + (raw?.length ?? 0));
   new DataView(out.buffer).setUint32(0, text.length, true);
   out.set(text, 4);
@@ -41,6 +46,21 @@ export function splitPayload(payload: Uint8Array): { body: Record<string, unknow
   return { body, raw: payload.slice(4 + jsonBytes) };
 }
 
+const summaryTexts = new WeakMap<MessageSummary, string>();
+
+/**
+ * A content's MIME summary as JSON, encoded once per summary object: the planner sizes the
+ * ContentStored record with it and encodeEvent writes the same text.
+ */
+export function summaryJson(summary: MessageSummary): string {
+  let text = summaryTexts.get(summary);
+  if (text === undefined) {
+    text = JSON.stringify(summary);
+    summaryTexts.set(summary, text);
+  }
+  return text;
+}
+
 export function encodeEvent(event: MailEvent): Uint8Array {
   const { type, ...rest } = event as MailEvent & { data?: Uint8Array };
   assert(knownTypes.has(type), `unknown event type ${type}`);
@@ -49,6 +69,11 @@ export function encodeEvent(event: MailEvent): Uint8Array {
   if (event.type === EventType.ContentStored) {
     data = event.data;
     delete (rest as { data?: Uint8Array }).data;
+    if (event.summary !== undefined) {
+      // The summary is the last field (as JSON.stringify would place it), spliced in as encoded once.
+      delete (rest as { summary?: MessageSummary }).summary;
+      return joinText(`${JSON.stringify(rest).slice(0, -1)},"summary":${summaryJson(event.summary)}}`, data);
+    }
   }
   delete (rest as { prefix?: Uint8Array }).prefix;
   return joinPayload(rest, data);

@@ -39,6 +39,7 @@ import {
 } from '../constants.js';
 import { type Failure, type Result, fail, ok } from '../errors.js';
 import { EventType, type MailEvent } from '../events/types.js';
+import { summaryJson } from '../events/v1.js';
 import type { Clock, Prng } from '../io.js';
 import { summarize } from '../mime/parse.js';
 import type { MessageSummary } from '../mime/types.js';
@@ -245,7 +246,7 @@ function check(state: DatabaseState, request: TxRequest, hashes?: WeakMap<Uint8A
           // A record the log cannot take would fail the database after the head changed: refused here instead.
           const form = storedForm(op, hashes);
           logBytes += form.prefix.length + messageRecordBytesMax;
-          if (!state.contents.has(form.hash)) logBytes += form.content.length + Buffer.byteLength(JSON.stringify(summaryOfForm(form))) + messageRecordBytesMax;
+          if (!state.contents.has(form.hash)) logBytes += form.content.length + Buffer.byteLength(summaryJson(summaryOfForm(form))) + messageRecordBytesMax;
           if (logBytes > appendBytesMax) problem = fail('TOO_BIG', `the transaction's messages and their MIME structure take more than one log batch (${appendBytesMax} bytes)`);
         }
         if (problem === null) {
