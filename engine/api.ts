@@ -31,6 +31,8 @@ export { isGroup } from './mime/types.js';
 // Content search criteria (IMAP SEARCH text keys, JMAP Email/query text filters): engine/search/README.md.
 export type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './search/types.js';
 export { summariesPerCallMax } from './mime/constants.js';
+/** An RFC 4314 ACL identifier's length in octets (IMAP's parser refuses longer ones before asking the engine). */
+export { aclIdentifierBytesMax } from './constants.js';
 /** Pure helpers over a summary and the message bytes (readMessage), for front ends that hold both. */
 export { headerFields, parseSection, sectionBytes, sectionRange } from './mime/section.js';
 export { bodyLists, bodyValuesOf, htmlToText, partsById } from './mime/parse.js';

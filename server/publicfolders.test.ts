@@ -11,6 +11,7 @@ import nodemailer from 'nodemailer';
 import { startTestServer } from '../test/harness.js';
 import { adminCall, httpsCall } from '../protocols/http/testing.js';
 import { quire } from '../cli/testing.js';
+import { aclIdentifierBytesMax } from '../engine/constants.js';
 
 interface Listed {
   path: string;
@@ -47,6 +48,11 @@ test('quire publicfolder: add, permissions, mail-enable, delivery over SMTP, rem
     const byRights = await api('PUT', '/api/v1/publicfolders/permissions', { path: 'Sales', identifier: 'anyone', rights: 'rl' });
     assert.equal(byRights.json.permissions.find((p: { identifier: string }) => p.identifier === 'anyone').role, 'reviewer');
     assert.equal((await api('PUT', '/api/v1/publicfolders/permissions', { path: 'Sales', identifier: 'anyone', rights: 'lrz' })).status, 400);
+    // An identifier at the engine's limit is granted (then removed again), one octet more is refused.
+    const longest = 'x'.repeat(aclIdentifierBytesMax);
+    assert.equal((await api('PUT', '/api/v1/publicfolders/permissions', { path: 'Sales', identifier: longest, rights: 'l' })).status, 200);
+    assert.equal((await api('PUT', '/api/v1/publicfolders/permissions', { path: 'Sales', identifier: longest })).status, 200);
+    assert.equal((await api('PUT', '/api/v1/publicfolders/permissions', { path: 'Sales', identifier: `${longest}x`, rights: 'l' })).status, 400);
     assert.match(await refused('publicfolder', 'permission', 'add', 'Sales', '--user', 'demo@example.org', '--role', 'boss'), /--role must be one of/);
     assert.match(await ok('publicfolder', 'mail-enable', 'Sales', '--address', 'Sales@example.org'), /mail-enabled Sales \(DB01\) <sales@example\.org>/);
     assert.equal((await api('PUT', '/api/v1/publicfolders/address', { path: 'Sales/EMEA', address: 'demo@example.org' })).json.error, 'USER_EXISTS');

@@ -4,6 +4,7 @@
 // server/publicfolders.ts does the work. A path travels in the body or the `path` query parameter (it holds `/`).
 
 import type { FastifyInstance } from 'fastify';
+import { aclIdentifierBytesMax } from '../../engine/api.js';
 import { roles, type Role } from '../acl.js';
 import { type Outcome, sendResult } from './admin.js';
 
@@ -78,7 +79,8 @@ export function registerPublicFolderApi(app: FastifyInstance, backend: PublicFol
         additionalProperties: false,
         properties: {
           path: pathProperty,
-          identifier: { type: 'string', minLength: 1, maxLength: 320 },
+          // maxLength counts characters: the engine refuses an identifier over its octets.
+          identifier: { type: 'string', minLength: 1, maxLength: aclIdentifierBytesMax },
           role: { type: 'string', enum: roles },
           rights: { type: 'string', pattern: '^[lrswipkxtea]*$', maxLength: 11 },
         },

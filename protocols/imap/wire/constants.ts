@@ -38,8 +38,8 @@ export const idPairsMax = 30;
 /** RFC 2971: field names at most 30 octets, values at most 1024. */
 export const idFieldBytesMax = 30;
 export const idValueBytesMax = 1024;
-/** RFC 4314 identifiers (an address, anyone, anonymous): at most this many octets; and a rights string ("+" / "-" and letters). */
-export const aclIdentifierBytesMax = 320;
+/** RFC 4314 identifiers (an address, anyone, anonymous): at most the engine's octets; and a rights string ("+" / "-" and letters). */
+export { aclIdentifierBytesMax } from '../../../engine/api.js';
 export const aclRightsBytesMax = 64;
 /** Tags longer than this are garbage, not a client; keeps tagged error replies short. */
 export const tagBytesMax = 64;
