@@ -48,7 +48,10 @@ export const benchPassword = 'bench-pw-7d1f';
  * process of its own (quire-host.ts) so that the load generator does not share its event loop:
  * Dovecot too runs apart from the bench.
  */
-export async function startQuire(dataDir: string, users: readonly BenchUser[]): Promise<MailServer & { tls: { cert: string; key: string } }> {
+export async function startQuire(
+  dataDir: string,
+  users: readonly BenchUser[],
+): Promise<MailServer & { tls: { cert: string; key: string }; memory(): Promise<{ heapUsedBytes: number; rssBytes: number }> }> {
   const child = fork(fileURLToPath(new URL('./quire-host.js', import.meta.url)), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`quire host exited (${code ?? signal})`))));
   exited.catch(() => undefined);
@@ -80,6 +83,12 @@ export async function startQuire(dataDir: string, users: readonly BenchUser[]): 
           const indexes = Array.from({ length: Math.min(count, first + bulkCommitMessages) - first }, (_, k) => first + k);
           await call({ kind: 'bulk', user: user.name, contents: indexes.map(message), flagged: indexes.map((i) => i % flaggedEvery === 0) });
         }
+      },
+      /** The host process's heap (plus array buffers) after a full collection, and its RSS. */
+      async memory() {
+        const answer = await call({ kind: 'memory' });
+        if (answer.kind !== 'memory') throw new Error(`quire host answered ${answer.kind} to memory`);
+        return { heapUsedBytes: answer.heapUsedBytes, rssBytes: answer.rssBytes };
       },
       stop,
     };

@@ -5,6 +5,8 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { type RunningServer, startServer } from '../../server/server.js';
 import { addUser } from '../../server/users.js';
 import { databasesDefault } from '../../server/paths.js';
@@ -14,11 +16,13 @@ import type { BenchUser } from './mailservers.js';
 export type HostRequest =
   | { readonly kind: 'start'; readonly dataDir: string; readonly users: readonly BenchUser[] }
   | { readonly kind: 'bulk'; readonly user: string; readonly contents: readonly Uint8Array[]; readonly flagged: readonly boolean[] }
+  | { readonly kind: 'memory' }
   | { readonly kind: 'stop' };
 
 export type HostReply =
   | { readonly kind: 'started'; readonly ports: { imaps: number; pop3s: number; lmtp: number }; readonly cert: string; readonly key: string }
   | { readonly kind: 'done' }
+  | { readonly kind: 'memory'; readonly heapUsedBytes: number; readonly rssBytes: number }
   | { readonly kind: 'error'; readonly message: string };
 
 let server: RunningServer | null = null;
@@ -38,6 +42,8 @@ async function handle(request: HostRequest): Promise<HostReply> {
       });
       const databases = [...databasesDefault];
       for (const [i, user] of request.users.entries()) {
+        // A data directory reused between runs (bench/tools/imapprobe.ts large --reuse) has its users already.
+        if ((await server.directory.findUser(user.name)) !== null) continue;
         const added = await addUser(server.directory, databases, (database) => server!.supervisor.api(database), {
           address: user.name,
           password: user.password,
@@ -64,6 +70,13 @@ async function handle(request: HostRequest): Promise<HostReply> {
       const committed = await server!.supervisor.api(found.database).commit({ mailboxId: found.mailboxId, ops });
       if (!committed.ok) throw new Error(`bulk append: ${committed.message}`);
       return { kind: 'done' };
+    }
+    case 'memory': {
+      // After a full collection, so that the figure is what is held (bench/tools/imapprobe.ts large).
+      setFlagsFromString('--expose-gc');
+      (runInNewContext('gc') as () => void)();
+      const used = process.memoryUsage();
+      return { kind: 'memory', heapUsedBytes: used.heapUsed + used.arrayBuffers, rssBytes: used.rss };
     }
     case 'stop':
       await server?.stop();

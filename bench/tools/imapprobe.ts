@@ -6,20 +6,24 @@
 //   npm run build && node dist/bench/tools/imapprobe.js quire 32 200 3000 [KIND,KIND...]
 //   node dist/bench/tools/imapprobe.js dovecot 32 200 3000 'FETCH ENVELOPE'
 //   node dist/bench/tools/imapprobe.js quire large 100000 3   (the suite's large-mailbox samples)
+//   node dist/bench/tools/imapprobe.js both large 100000 5 --reuse   (Quire and Dovecot in one run,
+//     medians and ratios; --reuse keeps Quire's filled data dir in .cache/imapprobe-large for the next run)
 //
 // Profile Quire's host and workers with NODE_OPTIONS='--cpu-prof --cpu-prof-dir=.cache/prof'
 // (every Node process the probe starts writes a .cpuprofile there).
 
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
 import { percentileSorted } from '../lib/stats.js';
-import { driveSessions, seededMessage, seedInboxes } from '../peers/mail.js';
+import { driveSessions, ImapClient, seededMessage, seedInboxes } from '../peers/mail.js';
 import { benchUsers, startDovecot, startQuire, type MailServer } from '../peers/mailservers.js';
 import { bigMessage, bigSample, bigUser, flaggedEvery, mix, openSession, step } from '../suites/imap.js';
 
 const subject = process.argv[2] ?? 'quire';
 if (process.argv[3] === 'large') {
-  await large(subject, Number(process.argv[4] ?? 100_000), Number(process.argv[5] ?? 3));
+  const args = process.argv.slice(4).filter((a) => a !== '--reuse');
+  await large(subject, Number(args[0] ?? 100_000), Number(args[1] ?? 3), process.argv.includes('--reuse'));
   process.exit(0);
 }
 const sessions = Number(process.argv[3] ?? 32);
@@ -95,21 +99,67 @@ try {
   await quire.stop();
 }
 
-/** The suite's large-mailbox samples on one server: fill (timed, not a result), open once, then `samples` samples. */
-async function large(subject: string, messages: number, samples: number): Promise<void> {
+/**
+ * The suite's large-mailbox samples (bigSample) on Quire, Dovecot or both in the same run
+ * (samples alternate, Quire first on even rounds): fill (timed, not a result), open once, then
+ * `samples` samples, the median of each operation, the ratio, the load, and the Quire host's
+ * heap held by one session with the mailbox selected. `--reuse` keeps Quire's data directory
+ * (.cache/imapprobe-large, marked with the count it holds) so the next run skips the fill.
+ */
+async function large(subject: string, messages: number, samples: number, reuse: boolean): Promise<void> {
   const dir = resolve('.cache/imapprobe-large');
-  rmSync(dir, { recursive: true, force: true });
+  const marker = join(dir, 'bench-filled');
+  const filled = reuse && existsSync(marker) && readFileSync(marker, 'utf8') === String(messages);
+  if (!filled) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const quire = await startQuire(dir, [bigUser]);
-  const server = subject === 'dovecot' ? await startDovecot([bigUser], quire.tls, { strongHashes: false }) : quire;
+  const servers: MailServer[] = [];
   try {
-    const started = performance.now();
-    await server.bulkInbox(bigUser, messages, bigMessage, flaggedEvery);
-    console.log(`fill ${messages}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    await bigSample(server);
-    for (let i = 0; i < samples; i++) console.log((await bigSample(server)).map((r) => `${r.metric} ${r.value.toFixed(1)} ms`).join(', '));
+    if (subject !== 'dovecot') servers.push(quire);
+    if (subject !== 'quire') servers.push(await startDovecot([bigUser], quire.tls, { strongHashes: false }));
+    for (const server of servers) {
+      if (server === quire && filled) {
+        console.log(`fill ${messages}: reused ${dir}`);
+      } else {
+        const started = performance.now();
+        await server.bulkInbox(bigUser, messages, bigMessage, flaggedEvery);
+        console.log(`fill ${server.subject} ${messages}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+        if (server === quire) writeFileSync(marker, String(messages));
+      }
+      await bigSample(server);
+    }
+    const figures = new Map<string, number[]>();
+    for (let i = 0; i < samples; i++) {
+      const order = i % 2 === 0 ? servers : [...servers].reverse();
+      for (const server of order) {
+        const readings = await bigSample(server);
+        console.log(`${server.subject}: ${readings.map((r) => `${r.metric} ${r.value.toFixed(1)} ms`).join(', ')}`);
+        for (const r of readings) figures.set(`${server.subject} ${r.metric}`, [...(figures.get(`${server.subject} ${r.metric}`) ?? []), r.value]);
+      }
+    }
+    const median = (xs: readonly number[]): number => percentileSorted([...xs].sort((a, b) => a - b), 50);
+    for (const metric of ['large SELECT', 'large FETCH 1:* FLAGS', 'large SEARCH FLAGGED', 'large CONDSTORE resync']) {
+      const line = servers.map((server) => `${server.subject} ${median(figures.get(`${server.subject} ${metric}`)!).toFixed(1)} ms`);
+      const ratio = servers.length === 2 ? `, ratio ${(median(figures.get(`quire ${metric}`)!) / median(figures.get(`dovecot ${metric}`)!)).toFixed(2)}` : '';
+      console.log(`median ${metric}: ${line.join(', ')}${ratio}`);
+    }
+    if (servers.includes(quire)) {
+      // Several sessions hold it at once, so that one session's share stands out of the heap's noise.
+      const holders = 4;
+      const before = await quire.memory();
+      const clients = await Promise.all(Array.from({ length: holders }, () => ImapClient.connect(quire.imapsPort, quire.ca)));
+      for (const client of clients) {
+        await client.login(bigUser.name, bigUser.password);
+        await client.command('SELECT INBOX (CONDSTORE)');
+      }
+      const held = await quire.memory();
+      for (const client of clients) await client.logout();
+      const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+      console.log(`quire host heap per session holding the ${messages}-message INBOX selected: ${mib((held.heapUsedBytes - before.heapUsedBytes) / holders)} MiB (${holders} sessions: heap ${mib(before.heapUsedBytes)} -> ${mib(held.heapUsedBytes)} MiB, rss ${mib(held.rssBytes)} MiB)`);
+    }
+    console.log(`load: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
-    if (server !== quire) await server.stop();
+    for (const server of servers) if (server !== quire) await server.stop();
     await quire.stop();
   }
 }
