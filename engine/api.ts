@@ -33,6 +33,8 @@ export type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './se
 export { summariesPerCallMax } from './mime/constants.js';
 /** An RFC 4314 ACL identifier's length in octets (IMAP's parser refuses longer ones before asking the engine). */
 export { aclIdentifierBytesMax } from './constants.js';
+/** MessageInfo[] to MessageColumns (what listMessageColumns answers; test fakes of the API build theirs with it). */
+export { packMessages as toMessageColumns } from './worker/pack.js';
 /** Pure helpers over a summary and the message bytes (readMessage), for front ends that hold both. */
 export { headerFields, parseSection, sectionBytes, sectionRange } from './mime/section.js';
 export { bodyLists, bodyValuesOf, htmlToText, partsById } from './mime/parse.js';
@@ -303,6 +305,31 @@ export interface FolderListing {
   readonly expungedDroppedModseq?: number;
 }
 
+/**
+ * A listing's messages in columns (engine/worker/pack.ts builds them): a typed array per
+ * number field, each distinct flag list once with an index per message, the ids joined into
+ * one string. What crosses the IPC hop, and what a front end holding a large folder (IMAP's
+ * selected view) keeps, with no object per message.
+ */
+export interface MessageColumns {
+  readonly count: number;
+  readonly uids: Float64Array;
+  readonly modseqs: Float64Array;
+  readonly sizes: Float64Array;
+  readonly dates: Float64Array;
+  /** -1: no prefix (MessageInfo.prefixBytes absent). */
+  readonly prefixBytes: Float64Array;
+  /** Distinct flag lists; flagLists[flagIndex[i]] is message i's. */
+  readonly flagLists: ReadonlyArray<readonly string[]>;
+  readonly flagIndex: Uint32Array;
+  /** Joined with "\n" (ids never hold one). */
+  readonly emailIds: string;
+  readonly threadIds: string;
+}
+
+/** listMessageColumns' answer: a FolderListing with its messages in columns. */
+export type ColumnListing = Omit<FolderListing, 'messages'> & { readonly messages: MessageColumns };
+
 export interface ListOptions {
   /** Only messages with a modseq above this, plus the UIDs expunged after it. */
   readonly changedSince?: number;
@@ -342,6 +369,8 @@ export interface MailboxApi {
   sharedFolders(identifier: string): Promise<Result<Array<{ readonly mailboxId: string; readonly address: string; readonly folder: FolderInfo }>>>;
   /** A folder's messages (all, or only those changed after `changedSince`), plus vanished UIDs. */
   listMessages(mailboxId: string, folder: string, options?: ListOptions): Promise<Result<FolderListing>>;
+  /** listMessages with the messages in columns, in UID order: no object per message on either side of the IPC hop. */
+  listMessageColumns(mailboxId: string, folder: string, options?: ListOptions): Promise<Result<ColumnListing>>;
   /** The message's bytes exactly as appended. */
   readMessage(mailboxId: string, folder: string, uid: number): Promise<Result<Uint8Array>>;
   /**

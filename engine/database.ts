@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import type {
   BodyValue,
+  ColumnListing,
   CommitResult,
   DocumentListing,
   FolderInfo,
@@ -688,6 +689,10 @@ export class MailboxDatabase implements MailboxApi {
   /** listMessages with the messages in columns (engine/worker/pack.ts): the worker's answer, no object per message. */
   listMessagesPacked(mailboxId: string, folderName: string, options: ListOptions = {}): Result<PackedListing> {
     return this.listing(mailboxId, folderName, options, packMessages);
+  }
+
+  async listMessageColumns(mailboxId: string, folderName: string, options: ListOptions = {}): Promise<Result<ColumnListing>> {
+    return this.listMessagesPacked(mailboxId, folderName, options);
   }
 
   private listing(mailboxId: string, folderName: string, options: ListOptions): Result<FolderListing>;

@@ -208,6 +208,7 @@ export class MoveManager {
       folders: (id) => api.folders(id),
       sharedFolders: (identifier) => api.sharedFolders(identifier),
       listMessages: (id, folder, options) => api.listMessages(id, folder, options),
+      listMessageColumns: (id, folder, options) => api.listMessageColumns(id, folder, options),
       readMessage: (id, folder, uid) => api.readMessage(id, folder, uid),
       summaries: (id, folder, uids) => api.summaries(id, folder, uids),
       readPart: (id, folder, uid, section, options) => api.readPart(id, folder, uid, section, options),

@@ -4,7 +4,7 @@
 // new active copy, and it moves mailbox watches over too. With no active copy mounted, calls
 // answer DATABASE_UNAVAILABLE (retriable).
 
-import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
+import type { BodyValue, ColumnListing, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail, ok } from '../errors.js';
 
 /** What the router needs from a copy's client (WorkerClient in production). */
@@ -98,6 +98,9 @@ export class DatabaseRouter implements MailboxApi {
   }
   listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     return this.route((t) => t.listMessages(mailboxId, folder, options));
+  }
+  listMessageColumns(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<ColumnListing>> {
+    return this.route((t) => t.listMessageColumns(mailboxId, folder, options));
   }
   documents(mailboxId: string, kind: string, options: { readonly ids?: readonly string[] } = {}): ReturnType<MailboxApi['documents']> {
     return this.route((t) => t.documents(mailboxId, kind, options));

@@ -3,7 +3,7 @@
 // answer DATABASE_UNAVAILABLE (retriable) — never a hang and never a silent success.
 
 import type { ChildProcess } from 'node:child_process';
-import type { BodyValue, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
+import type { BodyValue, ColumnListing, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail, ok } from '../errors.js';
 import { type PackedListing, unpackListing } from './pack.js';
 import type { Method, Notice, Reply, Request } from './protocol.js';
@@ -88,6 +88,9 @@ export class WorkerClient implements MailboxApi {
   async listMessages(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<FolderListing>> {
     const packed = await this.result<PackedListing>('listMessages', { mailboxId, folder, ...options });
     return packed.ok ? ok(unpackListing(packed.value)) : packed;
+  }
+  listMessageColumns(mailboxId: string, folder: string, options: ListOptions = {}): Promise<Result<ColumnListing>> {
+    return this.result<ColumnListing>('listMessages', { mailboxId, folder, ...options });
   }
   /** Deletes whole log segments below `position` (at most the copy's checkpoint); see MailboxDatabase.truncateLog. */
   truncateLog(position: number): Promise<Result<{ removedSegments: number; logStartPosition: number }>> {

@@ -4,26 +4,13 @@
 // two strings) cost more than the listing itself on both sides of the hop: a SELECT of 200
 // messages about 0.3 ms of worker and 0.7 ms of front-end time, 100,000 messages seconds.
 
-import type { FolderListing, MessageInfo } from '../api.js';
+import type { ColumnListing, FolderListing, MessageColumns, MessageInfo } from '../api.js';
 
 /** What packMessages reads of a message: the API's MessageInfo, or the state's MessageMeta (its prefix, latin1, one character a byte). */
 export type PackableMessage = MessageInfo & { readonly prefix?: string };
 
-export interface PackedMessages {
-  readonly count: number;
-  readonly uids: Float64Array;
-  readonly modseqs: Float64Array;
-  readonly sizes: Float64Array;
-  readonly dates: Float64Array;
-  /** -1: no prefix. */
-  readonly prefixBytes: Float64Array;
-  /** Distinct flag lists; flagLists[flagIndex[i]] is message i's. */
-  readonly flagLists: ReadonlyArray<readonly string[]>;
-  readonly flagIndex: Uint32Array;
-  /** Joined with "\n" (ids never hold one). */
-  readonly emailIds: string;
-  readonly threadIds: string;
-}
+/** The columns (engine/api.ts MessageColumns: front ends may hold them). */
+export type PackedMessages = MessageColumns;
 
 export function packMessages(messages: readonly PackableMessage[]): PackedMessages {
   const count = messages.length;
@@ -82,7 +69,7 @@ export function unpackMessages(packed: PackedMessages): MessageInfo[] {
 }
 
 /** A listing as the worker sends it: FolderListing with its messages packed. */
-export type PackedListing = Omit<FolderListing, 'messages'> & { readonly messages: PackedMessages };
+export type PackedListing = ColumnListing;
 
 export function unpackListing(packed: PackedListing): FolderListing {
   return { ...packed, messages: unpackMessages(packed.messages) };

@@ -4,7 +4,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import type { CommitResult, FolderListing, MailboxApi, MessageInfo } from '../../engine/api.js';
+import { toMessageColumns, type CommitResult, type FolderListing, type MailboxApi, type MessageInfo } from '../../engine/api.js';
 import { fail, ok, type Result } from '../../engine/errors.js';
 import type { Account, FrontEndContext, FrontEndLimits } from '../frontend.js';
 import type { Pop3Io } from './session.js';
@@ -247,6 +247,10 @@ export function memoryInbox(mailboxId: string, contents: readonly Uint8Array[]):
     folders: unsupported,
     sharedFolders: unsupported,
     listMessages,
+    async listMessageColumns(id, folder) {
+      const listed = await listMessages(id, folder);
+      return listed.ok ? ok({ ...listed.value, messages: toMessageColumns(listed.value.messages) }) : listed;
+    },
     async readMessage(id, folder, uid) {
       const found = messages.find((m) => m.uid === uid);
       return id === mailboxId && folder === 'INBOX' && found !== undefined ? ok(found.content) : fail('NO_SUCH_MESSAGE', `uid ${uid}`);
