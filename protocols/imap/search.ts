@@ -3,10 +3,9 @@
 // (listMessages); header and body keys and sent dates go through content.ts, asked once per key
 // over only the messages the cheap keys at the top level leave.
 
-import type { MessageContent, MessageInfo } from '../../engine/api.js';
+import type { MessageContent } from '../../engine/api.js';
 import { ok, type Result } from '../../engine/errors.js';
 import { contentMatches, summariesOf, type ContentQuery, type ContentScope } from './content.js';
-import { hasFlag } from './format.js';
 import type { SelectedMailbox } from './selected.js';
 import type { ImapDate, SearchKey } from './wire/types.js';
 
@@ -44,20 +43,32 @@ interface Context {
   readonly content: Map<SearchKey, Set<number>>;
   readonly summaries: Map<number, MessageContent>;
   readonly sets: Map<SearchKey, Set<number>>;
+  /** Per flag (lowercased): which of the view's flag lists hold it (SelectedMailbox.flagListsHolding). */
+  readonly flagTables: Map<string, Uint8Array>;
 }
 
-function test(key: SearchKey, info: MessageInfo, seq: number, c: Context): boolean {
+/** Whether the message at `row` of the view (sequence number - 1) matches `key`. */
+function test(key: SearchKey, row: number, c: Context): boolean {
+  const view = c.view;
   switch (key.kind) {
     case 'all':
       return true;
     case 'and':
-      return key.keys.every((k) => test(k, info, seq, c));
+      return key.keys.every((k) => test(k, row, c));
     case 'or':
-      return test(key.left, info, seq, c) || test(key.right, info, seq, c);
+      return test(key.left, row, c) || test(key.right, row, c);
     case 'not':
-      return !test(key.key, info, seq, c);
-    case 'flag':
-      return hasFlag(info, key.flag) === key.set;
+      return !test(key.key, row, c);
+    case 'flag': {
+      // One table per flag for the whole search: a flag test is then one array read per message.
+      const name = key.flag.toLowerCase();
+      let table = c.flagTables.get(name);
+      if (table === undefined) {
+        table = view.flagListsHolding(name);
+        c.flagTables.set(name, table);
+      }
+      return (table[view.flagListAt(row)] === 1) === key.set;
+    }
     // No \Recent in this server (RFC 9051 removed it): NEW and RECENT match nothing, OLD everything.
     case 'new':
     case 'recent':
@@ -65,36 +76,36 @@ function test(key: SearchKey, info: MessageInfo, seq: number, c: Context): boole
     case 'old':
       return true;
     case 'date':
-      if (key.field === 'internal') return compareDay(dayOf(info.internalDateMs), key.op, key.date);
+      if (key.field === 'internal') return compareDay(dayOf(view.internalDateAt(row)), key.op, key.date);
       {
-        const envelope = c.summaries.get(info.uid)?.summary.envelope;
+        const envelope = c.summaries.get(view.uids[row]!)?.summary.envelope;
         if (envelope === undefined || envelope.dateMs === null) return false;
         return compareDay(dayOf(envelope.dateMs + (envelope.dateOffsetMinutes ?? 0) * 60_000), key.op, key.date);
       }
     case 'age': {
-      const ageMs = c.nowMs - info.internalDateMs;
+      const ageMs = c.nowMs - view.internalDateAt(row);
       return key.op === 'older' ? ageMs >= key.seconds * 1000 : ageMs <= key.seconds * 1000;
     }
     case 'header':
     case 'text':
-      return c.content.get(key)?.has(info.uid) === true;
+      return c.content.get(key)?.has(view.uids[row]!) === true;
     case 'size':
-      return key.op === 'larger' ? info.sizeBytes > key.bytes : info.sizeBytes < key.bytes;
+      return key.op === 'larger' ? view.sizeAt(row) > key.bytes : view.sizeAt(row) < key.bytes;
     case 'sequence':
     case 'uid':
-      return c.sets.get(key)?.has(info.uid) === true;
+      return c.sets.get(key)?.has(view.uids[row]!) === true;
     case 'modseq':
-      return BigInt(info.modseq) >= key.modseq;
+      return BigInt(view.modseqAt(row)) >= key.modseq;
     case 'emailid':
-      return info.emailId === key.id;
+      return view.emailIdAt(row) === key.id;
     case 'threadid':
-      return info.threadId === key.id;
+      return view.threadIdAt(row) === key.id;
   }
 }
 
 /** The UIDs of the view's messages (not yet-announced expunges) that match `key`. */
 export async function evaluateSearch(view: SelectedMailbox, key: SearchKey, scope: ContentScope, nowMs: number): Promise<Result<SearchOutcome>> {
-  const c: Context = { view, nowMs, content: new Map(), summaries: new Map(), sets: new Map() };
+  const c: Context = { view, nowMs, content: new Map(), summaries: new Map(), sets: new Map(), flagTables: new Map() };
   let usedModseq = false;
   let needsContent = false;
   let needsSentDate = false;
@@ -104,12 +115,15 @@ export async function evaluateSearch(view: SelectedMailbox, key: SearchKey, scop
     if (k.kind === 'date' && k.field === 'sent') needsSentDate = true;
     if (k.kind === 'sequence' || k.kind === 'uid') c.sets.set(k, new Set(resolveLenient(view, k)));
   });
-  let candidates = view.uids.filter((uid) => !view.pendingExpunge.has(uid));
+  // Rows of the view (sequence number - 1), walked over its columns: no object per message.
+  let rows: number[] = [];
+  for (let row = 0; row < view.exists; row++) if (view.pendingExpunge.size === 0 || !view.pendingExpunge.has(view.uids[row]!)) rows.push(row);
   if (needsContent) {
     // Narrow by the cheap conjuncts first, so content is read only where it can still matter.
     const conjuncts = key.kind === 'and' ? key.keys : [key];
     const cheap = conjuncts.filter((k) => !hasContentKey(k));
-    candidates = candidates.filter((uid) => cheap.every((k) => test(k, view.infos.get(uid)!, view.seqOf(uid), c)));
+    rows = rows.filter((row) => cheap.every((k) => test(k, row, c)));
+    const candidates = rows.map((row) => view.uids[row]!);
     if (needsSentDate) {
       const got = await summariesOf(scope, candidates);
       if (!got.ok) return got;
@@ -125,8 +139,11 @@ export async function evaluateSearch(view: SelectedMailbox, key: SearchKey, scop
       if (!got.ok) return got;
       c.content.set(k, got.value);
     }
+    // The view's flag lists may have been renumbered while content was read.
+    c.flagTables.clear();
   }
-  const uids = candidates.filter((uid) => test(key, view.infos.get(uid)!, view.seqOf(uid), c));
+  const uids: number[] = [];
+  for (const row of rows) if (test(key, row, c)) uids.push(view.uids[row]!);
   return ok({ uids, usedModseq });
 }
 

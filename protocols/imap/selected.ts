@@ -3,17 +3,67 @@
 // but has not been allowed to announce yet. Sequence numbers are this view's, so they stay
 // correct across other sessions' expunges until the session may send EXPUNGE/VANISHED
 // (RFC 9051 §7.5.1: never during FETCH, STORE or SEARCH).
+//
+// The messages are held in columns (one array per field, row = sequence number - 1), each
+// distinct flag list once (`flagLists`, a row holds its index), built straight from the
+// listing's columns (listMessageColumns): no object per message, so a 100,000-message folder
+// costs a session a few MB and its SELECT, FETCH 1:* (FLAGS) and flag SEARCH walk arrays.
+// `infos` still answers one message as a MessageInfo (made on demand) for the commands that
+// look at a few.
 
-import type { MailboxApi, MessageContent, MessageInfo } from '../../engine/api.js';
+import type { MailboxApi, MessageColumns, MessageContent, MessageInfo } from '../../engine/api.js';
 import { contentCacheEntriesMax } from './constants.js';
 import { envelopeOf } from './convert.js';
 import { ResponseWriter, writeEnvelope, type EncodeOptions } from './wire/encoder.js';
 import type { SeqRange, SequenceSet } from './wire/types.js';
 
+/** A distinct flag list of the view, with what FETCH and SEARCH want of it computed once. */
+interface FlagList {
+  readonly flags: readonly string[];
+  /** The flags lowercased (flag names compare case-insensitively). */
+  readonly lower: ReadonlySet<string>;
+  /** `FLAGS (...)` as sent. */
+  readonly bytes: Buffer;
+}
+
+/** Flag lists kept beyond twice the messages before the unused ones are dropped. */
+const flagListsSlack = 64;
+
+/** The FETCH items `fetchFlagLines` formats from the view alone. */
+export type FlagLineItem = 'UID' | 'FLAGS' | 'MODSEQ';
+
 export class SelectedMailbox {
-  /** UIDs in ascending order: index + 1 is the sequence number. */
+  /** UIDs in ascending order: index + 1 is the sequence number (the row of every column). */
   uids: number[] = [];
-  readonly infos = new Map<number, MessageInfo>();
+  private modseqs: number[] = [];
+  private sizes: number[] = [];
+  private dates: number[] = [];
+  /** -1: no prefix. */
+  private prefixes: number[] = [];
+  /** Index into flagLists. */
+  private flagRows: number[] = [];
+  private flagLists: FlagList[] = [];
+  private readonly flagListNumbers = new Map<string, number>();
+  /**
+   * Email and thread ids by row. A full listing brings them joined in one string each, split
+   * only when a message's ids are first asked for (FETCH EMAILID, a MessageInfo): until then
+   * `idsJoined` holds the listing's rows and `emailIds`/`threadIds` the rows appended after it.
+   */
+  private idsJoined: { readonly emailIds: string; readonly threadIds: string; readonly count: number } | null = null;
+  private emailIds: string[] = [];
+  private threadIds: string[] = [];
+  /** One message as a MessageInfo, made from the columns (changes go through set). */
+  readonly infos = {
+    get: (uid: number): MessageInfo | undefined => {
+      const row = this.seqOf(uid) - 1;
+      return row < 0 ? undefined : this.infoAt(row);
+    },
+    set: (uid: number, info: MessageInfo): void => {
+      const row = this.seqOf(uid) - 1;
+      if (row >= 0) this.setRow(row, info);
+    },
+    has: (uid: number): boolean => this.seqOf(uid) !== 0,
+  };
   /** Expunged in storage, still numbered here until announced. */
   readonly pendingExpunge = new Set<number>();
   /** RFC 5182 SEARCHRES `$`, as UIDs. */
@@ -28,7 +78,6 @@ export class SelectedMailbox {
    * recently used first, so repeated ENVELOPE/BODYSTRUCTURE fetches skip the database round trip.
    */
   private readonly contents = new Map<number, MessageContent>();
-  /** Messages changed while the session could not say so (their FETCH is still owed). */
   constructor(
     public name: string,
     readonly folderId: number,
@@ -43,13 +92,246 @@ export class SelectedMailbox {
     return this.uids.length;
   }
 
-  /** Loads the messages of a full listing (SELECT). */
+  /** Loads a full listing's columns (SELECT), rows in UID order. */
+  loadColumns(columns: MessageColumns): void {
+    this.clear();
+    const { count } = columns;
+    let order: number[] | null = null;
+    for (let i = 1; i < count; i++) {
+      if (columns.uids[i]! <= columns.uids[i - 1]!) {
+        order = Array.from({ length: count }, (_, k) => k).sort((a, b) => columns.uids[a]! - columns.uids[b]!);
+        break;
+      }
+    }
+    const numbers = columns.flagLists.map((flags) => this.flagListNumber(flags));
+    const pick = <T>(at: (i: number) => T): T[] => {
+      const out = new Array<T>(count);
+      for (let r = 0; r < count; r++) out[r] = at(order === null ? r : order[r]!);
+      return out;
+    };
+    this.uids = pick((i) => columns.uids[i]!);
+    this.modseqs = pick((i) => columns.modseqs[i]!);
+    this.sizes = pick((i) => columns.sizes[i]!);
+    this.dates = pick((i) => columns.dates[i]!);
+    this.prefixes = pick((i) => columns.prefixBytes[i]!);
+    this.flagRows = pick((i) => numbers[columns.flagIndex[i]!]!);
+    if (order === null && count > 0) this.idsJoined = { emailIds: columns.emailIds, threadIds: columns.threadIds, count };
+    else if (count > 0) {
+      const emailIds = columns.emailIds.split('\n');
+      const threadIds = columns.threadIds.split('\n');
+      this.emailIds = pick((i) => emailIds[i]!);
+      this.threadIds = pick((i) => threadIds[i]!);
+    }
+  }
+
+  /** Loads the messages of a full listing. */
   load(messages: readonly MessageInfo[]): void {
-    this.uids = messages.map((m) => m.uid).sort((a, b) => a - b);
-    this.infos.clear();
+    this.clear();
+    for (const m of [...messages].sort((a, b) => a.uid - b.uid)) this.push(m);
+  }
+
+  private clear(): void {
+    this.uids = [];
+    this.modseqs = [];
+    this.sizes = [];
+    this.dates = [];
+    this.prefixes = [];
+    this.flagRows = [];
+    this.flagLists = [];
+    this.flagListNumbers.clear();
+    this.idsJoined = null;
+    this.emailIds = [];
+    this.threadIds = [];
     this.contents.clear();
     this.envelopes.clear();
-    for (const m of messages) this.infos.set(m.uid, m);
+  }
+
+  private push(info: MessageInfo): void {
+    this.uids.push(info.uid);
+    this.modseqs.push(info.modseq);
+    this.sizes.push(info.sizeBytes);
+    this.dates.push(info.internalDateMs);
+    this.prefixes.push(info.prefixBytes ?? -1);
+    this.flagRows.push(this.flagListNumber(info.flags));
+    this.emailIds.push(info.emailId);
+    this.threadIds.push(info.threadId);
+  }
+
+  private setRow(row: number, info: MessageInfo): void {
+    this.modseqs[row] = info.modseq;
+    this.flagRows[row] = this.flagListNumber(info.flags);
+    // Lists no message has any more are kept until they outnumber the messages: then renumbered.
+    if (this.flagLists.length > 2 * this.uids.length + flagListsSlack) this.compactFlagLists();
+  }
+
+  private compactFlagLists(): void {
+    const lists = this.flagLists;
+    this.flagLists = [];
+    this.flagListNumbers.clear();
+    const renumbered = new Map<number, number>();
+    for (let row = 0; row < this.flagRows.length; row++) {
+      const old = this.flagRows[row]!;
+      let n = renumbered.get(old);
+      if (n === undefined) {
+        n = this.flagListNumber(lists[old]!.flags);
+        renumbered.set(old, n);
+      }
+      this.flagRows[row] = n;
+    }
+  }
+
+  /** The number of a flag list, interned on first sight (flag order is kept: a reordered list is its own). */
+  private flagListNumber(flags: readonly string[]): number {
+    const key = flags.length === 0 ? '' : flags.length === 1 ? flags[0]! : flags.join('\0');
+    let n = this.flagListNumbers.get(key);
+    if (n === undefined) {
+      n = this.flagLists.length;
+      this.flagListNumbers.set(key, n);
+      const frozen = Object.freeze([...flags]);
+      this.flagLists.push({ flags: frozen, lower: new Set(frozen.map((f) => f.toLowerCase())), bytes: Buffer.from(`FLAGS (${frozen.join(' ')})`, 'utf8') });
+    }
+    return n;
+  }
+
+  /**
+   * A message as a MessageInfo, by row (sequence number - 1). Its ids are read when asked (by
+   * UID, so a row removed meanwhile reads ''): most callers want only flags and modseq, and the
+   * first id asked for splits the listing's joined ids.
+   */
+  infoAt(row: number): MessageInfo {
+    const view = this;
+    const uid = this.uids[row]!;
+    const prefix = this.prefixes[row]!;
+    const info = {
+      uid,
+      modseq: this.modseqs[row]!,
+      flags: this.flagLists[this.flagRows[row]!]!.flags,
+      sizeBytes: this.sizes[row]!,
+      internalDateMs: this.dates[row]!,
+      get emailId(): string {
+        const at = view.seqOf(uid) - 1;
+        return at < 0 ? '' : view.emailIdAt(at);
+      },
+      get threadId(): string {
+        const at = view.seqOf(uid) - 1;
+        return at < 0 ? '' : view.threadIdAt(at);
+      },
+    };
+    return prefix < 0 ? info : Object.assign(info, { prefixBytes: prefix });
+  }
+
+  flagsAt(row: number): readonly string[] {
+    return this.flagLists[this.flagRows[row]!]!.flags;
+  }
+
+  /** Whether the message at `row` has `flag` (any case). */
+  hasFlagAt(row: number, flag: string): boolean {
+    return this.flagLists[this.flagRows[row]!]!.lower.has(flag.toLowerCase());
+  }
+
+  /**
+   * For each distinct flag list (by number), whether it holds `flag`: a flag test over every
+   * row is then one array read per row (`flagListAt`).
+   */
+  flagListsHolding(flag: string): Uint8Array {
+    const lower = flag.toLowerCase();
+    return Uint8Array.from(this.flagLists, (l) => (l.lower.has(lower) ? 1 : 0));
+  }
+
+  /** The number of the flag list at `row` (an index into flagListsHolding's answer). */
+  flagListAt(row: number): number {
+    return this.flagRows[row]!;
+  }
+
+  modseqAt(row: number): number {
+    return this.modseqs[row]!;
+  }
+
+  sizeAt(row: number): number {
+    return this.sizes[row]!;
+  }
+
+  internalDateAt(row: number): number {
+    return this.dates[row]!;
+  }
+
+  emailIdAt(row: number): string {
+    this.splitIds();
+    return this.emailIds[row]!;
+  }
+
+  threadIdAt(row: number): string {
+    this.splitIds();
+    return this.threadIds[row]!;
+  }
+
+  /** The distinct flag lists some message of the view has (SELECT's FLAGS). */
+  flagsInUse(): Array<readonly string[]> {
+    const used = new Uint8Array(this.flagLists.length);
+    for (const n of this.flagRows) used[n] = 1;
+    return this.flagLists.filter((_, n) => used[n] === 1).map((l) => l.flags);
+  }
+
+  private splitIds(): void {
+    const joined = this.idsJoined;
+    if (joined === null) return;
+    this.idsJoined = null;
+    this.emailIds = [...joined.emailIds.split('\n'), ...this.emailIds];
+    this.threadIds = [...joined.threadIds.split('\n'), ...this.threadIds];
+  }
+
+  /** Those of `uids` (ascending) whose modseq is above `since` (CHANGEDSINCE). */
+  changedSince(uids: readonly number[], since: number): number[] {
+    const out: number[] = [];
+    let row = 0;
+    for (const uid of uids) {
+      if (this.uids[row] !== uid) row = this.seqOf(uid) - 1;
+      if (row < 0) {
+        row = 0;
+        continue;
+      }
+      if (this.modseqs[row]! > since) out.push(uid);
+      row++;
+    }
+    return out;
+  }
+
+  /**
+   * `* n FETCH (...)` for each UID (ascending, in the view) with the items in order, from the
+   * view alone, into one buffer: FETCH 1:* (FLAGS) of a large folder without a string or an
+   * object per message.
+   */
+  fetchFlagLines(uids: readonly number[], items: readonly FlagLineItem[]): Buffer {
+    let out = Buffer.allocUnsafe(Math.max(256, uids.length * 48));
+    let at = 0;
+    let row = 0;
+    for (const uid of uids) {
+      // Ascending UIDs, usually consecutive rows: a binary search only where they jump.
+      if (this.uids[row] !== uid) row = this.seqOf(uid) - 1;
+      if (row < 0) {
+        row = 0;
+        continue;
+      }
+      const list = this.flagLists[this.flagRows[row]!]!.bytes;
+      if (out.length - at < lineBytesMax + list.length) {
+        const bigger = Buffer.allocUnsafe(out.length * 2 + list.length);
+        out.copy(bigger, 0, 0, at);
+        out = bigger;
+      }
+      at = put(out, at, lineStart);
+      at = putNumber(out, at, row + 1);
+      at = put(out, at, fetchOpen);
+      for (let k = 0; k < items.length; k++) {
+        if (k > 0) out[at++] = 0x20;
+        const item = items[k]!;
+        if (item === 'FLAGS') at = put(out, at, list);
+        else if (item === 'UID') at = putNumber(out, put(out, at, uidItem), uid);
+        else at = put(out, putNumber(out, put(out, at, modseqItem), this.modseqs[row]!), closeParen);
+      }
+      at = put(out, at, lineEnd);
+      row++;
+    }
+    return out.subarray(0, at);
   }
 
   /** A message's cached summary, marked as just used. */
@@ -110,8 +392,7 @@ export class SelectedMailbox {
       this.infos.set(info.uid, info);
       return this.seqOf(info.uid);
     }
-    this.uids.push(info.uid);
-    this.infos.set(info.uid, info);
+    this.push(info);
     return this.uids.length;
   }
 
@@ -127,12 +408,23 @@ export class SelectedMailbox {
       if (seq === 0 || gone.has(uid)) continue;
       gone.add(uid);
       seqs.push(seq);
-      this.infos.delete(uid);
       this.contents.delete(uid);
       this.envelopes.delete(uid);
       this.pendingExpunge.delete(uid);
     }
-    if (gone.size > 0) this.uids = this.uids.filter((uid) => !gone.has(uid));
+    if (gone.size > 0) {
+      this.splitIds();
+      const keep = this.uids.map((uid) => !gone.has(uid));
+      const kept = <T>(column: T[]): T[] => column.filter((_, row) => keep[row]);
+      this.uids = kept(this.uids);
+      this.modseqs = kept(this.modseqs);
+      this.sizes = kept(this.sizes);
+      this.dates = kept(this.dates);
+      this.prefixes = kept(this.prefixes);
+      this.flagRows = kept(this.flagRows);
+      this.emailIds = kept(this.emailIds);
+      this.threadIds = kept(this.threadIds);
+    }
     return seqs.sort((a, b) => b - a);
   }
 
@@ -190,4 +482,31 @@ function lowerBound(sorted: readonly number[], value: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+// fetchFlagLines' pieces, written byte by byte (a native call per piece costs more than the copy).
+const lineStart = Buffer.from('* ');
+const fetchOpen = Buffer.from(' FETCH (');
+const uidItem = Buffer.from('UID ');
+const modseqItem = Buffer.from('MODSEQ (');
+const closeParen = Buffer.from(')');
+const lineEnd = Buffer.from(')\r\n');
+/** A line's bytes without its flag list: the pieces above and three numbers of at most 16 digits. */
+const lineBytesMax = 80;
+
+function put(out: Buffer, at: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i]!;
+  return at + bytes.length;
+}
+
+/** A non-negative integer in decimal ASCII. */
+function putNumber(out: Buffer, at: number, value: number): number {
+  let digits = 1;
+  for (let x = value; x >= 10; x = Math.floor(x / 10)) digits++;
+  let x = value;
+  for (let p = at + digits - 1; p >= at; p--) {
+    out[p] = 0x30 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  return at + digits;
 }

@@ -10,6 +10,7 @@ import { fetchWriteBytes } from '../constants.js';
 import { bodyStructureOf } from '../convert.js';
 import { hasFlag, imapDateTime, writeFlagList } from '../format.js';
 import type { ImapSession } from '../session.js';
+import type { FlagLineItem } from '../selected.js';
 import { encodeVanished, writeBodyStructure, writeFetchItemName, type EncodeOptions, type ResponseWriter } from '../wire/encoder.js';
 import type { Command, FetchAttribute, Partial, Section } from '../wire/types.js';
 import { handler, selectedOnly } from './handler.js';
@@ -77,7 +78,7 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
         if (vanished.length > 0) await s.write(encodeVanished(vanished, true));
       }
     }
-    uids = uids.filter((uid) => (view.infos.get(uid)?.modseq ?? 0) > since);
+    uids = view.changedSince(uids, since);
   }
 
   // \Seen first, so the FLAGS we send are the new ones.
@@ -106,13 +107,14 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
   let pendingBytes = 0;
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
-    const out = Buffer.concat(pending);
+    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
     pending = [];
     pendingBytes = 0;
     await s.write(out);
   };
   let failure: Failure | null = null;
   const envelopes = (content: MessageContent, options: EncodeOptions): Buffer => s.contentCache.envelope(mailboxId, content, options);
+  const flagItems = needsSummary || needsRead || seenNow.size > 0 ? null : flagLineItems(attributes);
 
   for (let at = 0; at < uids.length && failure === null; at += summariesPerCallMax) {
     const batch = uids.slice(at, at + summariesPerCallMax);
@@ -136,18 +138,23 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
       }
     }
     if (!needsRead) {
-      // Nothing to read per message: the batch's lines are built in one writer, synchronously.
-      const w = s.writer();
-      for (const uid of batch) {
-        const info = view.infos.get(uid);
-        const seq = view.seqOf(uid);
-        if (info === undefined || seq === 0) continue;
-        if (needsSummary && !summaries.has(uid)) continue; // expunged meanwhile
-        w.raw(`* ${seq} FETCH (`);
-        writeItems(w, attributes, info, summaries.get(uid), seenNow.has(uid), envelopes);
-        w.raw(')').crlf();
+      // Nothing to read per message: the batch's lines are built in one writer, synchronously
+      // (only UID, FLAGS and MODSEQ: straight from the view's columns into one buffer).
+      let bytes: Buffer;
+      if (flagItems !== null) bytes = view.fetchFlagLines(batch, flagItems);
+      else {
+        const w = s.writer();
+        for (const uid of batch) {
+          const info = view.infos.get(uid);
+          const seq = view.seqOf(uid);
+          if (info === undefined || seq === 0) continue;
+          if (needsSummary && !summaries.has(uid)) continue; // expunged meanwhile
+          w.raw(`* ${seq} FETCH (`);
+          writeItems(w, attributes, info, summaries.get(uid), seenNow.has(uid), envelopes);
+          w.raw(')').crlf();
+        }
+        bytes = w.toBuffer();
       }
-      const bytes = w.toBuffer();
       pending.push(bytes);
       pendingBytes += bytes.length;
       if (pendingBytes >= fetchWriteBytes) await flush();
@@ -179,6 +186,16 @@ export const fetch = handler<'FETCH'>(selectedOnly, async (s, tag, c) => {
   if (failure !== null) await s.fail(tag, failure, policy);
   else await s.ok(tag, 'FETCH completed', undefined, policy);
 });
+
+/** The attributes as FlagLineItems when they are all ones the view's columns answer, else null. */
+function flagLineItems(attributes: readonly FetchAttribute[]): FlagLineItem[] | null {
+  const items: FlagLineItem[] = [];
+  for (const a of attributes) {
+    if (a.kind !== 'UID' && a.kind !== 'FLAGS' && a.kind !== 'MODSEQ') return null;
+    items.push(a.kind);
+  }
+  return items;
+}
 
 class FetchFailure extends Error {
   constructor(readonly failure: Failure) {

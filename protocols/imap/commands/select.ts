@@ -3,7 +3,7 @@
 import { has } from '../../acl.js';
 import type { ImapSession } from '../session.js';
 import { SelectedMailbox } from '../selected.js';
-import { hasFlag, systemFlags, writeFetchFlags } from '../format.js';
+import { systemFlags, writeFetchFlags } from '../format.js';
 import { encodeFlags, encodeNumbered, encodeVanished } from '../wire/encoder.js';
 import type { Command } from '../wire/types.js';
 import { authenticated, handler, selectedOnly } from './handler.js';
@@ -28,7 +28,7 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
   if (place === null) return;
   const { api, mailboxId, rights } = place;
   const noticesBefore = s.ownNotices;
-  const listing = await api.listMessages(mailboxId, place.folder);
+  const listing = await api.listMessageColumns(mailboxId, place.folder);
   if (!listing.ok) {
     await s.fail(tag, listing);
     return;
@@ -38,10 +38,10 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
   const readOnly = c.kind === 'EXAMINE' || ![...'stwe'].some((r) => has(rights, r));
   const view = new SelectedMailbox(folder.name, folder.folderId, folder.uidValidity, readOnly, folder.modseqHighest, folder.uidNext);
   if (place.kind !== 'personal') view.shared = { api, mailboxId, rights };
-  view.load(messages);
+  view.loadColumns(messages);
 
   const keywords = new Set<string>();
-  for (const m of messages) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+  for (const list of view.flagsInUse()) for (const f of list) if (!f.startsWith('\\')) keywords.add(f);
   const flags = [...systemFlags, ...[...keywords].sort()];
   const out: Buffer[] = [encodeFlags(flags)];
   const line = (text: string): void => void out.push(Buffer.from(text + '\r\n'));
@@ -50,8 +50,10 @@ async function open(s: ImapSession, tag: string, c: SelectCommand): Promise<void
   out.push(encodeNumbered(view.exists, 'EXISTS'));
   if (!s.enabled.rev2) {
     out.push(encodeNumbered(0, 'RECENT'));
-    const firstUnseen = view.uids.findIndex((uid) => !hasFlag(view.infos.get(uid)!, '\\Seen'));
-    if (firstUnseen >= 0) line(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+    const seen = view.flagListsHolding('\\Seen');
+    let firstUnseen = 0;
+    while (firstUnseen < view.exists && seen[view.flagListAt(firstUnseen)] === 1) firstUnseen++;
+    if (firstUnseen < view.exists) line(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
   }
   line(`* OK [UIDVALIDITY ${view.uidValidity}] UIDs valid`);
   line(`* OK [UIDNEXT ${view.uidNext}] Predicted next UID`);
@@ -104,9 +106,12 @@ export const close = handler<'CLOSE'>(selectedOnly, async (s, tag) => {
   s.select(null);
   // RFC 4314 §4: CLOSE expunges only with the `e` right.
   if (!view.readOnly && has(rights, 'e')) {
-    const listing = await api.listMessages(mailboxId, view.name);
+    const listing = await api.listMessageColumns(mailboxId, view.name);
     if (listing.ok) {
-      const deleted = listing.value.messages.filter((m) => hasFlag(m, '\\Deleted')).map((m) => m.uid);
+      const { messages } = listing.value;
+      const holding = messages.flagLists.map((flags) => flags.some((f) => f.toLowerCase() === '\\deleted'));
+      const deleted: number[] = [];
+      for (let i = 0; i < messages.count; i++) if (holding[messages.flagIndex[i]!] === true) deleted.push(messages.uids[i]!);
       if (deleted.length > 0) {
         const done = await api.commit({ mailboxId, ops: [{ op: 'expunge', folder: view.name, uids: deleted }] });
         if (!done.ok) {
