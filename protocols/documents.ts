@@ -23,19 +23,22 @@ export interface DocumentChange<R> {
 }
 
 /**
- * Reads `reads`, lets `change` plan ops from them, and commits the ops only while none of the
- * kinds read changed meanwhile; on MODIFIED it reads and plans again (so `change` must have no
- * other effect). Answers the change's result and the commit (null when there were no ops).
+ * Reads `reads` (the first time, takes `first` when the caller read them already), lets `change`
+ * plan ops from them, and commits the ops only while none of the kinds read changed meanwhile;
+ * on MODIFIED it reads and plans again (so `change` must have no other effect). Answers the
+ * change's result and the commit (null when there were no ops).
  */
 export async function changeDocuments<R>(
   api: MailboxApi,
   mailboxId: string,
   reads: readonly DocumentRead[],
   change: (read: ReadonlyMap<string, DocumentListing>) => DocumentChange<R>,
+  first?: ReadonlyMap<string, DocumentListing>,
 ): Promise<Result<{ readonly result: R; readonly commit: CommitResult | null }>> {
   for (let attempt = 0; ; attempt++) {
-    const read = new Map<string, DocumentListing>();
+    const read = new Map<string, DocumentListing>(attempt === 0 ? first : undefined);
     for (const { kind, ids } of reads) {
+      if (read.has(kind)) continue;
       const listing = await api.documents(mailboxId, kind, ids === undefined ? {} : { ids });
       if (!listing.ok) return listing;
       read.set(kind, listing.value);

@@ -56,11 +56,11 @@ export class Collection<T> {
     return [...this.items.values()];
   }
 
-  /** A new object; `keepNewest`: the kind keeps only that many (the least recently changed go). */
-  add(value: T, options: { keepNewest?: number } = {}): string {
-    const id = `${this.idPrefix}${randomBytes(8).toString('base64url')}`;
+  /** A new object (`id`: one this kind gave out before, when a change is planned again); `keepNewest`: the kind keeps only that many (the least recently changed go). */
+  add(value: T, options: { keepNewest?: number; id?: string } = {}): string {
+    const { id = `${this.idPrefix}${randomBytes(8).toString('base64url')}`, ...rest } = options;
     this.items.set(id, { id, createdModseq: Infinity, modseq: Infinity, value });
-    this.ops.push({ op: 'setDocument', kind: this.kind, id, value, ...options });
+    this.ops.push({ op: 'setDocument', kind: this.kind, id, value, ...rest });
     return id;
   }
 
@@ -108,7 +108,8 @@ export class Collection<T> {
 /**
  * Runs `change` on the account's documents of `kind` (read again and re-run when another writer
  * got there first) and commits what it changed, durably, before answering its result and the
- * kind's state after it. `also`: other kinds the change reads (and depends on).
+ * kind's state after it. `also`: other kinds the change reads (and depends on). `listing`: the
+ * kind as the caller read it already, planned on first instead of reading it again.
  */
 export async function withCollection<T, R>(
   context: MethodContext,
@@ -116,13 +117,15 @@ export async function withCollection<T, R>(
   idPrefix: string,
   change: (collection: Collection<T>, read: ReadonlyMap<string, DocumentListing>) => R,
   also: readonly string[] = [],
+  listing?: DocumentListing,
 ): Promise<{ readonly result: R; readonly newState: string }> {
   let collection: Collection<T> | null = null;
+  const first = listing === undefined ? undefined : new Map([[kind, listing]]);
   const done: { result: R; commit: CommitResult | null } = unwrap(
     await changeDocuments(context.view.api, context.account.mailboxId, [{ kind }, ...also.map((k) => ({ kind: k }))], (read) => {
       collection = new Collection<T>(kind, read.get(kind)!, idPrefix);
       return { result: change(collection, read), ops: collection.ops };
-    }),
+    }, first),
   );
   const used = collection as unknown as Collection<T>;
   return { result: done.result, newState: documentState(kindStateAfter(kind, used.listing, done.commit, used.ops)) };

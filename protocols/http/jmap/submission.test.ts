@@ -230,6 +230,31 @@ test('Identity, EmailSubmission through the mail flow, undo', { timeout: 120_000
   assert.equal(all.total, 3);
   const gone = await jmap.one('EmailSubmission/set', { accountId, destroy: [waitId, 'S999'] });
   assert.deepEqual([gone.destroyed, gone.notDestroyed.S999.type], [[waitId], 'notFound']);
+
+  // ---- one request, many objects: the submissions are read once (again only when the queue had news), committed together ----
+  const router = quire.server.supervisor.api('DB01');
+  const documents = router.documents;
+  let reads = 0;
+  router.documents = (id, kind, options) => {
+    if (kind === 'submission') reads += 1;
+    return documents.call(router, id, kind, options);
+  };
+  try {
+    const localDraft = await draft('demo@example.org', ['bob@example.org'], 'Three times');
+    const many = await jmap.one('EmailSubmission/set', {
+      accountId,
+      create: Object.fromEntries(['m1', 'm2', 'm3'].map((c) => [c, { identityId: primaryId, emailId: localDraft }])),
+      update: { '#m1': {}, S998: { undoStatus: 'canceled' } },
+      destroy: ['#m3', 'S999'],
+    });
+    assert.ok(reads >= 1 && reads <= 2, `the submissions were read ${reads} times`);
+    assert.deepEqual(Object.keys(many.created), ['m1', 'm2', 'm3']);
+    assert.deepEqual([many.updated, many.notUpdated.S998.type, many.destroyed, many.notDestroyed.S999.type], [{ [many.created.m1.id]: null }, 'notFound', [many.created.m3.id], 'notFound']);
+    const after = await jmap.one('EmailSubmission/get', { accountId, ids: [many.created.m1.id, many.created.m2.id, many.created.m3.id] });
+    assert.deepEqual([after.state, after.list.map((s: any) => s.id), after.notFound], [many.newState, [many.created.m1.id, many.created.m2.id], [many.created.m3.id]]);
+  } finally {
+    router.documents = documents;
+  }
 });
 
 test('VacationResponse and the auto-reply sent by delivery (RFC 3834)', { timeout: 120_000 }, async () => {

@@ -13,10 +13,10 @@ import { isGroup } from '../../../engine/api.js';
 import { type MailSubmission, isMailboxAddress, isOwnAddress } from '../../frontend.js';
 import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { type EmailRef, unwrap } from './account.js';
-import { type Collection, type Stored, getFrom, withCollection } from './collection.js';
+import { Collection, type Stored, getFrom, withCollection } from './collection.js';
 import { type Args, type Method, type MethodContext, MethodError, checkOwnAccount, jmapLimits, resolveId, setArguments, setResponse } from './core.js';
 import { utcDate } from './email.js';
-import { identities } from './identity.js';
+import { type IdentityValue, identities } from './identity.js';
 
 export const submissionKind = 'submission';
 /** Submissions remembered per account; older ones are destroyed (RFC 8621 7: the server may). */
@@ -219,13 +219,13 @@ function envelopeOf(given: unknown, identityEmail: string, recipients: readonly 
   return { mailFrom: { email: envelope.mailFrom.email.toLowerCase(), parameters: null }, rcptTo: envelope.rcptTo.map((r) => ({ email: String(r.email).toLowerCase(), parameters: null })) };
 }
 
-/** Sends one EmailSubmission create; answers the stored value. */
-async function send(object: Args, context: MethodContext, flow: MailSubmission): Promise<SubmissionValue> {
+/** Sends one EmailSubmission create; answers the stored value. `identityOf`: the account's identities, read once per request. */
+async function send(object: Args, context: MethodContext, flow: MailSubmission, identityOf: (id: string) => Promise<IdentityValue | null>): Promise<SubmissionValue> {
   const unknown = Object.keys(object).filter((k) => !['identityId', 'emailId', 'envelope'].includes(k));
   if (unknown.length > 0) throw new MethodError('invalidProperties', 'unknown or server-set properties', { properties: unknown });
   if (typeof object.identityId !== 'string' || typeof object.emailId !== 'string') throw new MethodError('invalidProperties', 'identityId and emailId are required', { properties: ['identityId', 'emailId'] });
   const identityId = resolveId(object.identityId, context);
-  const identity = (await identities(context, (collection) => collection.get(identityId)?.value ?? null)).result;
+  const identity = await identityOf(identityId);
   if (identity === null) throw new MethodError('invalidProperties', `no identity ${identityId}`, { properties: ['identityId'] });
   if (!isOwnAddress(context.account, identity.email)) throw new MethodError('forbiddenFrom', `${identity.email} is no longer one of your addresses`);
   const emailId = resolveId(object.emailId, context);
@@ -271,21 +271,39 @@ export function submissionSet(emailSet: Method): Method {
     checkOwnAccount(args, context);
     const flow = flowOf(context);
     const { creates, updates, destroys } = setArguments(args);
-    const oldState = await submissions(context, (collection) => {
+    // The submissions are read once (brought up to date from the queue): every object is worked
+    // out on that copy, and their changes are committed together at the end (planned again on a
+    // fresh read only when another writer got there first).
+    const listing = await submissions(context, (collection) => {
       if (args.ifInState !== undefined && args.ifInState !== null && args.ifInState !== collection.state) throw new MethodError('stateMismatch', 'ifInState does not match');
-      return collection.state;
+      return collection.listing;
     });
-    const { out, put, refused } = setResponse(context.accountId, oldState);
+    const working = new Collection<SubmissionValue>(submissionKind, listing, 'S');
+    const { out, put, refused } = setResponse(context.accountId, working.state);
+    /** The request's changes, in order, as they apply to a collection (the working copy, then the one committed). */
+    const steps: Array<(collection: Collection<SubmissionValue>) => void> = [];
+    const step = (change: (collection: Collection<SubmissionValue>) => void): void => {
+      change(working);
+      steps.push(change);
+    };
+    /** What each object is answered once the changes are durable (refused all together if they are not). */
+    const answers: Array<{ readonly key: string; readonly refuseKey: string; readonly id: string; readonly value: unknown }> = [];
     /** Submission id → its emailId, for onSuccess*Email (creation ids as `#cid`). */
     const succeeded = new Map<string, string>();
+    let identitiesRead: Promise<ReadonlyMap<string, IdentityValue>> | null = null;
+    const identityOf = async (id: string): Promise<IdentityValue | null> => {
+      identitiesRead ??= identities(context, (collection) => new Map(collection.all().map((item) => [item.id, item.value]))).then((read) => read.result);
+      return (await identitiesRead).get(id) ?? null;
+    };
 
     for (const [creationId, object] of creates) {
       try {
-        const value = await send(object, context, flow);
-        const id = await submissions(context, (collection) => collection.add(value, { keepNewest: submissionsKept }));
+        const value = await send(object, context, flow, identityOf);
+        const id = working.add(value, { keepNewest: submissionsKept });
+        steps.push((collection) => collection.add(value, { keepNewest: submissionsKept, id }));
         context.createdIds.set(creationId, id);
         succeeded.set(`#${creationId}`, value.emailId).set(id, value.emailId);
-        put('created', creationId, { id, threadId: value.threadId, sendAt: value.sendAt, undoStatus: value.undoStatus, deliveryStatus: value.deliveryStatus, dsnBlobIds: [], mdnBlobIds: [], ...(object.envelope === undefined || object.envelope === null ? { envelope: value.envelope } : {}) });
+        answers.push({ key: 'created', refuseKey: 'notCreated', id: creationId, value: { id, threadId: value.threadId, sendAt: value.sendAt, undoStatus: value.undoStatus, deliveryStatus: value.deliveryStatus, dsnBlobIds: [], mdnBlobIds: [], ...(object.envelope === undefined || object.envelope === null ? { envelope: value.envelope } : {}) } });
       } catch (error) {
         refused('notCreated', creationId, error);
       }
@@ -294,7 +312,7 @@ export function submissionSet(emailSet: Method): Method {
     for (const [rawId, patch] of updates) {
       const id = resolveId(rawId, context);
       try {
-        const current = await submissions(context, (collection) => collection.get(id)?.value ?? null);
+        const current = working.get(id)?.value ?? null;
         if (current === null) throw new MethodError('notFound', `no submission ${id}`);
         const other = Object.keys(patch).filter((k) => k !== 'undoStatus');
         if (other.length > 0 || (patch.undoStatus !== undefined && patch.undoStatus !== 'canceled')) throw new MethodError('invalidProperties', 'only undoStatus can change, to canceled', { properties: other.length > 0 ? other : ['undoStatus'] });
@@ -303,10 +321,13 @@ export function submissionSet(emailSet: Method): Method {
           let cancelled = true;
           for (const queueId of new Set(Object.values(current.queueIds))) cancelled = cancelled && unwrap(await flow.cancel(queueId));
           if (!cancelled) throw new MethodError('cannotUnsend', 'the message is being delivered or was delivered already');
-          await submissions(context, (collection) => collection.update(id, { ...current, undoStatus: 'canceled' }));
+          const value: SubmissionValue = { ...current, undoStatus: 'canceled' };
+          step((collection) => {
+            if (collection.get(id) !== undefined) collection.update(id, value);
+          });
         }
         succeeded.set(id, current.emailId);
-        put('updated', id, null);
+        answers.push({ key: 'updated', refuseKey: 'notUpdated', id, value: null });
       } catch (error) {
         refused('notUpdated', id, error);
       }
@@ -314,15 +335,27 @@ export function submissionSet(emailSet: Method): Method {
 
     for (const rawId of destroys) {
       const id = resolveId(rawId, context);
-      const found = await submissions(context, (collection) => {
-        const item = collection.get(id);
-        if (item !== undefined) collection.destroy(id);
-        return item !== undefined;
-      });
-      if (found) (out.destroyed ??= []).push(id);
-      else put('notDestroyed', id, { type: 'notFound' });
+      if (working.get(id) === undefined) put('notDestroyed', id, { type: 'notFound' });
+      else {
+        step((collection) => collection.destroy(id));
+        answers.push({ key: 'destroyed', refuseKey: 'notDestroyed', id, value: null });
+      }
     }
-    out.newState = await submissions(context, (collection) => collection.state);
+    try {
+      out.newState = steps.length === 0 ? working.state : (await withCollection<SubmissionValue, void>(context, submissionKind, 'S', (collection) => {
+        refresh(collection, flow);
+        for (const change of steps) change(collection);
+      }, [], listing)).newState;
+    } catch (error) {
+      for (const { refuseKey, id } of answers) refused(refuseKey, id, error);
+      succeeded.clear();
+      answers.length = 0;
+      out.newState = working.state;
+    }
+    for (const { key, id, value } of answers) {
+      if (key === 'destroyed') (out.destroyed ??= []).push(id);
+      else put(key, id, value);
+    }
 
     // RFC 8621 7.5: onSuccessUpdateEmail / onSuccessDestroyEmail, as an implicit Email/set.
     const update: Record<string, Args> = {};
