@@ -139,6 +139,8 @@ interface HeaderRecord {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+/** The content index's snapshot, in `<copy dir>/search/` (a reseed's snapshot carries it too). */
+const indexFileName = 'index.qsi';
 
 export class DatabaseCorruptError extends Error {
   constructor(message: string) {
@@ -179,6 +181,9 @@ export class MailboxDatabase implements MailboxApi {
    * commit sees it.
    */
   private stateWriting: { readonly ops: Map<string, Uint8Array | null>; readonly done: Promise<void> } | null = null;
+  private get indexPath(): string {
+    return join(this.options.dir, 'search', indexFileName);
+  }
   private stateQueued: { readonly ops: Map<string, Uint8Array | null>; end: number; batches: number } | null = null;
   private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
   private failure: unknown = null;
@@ -211,7 +216,7 @@ export class MailboxDatabase implements MailboxApi {
       isLive: (hash) => this.durable.contents.has(hash),
       read: async (hash) => ({ bytes: await this.contentBytes(hash), summary: await this.summaryOf(hash) }),
       position: () => this.durable.position,
-    }, { storage: options.storage, path: join(options.dir, 'search', 'index.qsi'), checksum: crc32c });
+    }, { storage: options.storage, path: this.indexPath, checksum: crc32c });
   }
 
   static async open(options: DatabaseOptions): Promise<MailboxDatabase> {
@@ -582,8 +587,21 @@ export class MailboxDatabase implements MailboxApi {
       }
       await storage.syncDir(join(dir, 'log'));
     });
+    // The content index's snapshot is replaced whole (a rename), never written in place: a link
+    // to the current one is a consistent file, and any one is right for the documents it holds
+    // (engine/search/README.md); a copy opened on it indexes only what was stored since.
+    const indexFiles: Array<{ path: string; bytes: number }> = [];
+    try {
+      await storage.mkdirp(join(dir, 'search'));
+      await storage.link(this.indexPath, join(dir, 'search', indexFileName));
+      const linked = await storage.open(join(dir, 'search', indexFileName), { create: false });
+      indexFiles.push({ path: `search/${indexFileName}`, bytes: await linked.size().finally(() => linked.close()) });
+      await storage.syncDir(join(dir, 'search'));
+    } catch {
+      // None written yet: the reseeded copy builds its index from its contents.
+    }
     return ok({
-      files: [...taken.files.map((f) => ({ path: `state/${f.name}`, bytes: f.bytes })), ...logFiles],
+      files: [...taken.files.map((f) => ({ path: `state/${f.name}`, bytes: f.bytes })), ...logFiles, ...indexFiles],
       logStartPosition,
       logEndPosition,
       pauseMs: taken.pauseMs,

@@ -20,7 +20,7 @@ import type { Result } from './errors.js';
 import type { SearchIndexState } from './search/types.js';
 import { batchEnvelope, checkEnvelope, ShippingError, type BatchEnvelope } from './replication/envelope.js';
 import { EmbeddedTransport } from './replication/embedded.js';
-import { copySnapshot, seedProgressName } from './replication/seed.js';
+import { copySnapshot, seedProgressName, type SnapshotSource } from './replication/seed.js';
 import { DatabaseRouter } from './replication/router.js';
 import { cutBackLog, describeTail, DivergentLogError, type DivergentTail } from './replication/divergence.js';
 import { FencedError, type PeerAddress, type Publisher, type Release, type ShippingTransport, type Subscription } from './replication/transport.js';
@@ -310,6 +310,11 @@ export interface SupervisorOptions {
    */
   readonly fetchLastLogs?: (server: string, request: LastLogsRequest) => AsyncIterable<LogBatch>;
   /**
+   * The active copy is on another server (Kafka): asks that server for a snapshot of it, to reseed
+   * a copy here (server/peers.ts: taken there, its files read over its admin API's HTTPS listener).
+   */
+  readonly fetchSnapshot?: (server: string, request: SnapshotRequest) => Promise<PeerSnapshot>;
+  /**
    * A divergent copy's log was cut back (or could not be): what the cut-off part held. The
    * server gives the deliveries back from its safety net and reports the rest.
    */
@@ -328,6 +333,27 @@ export interface LastLogsRequest {
   /** The server asking (the one activating). */
   readonly server: string;
 }
+
+/** What a server reseeding one of its copies asks the server holding the active copy for. */
+export interface SnapshotRequest {
+  readonly database: string;
+  /** The copy to be seeded: its server and number (the snapshot's folder on the asked server is named after it). */
+  readonly server: string;
+  readonly copy: number;
+}
+
+/** A snapshot another server took of its active copy: its files, read from there. */
+export interface PeerSnapshot {
+  readonly info: SnapshotInfo;
+  /** The copy it was taken of (files staged from another copy are never reused). */
+  readonly source: string;
+  readonly files: SnapshotSource;
+  /** The files are copied (or the reseed gave up): the other server removes the snapshot. */
+  release(): Promise<void>;
+}
+
+/** What to run to reseed a copy (it is run against the copy's own server). */
+const reseedHint = (copy: { spec: CopySpec }): string => `reseed this copy: quire db reseed ${copy.spec.database} --copy ${copy.spec.server}#${copy.spec.copy}`;
 
 export class Supervisor {
   private readonly copies: Copy[];
@@ -860,7 +886,7 @@ export class Supervisor {
       throw this.divergence(copy, envelope.firstPosition, `${copy.name} ends at ${copy.end} but the active copy's next batch starts at ${envelope.firstPosition} (divergent log)`);
     }
     if (envelope.firstPosition !== copy.end) {
-      throw new ShippingError(`${copy.name} ends at ${copy.end} but the next batch starts at ${envelope.firstPosition} (${envelope.firstPosition > copy.end ? 'gap' : 'divergent log'}): reseed this copy`);
+      throw new ShippingError(`${copy.name} ends at ${copy.end} but the next batch starts at ${envelope.firstPosition} (${envelope.firstPosition > copy.end ? 'gap' : 'divergent log'}): ${reseedHint(copy)}`);
     }
     let replayTo: number | undefined;
     if (copy.lagged) {
@@ -874,7 +900,7 @@ export class Supervisor {
   /** The error for a copy whose log differs from the active's at `position`: cut back there only if the feed vouches it is common. */
   private divergence(copy: Copy, position: number, message: string): ShippingError {
     if (position === copy.agreedEnd || copy.activationPoints.has(position)) return new DivergentLogError(message, position);
-    return new ShippingError(`${message}; the common point is not known (the feed no longer holds it): reseed this copy`);
+    return new ShippingError(`${message}; the common point is not known (the feed no longer holds it): ${reseedHint(copy)}`);
   }
 
   /** Takes a worker's fresh numbers, and notes when replay passed a position (truncation lag). */
@@ -1222,7 +1248,7 @@ export class Supervisor {
       tail = await cutBackLog(copy.spec.database, copy.name, copy.spec.dir, position, this.group(copy.spec.database).durability === 'async');
     } catch (error) {
       copy.state = copy.suspended ? 'FailedAndSuspended' : 'Failed';
-      copy.error = `divergent log at ${position}, not cut back: ${(error as Error).message}; reseed this copy`;
+      copy.error = `divergent log at ${position}, not cut back: ${(error as Error).message}; ${reseedHint(copy)}`;
       this.say(`${copy.name}: ${copy.error}`);
       return;
     }
@@ -1231,7 +1257,7 @@ export class Supervisor {
     if (tail !== null) this.say(describeTail(tail));
     if (tail !== null && !tail.cut) {
       copy.state = 'Failed';
-      copy.error = `divergent log at ${position}: its log no longer starts at 0, so it cannot be cut back and rebuilt; reseed this copy`;
+      copy.error = `divergent log at ${position}: its log no longer starts at 0, so it cannot be cut back and rebuilt; ${reseedHint(copy)}`;
     } else if (!this.stopping) {
       await this.spawn(copy);
     }
@@ -1348,15 +1374,17 @@ export class Supervisor {
   }
 
   /**
-   * Reseeds a passive copy from a snapshot of the active copy under this supervisor: the copy's
-   * worker stops (Seeding), the active copy's worker takes a consistent snapshot (its state store
-   * at a batch boundary plus the log tail from there, MailboxDatabase.snapshot; writes are held
-   * for the pause only), the files are copied into `<copy dir>.seeding`, every chunk read back
-   * from the disk and compared with the snapshot's (engine/replication/seed.ts), the folder is swapped in, and the copy
+   * Reseeds a passive copy from a snapshot of the active copy: the copy's worker stops (Seeding),
+   * the active copy's worker takes a consistent snapshot (its state store at a batch boundary plus
+   * the log tail from there, MailboxDatabase.snapshot; writes are held for the pause only), the
+   * files are copied into `<copy dir>.seeding`, every chunk read back from the disk and compared
+   * with the snapshot's (engine/replication/seed.ts), the folder is swapped in, and the copy
    * reopens: it replays the short tail past the snapshot's checkpoint, then catches up by
-   * shipping. Works whatever the active copy truncated. An interrupted reseed (the server
-   * stopped) goes on from the files already copied and verified; a second request while one
-   * runs waits for it. Resolves when the copy is open again.
+   * shipping. The active copy is under this supervisor, or on another server (Kafka: the
+   * snapshot is taken there and its files read over the peer API, `fetchSnapshot`). Works
+   * whatever the active copy truncated. An interrupted reseed (the server stopped) goes on from
+   * the files already copied and verified; a second request while one runs waits for it.
+   * Resolves when the copy is open again.
    */
   reseed(database: string, server: string, copyNumber?: number, options: { bytesPerSecondMax?: number } = {}): Promise<void> {
     const copy = this.copy(database, server, copyNumber ?? this.passiveCopyNumber(database, server));
@@ -1366,17 +1394,78 @@ export class Supervisor {
     return run;
   }
 
+  /**
+   * Where a reseed of `copy` takes its snapshot: the active copy under this supervisor, or the
+   * server holding it (waited for a bounded time, as a client is, when it is restarting or not
+   * known yet). `take` takes the snapshot; `done` removes it.
+   */
+  private async reseedOrigin(group: DatabaseGroup, copy: Copy): Promise<{ from: string; take(): Promise<{ info: SnapshotInfo; source: string; files: string | SnapshotSource }>; done(): Promise<void> }> {
+    const fetchSnapshot = this.options.fetchSnapshot;
+    const remote = (): string | null => {
+      const server = group.activeServer;
+      return group.active === null && fetchSnapshot !== undefined && server !== null && server !== this.server && this.peer(server) !== undefined ? server : null;
+    };
+    const waitUntil = Date.now() + reseedActiveWaitMs;
+    while ((group.active === null || group.active.state !== 'Mounted') && remote() === null && Date.now() < waitUntil && !this.stopping) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const server = remote();
+    if (server !== null && fetchSnapshot !== undefined) {
+      let taken: PeerSnapshot | null = null;
+      return {
+        from: server,
+        take: async () => {
+          await taken?.release().catch(() => {});
+          taken = await fetchSnapshot(server, { database: group.name, server: copy.spec.server, copy: copy.spec.copy });
+          return { info: taken.info, source: taken.source, files: taken.files };
+        },
+        done: async () => {
+          await taken?.release().catch((error: Error) => this.say(`${copy.name}: could not tell ${server} to remove its snapshot: ${error.message}`));
+        },
+      };
+    }
+    const source = group.active;
+    if (source === null || source.state !== 'Mounted') {
+      throw new Error(`${group.name} has no mounted active copy on this server${group.activeServer !== null && group.activeServer !== this.server ? ` and ${group.activeServer} (where it is active) cannot be asked` : ''} to seed from`);
+    }
+    // One folder per copy seeded, so two reseeds from the same active copy do not meet.
+    const snapshotDir = `${source.spec.dir}.snapshot-${copy.spec.server}-${copy.spec.copy}`;
+    return {
+      from: source.name,
+      take: async () => {
+        const taken = (await source.client.call('snapshot', { dir: snapshotDir })) as Result<SnapshotInfo>;
+        if (!taken.ok) throw new Error(taken.message);
+        return { info: taken.value, source: source.name, files: snapshotDir };
+      },
+      // The snapshot's links would keep the active copy's truncated segments on disk.
+      done: () => rm(snapshotDir, { recursive: true, force: true }).catch(() => {}),
+    };
+  }
+
+  /**
+   * A snapshot of this server's active copy for a copy on another server to be seeded from
+   * (server/peers.ts serves its files): in `<active dir>.snapshot-<server>-<copy>`, replacing an
+   * earlier one for the same copy. The caller removes it when done.
+   */
+  async snapshotForPeer(request: SnapshotRequest): Promise<{ dir: string; source: string; info: SnapshotInfo }> {
+    const group = this.group(request.database);
+    const active = group.active;
+    if (active === null || active.state !== 'Mounted') throw new Error(`${group.name} has no mounted active copy on ${this.server}`);
+    if (request.server === this.server) throw new Error(`${group.name}: a request from this server itself`);
+    const dir = `${active.spec.dir}.snapshot-${request.server}-${request.copy}`;
+    const taken = (await active.client.call('snapshot', { dir })) as Result<SnapshotInfo>;
+    if (!taken.ok) throw new Error(taken.message);
+    const info = taken.value;
+    this.say(
+      `${active.name}: a snapshot for ${request.server}#${request.copy} to seed from: ${info.files.length} files, ${info.files.reduce((sum, f) => sum + f.bytes, 0)} bytes, log ${info.logStartPosition}..${info.logEndPosition}; writes held ${info.pauseMs.toFixed(1)} ms`,
+    );
+    return { dir, source: active.name, info };
+  }
+
   private async runReseed(copy: Copy, options: { bytesPerSecondMax?: number }): Promise<void> {
     const group = this.group(copy.spec.database);
     if (copy.role !== 'passive') throw new Error(`${copy.name} is active; switch over first`);
-    // An active copy that is restarting (its worker crashed, or the server just started and an
-    // old worker still held the store's lock) is waited for, a bounded time, as a client is.
-    const waitUntil = Date.now() + reseedActiveWaitMs;
-    while ((group.active === null || group.active.state !== 'Mounted') && Date.now() < waitUntil && !this.stopping) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const source = group.active;
-    if (source === null || source.state !== 'Mounted') throw new Error(`${group.name} has no mounted active copy on this server to seed from`);
+    const origin = await this.reseedOrigin(group, copy);
     // The copy stops first: with Kafka, its consumer's committed offset must not pass the snapshot's end.
     const seed = { bytesCopied: 0, bytesTotal: 0, startedAtMs: Date.now(), bytesAtStart: 0, holdAt: 0 };
     copy.seed = seed;
@@ -1389,19 +1478,16 @@ export class Supervisor {
     copy.error = null;
     copy.unreplayed.length = 0;
     copy.replayedAt.length = 0;
-    const snapshotDir = `${source.spec.dir}.snapshot`;
     const staging = `${copy.spec.dir}.seeding`;
     try {
-      const taken = (await source.client.call('snapshot', { dir: snapshotDir })) as Result<SnapshotInfo>;
-      if (!taken.ok) throw new Error(taken.message);
-      const snapshot = taken.value;
+      const { info: snapshot, source, files } = await origin.take();
       seed.holdAt = snapshot.logEndPosition;
       seed.bytesTotal = snapshot.files.reduce((sum, f) => sum + f.bytes, 0);
       this.say(
-        `${copy.name}: seeding from a snapshot of ${source.name}: ${snapshot.files.length} files, ${seed.bytesTotal} bytes, log ${snapshot.logStartPosition}..${snapshot.logEndPosition}; writes held ${snapshot.pauseMs.toFixed(1)} ms`,
+        `${copy.name}: seeding from a snapshot of ${source}${origin.from === source ? '' : ` on ${origin.from}`}: ${snapshot.files.length} files, ${seed.bytesTotal} bytes, log ${snapshot.logStartPosition}..${snapshot.logEndPosition}; writes held ${snapshot.pauseMs.toFixed(1)} ms`,
       );
-      const result = await copySnapshot(snapshotDir, staging, snapshot.files, {
-        source: source.name,
+      const result = await copySnapshot(files, staging, snapshot.files, {
+        source,
         ...(options.bytesPerSecondMax === undefined ? {} : { bytesPerSecondMax: options.bytesPerSecondMax }),
         onProgress: (done, copied) => {
           seed.bytesCopied = done;
@@ -1411,6 +1497,8 @@ export class Supervisor {
       await rm(join(staging, seedProgressName), { force: true });
       await rm(copy.spec.dir, { recursive: true, force: true });
       await rename(staging, copy.spec.dir);
+      // A copy seeded afresh has no divergent past to cut back.
+      copy.divergentAfter = null;
       this.say(
         `${copy.name}: seeded ${result.bytesTotal} bytes (${result.bytesCopied} copied, ${result.bytesReused} kept from an interrupted reseed, all verified) in ${Math.round(result.ms)} ms; reopening`,
       );
@@ -1421,8 +1509,7 @@ export class Supervisor {
       this.say(`${copy.name}: ${copy.error}`);
       throw error;
     } finally {
-      // The snapshot's links would keep the active copy's truncated segments on disk.
-      await rm(snapshotDir, { recursive: true, force: true }).catch(() => {});
+      await origin.done();
     }
     copy.seed = null;
     copy.suspended = false;

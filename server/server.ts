@@ -30,7 +30,7 @@ import { DiscoveryManager } from './discovery.js';
 import { giveBackDivergentTail, HandOverReceiver } from './divergence.js';
 import { safetyNetDir } from './delivery/safety-net.js';
 import { fail, ok } from '../engine/errors.js';
-import { fetchLastLogs, peerRoutes, peerToken } from './peers.js';
+import { fetchLastLogs, fetchSnapshot, peerRoutes, peerToken } from './peers.js';
 
 export interface ServerOptions {
   readonly dataDir: string;
@@ -138,6 +138,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     onHandOver: (database, payload) => handOvers.receive(database, payload),
     fetchLastLogs: (server, request) => fetchLastLogs(supervisor, server, request),
+    fetchSnapshot: (server, request) => fetchSnapshot(supervisor, server, request),
     ...(options.kafka === undefined ? {} : { transport: new KafkaTransport({ ...options.kafka, clientId: options.server }) }),
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.mountDial === undefined ? {} : { mountDial: options.mountDial }),

@@ -37,7 +37,7 @@ test('reseed by snapshot after the active copy truncated its log: state + tail c
     await Promise.all([reseeding, supervisor.reseed('DB01', 'MBX1', 2)]);
     assert.ok(lines.some((l) => /MBX1#2: seeding from a snapshot of DB01\\MBX1#1: \d+ files, \d+ bytes, log [1-9]\d*\.\.\d+; writes held [\d.]+ ms/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /MBX1#2: seeded \d+ bytes \(\d+ copied, 0 kept from an interrupted reseed, all verified\)/.test(l)), lines.join('\n'));
-    assert.ok(!existsSync(join(dir, 'a.snapshot')), 'the snapshot (hard links) is removed after the reseed');
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.snapshot')), [], 'the snapshot (hard links) is removed after the reseed');
     assert.ok(!existsSync(join(dir, 'b.seeding')), 'the staging folder was swapped in');
     assert.ok(Number(qlogs(join(dir, 'b'))[0]!.slice(0, 20)) > 0, 'the reseeded copy holds the log tail only');
     await write(5);

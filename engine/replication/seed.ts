@@ -1,14 +1,16 @@
 // Reseed by snapshot: the files of a consistent snapshot of the active copy (its state store as
 // of a batch boundary plus the log tail from there, MailboxDatabase.snapshot) are copied into a
-// staging folder beside the target copy, in one pass and several chunks in flight: each chunk is
-// read from the snapshot, written to the copy with O_DIRECT and read back from the disk with
-// O_DIRECT (not from the page cache, which would only show what was just written), and the bytes
-// read back must be the bytes read from the snapshot, before the folder is swapped in. The
-// staging folder records what it holds (`seed.json`), so an interrupted reseed (the CLI, the
-// server or the machine stopped) goes on from the files already copied and verified: a state
-// file (RocksDB files never change under one name, or are only appended to) or a log segment
-// (only appended to) already there is kept, a partial one continues where it stopped (from its
-// last whole page); either is read back and compared whole against the new snapshot.
+// staging folder beside the target copy, from a folder on this machine or read from the server
+// holding the active copy (SnapshotSource), several files at once: each chunk is read from the
+// snapshot, written to the copy with O_DIRECT and read back from the disk with O_DIRECT (not
+// from the page cache, which would only show what was just written), and the bytes read back
+// must be the bytes read from the snapshot, before the folder is swapped in (why a read-back and
+// not checksums: engine/replication/README.md, "Verification"). The staging folder records what
+// it holds (`seed.json`), so an interrupted reseed (the CLI, the server or the machine stopped)
+// goes on from the files already copied and verified: a state file (RocksDB files never change
+// under one name, or are only appended to) or a log segment (only appended to) already there is
+// kept as it is (same name and size), a partial one continues where it stopped (from its last
+// whole page), its staged prefix read back and compared against the new snapshot.
 
 import { constants } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
@@ -122,19 +124,62 @@ async function sizeOf(path: string): Promise<number> {
 /**
  * Whether a staged file from an earlier run can be kept or continued: log segments are only
  * appended to, and RocksDB's files are immutable (SST, OPTIONS) or append-only under one name
- * (WAL, MANIFEST: a reopen starts new ones). CURRENT is rewritten: always copied. Whatever is
+ * (WAL, MANIFEST: a reopen starts new ones). CURRENT and the content index's snapshot are
+ * replaced under the same name: always copied. Whatever is
  * kept is checked with the whole file against the new snapshot, so a wrong guess costs a copy.
  */
 function continuable(path: string): boolean {
-  return !path.endsWith('/CURRENT');
+  return !path.endsWith('/CURRENT') && !path.startsWith('search/');
 }
 
 /**
- * Copies the snapshot's files from `snapshotDir` into `staging`, verifying each, and resuming an
- * earlier run's staging folder. Resolves once every file is copied, synced and verified.
+ * Where a snapshot's files are read from: a folder on this machine (`snapshotFolder`), or the
+ * server holding the active copy (server/peers.ts, over HTTPS). Each file is read once, in order.
  */
-export async function copySnapshot(snapshotDir: string, staging: string, files: readonly SnapshotFile[], options: SeedCopyOptions): Promise<SeedCopyResult> {
+export interface SnapshotSource {
+  open(path: string): Promise<SnapshotReader>;
+}
+
+export interface SnapshotReader {
+  /** Fills `into` with the file's next `length` bytes; fewer only where the file ends. */
+  read(into: Buffer, length: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The snapshot in a folder on this machine (the active copy is under this supervisor). */
+export function snapshotFolder(dir: string): SnapshotSource {
+  return {
+    async open(path) {
+      const handle = await open(join(dir, path), 'r');
+      let position = 0;
+      return {
+        async read(into, length) {
+          let filled = 0;
+          while (filled < length) {
+            const { bytesRead } = await handle.read(into, filled, length - filled, position + filled);
+            if (bytesRead === 0) break;
+            filled += bytesRead;
+          }
+          position += filled;
+          return filled;
+        },
+        close: () => handle.close(),
+      };
+    },
+  };
+}
+
+/** Files copied at once: a snapshot of many small files is not a sequence of open, write, fsync. */
+const filesInFlight = 4;
+
+/**
+ * Copies the snapshot's files (a folder, or a SnapshotSource) into `staging`, verifying each, and
+ * resuming an earlier run's staging folder. Several files are copied at once (their chunks share
+ * one pool), the log's first. Resolves once every file is copied, synced and verified.
+ */
+export async function copySnapshot(from: string | SnapshotSource, staging: string, files: readonly SnapshotFile[], options: SeedCopyOptions): Promise<SeedCopyResult> {
   const started = performance.now();
+  const snapshot = typeof from === 'string' ? snapshotFolder(from) : from;
   const progress = await readProgress(staging, options.source);
   await mkdir(staging, { recursive: true });
   // Recorded before the first byte, so a run stopped inside its first file is continued too.
@@ -160,26 +205,38 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
   // A throttled copy moves in smaller steps, so its progress (and its pauses) stay smooth;
   // every step is whole pages (O_DIRECT writes and reads need aligned offsets and lengths).
   const step = options.bytesPerSecondMax === undefined ? chunkBytes : Math.min(chunkBytes, Math.max(64 * 1024, alignDown(Math.floor(options.bytesPerSecondMax / 8))));
-  /** Per chunk in flight: the snapshot's bytes, and the copy's bytes read back. */
-  const pool = Array.from({ length: chunksInFlight }, () => ({ data: alignedBuffer(chunkBytes), back: alignedBuffer(chunkBytes) }));
+  /** Per chunk in flight (whatever file it belongs to): the snapshot's bytes, and the copy's bytes read back. */
+  const free = Array.from({ length: chunksInFlight }, () => ({ data: alignedBuffer(chunkBytes), back: alignedBuffer(chunkBytes) }));
+  const waiting: Array<() => void> = [];
+  const acquire = async (): Promise<(typeof free)[number]> => {
+    while (free.length === 0) await new Promise<void>((resolve) => waiting.push(resolve));
+    return free.pop()!;
+  };
+  const giveBack = (slot: (typeof free)[number]): void => {
+    free.push(slot);
+    waiting.shift()?.();
+  };
+  /** The first failure stops every file (the others finish the chunks they have in flight). */
+  let stopped: Error | null = null;
   /**
    * Copies one file (its first `have` bytes are already staged) in one pass. Chunk by chunk,
    * several in flight: the snapshot's bytes are read, written to the copy with O_DIRECT
    * (straight to the disk, not left dirty in the page cache for one long fsync), read back from
    * the disk with O_DIRECT, and both must be the same bytes (compared whole: stronger than a
-   * checksum, and cheaper on a busy CPU than checksumming both). The file is synced at its end.
+   * checksum, and cheaper than checksumming both). The file is synced at its end.
    */
-  const copyOne = async (file: SnapshotFile, have: number): Promise<void> => {
+  const copyOne = async (file: SnapshotFile, have: number, tally: { done: number; reused: number; copied: number }): Promise<void> => {
     const target = join(staging, file.path);
-    const source = await open(join(snapshotDir, file.path), 'r');
-    const { handle: out, direct } = await openForDirectWrite(target);
+    const source = await snapshot.open(file.path);
+    const { handle: out, direct } = await openForDirectWrite(target).catch(async (error: Error) => {
+      await source.close();
+      throw error;
+    });
     const disk = await openUncached(target);
-    const free = [...pool];
-    const waiting: Array<() => void> = [];
     const inFlight = new Set<Promise<void>>();
     let failure: Error | null = null;
     /** Writes one chunk (unless below `have`), reads it back from the disk and compares; gives its buffers back. */
-    const land = async (slot: (typeof pool)[number], position: number, length: number): Promise<void> => {
+    const land = async (slot: (typeof free)[number], position: number, length: number): Promise<void> => {
       const buffer = slot.data;
       try {
         if (position + length > have) {
@@ -198,18 +255,19 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
           throw new SeedVerifyError(`${file.path}: the copy reads back different bytes at ${position + at} than the snapshot has`);
         }
       } finally {
-        free.push(slot);
-        waiting.shift()?.();
+        giveBack(slot);
       }
     };
     try {
-      for (let position = 0; position < file.bytes && failure === null; ) {
-        while (free.length === 0) await new Promise<void>((resolve) => waiting.push(resolve));
-        const slot = free.pop()!;
+      for (let position = 0; position < file.bytes && failure === null && stopped === null; ) {
+        const slot = await acquire();
         const length = Math.min(step, file.bytes - position);
-        const { bytesRead } = await source.read(slot.data, 0, length, position);
+        const bytesRead = await source.read(slot.data, length).catch((error: Error) => {
+          giveBack(slot);
+          throw error;
+        });
         if (bytesRead !== length) {
-          free.push(slot);
+          giveBack(slot);
           throw new Error(`${file.path}: the snapshot file ended at ${position + bytesRead} of ${file.bytes} bytes`);
         }
         const landed = land(slot, position, length).catch((error: Error) => {
@@ -217,18 +275,20 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
         });
         inFlight.add(landed);
         void landed.finally(() => inFlight.delete(landed));
-        if (position + length > have) {
-          copied += length - Math.max(0, have - position);
-          reused += Math.max(0, have - position);
-        } else reused += length;
+        const kept = Math.min(length, Math.max(0, have - position));
+        reused += kept;
+        copied += length - kept;
         done += length;
+        tally.reused += kept;
+        tally.copied += length - kept;
+        tally.done += length;
         position += length;
         options.onProgress?.(done, copied);
         if (position > have) await throttle();
       }
       await Promise.all(inFlight);
       // (Set by the chunks' callbacks: the compiler cannot see it.)
-      const failed = failure as Error | null;
+      const failed = (failure as Error | null) ?? stopped;
       if (failed !== null) {
         if (failed instanceof SeedVerifyError) await out.truncate(0);
         throw failed;
@@ -241,34 +301,49 @@ export async function copySnapshot(snapshotDir: string, staging: string, files: 
       await Promise.allSettled([source.close(), out.close(), disk.close()]);
     }
   };
-  // The log first: the bulk of a young copy, and what an interrupted run can always keep.
-  const ordered = [...files.filter((f) => f.path.startsWith('log/')), ...files.filter((f) => !f.path.startsWith('log/'))];
-  for (const file of ordered) {
+  let recording: Promise<void> = Promise.resolve();
+  /** One file, from its check of what an earlier run staged to its entry in the progress record. */
+  const stage = async (file: SnapshotFile): Promise<void> => {
     const target = join(staging, file.path);
     const known = progress.verified[file.path];
     if (known !== undefined && known.bytes === file.bytes && continuable(file.path) && (await sizeOf(target)) === file.bytes) {
       done += file.bytes;
       reused += file.bytes;
       options.onProgress?.(done, copied);
-      continue;
+      return;
     }
     delete progress.verified[file.path];
     await mkdir(dirname(target), { recursive: true });
     // A partial file goes on from its last whole page (direct writes are page-aligned).
     let have = continuable(file.path) ? alignDown(Math.max(0, await sizeOf(target))) : 0;
     if (have > file.bytes) have = 0;
-    const before = { done, reused, copied };
+    const tally = { done: 0, reused: 0, copied: 0 };
     try {
-      await copyOne(file, have);
+      await copyOne(file, have, tally);
     } catch (error) {
       // A staged prefix that does not match (a machine that lost unsynced writes): copy it whole.
-      if (!(error instanceof SeedVerifyError) || have === 0) throw error;
-      ({ done, reused, copied } = before);
-      await copyOne(file, 0);
+      if (!(error instanceof SeedVerifyError) || have === 0 || stopped !== null) throw error;
+      done -= tally.done;
+      reused -= tally.reused;
+      copied -= tally.copied;
+      await copyOne(file, 0, { done: 0, reused: 0, copied: 0 });
     }
     progress.verified[file.path] = { bytes: file.bytes };
-    await writeProgress(staging, progress);
-  }
+    recording = recording.then(() => writeProgress(staging, progress));
+    await recording;
+  };
+  // The log first: the bulk of a young copy, and what an interrupted run can always keep.
+  const queue = [...files.filter((f) => f.path.startsWith('log/')), ...files.filter((f) => !f.path.startsWith('log/'))];
+  const lanes = Array.from({ length: Math.min(filesInFlight, queue.length) }, async () => {
+    for (let file = queue.shift(); file !== undefined && stopped === null; file = queue.shift()) {
+      await stage(file).catch((error: Error) => {
+        stopped ??= error;
+      });
+    }
+  });
+  await Promise.all(lanes);
+  await recording.catch(() => {});
+  if (stopped !== null) throw stopped;
   for (const dir of new Set(files.map((f) => dirname(join(staging, f.path))).concat(staging))) {
     const handle = await open(dir, 'r');
     await handle.sync().finally(() => handle.close());
