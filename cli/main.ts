@@ -65,8 +65,9 @@ usage:
 --data defaults to ./data (or $QUIRE_DATA). With a server running on that data directory the
 commands go through its admin API; otherwise they work on the files.
 
-Reseed copies a consistent snapshot of the active copy (state store + log tail) with a progress
-bar, verifies every file (CRC-32) and goes on from where an interrupted reseed stopped.
+Reseed (run on the copy's server) copies a consistent snapshot of the active copy (state store +
+log tail), from this server or the one holding it, with a progress bar, reads every byte back
+from the disk and compares it, and goes on from where an interrupted reseed stopped.
 A copy with a replay lag is "lagged": it receives and verifies the log at once but replays only
 what arrived DURATION ago (30s, 10m, 2h, 1d; 0 stops lagging); playforward replays it now (all,
 to a log position, or to what arrived by an ISO TIME). The truncation lag keeps replayed log on

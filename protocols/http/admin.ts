@@ -306,7 +306,7 @@ export function registerAdminApi(app: FastifyInstance, backend: AdminBackend, ad
   app.post(`${adminPrefix}/databases/:database/resume`, { schema: actionSchema('Resume a suspended passive copy; it catches up') }, copyAction((d, s, c) => backend.resume(d, s, c)));
   app.post<{ Params: { database: string }; Body: { server: string; copy?: number; bytesPerSecondMax?: number } }>(`${adminPrefix}/databases/:database/reseed`, {
     schema: {
-      ...actionSchema('Reseed a passive copy from a snapshot of the active copy (state store + log tail, verified by CRC-32; resumes an interrupted reseed; progress in GET .../reseed); answers when it is open again'),
+      ...actionSchema('Reseed a passive copy of this server from a snapshot of the active copy, here or on another server (state store + log tail, every byte read back from the disk and compared; resumes an interrupted reseed; progress in GET .../reseed); answers when it is open again'),
       body: { ...copyActionBody, properties: { ...copyActionBody.properties, bytesPerSecondMax: { type: 'integer', minimum: 1 } } },
     },
   }, async (request, reply) => {
