@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +90,23 @@ test('a copy is reseeded from the active copy on another server: interrupted, re
     assert.ok(Number(kept[3]) >= 512 * 1024, `the second reseed kept what the first copied (${kept[0]})`);
     // The snapshot served to MBX2 is removed on MBX1 once read.
     await cluster.until(() => readdirSync(join(cluster.servers[0]!.dataDir, 'databases', 'DB01')).every((n) => !n.includes('.snapshot')), 10_000, "MBX1's snapshot folder to be removed");
+
+    // The peer routes take the peer token only, a folder-safe server name, and serve only files a live snapshot named.
+    const peerToken = (JSON.parse(readFileSync(join(cluster.servers[0]!.dataDir, 'secrets', 'peer.json'), 'utf8')) as { token: string }).token;
+    const ask = (path: string, body: unknown, token?: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const headers = { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) };
+        const req = httpsRequest({ host: '127.0.0.1', port: cluster.ports(0).https!, path, method: 'POST', rejectUnauthorized: false, headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    assert.equal(await ask('/peer/v1/snapshot', { database: 'DB01', server: 'MBX2', copy: 1 }), 401);
+    assert.equal(await ask('/peer/v1/snapshot', { database: 'DB01', server: 'MBX2', copy: 1 }, 'not-the-token'), 401);
+    assert.equal(await ask('/peer/v1/snapshot', { database: 'DB01', server: '../MBX2', copy: 1 }, peerToken), 400);
+    assert.equal(await ask('/peer/v1/snapshot/file', { id: 'none', path: '../../secrets/peer.json' }, peerToken), 404);
 
     // It catches up from Kafka, takes more mail, and its log is the active copy's, byte for byte.
     for (let n = 0; n < 3; n++) await send(`after the reseed ${n}`);

@@ -5,12 +5,16 @@
 //    written after every batch ("depth 0", what passive copies did before);
 //  - reseed copy: the files of a snapshot of a database (MailboxDatabase.snapshot) copied,
 //    each chunk read back from the disk and compared (engine/replication/seed.ts, "quire"),
-//    against a plain copy of the same files with fs.copyFile and one fsync each ("cp"); then the
+//    against a plain copy of the same files with fs.copyFile and one fsync each ("cp": durable,
+//    unverified), the same plus each file read back from the disk and compared ("cp+verify": the
+//    guarantee a reseed gives, the fair peer), and dd with O_DIRECT writes ("dd direct"); then the
 //    same over larger files (two 64 MiB log segments and eight 8 MiB SST-sized files, random
 //    bytes; quick: a quarter), where a fsync stall of the shared machine weighs less; plus the
 //    time writes were held while the snapshot was taken.
 
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { copyFile, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MailboxDatabase } from '../../engine/database.js';
@@ -53,6 +57,46 @@ async function populate(dir: string, messages: number): Promise<MailboxDatabase>
     );
   }
   return db;
+}
+
+/**
+ * The peers of the reseed copy: `cp` is fs.copyFile (copy_file_range: the kernel copies through
+ * the page cache, no user-space copy) and one fsync per file: a durable copy nobody checked.
+ * `cp+verify` adds what a reseed guarantees: each file read back from the disk (O_DIRECT, not the
+ * pages just written) and compared with the source. (`dd direct`, below: dd oflag=direct
+ * conv=fsync per file, the same writes as Quire's without the check.)
+ */
+function plainCopy(ctx: SuiteContext, from: string, list: readonly SnapshotFile[], total: number, verify: boolean): () => Promise<Array<{ metric: string; unit: string; value: number }>> {
+  return async () => {
+    const target = await ctx.scratch(`cp-${Math.random().toString(36).slice(2)}`);
+    const chunk = 4 * 1024 * 1024;
+    const back = Buffer.from(new WebAssembly.Memory({ initial: chunk / 65536 }).buffer, 0, chunk);
+    const want = Buffer.alloc(chunk);
+    const started = performance.now();
+    for (const f of list) {
+      const to = join(target, f.path);
+      await mkdir(dirname(to), { recursive: true });
+      await copyFile(join(from, f.path), to);
+      const handle = await open(to, 'r+');
+      await handle.sync().finally(() => handle.close());
+      if (!verify) continue;
+      const disk = await open(to, constants.O_RDONLY | constants.O_DIRECT);
+      const source = await open(join(from, f.path), 'r');
+      try {
+        for (let position = 0; position < f.bytes; position += chunk) {
+          const length = Math.min(chunk, f.bytes - position);
+          await source.read(want, 0, length, position);
+          await disk.read(back, 0, Math.ceil(length / 4096) * 4096, position);
+          if (!back.subarray(0, length).equals(want.subarray(0, length))) throw new Error(`${f.path}: cp wrote different bytes`);
+        }
+      } finally {
+        await Promise.all([disk.close(), source.close()]);
+      }
+    }
+    const ms = performance.now() - started;
+    await rm(target, { recursive: true, force: true });
+    return [{ metric: 'copy', unit: 'MB/s', value: total / 1e6 / (ms / 1000) }];
+  };
 }
 
 const suite: Suite = {
@@ -107,15 +151,16 @@ const suite: Suite = {
             await rm(target, { recursive: true, force: true });
             return [{ metric: 'copy', unit: 'MB/s', value: total / 1e6 / (result.ms / 1000) }];
           },
-          cp: async () => {
-            const target = await ctx.scratch(`cp-${Math.random().toString(36).slice(2)}`);
+          cp: plainCopy(ctx, from, list, total, false),
+          'cp+verify': plainCopy(ctx, from, list, total, true),
+          'dd direct': async () => {
+            const target = await ctx.scratch(`dd-${Math.random().toString(36).slice(2)}`);
             const started = performance.now();
             for (const f of list) {
               const to = join(target, f.path);
               await mkdir(dirname(to), { recursive: true });
-              await copyFile(join(from, f.path), to);
-              const handle = await open(to, 'r+');
-              await handle.sync().finally(() => handle.close());
+              const run = spawnSync('dd', [`if=${join(from, f.path)}`, `of=${to}`, 'bs=4M', 'oflag=direct', 'conv=fsync', 'status=none']);
+              if (run.status !== 0) throw new Error(`dd: ${run.stderr.toString()}`);
             }
             const ms = performance.now() - started;
             await rm(target, { recursive: true, force: true });
