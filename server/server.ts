@@ -16,6 +16,7 @@ import pino from 'pino';
 import type { FrontEnd, FrontEndContext, ListenPlan, MailSubmission, ServiceName } from '../protocols/frontend.js';
 import { clientSetupRoutes } from '../protocols/http/autoconfig.js';
 import { startHttpServers } from '../protocols/http/server.js';
+import { followMailFlow } from '../protocols/http/jmap/routes.js';
 import { addressBookOf, type LdapFlags, openConfiguredDirectory, withMailboxes } from './directory.js';
 import { createFrontEndContext } from './frontend.js';
 import { importAccountDocumentFiles } from './documents.js';
@@ -206,6 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   );
   // Set once the SMTP front end runs its mail flow; JMAP submits through it.
   let submission: MailSubmission | null = null;
+  let unfollowMailFlow = (): void => undefined;
   const context = createFrontEndContext({
     mailSubmission: () => submission,
     directory: served,
@@ -281,6 +283,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     frontEnds = await startFrontEnds(context, plan, { dataDir });
     queue = frontEnds.map((frontEnd) => (frontEnd as Partial<MailFlow>).queue).find((q) => q !== undefined) ?? null;
     submission = frontEnds.map((frontEnd) => (frontEnd as Partial<MailFlow>).submission).find((q) => q !== undefined) ?? null;
+    // JMAP follows the queue from the start, not from its first request: a submission finished before any JMAP login still moves.
+    if (submission !== null) unfollowMailFlow = followMailFlow(context, submission);
   } catch (error) {
     if (servers !== undefined) await Promise.allSettled([servers.https.close(), servers.http.close()]);
     await supervisor.stop();
@@ -342,6 +346,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await step('stopping mailbox moves', () => moves.stop());
       await step('stopping discovery searches', () => discovery.stop());
       submission = null;
+      unfollowMailFlow();
       await step('closing the front ends', () => Promise.allSettled(frontEnds.map((frontEnd) => frontEnd.close())));
       await step('closing the HTTPS server', () => servers.https.close());
       await step('closing the HTTP server', () => servers.http.close());

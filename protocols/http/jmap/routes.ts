@@ -32,6 +32,27 @@ export interface JmapOptions {
   readonly nowMs?: () => number;
 }
 
+/**
+ * A submission the mail flow's queue finishes is brought up to date in its sender's account
+ * documents at once, so EmailSubmission's state moves and push tells the clients (else it would
+ * wait for the account's next EmailSubmission call). Attached once by the server when its mail
+ * flow starts (after these routes); returns the unsubscribe function.
+ */
+export function followMailFlow(context: FrontEndContext, flow: MailSubmission): () => void {
+  return (
+    flow.onFinished?.((_id, mailFrom) => {
+      if (mailFrom === '') return;
+      void (async () => {
+        const found = await context.findAccount(mailFrom);
+        if (!found.ok || found.value === null) return;
+        const account = found.value;
+        const view = new AccountView(context.mailboxes(account.database), account);
+        await refreshSubmissions({ account, accountId: account.mailboxId, view, createdIds: new Map(), frontEnd: context, clientAddress: '127.0.0.1' });
+      })().catch(() => undefined);
+    }) ?? (() => undefined)
+  );
+}
+
 /** The JMAP routes on the HTTPS server; encapsulated, so its body parsers do not leak to the admin API. */
 export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void {
   const { context } = options;
@@ -87,30 +108,7 @@ export function jmapRoutes(options: JmapOptions): (app: FastifyInstance) => void
     return [capabilityCore, capabilityMail, ...(sending ? [capabilitySubmission, capabilityVacation] : [])];
   };
 
-  /**
-   * Once the mail flow runs (it starts after these routes; followed from the first request on):
-   * a submission the queue finishes is brought up to date in its sender's account documents at
-   * once, so EmailSubmission's state moves and push tells the clients.
-   */
-  let followed: MailSubmission | null = null;
-  const followQueue = (): void => {
-    const flow = context.mailSubmission?.() ?? null;
-    if (flow === null || flow === followed || flow.onFinished === undefined) return;
-    followed = flow;
-    flow.onFinished((_id, mailFrom) => {
-      if (mailFrom === '') return;
-      void (async () => {
-        const found = await context.findAccount(mailFrom);
-        if (!found.ok || found.value === null) return;
-        const account = found.value;
-        const view = new AccountView(context.mailboxes(account.database), account);
-        await refreshSubmissions({ account, accountId: account.mailboxId, view, createdIds: new Map(), frontEnd: context, clientAddress: '127.0.0.1' });
-      })().catch(() => undefined);
-    });
-  };
-
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Account | null> {
-    followQueue();
     const header = request.headers.authorization ?? '';
     const refuse = () => {
       void reply.code(401).header('www-authenticate', 'Basic realm="quire", charset="UTF-8"').send({ type: 'about:blank', status: 401, detail: 'authentication required' });

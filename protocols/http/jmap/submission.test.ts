@@ -9,18 +9,20 @@
 // once per sender, not to bulk mail, null reverse-path, Auto-Submitted, In-Reply-To) to a
 // remote sender through the queue and to a local sender into their INBOX; push (EventSource)
 // of Identity, VacationResponse and EmailSubmission changes made by another session or by the
-// queue finishing a submission; EmailSubmission/queryChanges; and all of it (objects and state
-// strings) kept across a failover to the database's passive copy.
+// queue finishing a submission (also after a restart, before any JMAP request);
+// EmailSubmission/queryChanges; and all of it (objects and state strings) kept across a failover
+// to the database's passive copy.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { type TestServer, startTestServer } from '../../../test/harness.js';
+import { startServer } from '../../../server/server.js';
 import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { inboxOf } from '../../smtp/testing.js';
 import { documentState } from './collection.js';
@@ -410,4 +412,53 @@ test('a failover to the passive copy keeps identities, submissions and the vacat
   assert.deepEqual(await read(), before, 'the same objects and state strings from the promoted copy');
   const changes = await jmap.one('Identity/changes', { accountId, sinceState: before[0].state });
   assert.deepEqual([changes.created, changes.updated, changes.destroyed], [[], [], []]);
+});
+
+test('a submission the queue finishes after a restart, before any JMAP request, is brought up to date', { timeout: 120_000 }, async () => {
+  // A smarthost that defers everything until the test lets it accept.
+  let accepting = false;
+  let deferred = 0;
+  const host = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onRcptTo(_address, _session, callback) {
+      if (accepting) return callback();
+      deferred++;
+      callback(Object.assign(new Error('4.2.0 not now'), { responseCode: 451 }));
+    },
+  });
+  const hostPort = await new Promise<number>((resolve) => host.listen(0, '127.0.0.1', () => resolve((host.server.address() as AddressInfo).port)));
+  const first = await startTestServer({ keepData: true, transport: { smarthost: `127.0.0.1:${hostPort}`, retryMsBase: 200, checkInbound: false } });
+  let firstRunning = true;
+  let second: Awaited<ReturnType<typeof startServer>> | null = null;
+  try {
+    const jmap = jmapClient(first, first.demo.address, first.demo.password, using);
+    const accountId = (await jmap.get('/.well-known/jmap')).json().primaryAccounts['urn:ietf:params:jmap:submission'] as string;
+    const primaryId = (await jmap.one('Identity/get', { accountId, ids: null })).list[0].id as string;
+    const drafts = ((await jmap.one('Mailbox/get', { accountId, ids: null })).list as any[]).find((m) => m.role === 'drafts');
+    const draft = await jmap.one('Email/set', { accountId, create: { d: { mailboxIds: { [drafts.id]: true }, from: [{ email: first.demo.address }], to: [{ email: 'later@remote.test' }], subject: 'Later', bodyValues: { b: { value: 'x' } }, textBody: [{ partId: 'b' }] } } });
+    const sent = await jmap.one('EmailSubmission/set', { accountId, create: { s: { identityId: primaryId, emailId: draft.created.d.id } } });
+    const id = sent.created.s.id as string;
+    assert.equal(sent.created.s.deliveryStatus['later@remote.test'].delivered, 'queued');
+    await until(() => deferred > 0, 'the first attempt to be deferred');
+    firstRunning = false;
+    await first.stop();
+
+    // The same data directory again; the smarthost now takes it. No JMAP request is made.
+    accepting = true;
+    second = await startServer({ dataDir: first.dataDir, server: 'MBX1', domain: 'example.org', listen: '127.0.0.1', portOffset: 0, ports: 'ephemeral', logLevel: 'silent', say: () => undefined });
+    const api = second.supervisor.api('DB01');
+    const stored = await until(async () => {
+      const listing = await api.documents(accountId, 'submission', { ids: [id] });
+      const value = listing.ok ? (listing.value.documents[0]?.value as any) : undefined;
+      return value?.deliveryStatus['later@remote.test'].delivered === 'yes' ? value : null;
+    }, 'the submission document to follow the queue after the restart');
+    assert.equal(stored.undoStatus, 'final');
+  } finally {
+    if (firstRunning) await first.stop();
+    await second?.stop();
+    rmSync(first.dataDir, { recursive: true, force: true });
+    await new Promise<void>((resolve) => host.close(() => resolve()));
+  }
 });
