@@ -6,7 +6,8 @@ import type { ChildProcess } from 'node:child_process';
 import type { BodyValue, ColumnListing, CommitResult, ContentCriterion, FolderInfo, FolderListing, ListOptions, MailboxApi, MailboxChange, MailboxInfo, MessageContent, Section, TxRequest } from '../api.js';
 import { type Result, fail, ok } from '../errors.js';
 import { type PackedListing, unpackListing } from './pack.js';
-import type { Method, Notice, Reply, Request } from './protocol.js';
+import { Outbox, unpack } from './outbox.js';
+import type { Many, Method, Notice, Reply, Request } from './protocol.js';
 
 type Params<M extends Method> = Extract<Request, { method: M }>['params'];
 
@@ -15,30 +16,48 @@ export class WorkerClient implements MailboxApi {
   private readonly inflight = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
   private child: ChildProcess | null = null;
+  /** Requests of this turn of the event loop, written together at its end (outbox.ts). */
+  private outbox: Outbox<Request> | null = null;
 
   constructor(readonly database: string, private readonly onNotice: (notice: Notice) => void = () => {}) {}
 
   /** Binds to a (new) worker process; re-subscribes the watched mailboxes. */
   attach(child: ChildProcess): void {
     this.child = child;
-    child.on('message', (message: Reply | Notice) => {
-      if ('id' in message) {
-        const waiter = this.inflight.get(message.id);
-        if (waiter === undefined) return;
-        this.inflight.delete(message.id);
-        if (message.ok) waiter.resolve(message.value);
-        else waiter.reject(new Error(message.error));
-      } else {
-        if (message.notice === 'change') this.dispatch(message.change as MailboxChange);
-        this.onNotice(message);
-      }
+    this.outbox = new Outbox<Request>(
+      (message, done) => {
+        if (child.connected) child.send(message, done);
+        else done(new Error('no worker'));
+      },
+      (requests, error) => {
+        for (const { id } of requests) this.inflight.get(id)?.reject(new Error(`database ${this.database} unavailable: ${error.message}`));
+        for (const { id } of requests) this.inflight.delete(id);
+      },
+    );
+    child.on('message', (message: Reply | Notice | Many<Reply | Notice>) => {
+      for (const one of unpack(message)) this.receive(one);
     });
     for (const mailboxId of this.watchers.keys()) void this.call('watch', { mailboxId, on: true }).catch(() => {});
+  }
+
+  private receive(message: Reply | Notice): void {
+    if ('id' in message) {
+      const waiter = this.inflight.get(message.id);
+      if (waiter === undefined) return;
+      this.inflight.delete(message.id);
+      if (message.ok) waiter.resolve(message.value);
+      else waiter.reject(new Error(message.error));
+    } else {
+      if (message.notice === 'change') this.dispatch(message.change as MailboxChange);
+      this.onNotice(message);
+    }
   }
 
   /** The worker is gone: everything in flight fails over to a retriable error. */
   detach(reason: string): void {
     this.child = null;
+    this.outbox?.drop();
+    this.outbox = null;
     for (const waiter of this.inflight.values()) waiter.reject(new Error(`database ${this.database} unavailable: ${reason}`));
     this.inflight.clear();
   }
@@ -49,13 +68,12 @@ export class WorkerClient implements MailboxApi {
 
   call<M extends Method>(method: M, params: Params<M>): Promise<unknown> {
     const child = this.child;
-    if (child === null || !child.connected) return Promise.reject(new Error(`database ${this.database} unavailable: no worker`));
+    const outbox = this.outbox;
+    if (child === null || outbox === null || !child.connected) return Promise.reject(new Error(`database ${this.database} unavailable: no worker`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.inflight.set(id, { resolve, reject });
-      child.send({ id, method, params } as Request, (error) => {
-        if (error && this.inflight.delete(id)) reject(new Error(`database ${this.database} unavailable: ${error.message}`));
-      });
+      outbox.send({ id, method, params } as Request);
     });
   }
 

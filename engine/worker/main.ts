@@ -8,11 +8,15 @@ import { nodeStorage, systemClock, systemPrng } from '../io.js';
 import { openRocksKv } from '../state/rocks.js';
 import type { MailboxChange } from '../api.js';
 import { ok } from '../errors.js';
-import type { Notice, OpenParams, Reply, Request, Shipped } from './protocol.js';
+import { Outbox, unpack } from './outbox.js';
+import type { Many, Notice, OpenParams, Reply, Request, Shipped } from './protocol.js';
 
-const send = (message: Reply | Notice): void => {
-  process.send?.(message);
-};
+/** Answers and notices of this turn of the event loop leave in one write at its end (outbox.ts). */
+const outbox = new Outbox<Reply | Notice>((message, done) => {
+  if (process.send === undefined || !process.connected) done(null);
+  else process.send(message, undefined, undefined, done);
+});
+const send = (message: Reply | Notice): void => outbox.send(message);
 
 async function main(): Promise<void> {
   const params = JSON.parse(process.env.QUIRE_WORKER ?? '{}') as OpenParams;
@@ -26,7 +30,7 @@ async function main(): Promise<void> {
     if (!shipAck) return;
     return new Promise((resolve, reject) => shipWaiters.set(seq, { resolve, reject }));
   };
-  process.on('message', (message: Shipped | Request) => {
+  process.on('message', (message: Shipped | Request | Many<Request>) => {
     if (!('shipped' in message)) return;
     const waiter = shipWaiters.get(message.shipped);
     shipWaiters.delete(message.shipped);
@@ -51,12 +55,12 @@ async function main(): Promise<void> {
       // After a failed write the writer's view is unknown: exit, so the supervisor restarts
       // the worker and recovery rebuilds everything from the durable log.
       onFailure: (error) => {
-        send({ notice: 'failed', error: `write failed: ${(error as Error).message}` });
+        outbox.now({ notice: 'failed', error: `write failed: ${(error as Error).message}` });
         setTimeout(() => process.exit(4), 100);
       },
     });
   } catch (error) {
-    send({ notice: 'failed', error: `${(error as Error).name}: ${(error as Error).message}` });
+    outbox.now({ notice: 'failed', error: `${(error as Error).name}: ${(error as Error).message}` });
     process.exitCode = 3;
     setTimeout(() => process.exit(3), 50);
     return;
@@ -142,17 +146,23 @@ async function main(): Promise<void> {
         return 'pong';
       case 'close':
         await database.close();
-        setImmediate(() => process.exit(0));
+        // After this answer is queued (a microtask away), written before the exit.
+        setImmediate(() => {
+          outbox.flush();
+          process.exit(0);
+        });
         return null;
     }
   };
 
-  process.on('message', (request: Request | Shipped) => {
-    if ('shipped' in request) return;
-    handle(request).then(
-      (value) => send({ id: request.id, ok: true, value }),
-      (error: unknown) => send({ id: request.id, ok: false, error: `${(error as Error).name}: ${(error as Error).message}` }),
-    );
+  process.on('message', (message: Request | Many<Request> | Shipped) => {
+    if ('shipped' in message) return;
+    for (const request of unpack(message)) {
+      handle(request).then(
+        (value) => send({ id: request.id, ok: true, value }),
+        (error: unknown) => send({ id: request.id, ok: false, error: `${(error as Error).name}: ${(error as Error).message}` }),
+      );
+    }
   });
   // Ctrl-C and `kill` of the process group reach workers too: the supervisor decides when a
   // database closes (cleanly, in order), so the worker leaves those signals to it.
@@ -162,7 +172,7 @@ async function main(): Promise<void> {
   process.on('disconnect', () => {
     database.close().finally(() => process.exit(0));
   });
-  send({ notice: 'ready', status: { ...database.status(), pid: process.pid } });
+  outbox.now({ notice: 'ready', status: { ...database.status(), pid: process.pid } });
 }
 
 void main();

@@ -54,6 +54,16 @@ export type Method = Request['method'];
 
 export type Reply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: string };
 
+/**
+ * Several messages in one IPC write: what one side queued during one turn of its event loop
+ * (engine/worker/outbox.ts). Each write wakes the process at the other end, and on a busy
+ * machine that wake-up costs more than the bytes; requests of many sessions, and the answers
+ * and change notices of one group-committed batch, travel together.
+ */
+export interface Many<T> {
+  readonly many: readonly T[];
+}
+
 /** Unsolicited messages from a worker. */
 export type Notice =
   | { readonly notice: 'ready'; readonly status: unknown }
