@@ -1,6 +1,7 @@
 // Proves that public-folder mailboxes, folder ACLs and folder addresses are durable engine state:
 // they come back after a reopen, a replay from zero (an index rebuild, a passive copy) gives the
-// same state, renames keep them, bad entries are refused as values and change nothing.
+// same state, renames keep them, bad entries are refused as values and change nothing;
+// sharedFolders answers at most sharedFoldersPerCallMax folders, oldest mailboxes first.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { nodeStorage, seededPrng, systemClock } from './io.js';
 import { openRocksKv } from './state/rocks.js';
 import { canonicalState } from './state/model.js';
 import { MemoryKv } from './state/kv.js';
-import { aclEntriesPerFolderMax, aclIdentifierBytesMax } from './constants.js';
+import { aclEntriesPerFolderMax, aclIdentifierBytesMax, sharedFoldersPerCallMax } from './constants.js';
 
 const openAt = (dir: string): Promise<MailboxDatabase> =>
   MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(11), openKv: openRocksKv });
@@ -86,6 +87,36 @@ test('public-folder mailbox, ACLs and addresses survive reopen and replay from z
     assert.equal(canonicalState(db.durableState()), live, 'the state store gives back ACLs and addresses');
     const rebuilt = await MailboxDatabase.rebuildFromLog(db.transactionLog(), new MemoryKv());
     assert.equal(canonicalState(rebuilt), live, 'replaying the log from zero gives back ACLs and addresses');
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sharedFolders answers all sharedFoldersPerCallMax folders; one more shared folder is left out (the newest mailbox\'s)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-acl-'));
+  try {
+    const db = await openAt(dir);
+    assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] })).ok);
+    const names = Array.from({ length: sharedFoldersPerCallMax }, (_, i) => `Shared ${i}`);
+    const sharing = names.flatMap((name) => [{ op: 'createFolder', name }, { op: 'setAcl', folder: name, identifier: 'bob@example.org', rights: 'lr' }] as const);
+    assert.ok((await db.commit({ mailboxId: 'u1', ops: sharing })).ok);
+    const atLimit = await db.sharedFolders('bob@example.org');
+    assert.ok(atLimit.ok);
+    assert.deepEqual(atLimit.value.map((s) => s.folder.name), names, 'at the limit: every shared folder');
+
+    assert.ok((await db.commit({ mailboxId: 'u2', ops: [{ op: 'createMailbox', address: 'c@example.org', quotaBytes: null }] })).ok);
+    assert.ok((await db.commit({ mailboxId: 'u2', ops: [{ op: 'setAcl', folder: 'INBOX', identifier: 'anyone', rights: 'lr' }] })).ok);
+    const overLimit = await db.sharedFolders('bob@example.org');
+    assert.ok(overLimit.ok);
+    assert.deepEqual(overLimit.value.map((s) => s.folder.name), names, 'one more: the limit, the oldest mailbox\'s first');
+
+    // One grant fewer in the older mailbox: the newer one's folder fits again.
+    assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'setAcl', folder: 'Shared 0', identifier: 'bob@example.org', rights: null }] })).ok);
+    const again = await db.sharedFolders('bob@example.org');
+    assert.ok(again.ok);
+    assert.equal(again.value.length, sharedFoldersPerCallMax);
+    assert.deepEqual(again.value.at(-1)!.address, 'c@example.org');
     await db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
