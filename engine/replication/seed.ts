@@ -314,9 +314,9 @@ export async function copySnapshot(from: string | SnapshotSource, staging: strin
     }
     delete progress.verified[file.path];
     await mkdir(dirname(target), { recursive: true });
-    // A partial file goes on from its last whole page (direct writes are page-aligned).
-    let have = continuable(file.path) ? alignDown(Math.max(0, await sizeOf(target))) : 0;
-    if (have > file.bytes) have = 0;
+    // A partial file goes on from its last whole page (direct writes are page-aligned; a file
+    // longer than the snapshot's was stopped after its padded last page, before it was cut).
+    const have = continuable(file.path) ? alignDown(Math.min(file.bytes, Math.max(0, await sizeOf(target)))) : 0;
     const tally = { done: 0, reused: 0, copied: 0 };
     try {
       await copyOne(file, have, tally);
