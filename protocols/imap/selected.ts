@@ -302,10 +302,12 @@ export class SelectedMailbox {
    * object per message.
    */
   fetchFlagLines(uids: readonly number[], items: readonly FlagLineItem[]): Buffer {
+    const codes = items.map((item) => (item === 'UID' ? 0 : item === 'FLAGS' ? 1 : 2));
     let out = Buffer.allocUnsafe(Math.max(256, uids.length * 48));
     let at = 0;
     let row = 0;
-    for (const uid of uids) {
+    for (let i = 0; i < uids.length; i++) {
+      const uid = uids[i]!;
       // Ascending UIDs, usually consecutive rows: a binary search only where they jump.
       if (this.uids[row] !== uid) row = this.seqOf(uid) - 1;
       if (row < 0) {
@@ -321,11 +323,11 @@ export class SelectedMailbox {
       at = put(out, at, lineStart);
       at = putNumber(out, at, row + 1);
       at = put(out, at, fetchOpen);
-      for (let k = 0; k < items.length; k++) {
+      for (let k = 0; k < codes.length; k++) {
         if (k > 0) out[at++] = 0x20;
-        const item = items[k]!;
-        if (item === 'FLAGS') at = put(out, at, list);
-        else if (item === 'UID') at = putNumber(out, put(out, at, uidItem), uid);
+        const code = codes[k]!;
+        if (code === 1) at = put(out, at, list);
+        else if (code === 0) at = putNumber(out, put(out, at, uidItem), uid);
         else at = put(out, putNumber(out, put(out, at, modseqItem), this.modseqs[row]!), closeParen);
       }
       at = put(out, at, lineEnd);
@@ -499,14 +501,23 @@ function put(out: Buffer, at: number, bytes: Uint8Array): number {
   return at + bytes.length;
 }
 
-/** A non-negative integer in decimal ASCII. */
+/** A non-negative integer in decimal ASCII (small integer arithmetic below 2^31, the usual case). */
 function putNumber(out: Buffer, at: number, value: number): number {
+  if (value < 10) {
+    out[at] = 0x30 + value;
+    return at + 1;
+  }
+  if (value >= 0x80000000) {
+    const text = String(value);
+    return at + out.write(text, at, 'latin1');
+  }
   let digits = 1;
-  for (let x = value; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let x = value; x >= 10; x = (x / 10) | 0) digits++;
   let x = value;
   for (let p = at + digits - 1; p >= at; p--) {
-    out[p] = 0x30 + (x % 10);
-    x = Math.floor(x / 10);
+    const q = (x / 10) | 0;
+    out[p] = 0x30 + x - q * 10;
+    x = q;
   }
   return at + digits;
 }
