@@ -37,7 +37,7 @@ import type { Clock, Prng, Storage } from './io.js';
 import { appendBytesMax, batchBytesOf } from './log/codec.js';
 import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
-import { packMessages, type PackedListing } from './worker/pack.js';
+import { packMessages, PackedListings, type PackedListing } from './worker/pack.js';
 import { type DatabaseState, type FolderState, type MessageMeta, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, messagePrefix, seenFlag, withPrefixBytes } from './state/model.js';
 import { normalizeFolderName, planTransaction } from './state/plan.js';
 import { contentKey, loadState, materialize, summaryKey, touchedContentValue } from './state/store.js';
@@ -190,6 +190,7 @@ export class MailboxDatabase implements MailboxApi {
   private closing = false;
   /** MIME summaries by content hash (immutable per hash), most recently used last. */
   private readonly summaryCache = new Map<string, MessageSummary>();
+  private readonly packedListings = new PackedListings();
   private readonly indexer: SearchIndexer;
   private readonly timings = { commits: 0, planMsTotal: 0, commitMsTotal: 0, stateMsTotal: 0, shipMsTotal: 0 };
   /** Passive: what was replayed since the state store was last written (written at the checkpoint depth). */
@@ -706,7 +707,9 @@ export class MailboxDatabase implements MailboxApi {
 
   /** listMessages with the messages in columns (engine/worker/pack.ts): the worker's answer, no object per message. */
   listMessagesPacked(mailboxId: string, folderName: string, options: ListOptions = {}): Result<PackedListing> {
-    return this.listing(mailboxId, folderName, options, packMessages);
+    // A whole large folder's listing is kept packed and patched (PackedListings), except in a mailbox being imported.
+    const keep = options.changedSince === undefined && this.durable.mailboxes.get(mailboxId)?.importing !== true;
+    return this.listing(mailboxId, folderName, options, keep ? (messages) => this.packedListings.pack(messages) : packMessages);
   }
 
   async listMessageColumns(mailboxId: string, folderName: string, options: ListOptions = {}): Promise<Result<ColumnListing>> {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageInfo } from '../api.js';
-import { packMessages, unpackMessages, type PackableMessage } from './pack.js';
+import { packedListingMessagesMin, PackedListings, packedListingsMax, packMessages, unpackMessages, type PackableMessage } from './pack.js';
 
 test('packed messages unpack to the same MessageInfo, field for field', () => {
   const flagChoices = [[], ['\\Seen'], ['\\Seen', '\\Flagged'], ['$Label with space?'], ['\\Flagged', '\\Seen']];
@@ -33,4 +33,43 @@ test('the state\'s prefix becomes prefixBytes; no prefix leaves it out', () => {
   const [withPrefix, without] = unpackMessages(packMessages(state));
   assert.equal(withPrefix!.prefixBytes, 8);
   assert.equal('prefixBytes' in without!, false);
+});
+
+test('a large folder\'s kept listing: patched where modseqs rose, packed anew when the array grew, earlier answers unchanged', () => {
+  const flagChoices = [[], ['\\Seen'], ['\\Flagged'], ['\\Seen', '$Work']];
+  const messages: PackableMessage[] & Array<{ modseq: number; flags: string[] }> = Array.from({ length: packedListingMessagesMin + 10 }, (_, i) => ({
+    uid: i + 1,
+    modseq: 1 + (i % 50),
+    flags: [...flagChoices[i % flagChoices.length]!],
+    sizeBytes: 100 + i,
+    internalDateMs: i,
+    emailId: `M${i}`,
+    threadId: `T${i % 9}`,
+  }));
+  const kept = new PackedListings();
+  const first = kept.pack(messages);
+  assert.deepEqual(unpackMessages(first), unpackMessages(packMessages(messages)));
+  assert.equal(kept.pack(messages), first, 'nothing changed: the same listing');
+  const firstCopy = unpackMessages(first);
+  // Flag changes give the message a modseq above every other (the state model's rule).
+  let modseq = 1000;
+  for (const i of [0, 7, 4999, messages.length - 1]) {
+    messages[i]!.modseq = ++modseq;
+    messages[i]!.flags = i === 7 ? ['$New', '\\Seen'] : ['\\Answered'];
+  }
+  const second = kept.pack(messages);
+  assert.deepEqual(unpackMessages(second), unpackMessages(packMessages(messages)));
+  assert.deepEqual(unpackMessages(first), firstCopy, 'a listing handed out earlier does not change');
+  messages.push({ uid: messages.length + 1, modseq: ++modseq, flags: [], sizeBytes: 1, internalDateMs: 0, emailId: 'X', threadId: 'Y' });
+  assert.deepEqual(unpackMessages(kept.pack(messages)), unpackMessages(packMessages(messages)));
+  // A small folder is packed each time.
+  const small = messages.slice(0, 10);
+  assert.notEqual(kept.pack(small), kept.pack(small));
+  // Past packedListingsMax folders the oldest is dropped: it is packed anew (and still right).
+  const beforeEviction = kept.pack(messages);
+  assert.equal(kept.pack(messages), beforeEviction);
+  for (let k = 0; k < packedListingsMax; k++) kept.pack(messages.slice());
+  const again = kept.pack(messages);
+  assert.notEqual(again, beforeEviction);
+  assert.deepEqual(unpackMessages(again), unpackMessages(packMessages(messages)));
 });

@@ -31,7 +31,7 @@ export function packMessages(messages: readonly PackableMessage[]): PackedMessag
     sizes[i] = m.sizeBytes;
     dates[i] = m.internalDateMs;
     prefixBytes[i] = m.prefixBytes ?? (m.prefix === undefined ? -1 : m.prefix.length);
-    const key = m.flags.length === 0 ? '' : m.flags.length === 1 ? m.flags[0]! : m.flags.join('\0');
+    const key = flagKey(m.flags);
     let n = listNumbers.get(key);
     if (n === undefined) {
       n = flagLists.length;
@@ -73,4 +73,76 @@ export type PackedListing = ColumnListing;
 
 export function unpackListing(packed: PackedListing): FolderListing {
   return { ...packed, messages: unpackMessages(packed.messages) };
+}
+
+/** Folders with fewer messages are packed anew each time (cheap); larger ones are kept. */
+export const packedListingMessagesMin = 5_000;
+/** Packed listings kept (the most recently listed); a 100,000-message folder's is about 8 MB. */
+export const packedListingsMax = 8;
+
+interface KeptListing {
+  readonly packed: PackedMessages;
+  /** The highest modseq among the packed messages. */
+  readonly modseqMax: number;
+  readonly listNumbers: ReadonlyMap<string, number>;
+}
+
+/**
+ * A large folder's full listing, packed once and kept: the next listing of the folder scans
+ * only the messages' modseqs and patches the rows that changed (a copy: a listing already
+ * handed out never changes), instead of packing every message again. Kept by the folder's
+ * message array, which the state model replaces on expunge and only appends to otherwise
+ * (a different length: packed anew); a change to a message's flags gives it a modseq above
+ * every modseq the folder had, so rows at or below modseqMax are as packed. Not for a mailbox
+ * being imported (a mailbox move), whose events carry the source's modseqs.
+ */
+export class PackedListings {
+  private readonly kept = new Map<readonly PackableMessage[], KeptListing>();
+
+  pack(messages: readonly PackableMessage[]): PackedMessages {
+    if (messages.length < packedListingMessagesMin) return packMessages(messages);
+    const before = this.kept.get(messages);
+    this.kept.delete(messages);
+    const now = before !== undefined && before.packed.count === messages.length ? patched(before, messages) : packedAnew(messages);
+    this.kept.set(messages, now);
+    if (this.kept.size > packedListingsMax) this.kept.delete(this.kept.keys().next().value!);
+    return now.packed;
+  }
+}
+
+function flagKey(flags: readonly string[]): string {
+  return flags.length === 0 ? '' : flags.length === 1 ? flags[0]! : flags.join('\0');
+}
+
+function packedAnew(messages: readonly PackableMessage[]): KeptListing {
+  const packed = packMessages(messages);
+  let modseqMax = 0;
+  for (let i = 0; i < packed.count; i++) modseqMax = Math.max(modseqMax, packed.modseqs[i]!);
+  return { packed, modseqMax, listNumbers: new Map(packed.flagLists.map((flags, n) => [flagKey(flags), n])) };
+}
+
+/** The kept listing with the rows whose modseq rose since rewritten; itself when none did. */
+function patched(before: KeptListing, messages: readonly PackableMessage[]): KeptListing {
+  let changed: number[] | null = null;
+  for (let i = 0; i < messages.length; i++) if (messages[i]!.modseq > before.modseqMax) (changed ??= []).push(i);
+  if (changed === null) return before;
+  const modseqs = before.packed.modseqs.slice();
+  const flagIndex = before.packed.flagIndex.slice();
+  const flagLists = [...before.packed.flagLists];
+  const listNumbers = new Map(before.listNumbers);
+  let modseqMax = before.modseqMax;
+  for (const i of changed) {
+    const m = messages[i]!;
+    modseqs[i] = m.modseq;
+    modseqMax = Math.max(modseqMax, m.modseq);
+    const key = flagKey(m.flags);
+    let n = listNumbers.get(key);
+    if (n === undefined) {
+      n = flagLists.length;
+      listNumbers.set(key, n);
+      flagLists.push([...m.flags]);
+    }
+    flagIndex[i] = n;
+  }
+  return { packed: { ...before.packed, modseqs, flagIndex, flagLists }, modseqMax, listNumbers };
 }
