@@ -51,7 +51,7 @@ export const benchPassword = 'bench-pw-7d1f';
 export async function startQuire(
   dataDir: string,
   users: readonly BenchUser[],
-): Promise<MailServer & { tls: { cert: string; key: string }; memory(): Promise<{ heapUsedBytes: number; rssBytes: number }> }> {
+): Promise<MailServer & { tls: { cert: string; key: string }; memory(): Promise<{ heapUsedBytes: number; rssBytes: number }>; settle(): Promise<void> }> {
   const child = fork(fileURLToPath(new URL('./quire-host.js', import.meta.url)), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`quire host exited (${code ?? signal})`))));
   exited.catch(() => undefined);
@@ -89,6 +89,10 @@ export async function startQuire(
         const answer = await call({ kind: 'memory' });
         if (answer.kind !== 'memory') throw new Error(`quire host answered ${answer.kind} to memory`);
         return { heapUsedBytes: answer.heapUsedBytes, rssBytes: answer.rssBytes };
+      },
+      /** Waits until no copy's content index is still loading or crawling. */
+      async settle() {
+        await call({ kind: 'settle' });
       },
       stop,
     };

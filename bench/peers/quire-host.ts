@@ -17,6 +17,7 @@ export type HostRequest =
   | { readonly kind: 'start'; readonly dataDir: string; readonly users: readonly BenchUser[] }
   | { readonly kind: 'bulk'; readonly user: string; readonly contents: readonly Uint8Array[]; readonly flagged: readonly boolean[] }
   | { readonly kind: 'memory' }
+  | { readonly kind: 'settle' }
   | { readonly kind: 'stop' };
 
 export type HostReply =
@@ -26,6 +27,7 @@ export type HostReply =
   | { readonly kind: 'error'; readonly message: string };
 
 let server: RunningServer | null = null;
+const settleWaitMsMax = 300_000;
 
 async function handle(request: HostRequest): Promise<HostReply> {
   switch (request.kind) {
@@ -77,6 +79,16 @@ async function handle(request: HostRequest): Promise<HostReply> {
       (runInNewContext('gc') as () => void)();
       const used = process.memoryUsage();
       return { kind: 'memory', heapUsedBytes: used.heapUsed + used.arrayBuffers, rssBytes: used.rss };
+    }
+    case 'settle': {
+      // Until every copy's content index is loaded or built (a restart on a reused data dir
+      // loads the snapshot in each copy's worker: seconds of CPU that timed samples must not share).
+      for (let waited = 0; waited < settleWaitMsMax; waited += 250) {
+        const copies = await server!.supervisor.list();
+        if (copies.every((c) => c.contentIndexState !== 'Crawling')) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      return { kind: 'done' };
     }
     case 'stop':
       await server?.stop();

@@ -119,7 +119,9 @@ async function large(subject: string, messages: number, samples: number, reuse: 
     if (subject !== 'quire') servers.push(await startDovecot([bigUser], quire.tls, { strongHashes: false }));
     for (const server of servers) {
       if (server === quire && filled) {
-        console.log(`fill ${messages}: reused ${dir}`);
+        const started = performance.now();
+        await quire.settle();
+        console.log(`fill ${messages}: reused ${dir} (content index loaded in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
       } else {
         const started = performance.now();
         await server.bulkInbox(bigUser, messages, bigMessage, flaggedEvery);
