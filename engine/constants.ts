@@ -17,6 +17,11 @@ export const logPipelineBatchesMax = 2;
  */
 export const flushMapLagBytesMax = 16 * 1024 * 1024;
 /**
+ * A passive copy marks its received tail in the flush map once no batch has arrived for this
+ * long: under a steady stream every received batch carries the mark of the one before it.
+ */
+export const passiveMarkIdleMs = 50;
+/**
  * Durable batches whose state-store write may wait behind the one in flight (merged into the
  * next write, served from memory meanwhile); one more waits, so the store cannot fall far behind.
  */

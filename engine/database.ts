@@ -477,15 +477,17 @@ export class MailboxDatabase implements MailboxApi {
 
   /**
    * A passive copy: verify and append a batch shipped from the active copy, then replay up to
-   * `replayTo` (default: all of it; a lagged copy replays only what is old enough). Refused
-   * under the low-disk guard: the copy stops receiving (the supervisor marks it Failed) rather
-   * than fill the disk.
+   * `replayTo` (default: all of it; a lagged copy replays only what is old enough). `mark`:
+   * answer only once a durable record says the batch was synced (a sync-mode acknowledgement);
+   * otherwise the next batch's mark or an idle flush map says so (`TransactionLog.appendFramed`).
+   * Refused under the low-disk guard: the copy stops receiving (the supervisor marks it Failed)
+   * rather than fill the disk.
    */
-  async receiveBatch(bytes: Uint8Array, start: number, replayTo?: number): Promise<void> {
+  async receiveBatch(bytes: Uint8Array, start: number, replayTo?: number, mark = false): Promise<void> {
     assert(this.role === 'passive', 'only a passive copy receives batches');
     const low = this.lowDisk();
     if (low !== null) throw new Error(low);
-    await this.log.appendFramed(bytes, start);
+    await this.log.appendFramed(bytes, start, { mark });
     await this.playForward(replayTo ?? this.log.end, { boundary: true });
   }
 
@@ -528,6 +530,8 @@ export class MailboxDatabase implements MailboxApi {
   /** Writes what was replayed since the last write, with the checkpoint, in one store batch. */
   private async writeCheckpoint(): Promise<void> {
     if (this.unwritten === null) return;
+    // A checkpoint never names a position recovery could cut (a received tail no mark covers yet).
+    await this.log.markSynced();
     const touched = this.unwritten;
     this.unwritten = null;
     await this.kv.write(materialize(this.durable, touched));

@@ -893,7 +893,9 @@ export class Supervisor {
       copy.unreplayed.push({ end: envelope.endPosition, atMs: Date.now() });
       replayTo = this.maturedEnd(copy);
     }
-    this.noteStatus(copy, (await copy.client.call('receiveBatch', { start: envelope.firstPosition, bytes: envelope.bytes, ...(replayTo === undefined ? {} : { replayTo }) })) as WorkerStatus);
+    // Sync mode: the copy's answer is the active's acknowledgement, so it must mean marked durable there.
+    const mark = group.durability === 'sync';
+    this.noteStatus(copy, (await copy.client.call('receiveBatch', { start: envelope.firstPosition, bytes: envelope.bytes, ...(replayTo === undefined ? {} : { replayTo }), ...(mark ? { mark } : {}) })) as WorkerStatus);
     copy.agreedEnd = copy.end;
   }
 

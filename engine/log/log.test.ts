@@ -4,7 +4,8 @@
 // halves overlap, without ever reordering; an answered batch damaged later is refused at open
 // even when only a later batch's mark says it was synced; a failed sync fails its batch and
 // every later one and the log refuses further writes; and everything reads back byte for byte
-// across segment rolls.
+// across segment rolls. A passive copy appending received batches takes its durable marks from
+// them (no flush map per batch) and keeps the same recovery rule.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { TransactionLog, type DurableBatch } from './log.js';
 import { SimStorage } from '../sim/storage.js';
 import { VirtualClock } from '../sim/clock.js';
 import { seededPrng } from '../io.js';
-import { batchSplitBytesMin } from '../constants.js';
+import { batchSplitBytesMin, passiveMarkIdleMs } from '../constants.js';
 
 const dir = '/db/log';
 
@@ -141,8 +142,8 @@ function aimed(...answers: number[]) {
 test('after a dirty shutdown, a flipped bit in the last acknowledged batch is corruption; a torn unacknowledged one is cut', async () => {
   const storage = new SimStorage(seededPrng(4));
   const log = await openLog(storage);
-  for (let n = 0; n < 3; n++) await log.append([record(n, 200)]);
-  const lastStart = log.end - (log.end / 3);
+  let lastStart = 0;
+  for (let n = 0; n < 3; n++) lastStart = (await log.append([record(n, 200)])).start;
   const end = log.end;
   // Power loss with nothing in flight, then bit rot inside the last batch's payload.
   storage.crash();
@@ -290,4 +291,73 @@ test('under load a batch is marked durable by the next batch (few flush-map writ
   const flip = storage.flipBit(aimed(0, crashed.start + 40, 1), (path) => path === segment);
   assert.equal(flip?.offset, crashed.start + 40);
   await assert.rejects(openLog(storage), (error: Error) => error.name === 'LogCorruptError' && /crc/.test(error.message));
+});
+
+test('a passive copy takes its durable marks from the batches it receives (few flush-map writes); a flip in a received batch only a later one marks is refused at open, a torn received batch is cut, `mark` and idleness write the flush map', async () => {
+  const segment = `${dir}/${'0'.repeat(20)}.qlog`;
+  const mapEnd = (storage: SimStorage): number => {
+    const bytes = storage.durableBytes(`${dir}/flush.map`)!;
+    return Math.max(...[0, 512].map((at) => Number(new DataView(bytes.buffer, bytes.byteOffset + at).getBigUint64(0, true))));
+  };
+  // An active log under load and one answering a single writer (its flush map marks every batch): the bytes it ships.
+  const shipped: Array<{ start: number; bytes: Uint8Array }> = [];
+  const active = await openLog(new SimStorage(seededPrng(21)), (batch) => void shipped.push({ start: batch.start, bytes: batch.bytes.slice() }));
+  const appends: Array<Promise<unknown>> = [];
+  for (let n = 0; n < 120; n++) {
+    appends.push(active.append([record(n, 300)]));
+    for (let i = 0; i < n % 5; i++) await Promise.resolve();
+  }
+  await Promise.all(appends);
+  for (let n = 0; n < 10; n++) await active.append([record(n, 300)]);
+  await active.close();
+  assert.ok(shipped.length >= 20, `batches ${shipped.length}`);
+
+  const receive = async (storage: SimStorage, clock: VirtualClock, count: number, stop?: number) => {
+    const passive = await TransactionLog.open({ dir, storage, clock });
+    for (const [index, batch] of shipped.slice(0, count).entries()) {
+      await passive.appendFramed(batch.bytes, batch.start);
+      if (index === stop) storage.crash();
+    }
+    return passive;
+  };
+
+  // A stream of received batches: the flush map is not written per batch; idleness writes it once.
+  const quiet = new SimStorage(seededPrng(22));
+  const clock = new VirtualClock(0);
+  const passive = await receive(quiet, clock, shipped.length);
+  assert.equal(passive.stats.marks, 0, 'no flush-map write while batches arrive');
+  assert.ok(mapEnd(quiet) < passive.end);
+  clock.advance(passiveMarkIdleMs);
+  for (let i = 0; i < 20 && mapEnd(quiet) < passive.end; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(mapEnd(quiet), passive.end, 'an idle copy marks its tail');
+  assert.equal(passive.stats.marks, 1);
+  await passive.close();
+
+  // The power fails after the 12th received batch: only the 13th batch's mark says it was synced.
+  const storage = new SimStorage(seededPrng(23));
+  const crashedAt = shipped[11]!;
+  const crashed = await receive(storage, new VirtualClock(0), 13, 12);
+  assert.ok(crashed.end > crashedAt.start + crashedAt.bytes.length);
+  assert.ok(mapEnd(storage) <= crashedAt.start, `the flush map (${mapEnd(storage)}) does not cover the received batch at ${crashedAt.start}`);
+  const flip = storage.flipBit(aimed(0, crashedAt.start + 60, 1), (path) => path === segment);
+  assert.equal(flip?.offset, crashedAt.start + 60);
+  await assert.rejects(TransactionLog.open({ dir, storage, clock: new VirtualClock(0) }), (error: Error) => error.name === 'LogCorruptError' && /crc/.test(error.message));
+
+  // A received batch whose write the power cut (its sync never ran): never answered, cut away.
+  const torn = new SimStorage(seededPrng(24), { tornGarbageProbability: 1 });
+  const before = await receive(torn, new VirtualClock(0), 5);
+  const answered = before.end;
+  let cut = false;
+  torn.crashAfterOps(2, () => (cut = true)); // the write lands (torn), its sync never runs
+  void before.appendFramed(shipped[5]!.bytes, shipped[5]!.start);
+  for (let i = 0; i < 50 && !cut; i++) await Promise.resolve();
+  assert.ok(cut);
+  assert.equal(torn.stats.writesTorn, 1, 'this seed tears the write');
+  const reopened = await TransactionLog.open({ dir, storage: torn, clock: new VirtualClock(0) });
+  assert.equal(reopened.end, answered);
+
+  // `mark` (a sync-mode acknowledgement): the flush map covers the batch when the answer comes.
+  await reopened.appendFramed(shipped[5]!.bytes, shipped[5]!.start, { mark: true });
+  assert.equal(mapEnd(torn), reopened.end);
+  await reopened.close();
 });

@@ -31,6 +31,7 @@ import {
   commitQueueTransactionsMax,
   flushMapLagBytesMax,
   logPipelineBatchesMax,
+  passiveMarkIdleMs,
   segmentBytesMax,
 } from '../constants.js';
 import {
@@ -186,10 +187,14 @@ export class TransactionLog {
   private failed: unknown = null;
   /** Everything before this is marked durable (flush map or a synced batch's durable mark): batches ending here may be answered. */
   private markedEnd: number;
-  /** The highest durable mark framed into a batch so far (a batch carries one only when it says more). */
+  /** The highest durable mark framed into a batch so far (a batch carries one only when it says more than the batches before it). */
   private markFramed: number;
   /** The flush-map mark being written, if any (one at a time). */
   private marking: Promise<void> | null = null;
+  /** A passive copy: a received batch is being written and synced; when the last one arrived; whether an idle mark waits. */
+  private receiving = false;
+  private receivedMs = 0;
+  private idleMarking = false;
   /** Woken whenever a batch is framed or synced or a mark lands (a batch waiting for its mark looks again). */
   private progress: Signal = signal();
   readonly stats: LogStats = { batches: 0, appends: 0, bytes: 0, syncMsTotal: 0, dataSyncMsTotal: 0, marks: 0, markMsTotal: 0, durableMsTotal: 0, queueMsTotal: 0, appendMsTotal: 0 };
@@ -282,9 +287,16 @@ export class TransactionLog {
 
   /**
    * Appends a batch framed elsewhere (a passive copy receiving the active's bytes): verified
-   * whole, written byte for byte, synced. Returns false when it does not start at our end.
+   * whole, written byte for byte, synced. The durable marks the active framed into the bytes
+   * hold here too (each names a position before `start`, and everything before `start` was
+   * synced here before these bytes were written), so under a steady stream each received batch
+   * marks the one before it and the flush map is not written per batch. What no mark covers yet
+   * is marked by the flush map when asked (`mark`: the answer must mean marked, as a sync-mode
+   * acknowledgement does), once it lags `flushMapLagBytesMax`, or once no batch has arrived for
+   * `passiveMarkIdleMs` (markSynced, close and promotion too).
    */
-  async appendFramed(bytes: Uint8Array, start: number): Promise<void> {
+  async appendFramed(bytes: Uint8Array, start: number, options: { readonly mark?: boolean } = {}): Promise<void> {
+    if (this.failed !== null) throw this.failed;
     assert(this.flushing === null && this.pending.length === 0, 'framed appends are for passive copies only');
     assert(start === this.endPosition, `framed batch starts at ${start}, log ends at ${this.endPosition}`);
     const scan = scanBytes(bytes, start);
@@ -292,10 +304,46 @@ export class TransactionLog {
       throw new LogCorruptError('(shipped batch)', scan.errorOffset, kindName(scan.errorKind));
     }
     const file = this.file;
-    const rolled = await this.writeBatch(bytes);
-    await this.syncBatch(file, rolled, bytes.length);
-    await this.flushMap.mark(this.endPosition);
-    this.markedEnd = this.markFramed = this.endPosition;
+    this.receiving = true;
+    try {
+      const rolled = await this.writeBatch(bytes);
+      await this.syncBatch(file, rolled, bytes.length);
+    } finally {
+      this.receiving = false;
+    }
+    const received = highestMark(bytes, bytes.length);
+    if (received > this.markedEnd) this.markedEnd = received;
+    // A promoted copy's first batch carries a mark when the received ones left anything unmarked.
+    if (received > this.markFramed) this.markFramed = received;
+    if (options.mark === true || this.endPosition - this.flushMap.durableEnd >= flushMapLagBytesMax) await this.markSynced();
+    else if (this.markedEnd < this.endPosition) this.markWhenIdle();
+  }
+
+  /** Makes sure a durable record says everything synced so far was synced (the flush map, unless a mark already does). */
+  async markSynced(): Promise<void> {
+    while (this.markedEnd < this.endPosition) {
+      if (this.failed !== null) throw this.failed;
+      await this.markDurable();
+    }
+  }
+
+  /** A passive copy's unmarked tail is marked once no batch has arrived for `passiveMarkIdleMs` (one waiter at a time). */
+  private markWhenIdle(): void {
+    this.receivedMs = this.options.clock.monoMs();
+    if (this.idleMarking) return;
+    this.idleMarking = true;
+    const wait = async (): Promise<void> => {
+      for (;;) {
+        const left = this.receivedMs + passiveMarkIdleMs - this.options.clock.monoMs();
+        if (left <= 0 && !this.receiving) break;
+        await this.options.clock.sleep(Math.max(left, 1));
+        if (this.closed) return;
+      }
+      if (this.failed === null && !this.closed) await this.markSynced();
+    };
+    void wait()
+      .catch((error: unknown) => (this.failed ??= error))
+      .finally(() => (this.idleMarking = false));
   }
 
   /**
@@ -473,7 +521,8 @@ export class TransactionLog {
       const end = this.endPosition;
       await this.flushMap.mark(end);
       if (end > this.markedEnd) this.markedEnd = end;
-      if (end > this.markFramed) this.markFramed = end;
+      // markFramed stays: the next batch still carries this end, for the copies it ships to (a
+      // passive copy's own marks are the ones it receives).
       this.stats.marks += 1;
       this.stats.markMsTotal += this.options.clock.monoMs() - started;
     };
@@ -606,6 +655,9 @@ export class TransactionLog {
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing !== null) await this.flushing;
+    // A passive copy's received tail no mark covers yet (after a clean close no tail is cut anyway).
+    if (this.failed === null) await this.markSynced();
+    else await this.marking?.catch(() => undefined);
     await this.file.close();
     await this.flushMap.close();
   }

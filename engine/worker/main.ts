@@ -118,7 +118,7 @@ async function main(): Promise<void> {
       case 'status':
         return { ...database.status(), pid: process.pid };
       case 'receiveBatch':
-        await database.receiveBatch(request.params.bytes, request.params.start, request.params.replayTo);
+        await database.receiveBatch(request.params.bytes, request.params.start, request.params.replayTo, request.params.mark === true);
         return database.status();
       case 'playForward':
         await database.playForward(request.params.to, { boundary: request.params.boundary === true });

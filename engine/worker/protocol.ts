@@ -41,7 +41,7 @@ export type Request =
   | { readonly id: number; readonly method: 'search'; readonly params: { mailboxId: string; folder: string; criterion: ContentCriterion; uids?: readonly number[] } }
   | { readonly id: number; readonly method: 'watch'; readonly params: { mailboxId: string; on: boolean } }
   | { readonly id: number; readonly method: 'status'; readonly params: Record<string, never> }
-  | { readonly id: number; readonly method: 'receiveBatch'; readonly params: { start: number; bytes: Uint8Array; replayTo?: number } }
+  | { readonly id: number; readonly method: 'receiveBatch'; readonly params: { start: number; bytes: Uint8Array; replayTo?: number; mark?: boolean } }
   | { readonly id: number; readonly method: 'playForward'; readonly params: { to: number; boundary?: boolean } }
   | { readonly id: number; readonly method: 'snapshot'; readonly params: { dir: string } }
   | { readonly id: number; readonly method: 'readBatches'; readonly params: { from: number; bytesMax: number } }
