@@ -2,6 +2,11 @@
 
 /** A log segment is closed and a new one started once it holds this many bytes. */
 export const segmentBytesMax = 64 * 1024 * 1024;
+/**
+ * The log writes this many zeros ahead of its data in the current segment, so most batches
+ * overwrite allocated blocks and their fdatasync commits no size change (docs/internals/write-path.md).
+ */
+export const logPreallocBytes = 4 * 1024 * 1024;
 /** Group commit: the most bytes of records framed into one batch (one write, one fsync). */
 export const batchBytesMax = 64 * 1024 * 1024;
 /**
@@ -20,7 +25,7 @@ export const flushMapLagBytesMax = 16 * 1024 * 1024;
  * A passive copy marks its received tail in the flush map once no batch has arrived for this
  * long: under a steady stream every received batch carries the mark of the one before it.
  */
-export const passiveMarkIdleMs = 50;
+export const passiveMarkIdleMs = 250;
 /**
  * Durable batches whose state-store write may wait behind the one in flight (merged into the
  * next write, served from memory meanwhile); one more waits, so the store cannot fall far behind.

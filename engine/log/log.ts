@@ -31,6 +31,7 @@ import {
   commitQueueTransactionsMax,
   flushMapLagBytesMax,
   logPipelineBatchesMax,
+  logPreallocBytes,
   passiveMarkIdleMs,
   segmentBytesMax,
 } from '../constants.js';
@@ -195,6 +196,8 @@ export class TransactionLog {
   private receiving = false;
   private receivedMs = 0;
   private idleMarking = false;
+  /** Bytes the current segment file holds: its batches, then zeros written ahead (`logPreallocBytes`). */
+  private allocatedBytes: number;
   /** Woken whenever a batch is framed or synced or a mark lands (a batch waiting for its mark looks again). */
   private progress: Signal = signal();
   readonly stats: LogStats = { batches: 0, appends: 0, bytes: 0, syncMsTotal: 0, dataSyncMsTotal: 0, marks: 0, markMsTotal: 0, durableMsTotal: 0, queueMsTotal: 0, appendMsTotal: 0 };
@@ -212,6 +215,7 @@ export class TransactionLog {
   ) {
     this.markedEnd = endPosition;
     this.markFramed = endPosition;
+    this.allocatedBytes = fileBytes;
   }
 
   static async open(options: LogOptions): Promise<TransactionLog> {
@@ -561,6 +565,17 @@ export class TransactionLog {
   /** Writes bytes at the end of the current segment; rolls to a new segment when it is full. Returns the file rolled away from, if any. */
   private async writeBatch(bytes: Uint8Array): Promise<StorageFile | null> {
     const started = this.options.clock.monoMs();
+    const segmentMax = this.options.segmentBytesMax ?? segmentBytesMax;
+    const end = this.fileBytes + bytes.length;
+    if (end > this.allocatedBytes && end < segmentMax) {
+      // Zeros ahead of the data (synced with this batch): the batches after it overwrite blocks the
+      // file already has, so their fdatasync commits no size change (no file-system journal
+      // commit). Recovery reads the zeros as a zero tail; rolled segments never keep one (the
+      // zeros stop at the segment's size, which the last batch passes) and close cuts it.
+      const to = Math.min(segmentMax, end + logPreallocBytes);
+      await this.file.write(end, zeroes(to - end));
+      this.allocatedBytes = to;
+    }
     await this.file.write(this.fileBytes, bytes);
     this.stats.syncMsTotal += this.options.clock.monoMs() - started;
     this.fileBytes += bytes.length;
@@ -594,6 +609,7 @@ export class TransactionLog {
     await this.options.storage.syncDir(this.options.dir);
     this.file = next;
     this.fileBytes = 0;
+    this.allocatedBytes = 0;
     this.segments.push({ name, start: position });
   }
 
@@ -656,11 +672,26 @@ export class TransactionLog {
     this.closed = true;
     while (this.flushing !== null) await this.flushing;
     // A passive copy's received tail no mark covers yet (after a clean close no tail is cut anyway).
-    if (this.failed === null) await this.markSynced();
-    else await this.marking?.catch(() => undefined);
+    if (this.failed === null) {
+      await this.markSynced();
+      // A clean close leaves no zeros written ahead.
+      if (this.allocatedBytes > this.fileBytes) {
+        await this.file.truncate(this.fileBytes);
+        await this.file.sync();
+        this.allocatedBytes = this.fileBytes;
+      }
+    } else await this.marking?.catch(() => undefined);
     await this.file.close();
     await this.flushMap.close();
   }
+}
+
+let zeroBuffer = new Uint8Array(0);
+
+/** `bytes` zeros (a view of one shared buffer, never written to). */
+function zeroes(bytes: number): Uint8Array {
+  if (zeroBuffer.length < bytes) zeroBuffer = new Uint8Array(Math.max(bytes, logPreallocBytes));
+  return zeroBuffer.subarray(0, bytes);
 }
 
 function kindName(kind: number): string {

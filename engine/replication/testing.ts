@@ -90,10 +90,16 @@ export async function append(api: MailboxApi, mailboxId: string, body: string): 
   return { uid: r.uid };
 }
 
-/** A copy's whole log, its segments concatenated in order. */
+/**
+ * A copy's whole log, its segments concatenated in order, without the zeros a running log writes
+ * ahead of its end (trailing zero bytes are dropped, the last record's zero padding alike on every copy).
+ */
 export function logBytes(copyDir: string): Buffer {
   const dir = join(copyDir, 'log');
-  return Buffer.concat(readdirSync(dir).filter((n) => n.endsWith('.qlog')).sort().map((n) => readFileSync(join(dir, n))));
+  const bytes = Buffer.concat(readdirSync(dir).filter((n) => n.endsWith('.qlog')).sort().map((n) => readFileSync(join(dir, n))));
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end -= 1;
+  return bytes.subarray(0, end);
 }
 
 /** Checks every acknowledged append is in the mailbox with its UID and exact bytes; returns how many were checked. */

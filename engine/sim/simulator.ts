@@ -50,6 +50,8 @@ export interface SimStats {
   logFlipsDetected: number;
   /** Flips in the flush map: the slot fails its checksum and the other one is used. */
   flushMapFlipsIgnored: number;
+  /** Flips in the zeros the log writes ahead of its data: cut at recovery or by a clean close, never data. */
+  zeroTailFlipsIgnored: number;
   kvFlips: number;
   kvFlipsDetected: number;
   kvFlipsUnread: number;
@@ -115,7 +117,7 @@ class Simulation {
   readonly stats: SimStats = {
     rounds: 0, commits: 0, commitsOk: 0, commitsRefused: 0, commitsUnknown: 0, batches: 0,
     crashes: 0, crashesInFlight: 0, crashesInOpen: 0, cleanRestarts: 0, ioErrors: 0,
-    logFlips: 0, logFlipsDetected: 0, flushMapFlipsIgnored: 0, kvFlips: 0, kvFlipsDetected: 0, kvFlipsUnread: 0, kvRebuilds: 0,
+    logFlips: 0, logFlipsDetected: 0, flushMapFlipsIgnored: 0, zeroTailFlipsIgnored: 0, kvFlips: 0, kvFlipsDetected: 0, kvFlipsUnread: 0, kvRebuilds: 0,
     checks: 0, messagesRead: 0, tornWrites: 0, lostWrites: 0,
   };
   private readonly prng: Prng;
@@ -591,6 +593,8 @@ class Simulation {
     const name = flip.path.slice(flip.path.lastIndexOf('/') + 1);
     const flushMap = name === flushMapName;
     const position = flip.path === headerPath || flushMap ? undefined : Number(name.slice(0, name.indexOf('.'))) + flip.offset;
+    // Past the log's end in its last segment: the zeros written ahead of the data (log.ts), not data.
+    const zeroTail = position !== undefined && position >= this.liveDb().transactionLog().end;
     this.flipPending = { kind: 'log', where: `${flip.path}@${flip.offset} bit ${flip.bit}`, ...(position === undefined ? {} : { position }) };
     this.step(`bit flip in ${this.flipPending.where}`);
     const clean = this.faults.below(2) === 0;
@@ -606,6 +610,12 @@ class Simulation {
       // previous durable end, and every checker above passed with it.
       this.stats.flushMapFlipsIgnored += 1;
       this.step('flush map flip: the slot fails its checksum, the other slot was used');
+      this.flipPending = null;
+      return;
+    }
+    if (zeroTail && this.detected === undefined) {
+      this.stats.zeroTailFlipsIgnored += 1;
+      this.step('flip in the zeros ahead of the log\'s end: cut with them');
       this.flipPending = null;
       return;
     }
