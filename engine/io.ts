@@ -104,12 +104,23 @@ function rotl(x: number, k: number): number {
 
 /** Randomness for ids and UIDVALIDITY in production: the OS's generator behind the Prng face. */
 export function systemPrng(): Prng {
-  const u32 = (): number => nodeRandomBytes(4).readUInt32LE(0);
+  // Drawn from the system's generator 4 KiB at a time, not per id (a delivery's plan draws several).
+  let pool = Buffer.alloc(0);
+  let at = 0;
+  const take = (count: number): Buffer => {
+    if (at + count > pool.length) {
+      pool = nodeRandomBytes(Math.max(4096, count));
+      at = 0;
+    }
+    at += count;
+    return pool.subarray(at - count, at);
+  };
+  const u32 = (): number => take(4).readUInt32LE(0);
   return {
     nextU32: u32,
     next: () => u32() / 4294967296,
     below: (bound) => Math.floor((u32() / 4294967296) * bound),
-    bytes: (count) => new Uint8Array(nodeRandomBytes(count)),
+    bytes: (count) => new Uint8Array(take(count)),
   };
 }
 
