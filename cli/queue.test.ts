@@ -12,15 +12,8 @@ import type { AddressInfo } from 'node:net';
 import nodemailer from 'nodemailer';
 import { inboxOf } from '../protocols/smtp/testing.js';
 import { startTestServer } from '../test/harness.js';
+import { until } from '../test/until.js';
 import { quire } from './testing.js';
-
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** A port nothing listens on (bound, then closed). */
 async function deadPort(): Promise<number> {

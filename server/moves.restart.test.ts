@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
+import { nodeIsProcessAlive } from '../engine/directory/lock.js';
+import { until } from '../test/until.js';
 
 const bin = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
 const address = 'carol@example.org';
@@ -30,23 +32,6 @@ function json<T>(dataDir: string, ...args: string[]): T {
   return JSON.parse(r.stdout) as T;
 }
 
-async function until(fn: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 interface Running {
   child: ChildProcess;
   output: () => string;
@@ -61,7 +46,7 @@ async function start(dataDir: string): Promise<Running> {
   const child = spawn(process.execPath, [bin, 'start', '--data', dataDir, '--port-offset', 'any'], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const output = () => readFileSync(logFile, 'utf8');
-  await until(() => existsSync(join(dataDir, 'server.json')) || child.exitCode !== null, 'the server to start');
+  await until(() => existsSync(join(dataDir, 'server.json')) || child.exitCode !== null, 'the server to start', 60_000);
   assert.equal(child.exitCode, null, output());
   return { child, output };
 }
@@ -107,7 +92,7 @@ async function waitMove(dataDir: string, id: string): Promise<Move> {
   await until(() => {
     move = json<Move[]>(dataDir, 'move', 'list').find((m) => m.id === id);
     return move !== undefined && ['done', 'cancelled', 'failed'].includes(move.state);
-  }, `move ${id} to finish`);
+  }, `move ${id} to finish`, 60_000);
   return move!;
 }
 
@@ -179,8 +164,8 @@ test('moves listed, cancelled, and surviving a killed source worker and a killed
     server.child.kill('SIGKILL');
     process.kill(target, 'SIGKILL');
     stopped.pop();
-    await until(() => server.child.exitCode !== null || server.child.signalCode !== null, 'the server to die');
-    await until(() => pids.every((pid) => !alive(pid)), 'the workers to notice and exit');
+    await until(() => server.child.exitCode !== null || server.child.signalCode !== null, 'the server to die', 60_000);
+    await until(() => pids.every((pid) => !nodeIsProcessAlive(pid)), 'the workers to notice and exit', 60_000);
     const saved = (JSON.parse(readFileSync(join(dataDir, 'moves.json'), 'utf8')) as { moves: Move[] }).moves.find((m) => m.id === second.id)!;
     assert.ok(['copying', 'catching-up'].includes(saved.state), `saved as ${saved.state}`);
     phase('killed');
@@ -188,7 +173,7 @@ test('moves listed, cancelled, and surviving a killed source worker and a killed
     phase('restarted');
     const resumed = await waitMove(dataDir, second.id);
     assert.equal(resumed.state, 'done', resumed.error);
-    await until(() => server.output().includes(`move ${second.id} of ${address}: resuming`), 'the resume line');
+    await until(() => server.output().includes(`move ${second.id} of ${address}: resuming`), 'the resume line', 60_000);
     assert.equal(json<Array<{ address: string; database: string }>>(dataDir, 'user', 'list').find((u) => u.address === address)!.database, 'DB01');
     assert.deepEqual(await seen(dataDir), before, 'after a move resumed by a restarted server');
     assert.deepEqual(json<Move[]>(dataDir, 'move', 'list').map((m) => m.state), ['cancelled', 'done', 'done']);

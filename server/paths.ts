@@ -2,6 +2,7 @@
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { nodeIsProcessAlive } from '../engine/directory/lock.js';
 
 export const databasesDefault = ['DB01', 'DB02'] as const;
 export const serverFileName = 'server.json';
@@ -18,22 +19,13 @@ export interface ServerFile {
   readonly ports?: Readonly<Record<string, number>>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The server running on this data directory, or null when none runs. */
 export function runningServer(dataDir: string): ServerFile | null {
   const path = join(dataDir, serverFileName);
   if (!existsSync(path)) return null;
   try {
     const file = JSON.parse(readFileSync(path, 'utf8')) as ServerFile;
-    return alive(file.pid) && file.pid !== process.pid ? file : null;
+    return nodeIsProcessAlive(file.pid) && file.pid !== process.pid ? file : null;
   } catch {
     return null;
   }

@@ -27,6 +27,7 @@ import { recipientsPerTransactionMax } from '../../smtp/constants.js';
 import { inboxOf } from '../../smtp/testing.js';
 import { documentState } from './collection.js';
 import { jmapClient } from './testing.js';
+import { until } from '../../../test/until.js';
 
 const using = ['urn:ietf:params:jmap:core', 'urn:ietf:params:jmap:mail', 'urn:ietf:params:jmap:submission', 'urn:ietf:params:jmap:vacationresponse'];
 
@@ -64,16 +65,6 @@ async function smarthost(): Promise<{ port: number; relayed: Relayed[]; deferred
   });
   const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.server.address() as AddressInfo).port)));
   return { port, relayed, deferred: () => deferred, release, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-async function until<T>(check: () => Promise<T | null | undefined | false> | T | null | undefined | false, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await check();
-    if (value !== null && value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 let quire: TestServer;
