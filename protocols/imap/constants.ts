@@ -16,8 +16,6 @@ export const saslResponseBytesMax = 8 * 1024;
 export const appendMessagesMax = 64;
 /** Room for command text and MULTIAPPEND siblings above one full-size literal (commandBytesMax). */
 export const commandBytesOverLiteral = 4 * 1024 * 1024;
-/** MIME summaries a selected mailbox keeps per session (FETCH ENVELOPE/BODYSTRUCTURE reuse them). */
-export const contentCacheEntriesMax = 256;
 /** What the IMAP front end keeps of messages' immutable content for all its sessions (contentcache.ts). */
 export const contentCacheBytesMax = 64 * 1024 * 1024;
 /** Messages up to this size are kept whole in that cache (BODY[], RFC822); bigger ones are read each time. */

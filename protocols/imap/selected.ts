@@ -11,10 +11,7 @@
 // `infos` still answers one message as a MessageInfo (made on demand) for the commands that
 // look at a few.
 
-import type { MailboxApi, MessageColumns, MessageContent, MessageInfo } from '../../engine/api.js';
-import { contentCacheEntriesMax } from './constants.js';
-import { envelopeOf } from './convert.js';
-import { ResponseWriter, writeEnvelope, type EncodeOptions } from './wire/encoder.js';
+import type { MailboxApi, MessageColumns, MessageInfo } from '../../engine/api.js';
 import type { SeqRange, SequenceSet } from './wire/types.js';
 
 /** A distinct flag list of the view, with what FETCH and SEARCH want of it computed once. */
@@ -73,11 +70,6 @@ export class SelectedMailbox {
    * what this user may do in it (RFC 4314 rights). null: the user's own folder, every right.
    */
   shared: { readonly api: MailboxApi; readonly mailboxId: string; readonly rights: string } | null = null;
-  /**
-   * MIME summaries already fetched (a UID's content never changes under one UIDVALIDITY), least
-   * recently used first, so repeated ENVELOPE/BODYSTRUCTURE fetches skip the database round trip.
-   */
-  private readonly contents = new Map<number, MessageContent>();
   constructor(
     public name: string,
     readonly folderId: number,
@@ -142,8 +134,6 @@ export class SelectedMailbox {
     this.idsJoined = null;
     this.emailIds = [];
     this.threadIds = [];
-    this.contents.clear();
-    this.envelopes.clear();
   }
 
   private push(info: MessageInfo): void {
@@ -336,42 +326,6 @@ export class SelectedMailbox {
     return out.subarray(0, at);
   }
 
-  /** A message's cached summary, marked as just used. */
-  content(uid: number): MessageContent | undefined {
-    const got = this.contents.get(uid);
-    if (got !== undefined) {
-      this.contents.delete(uid);
-      this.contents.set(uid, got);
-    }
-    return got;
-  }
-
-  /** Keeps a fetched summary, dropping the least recently used past contentCacheEntriesMax. */
-  remember(content: MessageContent): void {
-    this.contents.delete(content.uid);
-    if (this.contents.size >= contentCacheEntriesMax) {
-      const oldest = this.contents.keys().next().value!;
-      this.contents.delete(oldest);
-      this.envelopes.delete(oldest);
-    }
-    this.contents.set(content.uid, content);
-  }
-
-  /**
-   * A message's ENVELOPE as sent (it never changes under one UIDVALIDITY), encoded once per
-   * summary kept; the encoding depends on UTF8=ACCEPT, so it is kept with the option it used.
-   */
-  envelopeBytes(content: MessageContent, options: EncodeOptions): Buffer {
-    const kept = this.envelopes.get(content.uid);
-    if (kept !== undefined && kept.utf8 === options.utf8 && kept.content === content) return kept.bytes;
-    const w = new ResponseWriter(options);
-    writeEnvelope(w, envelopeOf(content.summary.envelope));
-    const bytes = w.toBuffer();
-    if (this.contents.get(content.uid) === content) this.envelopes.set(content.uid, { content, utf8: options.utf8, bytes });
-    return bytes;
-  }
-  private readonly envelopes = new Map<number, { readonly content: MessageContent; readonly utf8: boolean; readonly bytes: Buffer }>();
-
   /** Sequence number of a UID, or 0 when the view does not hold it. */
   seqOf(uid: number): number {
     let lo = 0;
@@ -410,8 +364,6 @@ export class SelectedMailbox {
       if (seq === 0 || gone.has(uid)) continue;
       gone.add(uid);
       seqs.push(seq);
-      this.contents.delete(uid);
-      this.envelopes.delete(uid);
       this.pendingExpunge.delete(uid);
     }
     if (gone.size > 0) {
