@@ -11,7 +11,7 @@ import type { Result } from '../errors.js';
 import { nodeStorage, type Storage } from '../io.js';
 import { groupDepthMax } from './constants.js';
 import { EmbeddedDirectory, directoryFolderName, lockFileName, logFileName, openEmbeddedDirectory } from './embedded.js';
-import { tempDataDir, testOptions } from './testing.js';
+import { inDataDir, testOptions } from './testing.js';
 
 function value<T>(result: Result<T>): T {
   assert.equal(result.ok, true, result.ok ? '' : `${result.code}: ${result.message}`);
@@ -23,17 +23,14 @@ function code(result: Result<unknown>): string {
 }
 
 async function withDirectory(fn: (directory: EmbeddedDirectory, dataDir: string) => Promise<void>): Promise<void> {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const directory = value(await openEmbeddedDirectory(dir, testOptions()));
     try {
       await fn(directory, dir);
     } finally {
       await directory.close();
     }
-  } finally {
-    cleanup();
-  }
+  });
 }
 
 const logPath = (dataDir: string): string => path.join(dataDir, directoryFolderName, logFileName);
@@ -167,8 +164,7 @@ async function snapshot(directory: EmbeddedDirectory): Promise<unknown> {
 }
 
 test('restart: close and reopen give the same state', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const first = value(await openEmbeddedDirectory(dir, testOptions()));
     await populate(first);
     const before = await snapshot(first);
@@ -177,14 +173,11 @@ test('restart: close and reopen give the same state', async () => {
     assert.deepEqual(await snapshot(second), before);
     value(await second.authenticate('alice@example.org', 'pw-a'));
     await second.close();
-  } finally {
-    cleanup();
-  }
+  });
 });
 
 test('a torn last line is cut off; writing goes on after it', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const first = value(await openEmbeddedDirectory(dir, testOptions()));
     await populate(first);
     const before = await snapshot(first);
@@ -199,14 +192,11 @@ test('a torn last line is cut off; writing goes on after it', async () => {
     const third = value(await openEmbeddedDirectory(dir, testOptions(3)));
     assert.deepEqual(await third.listDomains(), ['example.net', 'example.org']);
     await third.close();
-  } finally {
-    cleanup();
-  }
+  });
 });
 
 test('a corrupt line in the middle is refused with the file and line', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const first = value(await openEmbeddedDirectory(dir, testOptions()));
     await populate(first);
     await first.close();
@@ -225,14 +215,11 @@ test('a corrupt line in the middle is refused with the file and line', async () 
     const again = await openEmbeddedDirectory(dir, testOptions());
     assert.equal(code(again), 'CORRUPT');
     assert.match(!again.ok ? again.message : '', /line 3: seq 3 where 2 was expected/);
-  } finally {
-    cleanup();
-  }
+  });
 });
 
 test('the lock: a second open is refused, a dead owner\'s lock is taken over', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const first = value(await openEmbeddedDirectory(dir, testOptions()));
     const second = await openEmbeddedDirectory(dir, testOptions());
     assert.equal(code(second), 'DIRECTORY_UNAVAILABLE');
@@ -246,14 +233,11 @@ test('the lock: a second open is refused, a dead owner\'s lock is taken over', a
     assert.equal(readFileSync(path.join(dir, directoryFolderName, lockFileName), 'utf8'), `${process.pid}\n`);
     await third.close();
     assert.throws(() => statSync(path.join(dir, directoryFolderName, lockFileName)), 'close removes the lock');
-  } finally {
-    cleanup();
-  }
+  });
 });
 
 test('compaction keeps the state and the version, and shrinks the log', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const options = testOptions(1, { compactionRecordsMin: 40 });
     const first = value(await openEmbeddedDirectory(dir, options));
     await populate(first);
@@ -275,14 +259,11 @@ test('compaction keeps the state and the version, and shrinks the log', async ()
     value(await second.setQuota('bob@example.org', null));
     assert.equal(await second.version(), 66);
     await second.close();
-  } finally {
-    cleanup();
-  }
+  });
 });
 
 test('a login re-hashes a password made with older parameters', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const first = value(await openEmbeddedDirectory(dir, testOptions()));
     await populate(first);
     await first.close();
@@ -294,9 +275,7 @@ test('a login re-hashes a password made with older parameters', async () => {
     value(await second.authenticate('alice@example.org', 'pw-a'));
     assert.equal(await second.version(), version + 1, 'only once');
     await second.close();
-  } finally {
-    cleanup();
-  }
+  });
 });
 
 test('changes run in call order even when issued together', () =>
@@ -338,8 +317,7 @@ function storageFailingOnce(): { storage: Storage; arm: () => void } {
 }
 
 test('a failed append is taken back out: DISK_FULL, nothing applied, the log stays readable', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const faulty = storageFailingOnce();
     const first = value(await openEmbeddedDirectory(dir, testOptions(1, { storage: faulty.storage })));
     await populate(first);
@@ -354,7 +332,5 @@ test('a failed append is taken back out: DISK_FULL, nothing applied, the log sta
     const second = value(await openEmbeddedDirectory(dir, testOptions(2)));
     assert.equal((await second.findUser('bob@example.org'))?.quotaBytes, 6);
     await second.close();
-  } finally {
-    cleanup();
-  }
+  });
 });

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { seededPrng } from '../io.js';
 import { ensureTlsCertificate, generatePassword, tlsCertFileName, tlsFolderName, tlsKeyFileName } from './secrets.js';
-import { tempDataDir } from './testing.js';
+import { inDataDir, tempDataDir } from './testing.js';
 
 test('generatePassword', () => {
   const prng = seededPrng(7);
@@ -36,8 +36,7 @@ function connect(port: number, options: tls.ConnectionOptions): Promise<{ author
 }
 
 test('ensureTlsCertificate generates once, serves TLS and verifies for localhost', async () => {
-  const { dir, cleanup } = tempDataDir();
-  try {
+  await inDataDir(async (dir) => {
     const made = await ensureTlsCertificate(dir);
     assert.ok(made.ok);
     assert.equal(made.value.generated, true);
@@ -64,9 +63,7 @@ test('ensureTlsCertificate generates once, serves TLS and verifies for localhost
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
-  } finally {
-    cleanup();
-  }
+  });
 });
 
 test('operator files: both or neither, readable, matching', async () => {

@@ -12,6 +12,16 @@ export function tempDataDir(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** Runs `body` on a fresh temp data dir, removed afterwards whatever happens. */
+export async function inDataDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
+  const { dir, cleanup } = tempDataDir();
+  try {
+    return await body(dir);
+  } finally {
+    cleanup();
+  }
+}
+
 /** Deterministic options: virtual time that advances 1 ms per reading, seeded bytes, cheap scrypt. */
 export function testOptions(seed = 1, overrides: Partial<EmbeddedDirectoryOptions> = {}): EmbeddedDirectoryOptions {
   const prng = seededPrng(seed);
