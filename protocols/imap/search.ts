@@ -43,69 +43,92 @@ interface Context {
   readonly content: Map<SearchKey, Set<number>>;
   readonly summaries: Map<number, MessageContent>;
   readonly sets: Map<SearchKey, Set<number>>;
-  /** Per flag (lowercased): which of the view's flag lists hold it (SelectedMailbox.flagListsHolding). */
-  readonly flagTables: Map<string, Uint8Array>;
 }
 
-/** Whether the message at `row` of the view (sequence number - 1) matches `key`. */
-function test(key: SearchKey, row: number, c: Context): boolean {
+/**
+ * `key` as a test of a row of the view (sequence number - 1): the key is looked at once here,
+ * so a search over 100,000 messages runs closures over the view's columns, not a switch per
+ * message. Content keys read what was asked of content.ts before (c.content).
+ */
+function compile(key: SearchKey, c: Context): (row: number) => boolean {
   const view = c.view;
   switch (key.kind) {
     case 'all':
-      return true;
-    case 'and':
-      return key.keys.every((k) => test(k, row, c));
-    case 'or':
-      return test(key.left, row, c) || test(key.right, row, c);
-    case 'not':
-      return !test(key.key, row, c);
-    case 'flag': {
-      // One table per flag for the whole search: a flag test is then one array read per message.
-      const name = key.flag.toLowerCase();
-      let table = c.flagTables.get(name);
-      if (table === undefined) {
-        table = view.flagListsHolding(name);
-        c.flagTables.set(name, table);
-      }
-      return (table[view.flagListAt(row)] === 1) === key.set;
-    }
+    case 'old':
+      return () => true;
     // No \Recent in this server (RFC 9051 removed it): NEW and RECENT match nothing, OLD everything.
     case 'new':
     case 'recent':
-      return false;
-    case 'old':
-      return true;
+      return () => false;
+    case 'and': {
+      const tests = key.keys.map((k) => compile(k, c));
+      if (tests.length === 1) return tests[0]!;
+      return (row) => {
+        for (const t of tests) if (!t(row)) return false;
+        return true;
+      };
+    }
+    case 'or': {
+      const left = compile(key.left, c);
+      const right = compile(key.right, c);
+      return (row) => left(row) || right(row);
+    }
+    case 'not': {
+      const inner = compile(key.key, c);
+      return (row) => !inner(row);
+    }
+    case 'flag': {
+      // Which of the view's distinct flag lists hold the flag: then one array read per message.
+      const table = view.flagListsHolding(key.flag);
+      const want = key.set ? 1 : 0;
+      return (row) => table[view.flagListAt(row)] === want;
+    }
     case 'date':
-      if (key.field === 'internal') return compareDay(dayOf(view.internalDateAt(row)), key.op, key.date);
-      {
+      if (key.field === 'internal') {
+        const { op, date } = key;
+        return (row) => compareDay(dayOf(view.internalDateAt(row)), op, date);
+      }
+      return (row) => {
         const envelope = c.summaries.get(view.uids[row]!)?.summary.envelope;
         if (envelope === undefined || envelope.dateMs === null) return false;
         return compareDay(dayOf(envelope.dateMs + (envelope.dateOffsetMinutes ?? 0) * 60_000), key.op, key.date);
-      }
+      };
     case 'age': {
-      const ageMs = c.nowMs - view.internalDateAt(row);
-      return key.op === 'older' ? ageMs >= key.seconds * 1000 : ageMs <= key.seconds * 1000;
+      const limitMs = key.seconds * 1000;
+      return key.op === 'older' ? (row) => c.nowMs - view.internalDateAt(row) >= limitMs : (row) => c.nowMs - view.internalDateAt(row) <= limitMs;
     }
     case 'header':
-    case 'text':
-      return c.content.get(key)?.has(view.uids[row]!) === true;
-    case 'size':
-      return key.op === 'larger' ? view.sizeAt(row) > key.bytes : view.sizeAt(row) < key.bytes;
+    case 'text': {
+      const found = c.content.get(key);
+      return (row) => found?.has(view.uids[row]!) === true;
+    }
+    case 'size': {
+      const { bytes } = key;
+      return key.op === 'larger' ? (row) => view.sizeAt(row) > bytes : (row) => view.sizeAt(row) < bytes;
+    }
     case 'sequence':
-    case 'uid':
-      return c.sets.get(key)?.has(view.uids[row]!) === true;
-    case 'modseq':
-      return BigInt(view.modseqAt(row)) >= key.modseq;
-    case 'emailid':
-      return view.emailIdAt(row) === key.id;
-    case 'threadid':
-      return view.threadIdAt(row) === key.id;
+    case 'uid': {
+      const set = c.sets.get(key);
+      return (row) => set?.has(view.uids[row]!) === true;
+    }
+    case 'modseq': {
+      const { modseq } = key;
+      return (row) => BigInt(view.modseqAt(row)) >= modseq;
+    }
+    case 'emailid': {
+      const { id } = key;
+      return (row) => view.emailIdAt(row) === id;
+    }
+    case 'threadid': {
+      const { id } = key;
+      return (row) => view.threadIdAt(row) === id;
+    }
   }
 }
 
 /** The UIDs of the view's messages (not yet-announced expunges) that match `key`. */
 export async function evaluateSearch(view: SelectedMailbox, key: SearchKey, scope: ContentScope, nowMs: number): Promise<Result<SearchOutcome>> {
-  const c: Context = { view, nowMs, content: new Map(), summaries: new Map(), sets: new Map(), flagTables: new Map() };
+  const c: Context = { view, nowMs, content: new Map(), summaries: new Map(), sets: new Map() };
   let usedModseq = false;
   let needsContent = false;
   let needsSentDate = false;
@@ -116,13 +139,19 @@ export async function evaluateSearch(view: SelectedMailbox, key: SearchKey, scop
     if (k.kind === 'sequence' || k.kind === 'uid') c.sets.set(k, new Set(resolveLenient(view, k)));
   });
   // Rows of the view (sequence number - 1), walked over its columns: no object per message.
-  let rows: number[] = [];
-  for (let row = 0; row < view.exists; row++) if (view.pendingExpunge.size === 0 || !view.pendingExpunge.has(view.uids[row]!)) rows.push(row);
+  // null: every row (nothing awaits its EXPUNGE and no content key narrowed them).
+  let rows: number[] | null = null;
+  if (view.pendingExpunge.size > 0) {
+    rows = [];
+    for (let row = 0; row < view.exists; row++) if (!view.pendingExpunge.has(view.uids[row]!)) rows.push(row);
+  }
   if (needsContent) {
+    rows ??= Array.from({ length: view.exists }, (_, row) => row);
     // Narrow by the cheap conjuncts first, so content is read only where it can still matter.
     const conjuncts = key.kind === 'and' ? key.keys : [key];
     const cheap = conjuncts.filter((k) => !hasContentKey(k));
-    rows = rows.filter((row) => cheap.every((k) => test(k, row, c)));
+    const narrow = compile({ kind: 'and', keys: cheap }, c);
+    rows = rows.filter((row) => narrow(row));
     const candidates = rows.map((row) => view.uids[row]!);
     if (needsSentDate) {
       const got = await summariesOf(scope, candidates);
@@ -139,11 +168,13 @@ export async function evaluateSearch(view: SelectedMailbox, key: SearchKey, scop
       if (!got.ok) return got;
       c.content.set(k, got.value);
     }
-    // The view's flag lists may have been renumbered while content was read.
-    c.flagTables.clear();
   }
+  // Compiled now: content answers are in, and the view's flag lists as they are now.
+  const matches = compile(key, c);
   const uids: number[] = [];
-  for (const row of rows) if (test(key, row, c)) uids.push(view.uids[row]!);
+  if (rows === null) {
+    for (let row = 0; row < view.exists; row++) if (matches(row)) uids.push(view.uids[row]!);
+  } else for (const row of rows) if (matches(row)) uids.push(view.uids[row]!);
   return ok({ uids, usedModseq });
 }
 
