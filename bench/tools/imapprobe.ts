@@ -148,6 +148,7 @@ async function large(subject: string, messages: number, samples: number, reuse: 
     if (servers.includes(quire)) {
       // Several sessions hold it at once, so that one session's share stands out of the heap's noise.
       const holders = 4;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       const before = await quire.memory();
       const clients = await Promise.all(Array.from({ length: holders }, () => ImapClient.connect(quire.imapsPort, quire.ca)));
       for (const client of clients) {
@@ -156,8 +157,14 @@ async function large(subject: string, messages: number, samples: number, reuse: 
       }
       const held = await quire.memory();
       for (const client of clients) await client.logout();
+      // The sessions' state is let go once their sockets close: measured again a moment later.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const after = await quire.memory();
       const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
-      console.log(`quire host heap per session holding the ${messages}-message INBOX selected: ${mib((held.heapUsedBytes - before.heapUsedBytes) / holders)} MiB (${holders} sessions: heap ${mib(before.heapUsedBytes)} -> ${mib(held.heapUsedBytes)} MiB, rss ${mib(held.rssBytes)} MiB)`);
+      const per = (from: number): string => mib((held.heapUsedBytes - from) / holders);
+      console.log(
+        `quire host heap per session holding the ${messages}-message INBOX selected: ${per(after.heapUsedBytes)} MiB against the heap after they closed, ${per(before.heapUsedBytes)} MiB against before (${holders} sessions: heap ${mib(before.heapUsedBytes)} -> ${mib(held.heapUsedBytes)} -> ${mib(after.heapUsedBytes)} MiB, rss ${mib(held.rssBytes)} MiB)`,
+      );
     }
     console.log(`load: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
