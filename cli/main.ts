@@ -615,7 +615,7 @@ async function main(argv: string[]): Promise<number> {
           database: spec.database, server: spec.server, copy: spec.copy, role: spec.role, state: 'Dismounted', pid: null, restarts: 0,
           lastLogPosition: s.lastLogPosition, checkpointPosition: s.checkpointPosition, copyQueueLength: 0, replayQueueLength: 0,
           lastInspectedPosition: s.lastLogPosition, lastReplayedPosition: s.replayedPosition, replayLagMs: 0,
-          contentIndexState: 'NotApplicable', contentIndexDocuments: null, contentIndexDocumentsTotal: null, error: null,
+          contentIndexState: 'NotApplicable', contentIndexDocuments: null, contentIndexDocumentsTotal: null, contentIndexBacklog: null, contentIndexLagMs: null, error: null,
         });
       }
     }
@@ -625,6 +625,8 @@ async function main(argv: string[]): Promise<number> {
       const index = (c: Record<string, unknown>): string => {
         const done = c.contentIndexDocuments as number | null;
         const total = c.contentIndexDocumentsTotal as number | null;
+        const backlog = c.contentIndexBacklog as number | null;
+        if (c.contentIndexState === 'Healthy' && backlog !== null && backlog > 0) return `Healthy (${backlog} waiting, ${((c.contentIndexLagMs as number) / 1000).toFixed(1)} s)`;
         if (c.contentIndexState !== 'Crawling' || done === null || total === null || total === 0) return String(c.contentIndexState);
         const filled = Math.round((done / total) * 10);
         return `Crawling [${'#'.repeat(filled)}${'.'.repeat(10 - filled)}] ${Math.floor((done / total) * 100)}% ${done}/${total}`;

@@ -46,7 +46,7 @@ import { bodyValuesOf, summarize } from './mime/parse.js';
 import { withPrefix } from './mime/prefix.js';
 import { binaryBytes, sectionBytes } from './mime/section.js';
 import { summaryVersion } from './mime/types.js';
-import { SearchIndexer } from './search/indexer.js';
+import { SearchIndexer, type IndexingOptions } from './search/indexer.js';
 import { checkCriterion } from './search/criteria.js';
 import type { ContentCriterion, SearchIndexStatus } from './search/types.js';
 
@@ -82,6 +82,8 @@ export interface DatabaseOptions {
   readonly checkpointDepthBytes?: number;
   /** Passive: replay the received log at open (default). A lagged copy opens at its checkpoint and replays on the supervisor's word. */
   readonly replayAtOpen?: boolean;
+  /** How the content index is fed (engine/search/README.md); its mode follows the role. */
+  readonly indexing?: Omit<IndexingOptions, 'mode'>;
 }
 
 /** A consistent snapshot of a copy (`snapshot()`): its state store and the log tail after its checkpoint. */
@@ -217,7 +219,10 @@ export class MailboxDatabase implements MailboxApi {
       isLive: (hash) => this.durable.contents.has(hash),
       read: async (hash) => ({ bytes: await this.contentBytes(hash), summary: await this.summaryOf(hash) }),
       position: () => this.durable.position,
-    }, { storage: options.storage, path: this.indexPath, checksum: crc32c });
+    }, { storage: options.storage, path: this.indexPath, checksum: crc32c }, options.clock, {
+      ...options.indexing,
+      mode: this.role === 'passive' ? 'idle' : 'live',
+    });
   }
 
   static async open(options: DatabaseOptions): Promise<MailboxDatabase> {
@@ -418,10 +423,8 @@ export class MailboxDatabase implements MailboxApi {
     await this.options.onBatch?.({ start: batch.start, end: batch.end, bytes: batch.bytes });
     this.timings.shipMsTotal += clock.monoMs() - writtenMs;
     this.notify(changes);
-    // Indexing new contents is CPU (inflate, tokenize): after this batch's callers are answered.
-    const events = batch.appends.flatMap((append) => append.tag as MailEvent[]);
-    const deleted = deletedContents(touched);
-    void clock.sleep(0).then(() => this.indexer.onBatch(events, deleted));
+    // New contents are only queued: the indexer tokenizes them later, in slices between commits.
+    this.indexer.onBatch(batch.appends.flatMap((append) => append.tag as MailEvent[]), deletedContents(touched));
   }
 
   /**
@@ -518,7 +521,7 @@ export class MailboxDatabase implements MailboxApi {
         if (batch.end > to) break;
         const { events, touched } = applyLogged(this.durable, batch);
         this.unwritten = this.unwritten === null ? touched : mergeTouched(this.unwritten, touched);
-        // The content index follows replay (the contents it reads are served from `unwritten` until written).
+        // Queued for the content index, indexed when replay is quiet (the contents it reads are served from `unwritten` until written).
         this.indexer.onBatch(events, deletedContents(touched));
         if (this.durable.position - this.materializedPosition >= depth) await this.writeCheckpoint();
       }
@@ -626,6 +629,7 @@ export class MailboxDatabase implements MailboxApi {
     assert(this.log.end === this.durable.position, 'a promoted copy has replayed all it received');
     this.role = 'active';
     this.head = structuredClone(this.durable);
+    this.indexer.setMode('live'); // what replay left waiting is indexed now, in slices
   }
 
   private notify(changes: Map<string, ChangeBuilder>): void {
@@ -836,6 +840,11 @@ export class MailboxDatabase implements MailboxApi {
   /** Loads the persisted content index and catches it up with this copy's contents, or builds it (the worker starts it at open). */
   startIndexing(): Promise<void> {
     return this.indexer.start();
+  }
+
+  /** Resolves once every content stored so far is indexed (tests and benches; searches never need it). */
+  indexSettled(): Promise<void> {
+    return this.indexer.settled();
   }
 
   async search(mailboxId: string, folderName: string, criterion: ContentCriterion, options: { uids?: readonly number[] } = {}): Promise<Result<number[]>> {

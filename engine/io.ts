@@ -64,7 +64,8 @@ export function systemClock(): Clock {
   return {
     nowMs: () => Date.now(),
     monoMs: () => performance.now(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    // sleep(0) is a yield to the event loop (setImmediate: after pending I/O, without a timer's 1 ms).
+    sleep: (ms) => new Promise((resolve) => (ms <= 0 ? setImmediate(resolve) : setTimeout(resolve, ms))),
   };
 }
 

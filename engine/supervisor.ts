@@ -117,6 +117,9 @@ export interface CopyStatus {
   /** The content index's progress: contents indexed, of how many (a crawl's or catch-up's progress bar); null when not running. */
   readonly contentIndexDocuments: number | null;
   readonly contentIndexDocumentsTotal: number | null;
+  /** Contents stored but not indexed yet (searches verify them by brute force, still exact), and the age of the oldest; null when not running. */
+  readonly contentIndexBacklog: number | null;
+  readonly contentIndexLagMs: number | null;
   /** First log position this copy still keeps (truncation deletes whole segments below it). */
   readonly logStartPosition: number;
   /** While state is Seeding: bytes of the snapshot done (copied or kept from an interrupted run), of how many (null otherwise). */
@@ -150,7 +153,7 @@ interface WorkerStatus {
   /** First log position still kept (older segments were truncated). */
   logStartPosition?: number;
   pid: number;
-  searchIndex?: { state: SearchIndexState; documents: number; documentsTotal: number };
+  searchIndex?: { state: SearchIndexState; documents: number; documentsTotal: number; backlogDocuments?: number; lagMs?: number };
 }
 
 const restartDelayMsMin = 100;
@@ -1588,6 +1591,8 @@ export class Supervisor {
           contentIndexState: copy.status?.searchIndex?.state ?? ('NotApplicable' as const),
           contentIndexDocuments: copy.status?.searchIndex?.documents ?? null,
           contentIndexDocumentsTotal: copy.status?.searchIndex?.documentsTotal ?? null,
+          contentIndexBacklog: copy.status?.searchIndex?.backlogDocuments ?? null,
+          contentIndexLagMs: copy.status?.searchIndex?.lagMs ?? null,
           logStartPosition: copy.status?.logStartPosition ?? 0,
           seedBytesCopied: seed?.bytesCopied ?? null,
           seedBytesTotal: seed?.bytesTotal ?? null,

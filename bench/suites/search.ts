@@ -13,7 +13,7 @@ import { fold, allHeadersText, searchText } from '../../engine/search/text.js';
 import type { Suite, SuiteContext } from '../lib/suite.js';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeStorage, seededPrng } from '../../engine/io.js';
+import { nodeStorage, seededPrng, systemClock } from '../../engine/io.js';
 import { crc32c } from '../../engine/checksum.js';
 
 const queries = [
@@ -61,13 +61,13 @@ const suite: Suite = {
       },
     };
     const store = { storage: nodeStorage(), path: join(await ctx.scratch('index'), 'index.qsi'), checksum: crc32c };
-    let indexer: SearchIndexer | null = new SearchIndexer(source, store);
+    let indexer: SearchIndexer | null = new SearchIndexer(source, store, systemClock());
     const crawl = await ctx.measure('crawl (parse and index every message, snapshots included)', () => indexer!.rebuild());
     let status = indexer.status();
     if (status.state !== 'Healthy') throw new Error(`index ${status.state}: ${status.error}`);
     ctx.record({ metric: 'crawl rate', unit: 'messages/s', params: { messages: messagesCount }, subject: 'quire', samples: [messagesCount / (crawl.elapsedMs / 1000)] });
     const persistedBytes = statSync(store.path).size;
-    indexer = new SearchIndexer(source, store);
+    indexer = new SearchIndexer(source, store, systemClock());
     const reopened = await ctx.measure('restart: load the snapshot and catch up', () => indexer!.start());
     status = indexer.status();
     if (status.state !== 'Healthy' || status.documentsLoaded !== messagesCount) throw new Error(`reopened index ${status.state} with ${status.documentsLoaded} documents loaded`);

@@ -59,6 +59,15 @@ function report(before: Map<string, WriteTimings>, after: Map<string, WriteTimin
   }
 }
 
+/** Each copy's content index at the end of a window: what is still waiting to be indexed (engine/search/README.md). */
+async function indexReport(): Promise<void> {
+  for (const c of await server.supervisor.list()) {
+    const status = (await server.supervisor.copyClient(c.database, c.server, c.copy).call('status', {})) as { searchIndex?: { state: string; documents: number; backlogDocuments?: number; lagMs?: number } };
+    const index = status.searchIndex;
+    if (index !== undefined) console.log(`  ${c.database}#${c.copy} ${c.role} index: ${index.state} ${index.documents} indexed, ${index.backlogDocuments ?? '-'} waiting, lag ${index.lagMs ?? '-'} ms`);
+  }
+}
+
 try {
   for (const sessions of sessionsList) {
     const before = await timings();
@@ -99,6 +108,7 @@ try {
       console.log(`  ${kind}: n ${sorted.length} p50 ${fmt(percentileSorted(sorted, 50))} p99 ${fmt(percentileSorted(sorted, 99))} ms`);
     }
     report(before, await timings());
+    await indexReport();
   }
 } finally {
   await server.stop();

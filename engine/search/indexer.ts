@@ -1,29 +1,41 @@
 // Keeps a database copy's content index, persists it, and answers searches with it.
 //
 // States: Crawling (catching up: from nothing, or from the persisted snapshot, in the
-// background, with progress), Healthy (every stored content is indexed; new ones are fed from
-// each durable batch's ContentStored events — the active copy's commits and a passive copy's
-// replay alike — deleted ones forgotten), Failed (indexing hit an error: the copy is still
-// served, by brute force). Whatever the state, results are the brute-force results: an index
-// answer is exact or is verified (index.ts), and without a healthy index every message is
-// matched by brute force.
+// background, with progress), Healthy (every stored content is indexed or waiting in the
+// backlog; new ones are fed from each durable batch's ContentStored events — the active copy's
+// commits and a passive copy's replay alike — deleted ones forgotten), Failed (indexing hit an
+// error: the copy is still served, by brute force). Whatever the state, results are the
+// brute-force results: an index answer is exact or is verified (index.ts), a content not
+// indexed yet is verified, and without a healthy index every message is matched by brute force.
+//
+// Off the hot paths. A batch only queues its new contents (the bytes as logged, deflated or
+// not); they are indexed later in slices of `indexSliceMs` that yield to the event loop through
+// the clock (the simulator's clock decides when they run), so commits, replay and reads wait at
+// most a slice for it. The queue is bounded (`indexBacklogBytesMax`): past it a content is
+// queued by hash alone and read back from the state store when its turn comes. Mode `live`
+// (the active copy) indexes as soon as the loop is free; mode `idle` (a passive copy) only once
+// no batch was replayed for `passiveIndexIdleMs`, or once the oldest content waiting is
+// `passiveIndexLagMsMax` old, so a promoted copy is never far behind; promotion makes it live.
 //
 // Persistence: a snapshot file in the copy's directory (index.ts has the layout), written
 // atomically once enough has changed since the last one (a quarter of the documents, at least
 // `snapshotChangesMin`), when a crawl ends, and at close. Documents are contents named by
 // their hash, and a content never changes, so any snapshot is right about every document it
 // holds: at open the index loads it, forgets what is no longer stored and indexes only the
-// contents stored since (Crawling, with progress), instead of the whole copy. A damaged or
-// older-format snapshot is thrown away and the index crawled again.
+// contents stored since (Crawling, with progress), instead of the whole copy (the backlog a
+// close leaves is caught up the same way). A damaged or older-format snapshot is thrown away
+// and the index crawled again.
 
 import { inflateRawSync } from 'node:zlib';
 import { EventType, type MailEvent } from '../events/types.js';
 import type { MessageSummary } from '../mime/types.js';
-import type { Storage } from '../io.js';
+import type { Clock, Storage } from '../io.js';
 import { ContentIndex, SnapshotError, answerUnknown, answerYes } from './index.js';
 import { matches, prefixTextOf, searchText, type SearchText } from './text.js';
-import { prefixTextsCachedMax, snapshotChangesMin, snapshotSliceMs } from './constants.js';
-import type { ContentCriterion, SearchIndexState, SearchIndexStatus } from './types.js';
+import {
+  indexBacklogBytesMax, indexSliceDocumentsMax, indexSliceMs, passiveIndexIdleMs, passiveIndexLagMsMax, passiveIndexPollMs, prefixTextsCachedMax, snapshotChangesMin, snapshotSliceMs,
+} from './constants.js';
+import type { ContentCriterion, IndexMode, SearchIndexState, SearchIndexStatus } from './types.js';
 
 export interface IndexSource {
   /** The copy's live contents (hash, size) now. */
@@ -41,6 +53,24 @@ export interface IndexStore {
   readonly checksum: (bytes: Uint8Array) => number;
 }
 
+/** How and when new contents are indexed (defaults in constants.ts; the simulator and tests set small ones). */
+export interface IndexingOptions {
+  readonly mode?: IndexMode;
+  readonly sliceMs?: number;
+  readonly sliceDocumentsMax?: number;
+  readonly backlogBytesMax?: number;
+  readonly idleMs?: number;
+  readonly lagMsMax?: number;
+}
+
+/** A content waiting to be indexed, as the log holds it. */
+interface Waiting {
+  readonly data: Uint8Array;
+  readonly deflated: boolean;
+  readonly summary: MessageSummary;
+  readonly atMs: number;
+}
+
 interface FolderIds {
   hashes: string[];
   ids: Int32Array;
@@ -53,8 +83,18 @@ export class SearchIndexer {
   private total = 0;
   private crawl: Promise<void> | null = null;
   private stopped = false;
-  private readonly pending = new Map<string, { bytes: Uint8Array; summary: MessageSummary }>();
-  private draining = false;
+  /** The backlog: contents waiting with their bytes (at most backlogBytesMax of them), then by hash alone (read back from the store). */
+  private readonly pending = new Map<string, Waiting>();
+  private pendingBytes = 0;
+  private readonly unread = new Map<string, number>();
+  private pumping: Promise<void> | null = null;
+  private mode: IndexMode;
+  private lastBatchMs = -Infinity;
+  private readonly sliceMs: number;
+  private readonly sliceDocumentsMax: number;
+  private readonly backlogBytesMax: number;
+  private readonly idleMs: number;
+  private readonly lagMsMax: number;
   /** Documents added or forgotten since the last snapshot. */
   private changes = 0;
   private writing: Promise<void> | null = null;
@@ -65,20 +105,47 @@ export class SearchIndexer {
 
   constructor(
     private readonly source: IndexSource,
-    private readonly store: IndexStore | null = null,
-  ) {}
+    private readonly store: IndexStore | null,
+    /** Slices yield with clock.sleep(0) and are timed with clock.monoMs. */
+    private readonly clock: Clock,
+    options: IndexingOptions = {},
+  ) {
+    this.mode = options.mode ?? 'live';
+    this.sliceMs = options.sliceMs ?? indexSliceMs;
+    this.sliceDocumentsMax = options.sliceDocumentsMax ?? indexSliceDocumentsMax;
+    this.backlogBytesMax = options.backlogBytesMax ?? indexBacklogBytesMax;
+    this.idleMs = options.idleMs ?? passiveIndexIdleMs;
+    this.lagMsMax = options.lagMsMax ?? passiveIndexLagMsMax;
+  }
 
   status(): SearchIndexStatus {
+    const backlog = this.pending.size + this.unread.size;
     return {
       state: this.state,
       documents: this.index.documents,
-      documentsTotal: Math.max(this.total, this.index.documents),
+      documentsTotal: this.state === 'Crawling' ? Math.max(this.total, this.index.documents) : this.index.documents + backlog,
       documentsLoaded: this.loaded,
       bytes: this.index.bytes,
       persistedBytes: this.snapshotBytes,
       contentBytes: this.index.contentBytes,
       error: this.error,
+      mode: this.mode,
+      backlogDocuments: backlog,
+      backlogBytes: this.pendingBytes,
+      backlogUnread: this.unread.size,
+      lagMs: backlog === 0 ? 0 : Math.max(0, Math.round(this.clock.monoMs() - this.oldestWaitingMs())),
     };
+  }
+
+  /** `live` (the active copy) or `idle` (a passive copy: index when replay is quiet or the lag is long). Promotion sets `live`. */
+  setMode(mode: IndexMode): void {
+    this.mode = mode;
+    this.kick();
+  }
+
+  /** Resolves once the backlog is indexed (or indexing stopped or failed): tests and benches. */
+  async settled(): Promise<void> {
+    while (this.pumping !== null) await this.pumping;
   }
 
   /** Loads the persisted index, if any, and catches up with the copy's contents (else builds it). Resolves when Healthy or Failed. */
@@ -174,11 +241,10 @@ export class SearchIndexer {
     return next;
   }
 
-  /** Close: stops the crawl, indexes what is pending and writes the snapshot. */
+  /** Close: stops the crawl and the backlog's indexing and writes the snapshot (the next open catches up with the backlog). */
   async close(): Promise<void> {
     this.stopped = true;
     await this.crawl;
-    if (this.state !== 'Failed') this.drain();
     await this.persist().catch(() => undefined); // the next open catches up instead
   }
 
@@ -187,34 +253,109 @@ export class SearchIndexer {
     this.error = `${(error as Error).name}: ${(error as Error).message}`;
   }
 
-  /** A durable batch (committed, or replayed by a passive copy): index its new contents soon, forget deleted ones. */
+  /** A durable batch (committed, or replayed by a passive copy): queue its new contents, forget deleted ones. Cheap: the indexing runs later, in slices. */
   onBatch(events: readonly MailEvent[], deleted: Iterable<string>): void {
+    const now = this.clock.monoMs();
+    this.lastBatchMs = now;
     for (const event of events) {
       if (event.type !== EventType.ContentStored || event.summary === undefined) continue;
-      const bytes = event.compression === 'deflate' ? new Uint8Array(inflateRawSync(event.data)) : event.data;
-      this.pending.set(event.hash, { bytes, summary: event.summary });
+      const hash = event.hash;
+      if (this.index.has(hash) || this.pending.has(hash) || this.unread.has(hash)) continue;
+      if (this.pendingBytes + event.data.length <= this.backlogBytesMax) {
+        this.pending.set(hash, { data: event.data, deflated: event.compression === 'deflate', summary: event.summary, atMs: now });
+        this.pendingBytes += event.data.length;
+      } else {
+        this.unread.set(hash, now); // past the bound: read back from the state store in its turn
+      }
     }
     for (const hash of deleted) {
-      this.pending.delete(hash);
+      this.dequeue(hash);
       this.forget(hash);
     }
-    if (this.pending.size > 0 && !this.draining) {
-      this.draining = true;
-      void Promise.resolve().then(() => this.drain());
+    this.kick();
+  }
+
+  private dequeue(hash: string): void {
+    const waiting = this.pending.get(hash);
+    if (waiting !== undefined) {
+      this.pending.delete(hash);
+      this.pendingBytes -= waiting.data.length;
+    }
+    this.unread.delete(hash);
+  }
+
+  private oldestWaitingMs(): number {
+    let oldest = Infinity;
+    for (const waiting of this.pending.values()) {
+      oldest = waiting.atMs;
+      break;
+    }
+    for (const atMs of this.unread.values()) return Math.min(oldest, atMs);
+    return oldest;
+  }
+
+  private kick(): void {
+    if (this.pumping !== null || this.stopped || this.state === 'Failed' || this.pending.size + this.unread.size === 0) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      this.kick();
+    });
+  }
+
+  /** Indexes the backlog in slices, yielding to the event loop between them (a passive copy waits for quiet replay first). */
+  private async pump(): Promise<void> {
+    const clock = this.clock;
+    try {
+      await clock.sleep(0); // after the batch's callers are answered
+      while (!this.stopped && this.state !== 'Failed' && this.pending.size + this.unread.size > 0) {
+        if (this.mode === 'idle') {
+          const now = clock.monoMs();
+          const quietMs = now - this.lastBatchMs;
+          const lagMs = now - this.oldestWaitingMs();
+          if (quietMs < this.idleMs && lagMs < this.lagMsMax) {
+            // Checked again at least every passiveIndexPollMs, so a promotion (setMode) or close is seen soon.
+            await clock.sleep(Math.max(1, Math.min(this.idleMs - quietMs, this.lagMsMax - lagMs, passiveIndexPollMs)));
+            continue;
+          }
+        }
+        await this.slice();
+        if (this.state === 'Healthy' && this.changes >= Math.max(snapshotChangesMin, this.index.documents / 4)) void this.persist().catch((error: unknown) => this.fail(error));
+        await clock.sleep(0);
+      }
+    } catch (error) {
+      if (!this.stopped) this.fail(error);
     }
   }
 
-  private drain(): void {
-    this.draining = false;
-    try {
-      for (const [hash, { bytes, summary }] of this.pending) {
-        if (this.source.isLive(hash)) this.addDocument(hash, searchText(bytes, summary), bytes.length);
+  /** One slice: at most sliceMs (and sliceDocumentsMax contents) of indexing, the in-memory backlog first. */
+  private async slice(): Promise<void> {
+    const clock = this.clock;
+    const startMs = clock.monoMs();
+    for (let done = 0; done < this.sliceDocumentsMax && clock.monoMs() - startMs < this.sliceMs; done++) {
+      const held = this.pending.entries().next();
+      if (!held.done) {
+        const [hash, waiting] = held.value;
+        this.dequeue(hash);
+        if (!this.source.isLive(hash)) continue;
+        const bytes = waiting.deflated ? new Uint8Array(inflateRawSync(waiting.data)) : waiting.data;
+        this.addDocument(hash, searchText(bytes, waiting.summary), bytes.length);
+        continue;
       }
-    } catch (error) {
-      this.fail(error);
+      const next = this.unread.keys().next();
+      if (next.done) return;
+      const hash = next.value;
+      this.dequeue(hash);
+      if (this.index.has(hash) || !this.source.isLive(hash)) continue;
+      let read;
+      try {
+        read = await this.source.read(hash);
+      } catch (error) {
+        if (!this.source.isLive(hash)) continue; // deleted meanwhile
+        throw error;
+      }
+      if (this.stopped) return;
+      if (this.source.isLive(hash)) this.addDocument(hash, searchText(read.bytes, read.summary), read.bytes.length);
     }
-    this.pending.clear();
-    if (this.state === 'Healthy' && this.changes >= Math.max(snapshotChangesMin, this.index.documents / 4)) void this.persist().catch((error: unknown) => this.fail(error));
   }
 
   /** The document id of each message (-1: not indexed), kept per message list and patched where it changed. */
@@ -260,14 +401,20 @@ export class SearchIndexer {
     const textOf = async (hash: string): Promise<SearchText> => {
       let text = texts.get(hash);
       if (text === undefined) {
-        const { bytes, summary } = await this.source.read(hash);
+        // A content in the backlog: its bytes are here (else read from the store).
+        const waiting = this.pending.get(hash);
+        const { bytes, summary } = waiting === undefined ? await this.source.read(hash)
+          : { bytes: waiting.deflated ? new Uint8Array(inflateRawSync(waiting.data)) : waiting.data, summary: waiting.summary };
         texts.set(hash, (text = searchText(bytes, summary)));
-        // A content the feed has not indexed yet: indexed now.
-        if (this.state === 'Healthy' && !this.index.has(hash) && this.source.isLive(hash)) this.addDocument(hash, text, bytes.length);
+        // A content not indexed yet: indexed now (and out of the backlog).
+        if (this.state === 'Healthy' && !this.index.has(hash) && this.source.isLive(hash)) {
+          this.dequeue(hash);
+          this.addDocument(hash, text, bytes.length);
+        }
       }
       return text;
     };
-    if (this.pending.size > 0) this.drain();
+    // Contents in the backlog are not in the index: their answers are unknown and verified below.
     const out: number[] = [];
     if (this.state !== 'Healthy') {
       for (const m of messages) if (matches(await textOf(m.hash), criterion, this.prefixText(m.prefix))) out.push(m.uid);

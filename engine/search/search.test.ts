@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailboxDatabase } from '../database.js';
-import { nodeStorage, seededPrng, systemClock } from '../io.js';
+import { nodeStorage, seededPrng, systemClock, type Clock } from '../io.js';
 import { openRocksKv } from '../state/rocks.js';
 import { begin } from '../api.js';
 import { summarize } from '../mime/parse.js';
@@ -23,6 +23,21 @@ import { ContentIndex } from './index.js';
 import { crc32c } from '../checksum.js';
 
 const seed = Number(process.env.SEARCH_SEED ?? 8);
+
+/** The system clock, whose yields (the indexer's slices wait on them) can be held: the backlog then stays until released. */
+function holdableClock(): { clock: Clock; hold(): void; release(): void } {
+  const system = systemClock();
+  let held: Array<() => void> | null = null;
+  return {
+    clock: { ...system, sleep: (ms) => (held === null ? system.sleep(ms) : new Promise<void>((resolve) => held!.push(resolve))) },
+    hold: () => void (held ??= []),
+    release: () => {
+      const waiting = held ?? [];
+      held = null;
+      for (const resolve of waiting) resolve();
+    },
+  };
+}
 
 test('brute force: text keys over decoded text, case-insensitive, HEADER presence', () => {
   const [alt, mix, pln] = [alternative, mixed, plain].map((bytes) => searchText(bytes, summarize(bytes)));
@@ -145,8 +160,11 @@ test('search limits: criteria nodes and string length, at the limit and one past
 test(`the index gives exactly the brute-force results on a generated corpus (SEARCH_SEED=${seed})`, { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'quire-search-'));
   const prng = seededPrng(seed);
+  const yields = holdableClock();
+  // A small in-memory backlog (most new contents are read back from the store) and small slices, interleaved with the searches.
+  const indexing = { backlogBytesMax: 20_000, sliceDocumentsMax: 3 };
   try {
-    let db = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed), openKv: openRocksKv });
+    let db = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: yields.clock, prng: seededPrng(seed), openKv: openRocksKv, indexing });
     assert.ok((await db.commit({ mailboxId: 'u', ops: [{ op: 'createMailbox', address: 'u@example.org', quotaBytes: null }] })).ok);
     const appendMany = async (from: number, count: number): Promise<void> => {
       for (let n = from; n < from + count; n += 25) {
@@ -159,11 +177,12 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
 
     // The reference: every message matched by brute force, from its stored bytes.
     const texts = new Map<number, SearchText>(); // by UID: a UID's content never changes
-    const reference = async (criterion: ContentCriterion): Promise<number[]> => {
+    const reference = async (criterion: ContentCriterion, uids?: readonly number[]): Promise<number[]> => {
       const listing = await db.listMessages('u', 'INBOX');
       assert.ok(listing.ok);
       const out: number[] = [];
       for (const m of listing.value.messages) {
+        if (uids !== undefined && !uids.includes(m.uid)) continue;
         let text = texts.get(m.uid);
         if (text === undefined) {
           const bytes = await db.readMessage('u', 'INBOX', m.uid);
@@ -183,11 +202,11 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
     }
     let nonEmpty = 0;
     let partial = 0;
-    const check = async (rounds: number): Promise<void> => {
+    const check = async (rounds: number, uids?: readonly number[]): Promise<void> => {
       for (let i = 0; i < rounds; i++) {
         const criterion = generateCriterion(prng, samples);
-        const expected = await reference(criterion);
-        const got = await db.search('u', 'INBOX', criterion);
+        const expected = await reference(criterion, uids);
+        const got = await db.search('u', 'INBOX', criterion, uids === undefined ? {} : { uids });
         assert.ok(got.ok);
         assert.deepEqual(got.value, expected, `SEARCH_SEED=${seed}: ${JSON.stringify(criterion)}`);
         if (expected.length > 0) nonEmpty++;
@@ -202,11 +221,25 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
     assert.deepEqual([status.state, status.documents], ['Healthy', db.durableState().contents.size]);
     await check(300);
 
-    // Fed from durable batches: new contents, copies, expunges.
+    // Fed from durable batches: new contents, copies, expunges. Held in the backlog first (its
+    // yields held): searches are exact with contents not indexed, then while the slices run between them.
+    yields.hold();
     await appendMany(250, 60);
     assert.ok((await begin(db, 'u').copy('INBOX', [3, 4, 5], 'Archive').expunge('INBOX', [1, 2, 3, 100, 260]).commit()).ok);
-    await check(200);
     status = db.status().searchIndex;
+    assert.equal(status.backlogDocuments, 59); // 60 new, one expunged before it was indexed
+    assert.ok(status.backlogUnread > 0 && status.backlogBytes > 0 && status.backlogBytes <= indexing.backlogBytesMax, JSON.stringify(status));
+    assert.equal(status.documentsTotal, db.durableState().contents.size);
+    await check(40, Array.from({ length: 30 }, (_, k) => 252 + 2 * k)); // even new UIDs only: the odd ones stay in the backlog
+    status = db.status().searchIndex;
+    assert.ok(status.backlogDocuments >= 29 && status.backlogDocuments < 59, `searched contents leave the backlog: ${status.backlogDocuments}`);
+    await check(40, Array.from({ length: 90 }, (_, k) => 221 + k)); // old, indexed, searched, and still waiting
+    yields.release();
+    await check(60); // slices of 3 documents run between the searches
+    await db.indexSettled();
+    await check(100);
+    status = db.status().searchIndex;
+    assert.deepEqual([status.backlogDocuments, status.backlogBytes, status.lagMs], [0, 0, 0]);
     assert.deepEqual([status.state, status.documents], ['Healthy', db.durableState().contents.size]);
     assert.ok(status.bytes > 0 && status.contentBytes > 0);
     const archived = await db.search('u', 'Archive', { key: 'header', name: 'message-id', value: 'gen.3@' });
@@ -219,7 +252,7 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
     // Restarts: the index resumes from its snapshot (written at close) instead of crawling again.
     const snapshot = join(dir, 'search', 'index.qsi');
     const reopen = async (): Promise<MailboxDatabase> => {
-      const again = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed + 1), openKv: openRocksKv });
+      const again = await MailboxDatabase.open({ name: 'DB01', dir, storage: nodeStorage(), clock: yields.clock, prng: seededPrng(seed + 1), openKv: openRocksKv, indexing });
       await again.startIndexing();
       const s = again.status().searchIndex;
       assert.deepEqual([s.state, s.documents], ['Healthy', again.durableState().contents.size]);
@@ -232,6 +265,7 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
     const older = readFileSync(snapshot);
     await appendMany(310, 40);
     assert.ok((await begin(db, 'u').expunge('INBOX', [4, 5, 6, 7, 290]).commit()).ok);
+    await db.indexSettled();
     await db.close();
     writeFileSync(snapshot, older);
     db = await reopen();
@@ -252,43 +286,63 @@ test(`the index gives exactly the brute-force results on a generated corpus (SEA
   }
 });
 
-test('a passive copy indexes what it replays, and resumes from its own snapshot', { timeout: 60_000 }, async () => {
+test('a passive copy indexes what it replayed once replay is quiet, exact meanwhile; promoted, it catches up at once; it resumes from its own snapshot', { timeout: 60_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'quire-search-passive-'));
   const prng = seededPrng(seed + 7);
-  const open = (name: string, role: 'active' | 'passive') =>
-    MailboxDatabase.open({ name: 'DB01', dir: join(root, name), role, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed), openKv: openRocksKv });
+  const open = (name: string, role: 'active' | 'passive', idleMs: number) =>
+    MailboxDatabase.open({ name: 'DB01', dir: join(root, name), role, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(seed), openKv: openRocksKv, indexing: { idleMs, lagMsMax: 600_000 } });
   try {
-    const active = await open('active', 'active');
-    let passive = await open('passive', 'passive');
+    const active = await open('active', 'active', 0);
+    // Replay is never quiet for long enough here: nothing is indexed until the promotion.
+    let passive = await open('passive', 'passive', 600_000);
     await passive.startIndexing();
     assert.ok((await active.commit({ mailboxId: 'u', ops: [{ op: 'createMailbox', address: 'u@example.org', quotaBytes: null }] })).ok);
-    for (let n = 0; n < 60; n += 20) {
-      const tx = begin(active, 'u');
-      for (let k = n; k < n + 20; k++) tx.append('INBOX', generateMessage(prng, k, 30));
-      assert.ok((await tx.commit()).ok);
-    }
+    const appendMany = async (from: number, count: number): Promise<void> => {
+      for (let n = from; n < from + count; n += 20) {
+        const tx = begin(active, 'u');
+        for (let k = n; k < n + 20; k++) tx.append('INBOX', generateMessage(prng, k, 30));
+        assert.ok((await tx.commit()).ok);
+      }
+    };
+    await appendMany(0, 60);
     assert.ok((await begin(active, 'u').expunge('INBOX', [1, 2, 3]).commit()).ok);
     const ship = async (): Promise<void> => {
       for await (const batch of active.transactionLog().read(passive.status().lastLogPosition)) await passive.receiveBatch(batch.bytes, batch.start);
-      await new Promise((resolve) => setImmediate(resolve)); // the feed indexes after the batch
     };
     await ship();
+    await new Promise((resolve) => setTimeout(resolve, 20));
     let status = passive.status().searchIndex;
-    // Indexed by the replay's feed, before any search asked for it.
-    assert.deepEqual([status.state, status.documents], ['Healthy', passive.durableState().contents.size]);
-    assert.equal(status.documents, 57);
-    const same = async (db: MailboxDatabase): Promise<void> => {
+    assert.deepEqual([status.state, status.mode, status.documents, status.backlogDocuments, status.documentsTotal], ['Healthy', 'idle', 0, 57, 57]);
+    assert.ok(status.lagMs >= 20, `lag ${status.lagMs}`);
+    const same = async (db: MailboxDatabase, uids?: readonly number[]): Promise<void> => {
       for (const value of ['quarterly', 'gen.10@', 'budget report', 'Straße', 'ﬁle']) {
         const criterion: ContentCriterion = { key: 'text', value };
-        assert.deepEqual(await db.search('u', 'INBOX', criterion), await active.search('u', 'INBOX', criterion), value);
+        const options = uids === undefined ? {} : { uids };
+        assert.deepEqual(await db.search('u', 'INBOX', criterion, options), await active.search('u', 'INBOX', criterion, options), value);
       }
     };
+    await same(passive, [4, 5, 6, 7, 8, 9, 10]); // exact with the backlog; what a search verified is indexed
+    status = passive.status().searchIndex;
+    assert.deepEqual([status.documents, status.backlogDocuments], [7, 50]);
+    // Promoted: live, and the backlog is indexed in slices.
+    await passive.promote();
+    await passive.indexSettled();
+    status = passive.status().searchIndex;
+    assert.deepEqual([status.mode, status.documents, status.backlogDocuments, status.lagMs], ['live', 57, 0, 0]);
     await same(passive);
     await passive.close();
-    passive = await open('passive', 'passive');
+
+    // A passive copy with a short idle time indexes once replay pauses, and resumes from its own snapshot.
+    passive = await open('passive', 'passive', 50);
     await passive.startIndexing();
     status = passive.status().searchIndex;
     assert.deepEqual([status.state, status.documents, status.documentsLoaded], ['Healthy', 57, 57]);
+    await appendMany(60, 40);
+    await ship();
+    assert.equal(passive.status().searchIndex.backlogDocuments, 40);
+    await passive.indexSettled(); // 50 ms after the last batch
+    status = passive.status().searchIndex;
+    assert.deepEqual([status.mode, status.documents, status.backlogDocuments], ['idle', 97, 0]);
     await same(passive);
     await passive.close();
     await active.close();

@@ -32,4 +32,19 @@ export interface SearchIndexStatus {
   /** Bytes of the contents indexed (the mail size the index is compared with). */
   readonly contentBytes: number;
   readonly error: string | null;
+  /**
+   * `live`: new contents are indexed as they become durable, in slices between commits (the
+   * active copy). `idle`: a passive copy indexes what it replayed when replay is quiet, or when
+   * the oldest content waiting is `passiveIndexLagMsMax` old.
+   */
+  readonly mode: IndexMode;
+  /** Contents stored but not indexed yet (searches verify them by brute force: still exact). */
+  readonly backlogDocuments: number;
+  /** Of which held in memory (bytes as logged), the rest to be read back from the state store. */
+  readonly backlogBytes: number;
+  readonly backlogUnread: number;
+  /** Age of the oldest content waiting (0: none waiting). */
+  readonly lagMs: number;
 }
+
+export type IndexMode = 'live' | 'idle';

@@ -17,6 +17,10 @@ import { type DatabaseState, canonicalState, emptyState, messagePrefix } from '.
 import { takesPrefix } from '../state/plan.js';
 import { loadState } from '../state/store.js';
 import { VirtualClock } from './clock.js';
+import { summarize } from '../mime/parse.js';
+import { summariesPerCallMax } from '../mime/constants.js';
+import { generateCriterion } from '../search/corpus.js';
+import { matches, prefixTextOf, searchText, type SearchText } from '../search/text.js';
 import { SimIoError, SimStorage } from './storage.js';
 
 export interface SimOptions {
@@ -58,6 +62,9 @@ export interface SimStats {
   kvRebuilds: number;
   checks: number;
   messagesRead: number;
+  /** Content searches compared with brute force, and those made while the index had a backlog. */
+  searches: number;
+  searchesWithBacklog: number;
   tornWrites: number;
   lostWrites: number;
 }
@@ -118,7 +125,7 @@ class Simulation {
     rounds: 0, commits: 0, commitsOk: 0, commitsRefused: 0, commitsUnknown: 0, batches: 0,
     crashes: 0, crashesInFlight: 0, crashesInOpen: 0, cleanRestarts: 0, ioErrors: 0,
     logFlips: 0, logFlipsDetected: 0, flushMapFlipsIgnored: 0, zeroTailFlipsIgnored: 0, kvFlips: 0, kvFlipsDetected: 0, kvFlipsUnread: 0, kvRebuilds: 0,
-    checks: 0, messagesRead: 0, tornWrites: 0, lostWrites: 0,
+    checks: 0, messagesRead: 0, tornWrites: 0, lostWrites: 0, searches: 0, searchesWithBacklog: 0,
   };
   private readonly prng: Prng;
   private readonly faults: Prng;
@@ -152,9 +159,13 @@ class Simulation {
     this.faults = seededPrng(root.nextU32());
     this.storage = new SimStorage(seededPrng(root.nextU32()), { tornGarbageProbability: options.tornGarbageProbability ?? 0.3 });
     this.engineSeed = root.nextU32();
+    this.searchPrng = seededPrng(seed ^ 0x5ea4c4);
     this.clock = new VirtualClock(1_700_000_000_000 + root.below(1_000_000_000));
   }
   private readonly engineSeed: number;
+  /** Search criteria come from their own stream, so the workload of a seed is the same with or without them. */
+  private readonly searchPrng: Prng;
+  private readonly searchTexts = new Map<string, SearchText>();
 
   step(line: string): void {
     this.steps += 1;
@@ -471,6 +482,8 @@ class Simulation {
         continue;
       }
       this.db = outcome.value as unknown as MailboxDatabase;
+      // The content index crawls in the background and is then fed in slices, one per advance of the clock.
+      void this.db.startIndexing();
       if (this.db.rebuiltState) {
         check(this.flipPending?.kind === 'kv', `open rebuilt the state store with no state store flip injected`);
         this.stats.kvFlipsDetected += 1;
@@ -523,6 +536,8 @@ class Simulation {
         return fresh;
       },
       logSegmentBytesMax: this.options.logSegmentBytesMax ?? 16 * 1024,
+      // Small slices and a small in-memory backlog: the index lags by several rounds and reads most contents back from the store.
+      indexing: { sliceDocumentsMax: 2, backlogBytesMax: 2048 },
       onBatch: (batch) => {
         if (generation !== this.generation || opened === null) return;
         this.onBatch(opened, batch);
@@ -685,6 +700,47 @@ class Simulation {
     this.observe(state, why);
     this.checkAcked(state, why);
     await this.checkMessages(db);
+    await this.checkSearch(db, why);
+  }
+
+  /** Content searches give exactly the brute-force results, whatever the index holds or still has to index. */
+  private async checkSearch(db: MailboxDatabase, why: string): Promise<void> {
+    const textOf = (hash: string): SearchText => {
+      let text = this.searchTexts.get(hash);
+      if (text === undefined) {
+        const bytes = this.contents.get(hash)!;
+        this.searchTexts.set(hash, (text = searchText(bytes, summarize(bytes))));
+      }
+      return text;
+    };
+    const state = db.durableState();
+    const samples: string[] = [];
+    for (const mailbox of state.mailboxes.values()) {
+      for (const folder of mailbox.folders.values()) {
+        for (const message of folder.messages.slice(-3)) {
+          const text = textOf(message.hash);
+          samples.push(text.body, text.headers.map(([n, v]) => `${n}: ${v}`).join('\n'));
+        }
+      }
+    }
+    if (samples.length === 0) return;
+    const index = db.status().searchIndex;
+    for (const mailbox of [...state.mailboxes.values()]) {
+      for (const folder of [...mailbox.folders.values()]) {
+        if (folder.messages.length === 0) continue;
+        const messages = [...folder.messages];
+        const criterion = generateCriterion(this.searchPrng, samples);
+        const expected = messages.filter((m) => matches(textOf(m.hash), criterion, m.prefix === undefined ? null : prefixTextOf(messagePrefix(m)))).map((m) => m.uid);
+        const got = await db.search(mailbox.mailboxId, folder.name, criterion);
+        check(got.ok, `${why}: search in ${mailbox.mailboxId}/${folder.name} failed: ${got.ok ? '' : got.message}`);
+        check(
+          JSON.stringify(got.value) === JSON.stringify(expected),
+          `${why}: search ${JSON.stringify(criterion)} in ${mailbox.mailboxId}/${folder.name} (index ${index.state}, ${index.documents} indexed, ${index.backlogDocuments} waiting) gave ${JSON.stringify(got.value)}, brute force ${JSON.stringify(expected)}`,
+        );
+        this.stats.searches += 1;
+        if (index.backlogDocuments > 0) this.stats.searchesWithBacklog += 1;
+      }
+    }
   }
 
   /** UIDNEXT and HIGHESTMODSEQ only grow per folder incarnation; a UID never names two emails. */
@@ -725,7 +781,7 @@ class Simulation {
     }
   }
 
-  /** Every message reads back as exactly the bytes appended. */
+  /** Every message reads back as exactly the bytes appended, and its summary reads. */
   private async checkMessages(db: MailboxDatabase): Promise<void> {
     const state = db.durableState();
     for (const mailbox of [...state.mailboxes.values()]) {
@@ -738,6 +794,12 @@ class Simulation {
           const expected = message.prefix === undefined ? original : new Uint8Array([...messagePrefix(message), ...original]);
           check(sameBytes(read.value, expected), `readMessage ${mailbox.mailboxId}/${folder.name}/${message.uid} returned other bytes than appended`);
           this.stats.messagesRead += 1;
+        }
+        // And their MIME summaries (searches and the content index read them, so a flip there is met too).
+        const uids = folder.messages.map((m) => m.uid);
+        for (let i = 0; i < uids.length; i += summariesPerCallMax) {
+          const summaries = await db.summaries(mailbox.mailboxId, folder.name, uids.slice(i, i + summariesPerCallMax));
+          check(summaries.ok, `summaries of ${mailbox.mailboxId}/${folder.name} failed: ${summaries.ok ? '' : summaries.message}`);
         }
       }
     }

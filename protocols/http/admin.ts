@@ -130,6 +130,8 @@ const copySchema = {
     contentIndexState: { type: 'string', description: 'The content index: Crawling, Healthy, Failed (NotApplicable: no worker)' },
     contentIndexDocuments: { type: ['integer', 'null'], description: 'Contents indexed (progress while Crawling)' },
     contentIndexDocumentsTotal: { type: ['integer', 'null'], description: 'Contents in the copy' },
+    contentIndexBacklog: { type: ['integer', 'null'], description: 'Contents stored but not indexed yet (searched by brute force meanwhile: results stay exact)' },
+    contentIndexLagMs: { type: ['number', 'null'], description: 'Age of the oldest content not indexed yet (0: none)' },
     seedBytesCopied: { type: ['number', 'null'], description: 'While Seeding: snapshot bytes done so far (copied, or kept from an interrupted reseed)' },
     seedBytesTotal: { type: ['number', 'null'], description: 'While Seeding: snapshot bytes (state store + log tail)' },
     seedBytesPerSecond: { type: ['number', 'null'], description: 'While Seeding: copy rate of this run' },

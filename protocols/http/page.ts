@@ -126,6 +126,7 @@ function button(label, action) {
 }
 
 function indexCell(c) {
+  if (c.contentIndexState === 'Healthy' && c.contentIndexBacklog > 0) return text('Healthy (' + c.contentIndexBacklog + ' waiting, ' + (c.contentIndexLagMs / 1000).toFixed(1) + ' s)');
   if (c.contentIndexState !== 'Crawling' || !c.contentIndexDocumentsTotal) return text(c.contentIndexState);
   const cell = document.createElement('span');
   const bar = document.createElement('progress'); bar.max = c.contentIndexDocumentsTotal; bar.value = c.contentIndexDocuments || 0;
