@@ -62,9 +62,9 @@ function report(before: Map<string, WriteTimings>, after: Map<string, WriteTimin
 /** Each copy's content index at the end of a window: what is still waiting to be indexed (engine/search/README.md). */
 async function indexReport(): Promise<void> {
   for (const c of await server.supervisor.list()) {
-    const status = (await server.supervisor.copyClient(c.database, c.server, c.copy).call('status', {})) as { searchIndex?: { state: string; documents: number; backlogDocuments?: number; lagMs?: number } };
+    const status = (await server.supervisor.copyClient(c.database, c.server, c.copy).call('status', {})) as { searchIndex?: { state: string; documents: number; backlogDocuments?: number; lagMs?: number; indexMsTotal?: number; snapshots?: number; snapshotMsTotal?: number } };
     const index = status.searchIndex;
-    if (index !== undefined) console.log(`  ${c.database}#${c.copy} ${c.role} index: ${index.state} ${index.documents} indexed, ${index.backlogDocuments ?? '-'} waiting, lag ${index.lagMs ?? '-'} ms`);
+    if (index !== undefined) console.log(`  ${c.database}#${c.copy} ${c.role} index: ${index.state} ${index.documents} indexed, ${index.backlogDocuments ?? '-'} waiting, lag ${index.lagMs ?? '-'} ms; since start: indexing ${index.indexMsTotal ?? '-'} ms, ${index.snapshots ?? '-'} snapshots taking ${index.snapshotMsTotal ?? '-'} ms`);
   }
 }
 

@@ -95,6 +95,9 @@ export class SearchIndexer {
   private readonly backlogBytesMax: number;
   private readonly idleMs: number;
   private readonly lagMsMax: number;
+  private indexMsTotal = 0;
+  private snapshots = 0;
+  private snapshotMsTotal = 0;
   /** Documents added or forgotten since the last snapshot. */
   private changes = 0;
   private writing: Promise<void> | null = null;
@@ -134,6 +137,9 @@ export class SearchIndexer {
       backlogBytes: this.pendingBytes,
       backlogUnread: this.unread.size,
       lagMs: backlog === 0 ? 0 : Math.max(0, Math.round(this.clock.monoMs() - this.oldestWaitingMs())),
+      indexMsTotal: Math.round(this.indexMsTotal),
+      snapshots: this.snapshots,
+      snapshotMsTotal: Math.round(this.snapshotMsTotal),
     };
   }
 
@@ -231,11 +237,14 @@ export class SearchIndexer {
     const next = (this.writing ?? Promise.resolve()).then(async () => {
       if (this.changes === 0) return;
       this.changes = 0;
+      const startMs = this.clock.monoMs();
       // In slices: commits and searches run between them; what is indexed or forgotten meanwhile is counted for the next one.
       const bytes = await this.index.encodeSliced(this.source.position?.() ?? 0, store.checksum, snapshotSliceMs);
       await store.storage.mkdirp(store.path.slice(0, store.path.lastIndexOf('/')));
       await store.storage.writeAtomic(store.path, bytes);
       this.snapshotBytes = bytes.length;
+      this.snapshots += 1;
+      this.snapshotMsTotal += this.clock.monoMs() - startMs;
     });
     this.writing = next.catch(() => undefined);
     return next;
@@ -318,7 +327,9 @@ export class SearchIndexer {
             continue;
           }
         }
+        const sliceStartMs = clock.monoMs();
         await this.slice();
+        this.indexMsTotal += clock.monoMs() - sliceStartMs;
         if (this.state === 'Healthy' && this.changes >= Math.max(snapshotChangesMin, this.index.documents / 4)) void this.persist().catch((error: unknown) => this.fail(error));
         await clock.sleep(0);
       }

@@ -45,6 +45,10 @@ export interface SearchIndexStatus {
   readonly backlogUnread: number;
   /** Age of the oldest content waiting (0: none waiting). */
   readonly lagMs: number;
+  /** Since open: time spent indexing the backlog in slices (on the event loop), and snapshots written with their time (encode and write). */
+  readonly indexMsTotal: number;
+  readonly snapshots: number;
+  readonly snapshotMsTotal: number;
 }
 
 export type IndexMode = 'live' | 'idle';
