@@ -13,6 +13,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CopyStatus } from '../supervisor.js';
+import { MailboxDatabase } from '../database.js';
+import { nodeStorage, seededPrng, systemClock } from '../io.js';
+import { openRocksKv } from '../state/rocks.js';
 import { copySnapshot, SeedVerifyError, type SnapshotFile } from './seed.js';
 import { append, appendRandom, checkAcknowledged, logBytes, randomMessage, until, withTwoCopies } from './testing.js';
 
@@ -194,4 +197,36 @@ test('a reseed asked while the active copy restarts waits for it to mount again,
     }, 20_000, 'the reseeded copy to catch up');
     assert.deepEqual(await checkAcknowledged(api, 'm1', acknowledged), { missing: [], wrong: [] });
   });
+});
+
+test("a snapshot carries the content index's snapshot: the copy opened on it resumes its index instead of crawling", { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-seedindex-'));
+  const open = (at: string) => MailboxDatabase.open({ name: 'DB01', dir: at, storage: nodeStorage(), clock: systemClock(), prng: seededPrng(5), openKv: openRocksKv, diskFreeBytesMin: 0 });
+  try {
+    let db = await open(join(dir, 'a'));
+    assert.ok((await db.commit({ mailboxId: 'm', ops: [{ op: 'createMailbox', address: 'b@example.org', quotaBytes: null }] })).ok);
+    for (let i = 0; i < 12; i++) {
+      assert.ok((await db.commit({ mailboxId: 'm', ops: [{ op: 'append', folder: 'INBOX', content: new TextEncoder().encode(`Subject: ${i}\r\n\r\nword${i} text\r\n`) }] })).ok);
+    }
+    await db.close(); // writes the index's snapshot
+    db = await open(join(dir, 'a'));
+    const taken = await db.snapshot(join(dir, 'snap'));
+    await db.close();
+    assert.ok(taken.ok);
+    const index = taken.value.files.find((f) => f.path === 'search/index.qsi');
+    assert.ok(index !== undefined && index.bytes > 0, JSON.stringify(taken.value.files));
+    await copySnapshot(join(dir, 'snap'), join(dir, 'b'), taken.value.files, { source: 'DB01\\MBX1#1' });
+    assert.ok(readFileSync(join(dir, 'b', 'search', 'index.qsi')).equals(readFileSync(join(dir, 'a', 'search', 'index.qsi'))));
+    const copy = await open(join(dir, 'b'));
+    try {
+      await copy.startIndexing();
+      const status = copy.status().searchIndex;
+      assert.equal(status.documentsLoaded, copy.durableState().contents.size, 'every document came from the snapshot');
+      assert.equal(status.documentsLoaded, 12);
+    } finally {
+      await copy.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
