@@ -10,7 +10,9 @@
 //  - Reseed from another server: the server of the copy to seed asks the server holding the
 //    active copy for a snapshot of it (`POST /peer/v1/snapshot`: taken there, answered with its
 //    files and sizes), reads each file (`POST /peer/v1/snapshot/file`: frames of 1 MiB, the
-//    position being the offset in the file, each with its CRC32C, checked on arrival), and
+//    position being the offset in the file, each with its CRC32C, checked on arrival; a file an
+//    interrupted reseed staged in part is read from there, the CRC32C of the bytes before it
+//    in a header, checked against the staged bytes read back from the disk), and
 //    releases it (`POST /peer/v1/snapshot/release`). A snapshot nobody read for
 //    `snapshotIdleMs` is removed (an interrupted reseed takes a new one when it is run again).
 
@@ -22,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { crc32c } from '../engine/checksum.js';
 import { encodeFrame, FrameReader, type LogBatch } from '../engine/replication/lastlogs.js';
 import type { SnapshotReader, SnapshotSource } from '../engine/replication/seed.js';
 import type { LastLogsRequest, PeerSnapshot, SnapshotRequest, Supervisor } from '../engine/supervisor.js';
@@ -40,6 +43,8 @@ const snapshotWaitMs = 60_000;
 const snapshotIdleMs = 10 * 60_000;
 /** The bytes of one frame of a snapshot file. */
 const snapshotFrameBytes = 1024 * 1024;
+/** The CRC32C of a snapshot file's bytes before the offset a read starts at. */
+const prefixChecksumHeader = 'x-quire-prefix-crc32c';
 /** Server names become part of a folder's name on the serving server. */
 const serverNamePattern = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
@@ -131,9 +136,14 @@ export function peerRoutes(supervisor: Supervisor, token: string): (app: Fastify
       touch(id);
       return { id, source: taken.source, ...taken.info };
     });
-    app.post<{ Body: { id: string; path: string } }>(snapshotFilePath, {
+    app.post<{ Body: { id: string; path: string; from?: number } }>(snapshotFilePath, {
       schema: {
-        body: { type: 'object', additionalProperties: false, required: ['id', 'path'], properties: { id: { type: 'string', maxLength: 64 }, path: { type: 'string', maxLength: 300 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id', 'path'],
+          properties: { id: { type: 'string', maxLength: 64 }, path: { type: 'string', maxLength: 300 }, from: { type: 'integer', minimum: 0, multipleOf: 4096 } },
+        },
       },
     }, async (request, reply) => {
       if (!bearerAuthorized(request, token)) return reply.code(401).send({ error: 'AUTHENTICATION_FAILED', message: 'peer credential required' });
@@ -142,10 +152,26 @@ export function peerRoutes(supervisor: Supervisor, token: string): (app: Fastify
       const bytes = entry?.files.get(request.body.path);
       if (entry === undefined || bytes === undefined) return reply.code(404).send({ error: 'NOT_FOUND', message: 'no such snapshot or file (removed after a pause, or by a newer reseed)' });
       touch(request.body.id);
+      const from = request.body.from ?? 0;
+      if (from > bytes) return reply.code(416).send({ error: 'INVALID_ARGUMENT', message: `${request.body.path} has ${bytes} bytes` });
       const handle = await open(join(entry.dir, request.body.path), 'r');
+      // What the caller staged before `from` is checked against this, not sent again.
+      let prefix = 0;
+      try {
+        const chunk = Buffer.allocUnsafe(snapshotFrameBytes);
+        for (let position = 0; position < from; position += snapshotFrameBytes) {
+          const length = Math.min(snapshotFrameBytes, from - position);
+          const { bytesRead } = await handle.read(chunk, 0, length, position);
+          prefix = crc32c(chunk.subarray(0, bytesRead), prefix);
+        }
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+      reply.header(prefixChecksumHeader, String(prefix));
       const frames = (async function* () {
         try {
-          for (let position = 0; position < bytes; ) {
+          for (let position = from; position < bytes; ) {
             const chunk = Buffer.allocUnsafe(Math.min(snapshotFrameBytes, bytes - position));
             const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
             if (bytesRead !== chunk.length) throw new Error(`${request.body.path} ended at ${position + bytesRead} of ${bytes} bytes`);
@@ -202,14 +228,18 @@ const bytesOf = (chunk: Buffer): Uint8Array => new Uint8Array(chunk.buffer, chun
 
 /** One snapshot file read from another server: its frames checked (CRC32C, continuity) and handed out in the sizes asked for. */
 class PeerFileReader implements SnapshotReader {
-  private readonly frames = new FrameReader(0);
+  private readonly frames: FrameReader;
   private readonly chunks: Iterator<Buffer> | AsyncIterator<Buffer>;
   private pending: Uint8Array[] = [];
   private buffered = 0;
   private ended = false;
+  readonly prefixChecksum?: number;
 
-  constructor(private readonly response: IncomingMessage, private readonly server: string) {
+  constructor(private readonly response: IncomingMessage, private readonly server: string, from: number) {
+    this.frames = new FrameReader(from);
     this.chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const prefix = Number(response.headers[prefixChecksumHeader]);
+    if (from > 0 && Number.isInteger(prefix)) this.prefixChecksum = prefix;
   }
 
   async read(into: Buffer, length: number): Promise<number> {
@@ -253,7 +283,8 @@ export async function fetchSnapshot(supervisor: Supervisor, server: string, requ
   const answer = JSON.parse(text) as PeerSnapshot['info'] & { id: string; source: string };
   const { id, source, ...info } = answer;
   const files: SnapshotSource = {
-    open: async (path) => new PeerFileReader(await peerPost(supervisor, server, snapshotFilePath, { id, path }, snapshotWaitMs), server),
+    // A file an interrupted reseed staged in part is read from where it stopped (the staged bytes are checked by CRC32C).
+    open: async (path, from) => new PeerFileReader(await peerPost(supervisor, server, snapshotFilePath, { id, path, from }, snapshotWaitMs), server, from),
   };
   return {
     info,

@@ -16,7 +16,8 @@ import type { CopyStatus } from '../supervisor.js';
 import { MailboxDatabase } from '../database.js';
 import { nodeStorage, seededPrng, systemClock } from '../io.js';
 import { openRocksKv } from '../state/rocks.js';
-import { copySnapshot, SeedVerifyError, type SnapshotFile } from './seed.js';
+import { copySnapshot, SeedVerifyError, type SnapshotFile, type SnapshotSource } from './seed.js';
+import { crc32c } from '../checksum.js';
 import { append, appendRandom, checkAcknowledged, logBytes, randomMessage, until, withTwoCopies } from './testing.js';
 
 const copyOf = (copies: CopyStatus[], copy: number): CopyStatus => copies.find((c) => c.copy === copy)!;
@@ -221,11 +222,73 @@ test("a snapshot carries the content index's snapshot: the copy opened on it res
     try {
       await copy.startIndexing();
       const status = copy.status().searchIndex;
-      assert.equal(status.documentsLoaded, copy.durableState().contents.size, 'every document came from the snapshot');
-      assert.equal(status.documentsLoaded, 12);
+      // Indexing runs off the commit path: the index's snapshot may miss the last documents, which the copy then indexes.
+      assert.ok(status.documentsLoaded > 0, `${status.documentsLoaded} documents came from the snapshot`);
+      assert.deepEqual([status.state, status.documents], ['Healthy', copy.durableState().contents.size]);
     } finally {
       await copy.close();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('snapshot copy from a source that starts where the staged prefix ends (another server): the prefix is checked by CRC32C, not sent again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-seedresume-'));
+  try {
+    const contents: Record<string, Buffer> = { 'log/00000000000000000000.qlog': randomBytes(10 * 1024 * 1024 + 123), 'state/000007.sst': randomBytes(3 * 1024 * 1024) };
+    const files: SnapshotFile[] = Object.entries(contents).map(([path, bytes]) => ({ path, bytes: bytes.length }));
+    const asked: Array<{ path: string; from: number }> = [];
+    /** What server/peers.ts gives: reads from `from`, with the CRC32C of the bytes before it. */
+    const remote: SnapshotSource = {
+      async open(path, from) {
+        asked.push({ path, from });
+        const bytes = contents[path]!;
+        let position = from;
+        return {
+          ...(from > 0 ? { prefixChecksum: crc32c(bytes.subarray(0, from)) } : {}),
+          async read(into, length) {
+            const n = Math.min(length, bytes.length - position);
+            into.set(bytes.subarray(position, position + n));
+            position += n;
+            return n;
+          },
+          async close() {},
+        };
+      },
+    };
+    const interrupted = (staging: string) =>
+      assert.rejects(
+        copySnapshot(remote, staging, files, {
+          source: 'DB01\\MBX1#1',
+          onProgress: (done) => {
+            if (done >= 5 * 1024 * 1024) throw new Error('interrupted');
+          },
+        }),
+        /interrupted/,
+      );
+    const log = 'log/00000000000000000000.qlog';
+
+    // Resumed: the log goes on from what was staged, which is never asked for again.
+    const staging = join(dir, 'one');
+    await interrupted(staging);
+    asked.length = 0;
+    const resumed = await copySnapshot(remote, staging, files, { source: 'DB01\\MBX1#1' });
+    const from = asked.find((a) => a.path === log)!.from;
+    assert.ok(from >= 4 * 1024 * 1024, `the log was asked from ${from}`);
+    assert.ok(resumed.bytesReused >= from, `reused ${resumed.bytesReused}`);
+    for (const f of files) assert.ok(readFileSync(join(staging, f.path)).equals(contents[f.path]!), `${f.path} copied exactly`);
+
+    // A staged prefix that is not the snapshot's fails its CRC32C: the file is asked for whole.
+    const other = join(dir, 'two');
+    await interrupted(other);
+    const staged = readFileSync(join(other, log));
+    staged[100]! ^= 0x01;
+    writeFileSync(join(other, log), staged);
+    asked.length = 0;
+    await copySnapshot(remote, other, files, { source: 'DB01\\MBX1#1' });
+    assert.deepEqual(asked.filter((a) => a.path === log).map((a) => a.from > 0), [true, false]);
+    assert.ok(readFileSync(join(other, log)).equals(contents[log]!), 'the damaged log was copied again');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

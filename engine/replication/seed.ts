@@ -16,6 +16,7 @@ import { constants } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { crc32c } from '../checksum.js';
 
 /** What the staging folder holds, written after each verified file. */
 export const seedProgressName = 'seed.json';
@@ -137,16 +138,23 @@ function continuable(path: string): boolean {
  * server holding the active copy (server/peers.ts, over HTTPS). Each file is read once, in order.
  */
 export interface SnapshotSource {
-  open(path: string): Promise<SnapshotReader>;
+  /**
+   * Opens one file to read it in order from `from` (page-aligned; what an interrupted run
+   * staged), answering the CRC32C of the bytes before it (`prefixChecksum`), or from its start
+   * (no `prefixChecksum`): a source that is cheap to read again.
+   */
+  open(path: string, from: number): Promise<SnapshotReader>;
 }
 
 export interface SnapshotReader {
   /** Fills `into` with the file's next `length` bytes; fewer only where the file ends. */
   read(into: Buffer, length: number): Promise<number>;
   close(): Promise<void>;
+  /** Opened past its start: the CRC32C of the file's bytes before that point. */
+  readonly prefixChecksum?: number;
 }
 
-/** The snapshot in a folder on this machine (the active copy is under this supervisor). */
+/** The snapshot in a folder on this machine (the active copy is under this supervisor): read from the start (a staged prefix is compared with its bytes). */
 export function snapshotFolder(dir: string): SnapshotSource {
   return {
     async open(path) {
@@ -227,7 +235,7 @@ export async function copySnapshot(from: string | SnapshotSource, staging: strin
    */
   const copyOne = async (file: SnapshotFile, have: number, tally: { done: number; reused: number; copied: number }): Promise<void> => {
     const target = join(staging, file.path);
-    const source = await snapshot.open(file.path);
+    const source = await snapshot.open(file.path, have);
     const { handle: out, direct } = await openForDirectWrite(target).catch(async (error: Error) => {
       await source.close();
       throw error;
@@ -259,7 +267,30 @@ export async function copySnapshot(from: string | SnapshotSource, staging: strin
       }
     };
     try {
-      for (let position = 0; position < file.bytes && failure === null && stopped === null; ) {
+      // A source that starts at `have` vouches for the staged prefix by its CRC32C: it is read
+      // back from the disk and checked against that (a mismatch copies the file whole).
+      const resumeAt = source.prefixChecksum === undefined ? 0 : have;
+      if (resumeAt > 0) {
+        const slot = await acquire();
+        try {
+          let crc = 0;
+          for (let position = 0; position < resumeAt; position += chunkBytes) {
+            const length = Math.min(chunkBytes, resumeAt - position);
+            const { bytesRead } = await disk.read(slot.back, 0, length, position);
+            if (bytesRead < length) throw new SeedVerifyError(`${file.path}: the staged copy reads back ${position + bytesRead} of ${resumeAt} bytes`);
+            crc = crc32c(slot.back.subarray(0, length), crc);
+          }
+          if (crc !== source.prefixChecksum) throw new SeedVerifyError(`${file.path}: the staged ${resumeAt} bytes are not the snapshot's (CRC32C)`);
+        } finally {
+          giveBack(slot);
+        }
+        reused += resumeAt;
+        done += resumeAt;
+        tally.reused += resumeAt;
+        tally.done += resumeAt;
+        options.onProgress?.(done, copied);
+      }
+      for (let position = resumeAt; position < file.bytes && failure === null && stopped === null; ) {
         const slot = await acquire();
         const length = Math.min(step, file.bytes - position);
         const bytesRead = await source.read(slot.data, length).catch((error: Error) => {
