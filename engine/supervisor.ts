@@ -1392,6 +1392,10 @@ export class Supervisor {
    * Resolves when the copy is open again.
    */
   reseed(database: string, server: string, copyNumber?: number, options: { bytesPerSecondMax?: number } = {}): Promise<void> {
+    // A copy on another server is seeded by that server (from wherever the active copy is).
+    if (!this.copies.some((c) => c.spec.database === database && c.spec.server === server)) {
+      return Promise.reject(new Error(`no copy of ${database} on ${server} here: a copy is reseeded by its own server (run quire db reseed against ${server})`));
+    }
     const copy = this.copy(database, server, copyNumber ?? this.passiveCopyNumber(database, server));
     if (copy.seeding !== null) return copy.seeding;
     const run = this.runReseed(copy, options).finally(() => (copy.seeding = null));
