@@ -9,8 +9,12 @@
 //   node dist/bench/tools/imapprobe.js both large 100000 5 --reuse   (Quire and Dovecot in one run,
 //     medians and ratios; --reuse keeps Quire's filled data dir in .cache/imapprobe-large for the next run)
 //
-// Profile Quire's host and workers with NODE_OPTIONS='--cpu-prof --cpu-prof-dir=.cache/prof'
-// (every Node process the probe starts writes a .cpuprofile there).
+// Profile Quire's host and workers with `node --cpu-prof --cpu-prof-dir=.cache/prof
+// dist/bench/tools/imapprobe.js ...` (Node 20 refuses --cpu-prof in NODE_OPTIONS; forked
+// processes inherit the flag, so every Node process the probe starts writes a .cpuprofile
+// there). The profiler samples wall time: a process waiting for a CPU slice on a loaded machine
+// shows it in whatever it was running (often writeBuffer, just after waking another process),
+// so weigh a profile against the CPU seconds the probe prints from /proc.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
