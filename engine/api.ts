@@ -200,6 +200,11 @@ export interface TxRequest {
    * listMessages would answer then): a front end updates its view without a second round trip.
    */
   readonly listAfter?: { readonly folder: string; readonly changedSince: number };
+  /**
+   * Also read these documents once the commit is durable (what `documents` would answer then):
+   * a delivery learns the recipient's vacation response without a second round trip.
+   */
+  readonly documentsAfter?: { readonly kind: string; readonly ids: readonly string[] };
 }
 
 export interface CommitResult {
@@ -213,6 +218,8 @@ export interface CommitResult {
    * change notice above it came later); absent when the folder is gone.
    */
   readonly listed?: { readonly listing: FolderListing; readonly mailboxModseqHighest: number };
+  /** The documents `documentsAfter` asked for; absent when the mailbox is gone. */
+  readonly documentsRead?: DocumentListing;
 }
 
 export interface FolderInfo {

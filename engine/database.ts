@@ -369,7 +369,7 @@ export class MailboxDatabase implements MailboxApi {
     const context = { clock, prng: this.options.prng, hashes: new WeakMap<Uint8Array, string>() };
     const planned = requests.map((request) => planTransaction(this.head, request, context));
     const answer = (end: number): Array<Result<CommitResult>> =>
-      planned.map((plan, i) => (plan.ok ? ok({ results: plan.value.results, modseqHighest: plan.value.modseqHighest, position: end, ...this.listAfter(requests[i]!) }) : plan));
+      planned.map((plan, i) => (plan.ok ? ok({ results: plan.value.results, modseqHighest: plan.value.modseqHighest, position: end, ...this.listAfter(requests[i]!), ...this.documentsAfter(requests[i]!) }) : plan));
     const transactions = planned.flatMap((plan) => (plan.ok && plan.value.events.length > 0 ? [plan.value.events] : []));
     if (transactions.length === 0) return answer(this.log.end);
     const committing = transactions.length;
@@ -672,6 +672,18 @@ export class MailboxDatabase implements MailboxApi {
   }
 
   async documents(mailboxId: string, kind: string, options: { readonly ids?: readonly string[] } = {}): Promise<Result<DocumentListing>> {
+    return this.documentListing(mailboxId, kind, options);
+  }
+
+  /** What a commit's `documentsAfter` asks for, from the durable state as it is now. */
+  private documentsAfter(request: TxRequest): Pick<CommitResult, 'documentsRead'> {
+    const want = request.documentsAfter;
+    if (want === undefined) return {};
+    const read = this.documentListing(request.mailboxId, want.kind, { ids: want.ids });
+    return read.ok ? { documentsRead: read.value } : {};
+  }
+
+  private documentListing(mailboxId: string, kind: string, options: { readonly ids?: readonly string[] }): Result<DocumentListing> {
     const m = this.durable.mailboxes.get(mailboxId);
     if (m === undefined) return fail('NO_SUCH_MAILBOX', `no mailbox ${mailboxId} in ${this.name}`);
     const k = m.documents.get(kind);

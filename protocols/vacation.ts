@@ -15,7 +15,7 @@
 // disk, means a failover or a mailbox move does not answer the same sender twice.
 
 import { decodeWords, htmlToText } from '../engine/api.js';
-import type { Result } from '../engine/errors.js';
+import { ok, type Result } from '../engine/errors.js';
 import { changeDocuments } from './documents.js';
 import { type Account, type FrontEndContext, type Submission, type SubmissionReceipt, isOwnAddress } from './frontend.js';
 import type { DeliveredHook } from './smtp/deliver.js';
@@ -107,7 +107,7 @@ export function vacationResponder(
   context: Pick<FrontEndContext, 'log' | 'hostname' | 'mailboxes'>,
   submit: (submission: Submission) => Promise<Result<SubmissionReceipt>>,
   nowMs: () => number,
-): (delivered: Parameters<DeliveredHook>[0]) => Promise<void> {
+): DeliveredHook & ((delivered: Parameters<DeliveredHook>[0]) => Promise<void>) {
   const log = context.log.child({ component: 'vacation' });
   const chains = new Map<string, Promise<unknown>>();
   /** The settings to answer with, once recorded as answered; null when not due. */
@@ -123,11 +123,12 @@ export function vacationResponder(
     });
     return marked.ok ? marked.value.result : null;
   };
-  const respond = async ({ account, rcpt, message }: Parameters<DeliveredHook>[0]): Promise<void> => {
+  const respond = async ({ account, rcpt, message, documents }: Parameters<DeliveredHook>[0]): Promise<void> => {
     const sender = message.mailFrom.toLowerCase();
     if (sender === '') return;
     const now = nowMs();
-    const read = await context.mailboxes(account.database).documents(account.mailboxId, vacationKind, { ids: [vacationId] });
+    // Read with the delivery's commit (`reads` below) when the delivery path did; else asked for.
+    const read = documents !== undefined ? ok(documents) : await context.mailboxes(account.database).documents(account.mailboxId, vacationKind, { ids: [vacationId] });
     if (!read.ok || read.value.documents.length === 0 || !vacationActive(read.value.documents[0]!.value as VacationSettings, now)) return;
     const refusal = autoReplyRefusal(message.body, sender, account, rcpt);
     if (refusal !== null) return log.info({ account: account.address, refusal }, 'vacation: not answered');
@@ -145,5 +146,6 @@ export function vacationResponder(
     const sent = await submit({ account, mailFrom: '', recipients: [sender], content, via: { helo: context.hostname, clientAddress: '127.0.0.1', protocol: 'LOCAL' }, autoReply: true });
     log.info({ account: account.address, ok: sent.ok && sent.value.recipients.every((r) => r.outcome !== 'refused') }, 'vacation: answered');
   };
-  return (delivered) => respond(delivered).catch((error: Error) => log.warn({ error: error.message }, 'vacation: reply failed'));
+  const hook = (delivered: Parameters<DeliveredHook>[0]): Promise<void> => respond(delivered).catch((error: Error) => log.warn({ error: error.message }, 'vacation: reply failed'));
+  return Object.assign(hook, { reads: { kind: vacationKind, ids: [vacationId] } });
 }

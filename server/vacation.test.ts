@@ -61,5 +61,30 @@ test('vacationResponder over the engine: once per sender per period, again after
     assert.equal(sent.length, 4, 'no second answer to b after the failover');
     await deliver('c@remote.test');
     assert.deepEqual(sent.map((s) => s.recipients[0]).slice(4), ['c@remote.test'], 'and new senders are answered by the new active copy');
+
+    // The delivery path reads the settings with its commit (`documentsAfter`, as deliverLocal asks
+    // through the hook's `reads`) and hands them over: the responder then reads nothing itself.
+    let reads = 0;
+    const counting = new Proxy(api, {
+      get: (target, key) => {
+        if (key === 'documents') reads += 1;
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const counted = vacationResponder({ log: silentLog, hostname: 'mx.example.org', mailboxes: () => counting }, async (submission) => {
+      sent.push(submission);
+      return ok({ id: 'r', timeMs: now, recipients: [] });
+    }, () => now);
+    assert.ok((await api.commit({ mailboxId: 'm1', ops: [{ op: 'setDocument', kind: vacationKind, id: vacationId, value: vacationOff }] })).ok);
+    const committed = await api.commit({ mailboxId: 'm1', ops: [{ op: 'append', folder: 'INBOX', content: head('') }], documentsAfter: counted.reads! });
+    assert.ok(committed.ok && committed.value.documentsRead !== undefined);
+    assert.deepEqual(committed.value.documentsRead.documents.map((d) => [d.id, (d.value as { isEnabled: boolean }).isEnabled]), [[vacationId, false]]);
+    const message = { id: 'late', timeMs: now, mailFrom: 'd@remote.test', prefix: '', body: head('') };
+    await counted({ account, rcpt: account.address, message, documents: committed.value.documentsRead });
+    assert.equal(reads, 0, 'settings read with the commit: no read of its own');
+    await counted({ account, rcpt: account.address, message });
+    assert.equal(reads, 1, 'without them it reads');
+    assert.equal(sent.length, 5, 'the response is off: nothing sent');
   });
 });

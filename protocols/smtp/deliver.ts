@@ -12,6 +12,7 @@
 // net are done.
 
 import type { Account, FrontEndContext } from '../frontend.js';
+import type { DocumentListing } from '../../engine/api.js';
 import { fail, ok, type Failure, type Result } from '../../engine/errors.js';
 import { envelopeHeaders } from './trace.js';
 import type { SafetyNet, SafetyNetDelivery } from './types.js';
@@ -55,8 +56,15 @@ export function sharedContent(message: IncomingMessage): Uint8Array {
 /** A target's failure, naming the mailboxes that do not have the message (the others of the target do). */
 export type TargetFailure = Failure & { readonly failedAccounts: readonly Account[] };
 
-/** Told of each mailbox a message became durable in (the vacation auto-reply listens); must not throw. */
-export type DeliveredHook = (delivered: { readonly account: Account; readonly rcpt: string; readonly message: IncomingMessage }) => void;
+/**
+ * Told of each mailbox a message became durable in (the vacation auto-reply listens); must not
+ * throw. `reads`: documents read with the commit (`documentsAfter`) and handed over as
+ * `documents`, so the hook needs no round trip of its own.
+ */
+export interface DeliveredHook {
+  (delivered: { readonly account: Account; readonly rcpt: string; readonly message: IncomingMessage; readonly documents?: DocumentListing }): void;
+  readonly reads?: { readonly kind: string; readonly ids: readonly string[] };
+}
 
 /** Delivers to every target; one Result per target, in order. */
 export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNet, message: IncomingMessage, targets: readonly DeliveryTarget[], onDelivered?: DeliveredHook): Promise<Array<Result<void> & ({ ok: true } | TargetFailure)>> {
@@ -81,15 +89,22 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
     if (list === undefined) byDatabase.set(delivery.database, [delivery]);
     else list.push(delivery);
   }
+  const reads = onDelivered?.reads;
+  const documents = new Map<string, DocumentListing>();
   const committed = [...byDatabase].map(async ([database, list]): Promise<Array<Result<void>>> => {
     try {
       const results = await context.mailboxes(database).commitMany(
         list.map((delivery) => ({
           mailboxId: delivery.mailboxId,
           ops: [{ op: 'append', folder: delivery.folder ?? 'INBOX', content, prefix: new Uint8Array(Buffer.from(delivery.prefix!, 'utf8')), internalDateMs: message.timeMs }],
+          ...(reads === undefined ? {} : { documentsAfter: reads }),
         })),
       );
-      return results.map((result) => (result.ok ? ok(undefined) : result));
+      return results.map((result, i) => {
+        if (!result.ok) return result;
+        if (result.value.documentsRead !== undefined) documents.set(placeOf(list[i]!), result.value.documentsRead);
+        return ok(undefined);
+      });
     } catch (error) {
       return list.map(() => fail('DATABASE_UNAVAILABLE', `database ${database}: ${(error as Error).message}`));
     }
@@ -104,7 +119,10 @@ export async function deliverLocal(context: FrontEndContext, safetyNet: SafetyNe
   const byMailboxResult = new Map<string, Result<void>>();
   [...byDatabase.values()].forEach((list, i) => list.forEach((delivery, k) => byMailboxResult.set(placeOf(delivery), (commitResults[i] as Array<Result<void>>)[k]!)));
   if (onDelivered !== undefined && netResult!.ok) {
-    for (const { account, rcpt } of byMailbox.values()) if (byMailboxResult.get(placeOf(account))!.ok) onDelivered({ account, rcpt, message });
+    for (const { account, rcpt } of byMailbox.values()) if (byMailboxResult.get(placeOf(account))!.ok) {
+        const read = documents.get(placeOf(account));
+        onDelivered({ account, rcpt, message, ...(read === undefined ? {} : { documents: read }) });
+      }
   }
 
   return targets.map((target) => {
