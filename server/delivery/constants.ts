@@ -6,6 +6,8 @@ export const safetyNetRetentionMsDefault = 2 * 24 * 3600_000;
 export const safetyNetSegmentMs = 3600_000;
 /** A record bigger than this is damage, not a message (the engine's message limit plus headers and metadata). */
 export const safetyNetRecordBytesMax = 64 * 1024 * 1024;
+/** Zeros written ahead of the newest segment's records, so most appends' fdatasync commits no size change. */
+export const safetyNetPreallocBytes = 1024 * 1024;
 /** How often the running server prunes the safety net. */
 export const safetyNetPruneIntervalMs = 10 * 60_000;
 

@@ -2,7 +2,8 @@
 // tail (a crash mid-append) is cut at open and later appends still read; pruning removes only
 // hours older than the retention; resubmit gives a database back what it lost and nothing it
 // still holds, run after run; a v2 entry (one content, a prefix per delivery) resubmits each
-// mailbox its own prefix + the shared content.
+// mailbox its own prefix + the shared content; the newest segment's zeros written ahead are read
+// past and cut when it stops being the newest, at close and at the open after a crash.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +14,8 @@ import { MailboxDatabase } from '../../engine/database.js';
 import { nodeStorage, systemClock, systemPrng } from '../../engine/io.js';
 import { MemoryKv } from '../../engine/state/kv.js';
 import { type SafetyNetEntry, deliveredMessage } from '../../protocols/smtp/types.js';
-import { safetyNetSegmentMs } from './constants.js';
-import { FileSafetyNet, readSafetyNet, resubmit } from './safety-net.js';
+import { safetyNetPreallocBytes, safetyNetSegmentMs } from './constants.js';
+import { FileSafetyNet, encodeEntry, readSafetyNet, resubmit } from './safety-net.js';
 
 const hour = safetyNetSegmentMs;
 const t0 = 1_800_000_000_000 - (1_800_000_000_000 % hour);
@@ -131,5 +132,35 @@ test('a v2 entry (one content, each delivery its own prefix) resubmits prefix + 
     await db.close();
     rmSync(dir, { recursive: true, force: true });
     rmSync(dbDir, { recursive: true, force: true });
+  }
+});
+
+test('the newest segment keeps zeros ahead of its records: read past while running, cut when a newer hour begins, at close and at the open after a crash', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quire-snet-zeros-'));
+  try {
+    const net = await FileSafetyNet.open({ dir, nowMs: () => t0 });
+    const kept = [entry('a', t0 + 1, 'one'), entry('b', t0 + 2, 'two'), entry('c', t0 + 3, 'three')];
+    for (const e of kept) await net.keep(e);
+    const bytesOf = (entries: SafetyNetEntry[]) => entries.reduce((n, e) => n + encodeEntry(e).length, 0);
+    const first = join(dir, `${t0}.snet`);
+    assert.equal(statSync(first).size, bytesOf(kept.slice(0, 1)) + safetyNetPreallocBytes, 'zeros written ahead with the first append');
+    assert.deepEqual((await all(dir)).map((e) => e.id), ['a', 'b', 'c'], 'a reader stops at the zeros');
+
+    // The next hour's segment becomes the newest: the older one is cut to its records.
+    await net.keep(entry('d', t0 + hour + 1, 'four'));
+    assert.equal(statSync(first).size, bytesOf(kept));
+    const second = join(dir, `${t0 + hour}.snet`);
+    assert.ok(statSync(second).size > bytesOf([entry('d', t0 + hour + 1, 'four')]));
+
+    // The process dies (the net is never closed): the next open cuts the zeros, appends go on.
+    const reopened = await FileSafetyNet.open({ dir, nowMs: () => t0 + hour });
+    assert.equal(statSync(second).size, bytesOf([entry('d', t0 + hour + 1, 'four')]));
+    await reopened.keep(entry('e', t0 + hour + 2, 'five'));
+    assert.deepEqual((await all(dir)).map((e) => e.id), ['a', 'b', 'c', 'd', 'e']);
+    await reopened.close();
+    assert.equal(statSync(second).size, bytesOf([entry('d', t0 + hour + 1, 'four'), entry('e', t0 + hour + 2, 'five')]), 'a clean close leaves no zeros');
+    await net.close().catch(() => undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -19,16 +19,21 @@
 // recipients is kept once. v1 records (read still) held each recipient's whole bytes.
 //
 // Appends are group-committed: everything waiting is written with one write and one
-// fdatasync per segment. A torn tail (a crash during an append, never acknowledged) is cut at
-// open; a reader stops at the first record that fails its checks.
+// fdatasync per segment. The newest segment keeps zeros written ahead of its records
+// (`safetyNetPreallocBytes`), so an append overwrites blocks the file has and its fdatasync
+// commits no size change; a reader stops at the first zero frame (length 0). A torn tail (a
+// crash during an append, never acknowledged) and the zeros ahead are cut at open (the zeros
+// also when the segment stops being the newest, and at close); a reader stops at the first
+// record that fails its checks.
 
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeStorage } from '../../engine/io.js';
 import type { MailboxApi } from '../../engine/api.js';
 import { crc32c } from '../../engine/checksum.js';
 import { type SafetyNet, type SafetyNetDelivery, type SafetyNetEntry, deliveredMessage } from '../../protocols/smtp/types.js';
-import { safetyNetRecordBytesMax, safetyNetRetentionMsDefault, safetyNetSegmentMs } from './constants.js';
+import { safetyNetPreallocBytes, safetyNetRecordBytesMax, safetyNetRetentionMsDefault, safetyNetSegmentMs } from './constants.js';
 
 export const safetyNetDir = (dataDir: string): string => join(dataDir, 'transport', 'safety-net');
 const segmentSuffix = '.snet';
@@ -143,10 +148,18 @@ async function segments(dir: string): Promise<number[]> {
 const segmentPath = (dir: string, bucket: number): string => join(dir, `${bucket}${segmentSuffix}`);
 
 
+interface Segment {
+  readonly bucket: number;
+  readonly handle: FileHandle;
+  end: number;
+  allocated: number;
+}
+
 export class FileSafetyNet implements SafetyNet {
   private readonly pending: Array<{ bucket: number; bytes: Uint8Array; resolve: () => void; reject: (error: Error) => void }> = [];
   private flushing = false;
-  private current: { bucket: number; handle: FileHandle } | null = null;
+  /** The newest segment, kept open: where its records end, and how far zeros are written ahead of them. */
+  private current: Segment | null = null;
   private broken: Error | null = null;
   private closed = false;
   readonly retentionMs: number;
@@ -197,9 +210,24 @@ export class FileSafetyNet implements SafetyNet {
           const items = batch.filter((p) => p.bucket === bucket);
           try {
             if (this.broken !== null) throw this.broken;
-            const handle = await this.handleFor(bucket);
-            await handle.appendFile(Buffer.concat(items.map((p) => p.bytes)));
-            await handle.datasync();
+            const segment = await this.segmentFor(bucket);
+            const bytes = Buffer.concat(items.map((p) => p.bytes));
+            const end = segment.end + bytes.length;
+            if (segment === this.current && end > segment.allocated) {
+              // Zeros ahead of the records (synced with these): the next appends overwrite blocks
+              // the file has, so their fdatasync commits no size change (no journal commit). A
+              // reader stops at the first zero frame; open and close cut them.
+              const to = end + safetyNetPreallocBytes;
+              await segment.handle.write(Buffer.alloc(to - end), 0, to - end, end);
+              segment.allocated = to;
+            }
+            try {
+              await segment.handle.write(bytes, 0, bytes.length, segment.end);
+              await segment.handle.datasync();
+              segment.end = end;
+            } finally {
+              if (segment !== this.current) await segment.handle.close();
+            }
             for (const item of items) item.resolve();
           } catch (error) {
             // A failed write or fsync leaves the file in an unknown state: refuse from here on (like the engine's log).
@@ -213,20 +241,38 @@ export class FileSafetyNet implements SafetyNet {
     }
   }
 
-  private async handleFor(bucket: number): Promise<FileHandle> {
-    if (this.current?.bucket === bucket) return this.current.handle;
+  /** The segment of a bucket: the current one, a newer one (which becomes current), or an older one opened for one batch (closed after it). */
+  private async segmentFor(bucket: number): Promise<Segment> {
+    if (this.current?.bucket === bucket) return this.current;
     const path = segmentPath(this.options.dir, bucket);
-    const handle = await open(path, 'a');
+    const handle = await open(path, constants.O_RDWR | constants.O_CREAT);
     await nodeStorage().syncDir(this.options.dir);
+    // No segment but the current one has zeros ahead (open and leaving `current` cut them): its size is its end.
+    const size = (await handle.stat()).size;
+    const segment: Segment = { bucket, handle, end: size, allocated: size };
     // Keep the newest segment open; an older one (a clock step back) is opened for one batch.
     if (this.current === null || bucket > this.current.bucket) {
-      await this.current?.handle.close();
-      this.current = { bucket, handle };
-      return handle;
+      await this.release();
+      this.current = segment;
     }
-    setImmediate(() => void handle.close());
-    return handle;
+    return segment;
   }
+
+  /** Cuts the current segment's zeros ahead and closes it. */
+  private async release(): Promise<void> {
+    const segment = this.current;
+    if (segment === null) return;
+    this.current = null;
+    try {
+      if (segment.allocated > segment.end && this.broken === null) {
+        await segment.handle.truncate(segment.end);
+        await segment.handle.datasync();
+      }
+    } finally {
+      await segment.handle.close();
+    }
+  }
+
 
   /** Deletes the segments whose whole hour is older than the retention time; returns how many. */
   async prune(): Promise<number> {
@@ -244,8 +290,7 @@ export class FileSafetyNet implements SafetyNet {
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
-    await this.current?.handle.close();
-    this.current = null;
+    await this.release();
   }
 }
 
