@@ -31,14 +31,7 @@ export function packMessages(messages: readonly PackableMessage[]): PackedMessag
     sizes[i] = m.sizeBytes;
     dates[i] = m.internalDateMs;
     prefixBytes[i] = m.prefixBytes ?? (m.prefix === undefined ? -1 : m.prefix.length);
-    const key = flagKey(m.flags);
-    let n = listNumbers.get(key);
-    if (n === undefined) {
-      n = flagLists.length;
-      listNumbers.set(key, n);
-      flagLists.push([...m.flags]);
-    }
-    flagIndex[i] = n;
+    flagIndex[i] = flagListNumber(m.flags, flagLists, listNumbers);
     emailIds[i] = m.emailId;
     threadIds[i] = m.threadId;
   }
@@ -110,6 +103,18 @@ export class PackedListings {
   }
 }
 
+/** The number of a distinct flag list, added to `flagLists` on first sight (order kept: a reordered list is its own). */
+function flagListNumber(flags: readonly string[], flagLists: Array<readonly string[]>, listNumbers: Map<string, number>): number {
+  const key = flagKey(flags);
+  let n = listNumbers.get(key);
+  if (n === undefined) {
+    n = flagLists.length;
+    listNumbers.set(key, n);
+    flagLists.push([...flags]);
+  }
+  return n;
+}
+
 function flagKey(flags: readonly string[]): string {
   return flags.length === 0 ? '' : flags.length === 1 ? flags[0]! : flags.join('\0');
 }
@@ -135,14 +140,7 @@ function patched(before: KeptListing, messages: readonly PackableMessage[]): Kep
     const m = messages[i]!;
     modseqs[i] = m.modseq;
     modseqMax = Math.max(modseqMax, m.modseq);
-    const key = flagKey(m.flags);
-    let n = listNumbers.get(key);
-    if (n === undefined) {
-      n = flagLists.length;
-      listNumbers.set(key, n);
-      flagLists.push([...m.flags]);
-    }
-    flagIndex[i] = n;
+    flagIndex[i] = flagListNumber(m.flags, flagLists, listNumbers);
   }
   return { packed: { ...before.packed, modseqs, flagIndex, flagLists }, modseqMax, listNumbers };
 }
