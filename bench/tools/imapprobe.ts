@@ -135,6 +135,7 @@ async function large(subject: string, messages: number, samples: number, reuse: 
       await bigSample(server);
     }
     const figures = new Map<string, number[]>();
+    const cpuBefore = cpuTicks();
     for (let i = 0; i < samples; i++) {
       const order = i % 2 === 0 ? servers : [...servers].reverse();
       for (const server of order) {
@@ -143,6 +144,10 @@ async function large(subject: string, messages: number, samples: number, reuse: 
         for (const r of readings) figures.set(`${server.subject} ${r.metric}`, [...(figures.get(`${server.subject} ${r.metric}`) ?? []), r.value]);
       }
     }
+    // CPU is what a loaded machine does not inflate: each process's seconds over all the samples.
+    const cpuAfter = cpuTicks();
+    const cpu = [...cpuAfter].map(([pid, p]) => [p.name, (p.ticks - (cpuBefore.get(pid)?.ticks ?? 0)) / 100] as const).filter(([, seconds]) => seconds > 0);
+    console.log(`cpu seconds over the ${samples} samples: ${cpu.map(([name, seconds]) => `${name} ${seconds.toFixed(2)}`).join(', ')}`);
     const median = (xs: readonly number[]): number => percentileSorted([...xs].sort((a, b) => a - b), 50);
     for (const metric of ['large SELECT', 'large FETCH 1:* FLAGS', 'large SEARCH FLAGGED', 'large CONDSTORE resync']) {
       const line = servers.map((server) => `${server.subject} ${median(figures.get(`${server.subject} ${metric}`)!).toFixed(1)} ms`);
