@@ -87,18 +87,26 @@ interface KeptListing {
  * message array, which the state model replaces on expunge and only appends to otherwise
  * (a different length: packed anew); a change to a message's flags gives it a modseq above
  * every modseq the folder had, so rows at or below modseqMax are as packed. Not for a mailbox
- * being imported (a mailbox move), whose events carry the source's modseqs.
+ * being imported (a mailbox move), whose events carry the source's modseqs. At most
+ * packedListingsMax are kept, and none past the life of its folder's message array.
  */
 export class PackedListings {
-  private readonly kept = new Map<readonly PackableMessage[], KeptListing>();
+  /** By message array: an entry goes with its array (a deleted or expunged-from folder's). */
+  private readonly kept = new WeakMap<readonly PackableMessage[], KeptListing>();
+  /** The arrays of the entries kept, least recently listed first: past packedListingsMax the first is dropped. */
+  private recent: Array<WeakRef<readonly PackableMessage[]>> = [];
 
   pack(messages: readonly PackableMessage[]): PackedMessages {
     if (messages.length < packedListingMessagesMin) return packMessages(messages);
     const before = this.kept.get(messages);
-    this.kept.delete(messages);
     const now = before !== undefined && before.packed.count === messages.length ? patched(before, messages) : packedAnew(messages);
     this.kept.set(messages, now);
-    if (this.kept.size > packedListingsMax) this.kept.delete(this.kept.keys().next().value!);
+    this.recent = this.recent.filter((ref) => ref.deref() !== messages);
+    this.recent.push(new WeakRef(messages));
+    while (this.recent.length > packedListingsMax) {
+      const oldest = this.recent.shift()!.deref();
+      if (oldest !== undefined) this.kept.delete(oldest);
+    }
     return now.packed;
   }
 }
