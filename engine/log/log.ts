@@ -340,7 +340,8 @@ export class TransactionLog {
       for (;;) {
         const left = this.receivedMs + passiveMarkIdleMs - this.options.clock.monoMs();
         if (left <= 0 && !this.receiving) break;
-        await this.options.clock.sleep(Math.max(left, 1));
+        // A batch being received marks itself idle again once synced: look again a whole wait later.
+        await this.options.clock.sleep(left > 0 ? left : passiveMarkIdleMs);
         if (this.closed) return;
       }
       if (this.failed === null && !this.closed) await this.markSynced();
