@@ -239,3 +239,22 @@ test("EXPUNGE removes what another session marked \\Deleted just before, though 
     c.close();
   }
 });
+
+test('what APPEND stored reads back byte for byte, from the session that appended it and from another (the shared content cache)', async () => {
+  await server.addUser('echo@example.org', 'echo-pw');
+  const a = await login('echo@example.org', 'echo-pw');
+  const one = 'From: a@example.org\r\nSubject: first\r\n\r\nthe first body\r\n';
+  const two = 'From: b@example.org\r\nSubject: second, longer\r\n\r\nthe second body, a little longer\r\n';
+  ok(await a.command(`APPEND INBOX {${one.length}+}\r\n${one} {${two.length}+}\r\n${two}`));
+  const b = await login('echo@example.org', 'echo-pw');
+  for (const c of [a, b]) {
+    ok(await c.command('SELECT INBOX'));
+    const raw = ok(await c.command('FETCH 1:2 (BODY.PEEK[])')).raw;
+    assert.ok(raw.includes(`* 1 FETCH (BODY[] {${one.length}}\r\n${one})`), raw);
+    assert.ok(raw.includes(`* 2 FETCH (BODY[] {${two.length}}\r\n${two})`), raw);
+  }
+  for (const c of [a, b]) {
+    ok(await c.command('LOGOUT'));
+    c.close();
+  }
+});

@@ -40,10 +40,14 @@ export const append = handler<'APPEND'>(authenticated, async (s, tag, c) => {
   }
   const uids: number[] = [];
   let uidValidity = 0;
-  for (const r of done.value.results) {
+  for (const [i, r] of done.value.results.entries()) {
     if (r.op !== 'append') continue;
     uids.push(r.uid);
     uidValidity = r.uidValidity;
+    // Stored as given (an APPEND carries no header prefix): a client fetching what it just saved
+    // reads it from the front end's cache. A copy, so the cache never holds the decoder's buffer.
+    const data = c.messages[i]!.data;
+    if (data.length <= s.contentCache.messageBytesMax) s.contentCache.rememberMessage(mailboxId, r.emailId, new Uint8Array(data));
   }
   if (listAfter !== undefined) s.committed(done.value, listAfter);
   await s.ok(tag, 'APPEND completed', { code: 'APPENDUID', uidValidity, uids });
