@@ -279,7 +279,7 @@ test('a prefix never changes how the content reads: fields the summary reads are
   });
 });
 
-test('a commitMany larger than one batch (a content each recipient stores whole) is appended in several batches, each transaction whole in one', { timeout: 120_000 }, async () => {
+test('a commitMany larger than one batch (a content each recipient stores whole) is appended in several batches, each transaction whole in one', { timeout: 300_000 }, async () => {
   await inTempDir('quire-prefix-many-', async (dir) => {
     const db = await openAt(dir);
     await createUsers(db);
