@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   let shipAck = params.shipAck === true;
   const onBatch = (batch: { start: number; end: number; bytes: Uint8Array }): Promise<void> | void => {
     const seq = ++shipSeq;
-    send({ notice: 'batch', start: batch.start, end: batch.end, bytes: batch.bytes, seq });
+    // A copy: `batch.bytes` is a view of the log's frame slot, which a later batch may reuse as
+    // soon as this one is answered, and the outbox serializes at the end of the turn.
+    send({ notice: 'batch', start: batch.start, end: batch.end, bytes: batch.bytes.slice(), seq });
     if (!shipAck) return;
     return new Promise((resolve, reject) => shipWaiters.set(seq, { resolve, reject }));
   };
