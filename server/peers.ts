@@ -61,9 +61,13 @@ export function peerToken(dataDir: string, generate: () => string): string {
   }
 }
 
-/** The HTTPS route the other servers call (an encapsulated plugin for startHttpServers' httpsRoutes). */
+/** The HTTPS routes the other servers call (an encapsulated plugin for startHttpServers' httpsRoutes). */
 export function peerRoutes(supervisor: Supervisor, token: string): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
+    // Every route here takes the peer token only (this plugin's hook: no other route sees it).
+    app.addHook('onRequest', async (request, reply) => {
+      if (!bearerAuthorized(request, token)) await reply.code(401).send({ error: 'AUTHENTICATION_FAILED', message: 'peer credential required' });
+    });
     app.post<{ Body: LastLogsRequest }>(lastLogsPath, {
       schema: {
         body: {
@@ -79,7 +83,6 @@ export function peerRoutes(supervisor: Supervisor, token: string): (app: Fastify
         },
       },
     }, async (request, reply) => {
-      if (!bearerAuthorized(request, token)) return reply.code(401).send({ error: 'AUTHENTICATION_FAILED', message: 'peer credential required' });
       let batches: AsyncGenerator<LogBatch>;
       try {
         batches = await supervisor.lastLogs(request.body);
@@ -121,7 +124,6 @@ export function peerRoutes(supervisor: Supervisor, token: string): (app: Fastify
         },
       },
     }, async (request, reply) => {
-      if (!bearerAuthorized(request, token)) return reply.code(401).send({ error: 'AUTHENTICATION_FAILED', message: 'peer credential required' });
       const key = `${request.body.database}/${request.body.server}#${request.body.copy}`;
       // The same copy asking again (its reseed was interrupted): the new snapshot replaces the old one's folder.
       for (const [id, entry] of served) if (entry.key === key) await drop(id);
@@ -146,7 +148,6 @@ export function peerRoutes(supervisor: Supervisor, token: string): (app: Fastify
         },
       },
     }, async (request, reply) => {
-      if (!bearerAuthorized(request, token)) return reply.code(401).send({ error: 'AUTHENTICATION_FAILED', message: 'peer credential required' });
       const entry = served.get(request.body.id);
       // Only the files the snapshot named (never another path), and only their snapshot's bytes.
       const bytes = entry?.files.get(request.body.path);
@@ -188,7 +189,6 @@ export function peerRoutes(supervisor: Supervisor, token: string): (app: Fastify
     app.post<{ Body: { id: string } }>(snapshotReleasePath, {
       schema: { body: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } },
     }, async (request, reply) => {
-      if (!bearerAuthorized(request, token)) return reply.code(401).send({ error: 'AUTHENTICATION_FAILED', message: 'peer credential required' });
       await drop(request.body.id);
       return reply.code(204).send();
     });
