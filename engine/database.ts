@@ -35,7 +35,7 @@ import { EventType, type MailEvent } from './events/types.js';
 import { type EncodedEvent, decodeEvent, encodeRecord } from './events/codec.js';
 import type { Clock, Prng, Storage } from './io.js';
 import { appendBytesMax, batchBytesOf } from './log/codec.js';
-import { type DurableBatch, type LogRecord, type LogStats, TransactionLog } from './log/log.js';
+import { type DurableBatch, type LogRecord, type LogStats, LogCorruptError, TransactionLog } from './log/log.js';
 import { type KvOp, type KvStore, KvCorruptionError } from './state/kv.js';
 import { packMessages, PackedListings, type PackedListing } from './worker/pack.js';
 import { type DatabaseState, type FolderState, type MessageMeta, type Touched, apply, decodeContentRecord, emptyState, emptyTouched, findMessageIndex, messagePrefix, seenFlag, withPrefixBytes } from './state/model.js';
@@ -62,7 +62,10 @@ export interface DatabaseOptions {
   /** Opens the state store; the simulator passes an in-memory one. */
   readonly openKv: (dir: string) => Promise<KvStore>;
   readonly role?: Role;
-  /** Runs after each batch is durable and applied, before its commits answer (shipping). */
+  /**
+   * Runs after each batch is durable and applied, before its commits answer (shipping). `bytes` is a
+   * view of the log's frame slot, valid only until the returned promise settles: copy to keep or send later.
+   */
   readonly onBatch?: (batch: { start: number; end: number; bytes: Uint8Array }) => Promise<void> | void;
   /** Called once when the database stops taking writes after an I/O failure (the worker exits so it is restarted). */
   readonly onFailure?: (error: unknown) => void;
@@ -490,7 +493,17 @@ export class MailboxDatabase implements MailboxApi {
     assert(this.role === 'passive', 'only a passive copy receives batches');
     const low = this.lowDisk();
     if (low !== null) throw new Error(low);
-    await this.log.appendFramed(bytes, start, { mark });
+    try {
+      await this.log.appendFramed(bytes, start, { mark });
+    } catch (error) {
+      // A shipped batch that fails its scan is the transport's fault (asked again from our end);
+      // a failed write or sync stops the copy like the active's: the worker restarts and recovers.
+      if (!(error instanceof LogCorruptError)) {
+        if (this.failure === null) queueMicrotask(() => this.options.onFailure?.(error));
+        this.failure ??= error;
+      }
+      throw error;
+    }
     await this.playForward(replayTo ?? this.log.end, { boundary: true });
   }
 

@@ -361,3 +361,29 @@ test('a passive copy takes its durable marks from the batches it receives (few f
   assert.equal(mapEnd(torn), reopened.end);
   await reopened.close();
 });
+
+test('a passive copy whose received batch fails to sync refuses further batches (a retry would be written past the failed one); reopened, it takes them again', async () => {
+  const shipped: Array<{ start: number; bytes: Uint8Array }> = [];
+  const active = await openLog(new SimStorage(seededPrng(31)), (batch) => void shipped.push({ start: batch.start, bytes: batch.bytes.slice() }));
+  for (let n = 0; n < 8; n++) await active.append([record(n, 300)]);
+  await active.close();
+
+  const storage = new SimStorage(seededPrng(32));
+  const passive = await TransactionLog.open({ dir, storage, clock: new VirtualClock(0) });
+  for (const batch of shipped.slice(0, 3)) await passive.appendFramed(batch.bytes, batch.start);
+  const failing = shipped[3]!;
+  storage.failAfterOps(2); // the batch's write lands, its fdatasync fails
+  await assert.rejects(passive.appendFramed(failing.bytes, failing.start));
+  assert.equal(passive.end, failing.start);
+  // Asked again (the transport retries from the copy's end): refused, not written after the failed write.
+  await assert.rejects(passive.appendFramed(failing.bytes, failing.start));
+  await passive.close();
+
+  const reopened = await TransactionLog.open({ dir, storage, clock: new VirtualClock(0) });
+  for (const batch of shipped) if (batch.start >= reopened.end) await reopened.appendFramed(batch.bytes, batch.start);
+  const read: Uint8Array[] = [];
+  for await (const batch of reopened.read(0)) read.push(batch.bytes.slice());
+  assert.deepEqual(read.map((b) => Buffer.from(b).toString('hex')), shipped.map((b) => Buffer.from(b.bytes).toString('hex')));
+  await reopened.close();
+  assert.deepEqual(await TransactionLog.open({ dir, storage, clock: new VirtualClock(0) }).then(async (log) => [log.end, await log.close()][0]), shipped.at(-1)!.start + shipped.at(-1)!.bytes.length);
+});

@@ -312,15 +312,21 @@ export class TransactionLog {
     try {
       const rolled = await this.writeBatch(bytes);
       await this.syncBatch(file, rolled, bytes.length);
+      const received = highestMark(bytes, bytes.length);
+      if (received > this.markedEnd) this.markedEnd = received;
+      // A promoted copy's first batch carries a mark when the received ones left anything unmarked.
+      if (received > this.markFramed) this.markFramed = received;
+      if (options.mark === true || this.endPosition - this.flushMap.durableEnd >= flushMapLagBytesMax) await this.markSynced();
+      else if (this.markedEnd < this.endPosition) this.markWhenIdle();
+    } catch (error) {
+      // A failed write or fsync leaves the file in an unknown state (and the write offset past a
+      // batch the log does not count): refuse further batches, as the group commit does; reopening
+      // recovers the log and the copy asks for the batch again.
+      this.failed ??= error;
+      throw error;
     } finally {
       this.receiving = false;
     }
-    const received = highestMark(bytes, bytes.length);
-    if (received > this.markedEnd) this.markedEnd = received;
-    // A promoted copy's first batch carries a mark when the received ones left anything unmarked.
-    if (received > this.markFramed) this.markFramed = received;
-    if (options.mark === true || this.endPosition - this.flushMap.durableEnd >= flushMapLagBytesMax) await this.markSynced();
-    else if (this.markedEnd < this.endPosition) this.markWhenIdle();
   }
 
   /** Makes sure a durable record says everything synced so far was synced (the flush map, unless a mark already does). */
