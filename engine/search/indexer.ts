@@ -126,7 +126,7 @@ export class SearchIndexer {
     return {
       state: this.state,
       documents: this.index.documents,
-      documentsTotal: this.state === 'Crawling' ? Math.max(this.total, this.index.documents) : this.index.documents + backlog,
+      documentsTotal: this.state === 'Healthy' ? this.index.documents + backlog : Math.max(this.total, this.index.documents),
       documentsLoaded: this.loaded,
       bytes: this.index.bytes,
       persistedBytes: this.snapshotBytes,
@@ -259,6 +259,9 @@ export class SearchIndexer {
 
   private fail(error: unknown): void {
     this.state = 'Failed';
+    this.pending.clear();
+    this.pendingBytes = 0;
+    this.unread.clear();
     this.error = `${(error as Error).name}: ${(error as Error).message}`;
   }
 
@@ -266,7 +269,8 @@ export class SearchIndexer {
   onBatch(events: readonly MailEvent[], deleted: Iterable<string>): void {
     const now = this.clock.monoMs();
     this.lastBatchMs = now;
-    for (const event of events) {
+    // Failed: nothing is queued (startIndexing() again crawls whatever the index lacks).
+    for (const event of this.state === 'Failed' ? [] : events) {
       if (event.type !== EventType.ContentStored || event.summary === undefined) continue;
       const hash = event.hash;
       if (this.index.has(hash) || this.pending.has(hash) || this.unread.has(hash)) continue;
