@@ -348,3 +348,30 @@ test('a passive copy runs one replay at a time: an operator play-forward and a r
     await active.close();
   }
 });
+
+test('a commit with nothing to write answers only once the changes it saw are durable (another caller’s same STORE)', async () => {
+  const storage = new SimStorage(seededPrng(31));
+  const clock = new VirtualClock(1_700_000_000_000);
+  // Shipping (part of a batch's way to its answer) held for one batch, to see what a second caller is told meanwhile.
+  let hold: Promise<void> | null = null;
+  let release = (): void => undefined;
+  const db = await MailboxDatabase.open({ name: 'DB01', dir: '/db', storage, clock, prng: seededPrng(32), openKv: async () => new MemoryKv(), onBatch: () => hold ?? undefined });
+  assert.ok((await db.commit({ mailboxId: 'u1', ops: [{ op: 'createMailbox', address: 'a@example.org', quotaBytes: null }] })).ok);
+  assert.ok((await begin(db, 'u1').append('INBOX', message(1)).commit()).ok);
+  hold = new Promise<void>((resolve) => (release = resolve));
+  const store = { mailboxId: 'u1', ops: [{ op: 'store' as const, folder: 'INBOX', uids: [1], mode: 'add' as const, flags: ['\\Seen'] }] };
+  let firstDone = false;
+  let secondDone = false;
+  const first = db.commit(store).then((r) => ((firstDone = true), r));
+  // The same change again: planned on the head, which already has \Seen, so there is nothing to write.
+  const second = db.commit(store).then((r) => ((secondDone = true), r));
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(firstDone, false, 'the first STORE waits for its batch');
+  assert.equal(secondDone, false, 'the no-op STORE must not be answered before the change it saw is durable');
+  hold = null;
+  release();
+  const [a, b] = await Promise.all([first, second]);
+  assert.ok(a.ok && b.ok);
+  assert.ok(b.value.position >= a.value.position, `the no-op answers at ${b.value.position}, past the change it saw (${a.value.position})`);
+  await db.close();
+});

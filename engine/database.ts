@@ -192,6 +192,8 @@ export class MailboxDatabase implements MailboxApi {
   private stateQueued: { readonly ops: Map<string, Uint8Array | null>; end: number; batches: number } | null = null;
   private readonly watchers = new Map<string, Set<(change: MailboxChange) => void>>();
   private failure: unknown = null;
+  /** The newest append's answer (appends are answered in log order): what a commit with nothing to write waits for. */
+  private appending: Promise<{ end: number } | null> = Promise.resolve(null);
   private closing = false;
   /** MIME summaries by content hash (immutable per hash), most recently used last. */
   private readonly summaryCache = new Map<string, MessageSummary>();
@@ -374,13 +376,20 @@ export class MailboxDatabase implements MailboxApi {
     const answer = (end: number): Array<Result<CommitResult>> =>
       planned.map((plan, i) => (plan.ok ? ok({ results: plan.value.results, modseqHighest: plan.value.modseqHighest, position: end, ...this.listAfter(requests[i]!), ...this.documentsAfter(requests[i]!) }) : plan));
     const transactions = planned.flatMap((plan) => (plan.ok && plan.value.events.length > 0 ? [plan.value.events] : []));
-    if (transactions.length === 0) return answer(this.log.end);
+    if (transactions.length === 0) {
+      // Nothing to write: the plan saw the head, whose newest changes (another caller's, the
+      // same change perhaps) may not be durable yet. Answer once they are, as they would be.
+      const seen = await this.appending.catch(() => null);
+      if (this.failure !== null) return planned.map((plan) => (plan.ok ? fail('DATABASE_UNAVAILABLE', `database ${this.name} failed: ${String(this.failure)}`) : plan));
+      return answer(seen?.end ?? this.log.end);
+    }
     const committing = transactions.length;
     this.timings.commits += committing;
     this.timings.planMsTotal += clock.monoMs() - startedMs;
     try {
       // Queued one after the other before any is awaited: log order is the planning order.
       const appended = appendGroups(transactions).map((group) => this.log.append(group.records, group.events));
+      this.appending = appended[appended.length - 1]!;
       let end = 0;
       for (const done of await Promise.all(appended)) end = Math.max(end, done.end);
       this.timings.commitMsTotal += (clock.monoMs() - startedMs) * committing;
