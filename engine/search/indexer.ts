@@ -275,7 +275,7 @@ export class SearchIndexer {
       const hash = event.hash;
       if (this.index.has(hash) || this.pending.has(hash) || this.unread.has(hash)) continue;
       if (this.pendingBytes + event.data.length <= this.backlogBytesMax) {
-        this.pending.set(hash, { data: event.data, deflated: event.compression === 'deflate', summary: event.summary, atMs: now });
+        this.pending.set(hash, { data: ownBytes(event.data), deflated: event.compression === 'deflate', summary: event.summary, atMs: now });
         this.pendingBytes += event.data.length;
       } else {
         this.unread.set(hash, now); // past the bound: read back from the state store in its turn
@@ -460,4 +460,12 @@ function collect(messages: ReadonlyArray<{ uid: number }>, values: Uint8Array, o
     else if (value === answerUnknown) unknown.push(i);
   }
   return unknown;
+}
+
+/**
+ * The bytes alone: a replayed event's data is a view into the whole buffer its batch was read
+ * in (up to a batch's size), which a queued view would keep alive past the backlog's bound.
+ */
+function ownBytes(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
 }
