@@ -147,6 +147,10 @@ function parseArgs(argv: string[]): Parsed {
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (arg === '--') {
+      positional.push(...argv.slice(i + 1)); // the end of the options: what follows is positional, even `--x`
+      break;
+    }
     if (arg === '-h' || arg === '--help') flags.set('help', true);
     else if (arg.startsWith('--')) {
       const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];

@@ -70,6 +70,10 @@ test('quire queue list/flush/delete through the admin API and offline', { timeou
     assert.notEqual(missing.status, 0);
     assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
     assert.match(missing.stderr, /NO_SUCH_MESSAGE/);
+    // After `--` an argument is an id even when it looks like an option.
+    const dashed = await quire(dataDir, 'queue', 'delete', '--', '--nosuchid');
+    assert.notEqual(dashed.status, 0);
+    assert.match(dashed.stderr, /NO_SUCH_MESSAGE/);
 
     await server.stop();
     // Offline, on the files.

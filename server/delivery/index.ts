@@ -85,9 +85,16 @@ export function readTransportSettings(dataDir: string): TransportSettings {
 
 const ids = systemPrng();
 
-/** A transaction id: 12 URL-safe characters (from the pooled system generator: one call per 4 KiB, not per message). */
+/**
+ * A transaction id: 12 URL-safe characters (from the pooled system generator: one call per 4 KiB,
+ * not per message), never starting with `-`: operators pass queue ids to `quire queue` as
+ * arguments, where `--x7zq...` read as an option.
+ */
 export function newTransactionId(): string {
-  return Buffer.from(ids.bytes(9)).toString('base64url');
+  for (;;) {
+    const id = Buffer.from(ids.bytes(9)).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
