@@ -40,12 +40,18 @@ async function append(c: RawImap, n: number): Promise<void> {
   ok(await c.command(`APPEND INBOX {${m.length}+}\r\n${m}`));
 }
 
-test('IDLE delivers EXISTS; FETCH FLAGS with MODSEQ; expunges wait for a command that allows them', async () => {
-  await server.addUser('pair@example.org', 'pair-pw');
-  const a = await login('pair@example.org', 'pair-pw');
-  const b = await login('pair@example.org', 'pair-pw');
-  for (let i = 1; i <= 3; i++) await append(a, i);
+/** Two sessions of a new user `name`@example.org: A appends `messages` messages and selects INBOX; B is only logged in. */
+async function pair(name: string, messages: number): Promise<[RawImap, RawImap]> {
+  await server.addUser(`${name}@example.org`, `${name}-pw`);
+  const a = await login(`${name}@example.org`, `${name}-pw`);
+  const b = await login(`${name}@example.org`, `${name}-pw`);
+  for (let i = 1; i <= messages; i++) await append(a, i);
   ok(await a.command('SELECT INBOX'));
+  return [a, b];
+}
+
+test('IDLE delivers EXISTS; FETCH FLAGS with MODSEQ; expunges wait for a command that allows them', async () => {
+  const [a, b] = await pair('pair', 3);
   ok(await b.command('ENABLE CONDSTORE'));
   ok(await b.command('SELECT INBOX'));
 
@@ -90,11 +96,7 @@ test('IDLE delivers EXISTS; FETCH FLAGS with MODSEQ; expunges wait for a command
 });
 
 test('QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) and UID FETCH CHANGEDSINCE VANISHED', async () => {
-  await server.addUser('qresync@example.org', 'qresync-pw');
-  const a = await login('qresync@example.org', 'qresync-pw');
-  const b = await login('qresync@example.org', 'qresync-pw');
-  for (let i = 1; i <= 5; i++) await append(a, i);
-  ok(await a.command('SELECT INBOX'));
+  const [a, b] = await pair('qresync', 5);
   ok(await b.command('ENABLE QRESYNC'));
   let r = ok(await b.command('SELECT INBOX'));
   const uidValidity = Number(r.untagged.find((l) => l.includes('UIDVALIDITY'))!.match(/UIDVALIDITY (\d+)/)![1]);
@@ -129,11 +131,7 @@ test('QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) and UID FETCH C
 });
 
 test("concurrent STORE/APPEND/EXPUNGE in two sessions: each view, updated from its commits' own listings, ends equal to the mailbox", async () => {
-  await server.addUser('race@example.org', 'race-pw');
-  const a = await login('race@example.org', 'race-pw');
-  const b = await login('race@example.org', 'race-pw');
-  for (let i = 1; i <= 6; i++) await append(a, i);
-  ok(await a.command('SELECT INBOX'));
+  const [a, b] = await pair('race', 6);
   ok(await b.command('SELECT INBOX'));
   const flags = ['\\Seen', '\\Flagged', '\\Answered', '$Work'];
   const load = async (c: RawImap, who: number): Promise<void> => {
@@ -220,11 +218,7 @@ test("another session's change noticed between a commit's listing and the view's
 });
 
 test("EXPUNGE removes what another session marked \\Deleted just before, though this session's view was not listed since", async () => {
-  await server.addUser('marks@example.org', 'marks-pw');
-  const a = await login('marks@example.org', 'marks-pw');
-  const b = await login('marks@example.org', 'marks-pw');
-  for (let i = 1; i <= 3; i++) await append(a, i);
-  ok(await a.command('SELECT INBOX'));
+  const [a, b] = await pair('marks', 3);
   ok(await b.command('SELECT INBOX'));
   for (let round = 0; round < 3; round++) {
     // A's answer comes after its change notice reached B's server: B's EXPUNGE must see the flag.
