@@ -2,7 +2,6 @@
 // go in one durable commit, and the EXPUNGE (or VANISHED) responses follow from the view.
 
 import { has } from '../../acl.js';
-import { hasFlag } from '../format.js';
 import type { ImapSession } from '../session.js';
 import type { SequenceSet } from '../wire/types.js';
 import { handler, selectedOnly } from './handler.js';
@@ -23,7 +22,8 @@ async function run(s: ImapSession, tag: string, name: string, set: SequenceSet |
   // commits the view is current already, so this lists only when something else changed.
   await s.sync({ expunges: false });
   const within = set === undefined ? null : new Set(view.resolve(set, true) ?? []);
-  const uids = view.uids.filter((uid) => !view.pendingExpunge.has(uid) && hasFlag(view.infos.get(uid)!, '\\Deleted') && (within === null || within.has(uid)));
+  // By row, over the view's columns: no MessageInfo or UID look-up per message.
+  const uids = view.uids.filter((uid, row) => !view.pendingExpunge.has(uid) && view.hasFlagAt(row, '\\Deleted') && (within === null || within.has(uid)));
   if (uids.length > 0) {
     const listAfter = s.listAfter();
     const done = await api.commit({ mailboxId, ops: [{ op: 'expunge', folder: view.name, uids }], listAfter });
