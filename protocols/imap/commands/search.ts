@@ -38,7 +38,7 @@ export const search = handler<'SEARCH'>(selectedOnly, async (s, tag, c) => {
   const { uids, usedModseq } = found.value;
   if (usedModseq) s.enabled.condstore = true;
   const numbers = c.uid ? uids : uids.map((uid) => view.seqOf(uid));
-  const modseqHighest = usedModseq && uids.length > 0 ? BigInt(uids.reduce((m, uid) => Math.max(m, view.infos.get(uid)!.modseq), 0)) : undefined;
+  const modseqHighest = usedModseq && uids.length > 0 ? BigInt(uids.reduce((m, uid) => Math.max(m, view.modseqAt(view.seqOf(uid) - 1)), 0)) : undefined;
   const options: readonly SearchReturnOption[] | undefined = c.returnOptions ?? (s.enabled.rev2 ? ['ALL'] : undefined);
   if (options === undefined) {
     await s.write(encodeSearch(numbers, modseqHighest));
