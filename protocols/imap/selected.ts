@@ -59,7 +59,6 @@ export class SelectedMailbox {
       const row = this.seqOf(uid) - 1;
       if (row >= 0) this.setRow(row, info);
     },
-    has: (uid: number): boolean => this.seqOf(uid) !== 0,
   };
   /** Expunged in storage, still numbered here until announced. */
   readonly pendingExpunge = new Set<number>();
@@ -208,10 +207,6 @@ export class SelectedMailbox {
       },
     };
     return prefix < 0 ? info : Object.assign(info, { prefixBytes: prefix });
-  }
-
-  flagsAt(row: number): readonly string[] {
-    return this.flagLists[this.flagRows[row]!]!.flags;
   }
 
   /** Whether the message at `row` has `flag` (any case). */
