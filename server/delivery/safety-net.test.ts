@@ -65,11 +65,22 @@ test('keep, read back, cut a torn tail, prune by hour', async () => {
   }
 });
 
-test('resubmit appends what the mailbox lost, skips what it holds, and is idempotent', async () => {
+/** A safety-net directory and a database DB01 to resubmit into, both removed afterwards. */
+async function withNetAndDatabase(body: (dir: string, db: MailboxDatabase) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'quire-snet-'));
   const dbDir = mkdtempSync(join(tmpdir(), 'quire-snet-db-'));
   const db = await MailboxDatabase.open({ name: 'DB01', dir: dbDir, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: async () => new MemoryKv() });
   try {
+    await body(dir, db);
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(dbDir, { recursive: true, force: true });
+  }
+}
+
+test('resubmit appends what the mailbox lost, skips what it holds, and is idempotent', async () => {
+  await withNetAndDatabase(async (dir, db) => {
     assert.ok((await db.commit({ mailboxId: 'mbx1', ops: [{ op: 'createMailbox', address: 'u@example.org', quotaBytes: null }] })).ok);
     const net = await FileSafetyNet.open({ dir, nowMs: () => t0 });
     const kept = [entry('a', t0 + 1, 'kept and delivered'), entry('b', t0 + 2, 'lost in failover'), entry('c', t0 + 3, 'also lost')];
@@ -90,18 +101,11 @@ test('resubmit appends what the mailbox lost, skips what it holds, and is idempo
     const again = await resubmit({ dir, fromMs: t0, toMs: t0 + 10, database: 'DB01', api: db });
     assert.deepEqual(again, { examined: 3, resubmitted: 0, present: 3, failed: [] });
     assert.deepEqual(await resubmit({ dir, fromMs: t0, toMs: t0 + 10, database: 'DB02', api: db }), { examined: 0, resubmitted: 0, present: 0, failed: [] });
-  } finally {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(dbDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a v2 entry (one content, each delivery its own prefix) resubmits prefix + content per mailbox, stored once, and recognises what is there', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'quire-snet-'));
-  const dbDir = mkdtempSync(join(tmpdir(), 'quire-snet-db-'));
-  const db = await MailboxDatabase.open({ name: 'DB01', dir: dbDir, storage: nodeStorage(), clock: systemClock(), prng: systemPrng(), openKv: async () => new MemoryKv() });
-  try {
+  await withNetAndDatabase(async (dir, db) => {
     const users = ['mbx1', 'mbx2', 'mbx3'];
     for (const mailboxId of users) assert.ok((await db.commit({ mailboxId, ops: [{ op: 'createMailbox', address: `${mailboxId}@example.org`, quotaBytes: null }] })).ok);
     const prefix = (mailboxId: string): string => `Return-Path: <from@remote.test>\r\nDelivered-To: ${mailboxId}@example.org\r\n`;
@@ -128,11 +132,7 @@ test('a v2 entry (one content, each delivery its own prefix) resubmits prefix + 
     }
     assert.equal(db.durableState().contents.size, 1, 'the resubmitted copies share the content');
     assert.deepEqual(await resubmit({ dir, fromMs: t0, toMs: t0 + 10, database: 'DB01', api: db }), { examined: 3, resubmitted: 0, present: 3, failed: [] });
-  } finally {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(dbDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the newest segment keeps zeros ahead of its records: read past while running, cut when a newer hour begins, at close and at the open after a crash', async () => {
