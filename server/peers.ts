@@ -25,7 +25,7 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32c } from '../engine/checksum.js';
-import { encodeFrame, FrameReader, type LogBatch } from '../engine/replication/lastlogs.js';
+import { encodeFrame, FrameReader, type LogBatch, takeBytes } from '../engine/replication/lastlogs.js';
 import type { SnapshotReader, SnapshotSource } from '../engine/replication/seed.js';
 import type { LastLogsRequest, PeerSnapshot, SnapshotRequest, Supervisor } from '../engine/supervisor.js';
 import { bearerAuthorized } from '../protocols/http/admin.js';
@@ -257,15 +257,7 @@ class PeerFileReader implements SnapshotReader {
         this.buffered += frame.bytes.length;
       }
     }
-    let filled = 0;
-    while (filled < length && this.pending.length > 0) {
-      const head = this.pending[0]!;
-      const part = Math.min(head.length, length - filled);
-      into.set(head.subarray(0, part), filled);
-      filled += part;
-      if (part === head.length) this.pending.shift();
-      else this.pending[0] = head.subarray(part);
-    }
+    const filled = takeBytes(this.pending, into, length);
     this.buffered -= filled;
     return filled;
   }

@@ -47,6 +47,20 @@ export class LastLogsFrameError extends Error {
   }
 }
 
+/** Moves up to `length` bytes from the head of `chunks` into `into` (the chunks taken are removed); returns how many. */
+export function takeBytes(chunks: Uint8Array[], into: Uint8Array, length: number): number {
+  let filled = 0;
+  while (filled < length && chunks.length > 0) {
+    const head = chunks[0]!;
+    const part = Math.min(head.length, length - filled);
+    into.set(head.subarray(0, part), filled);
+    filled += part;
+    if (part === head.length) chunks.shift();
+    else chunks[0] = head.subarray(part);
+  }
+  return filled;
+}
+
 /** Reads frames from a byte stream: each checked (CRC32C, length bound, continuity from `from`). */
 export class FrameReader {
   /** Bytes received and not yet taken, as they came (joined only once a whole frame is there). */
@@ -66,15 +80,7 @@ export class FrameReader {
 
   private take(bytes: number): Uint8Array {
     const out = new Uint8Array(bytes);
-    let filled = 0;
-    while (filled < bytes) {
-      const chunk = this.chunks[0]!;
-      const part = Math.min(chunk.length, bytes - filled);
-      out.set(chunk.subarray(0, part), filled);
-      filled += part;
-      if (part === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(part);
-    }
+    takeBytes(this.chunks, out, bytes);
     this.buffered -= bytes;
     return out;
   }
